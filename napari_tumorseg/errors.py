@@ -1,0 +1,32 @@
+"""Exception types of the project: each message is one line naming the file and the problem."""
+
+from __future__ import annotations
+
+from os import PathLike
+
+
+class TumorsegError(Exception):
+    """Base of every error the project raises on purpose.
+
+    The command line prints ``str(error)`` on one line and exits with status 2;
+    the napari widgets show it as a notification.
+    """
+
+
+class CaseError(TumorsegError):
+    """A case (a folder or file of MRI volumes) cannot be read or written."""
+
+    def __init__(self, path: str | PathLike[str] | None, problem: str) -> None:
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        text = problem if self.path is None else f"{self.path}: {problem}"
+        # One line, whatever the underlying library said.
+        super().__init__(" ".join(text.split()))
+
+
+class ModelError(TumorsegError):
+    """A checkpoint or model version cannot be loaded, saved or used."""
+
+
+class AdaptationError(TumorsegError):
+    """An adaptation run cannot start or did not produce a usable model."""

@@ -1,0 +1,1 @@
+"""Files <-> Case: BraTS folders, NIfTI, DICOM; label conventions; geometry kept exactly."""
