@@ -30,3 +30,7 @@ class ModelError(TumorsegError):
 
 class AdaptationError(TumorsegError):
     """An adaptation run cannot start or did not produce a usable model."""
+
+
+class CaseWarning(UserWarning):
+    """A case was read but something in it was repaired (e.g. NaN voxels set to 0)."""

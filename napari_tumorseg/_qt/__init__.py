@@ -1,1 +1,1 @@
-"""_qt"""
+"""napari dock widgets and the viewer launcher: thin, they call the core, never the reverse."""

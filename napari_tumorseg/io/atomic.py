@@ -1,0 +1,101 @@
+"""Atomic file writes: a temporary file beside the target, fsync, then rename.
+
+A crash, a full disk or an exception mid-write leaves either the old state
+(no file, or the previous file when overwriting) or the complete new file,
+never half of one; the temporary file is removed on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from os import PathLike
+from pathlib import Path
+
+from ..errors import CaseError
+
+
+def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically.
+
+    Args:
+        path: the target file; its folder must exist.
+        data: the complete file content.
+        overwrite: replace an existing file; when False an existing file is an error.
+
+    Returns:
+        The target path.
+
+    Raises:
+        CaseError: the target exists (and overwrite is False), or the folder
+            cannot be written.
+    """
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise CaseError(target, "cannot write: the folder does not exist")
+    if target.is_dir():
+        raise CaseError(target, "cannot write: a folder has that name")
+    if not overwrite and target.exists():
+        raise CaseError(target, "already exists; pass overwrite=True (or --overwrite) to replace it")
+    try:
+        # Same folder, so the final rename never crosses file systems; the
+        # leading dot keeps half-written files out of folder listings.
+        handle, temporary_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise CaseError(target, f"cannot write: {error.strerror or error}") from None
+    temporary = Path(temporary_name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            _write_all(stream, data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        _publish(temporary, target, overwrite)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise CaseError(target, f"cannot write: {error.strerror or error}") from None
+        raise
+    _fsync_folder(folder)
+    return target
+
+
+def _write_all(stream: object, data: bytes) -> None:
+    """Write the bytes in chunks (a separate function so tests can make it fail midway)."""
+    view = memoryview(data)
+    chunk = 1 << 22
+    for start in range(0, len(view), chunk):
+        stream.write(view[start : start + chunk])  # type: ignore[attr-defined]
+
+
+def _publish(temporary: Path, target: Path, overwrite: bool) -> None:
+    """Move the finished temporary file to its name, without clobbering unless asked."""
+    if overwrite:
+        os.replace(temporary, target)
+        return
+    try:
+        # A hard link fails if the target appeared meanwhile: no race with another writer.
+        os.link(temporary, target)
+    except FileExistsError:
+        raise CaseError(target, "already exists; pass overwrite=True (or --overwrite) to replace it") from None
+    except OSError:
+        # File systems without hard links (FAT, some network shares): check, then rename.
+        if target.exists():
+            raise CaseError(target, "already exists; pass overwrite=True (or --overwrite) to replace it") from None
+        os.replace(temporary, target)
+        return
+    temporary.unlink()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Persist the rename itself (POSIX); a no-op where folders cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
