@@ -1,0 +1,45 @@
+"""Which slices the radiologist changed, and which ones the model is least sure of."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def changed_slices(labels: np.ndarray, prediction: np.ndarray) -> list[int]:
+    """Axial slices (axis 0) where the labels differ from the model's prediction."""
+    if labels.shape != prediction.shape:
+        raise ValueError(f"labels {labels.shape} and prediction {prediction.shape} differ in shape")
+    differs = (labels != prediction).reshape(labels.shape[0], -1).any(axis=1)
+    return np.flatnonzero(differs).tolist()
+
+
+def entropy(probabilities: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Shannon entropy (nats) of class probabilities along ``axis``, as float32.
+
+    Accepts float probabilities or uint8-quantised ones (0..255): each voxel is
+    renormalised, so quantisation does not bias it.
+    """
+    p = probabilities.astype(np.float32)
+    total = p.sum(axis=axis, keepdims=True)
+    p = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log(p), 0.0)
+    return terms.sum(axis=axis).astype(np.float32)
+
+
+def least_certain_slices(
+    uncertainty: np.ndarray, prediction: np.ndarray, k: int = 5, exclude: set[int] | None = None
+) -> list[int]:
+    """The ``k`` axial slices most worth a radiologist's look, least certain first.
+
+    A slice scores the summed entropy of its voxels, so a large doubtful tumour
+    outranks one doubtful voxel; only slices with some uncertainty or predicted
+    tumour are candidates (never blank slices outside the brain). Slices already
+    corrected (``exclude``) are skipped.
+    """
+    per_slice = uncertainty.reshape(uncertainty.shape[0], -1).sum(axis=1)
+    has_tumour = prediction.reshape(prediction.shape[0], -1).any(axis=1)
+    order = np.argsort(-per_slice, kind="stable")
+    exclude = exclude or set()
+    chosen = [int(z) for z in order if (per_slice[z] > 0 or has_tumour[z]) and int(z) not in exclude]
+    return chosen[:k]
