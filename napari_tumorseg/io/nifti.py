@@ -1,0 +1,170 @@
+"""NIfTI files via nibabel: read volumes with their grid, encode volumes to write.
+
+Every nibabel failure (bad magic, truncated gzip, short data block...) turns
+into a one-line CaseError naming the file, so no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import gzip
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CaseError
+from .case import Geometry
+from .labels import LabelConvention
+from .naming import nifti_suffix
+from .volumes import clean_image, read_label_values, squeeze_to_3d
+
+# qform_code / sform_code 1 = "scanner anatomical": coordinates in the scanner's RAS+ mm space.
+_XFORM_SCANNER = 1
+# nibabel's default for .nii.gz; higher levels cost much time for little space on masks.
+_GZIP_LEVEL = 1
+
+
+def load_nifti(path: str | PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read a NIfTI file fully: the voxel array as stored (scaled if the header says so) and the affine.
+
+    Args:
+        path: a .nii or .nii.gz file.
+
+    Raises:
+        CaseError: missing, unreadable, truncated or corrupt file, or an unusable affine.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.exists():
+        raise CaseError(path, "no such file")
+    if not path.is_file():
+        raise CaseError(path, "is not a file")
+    try:
+        # mmap=False reads the whole data block now, so truncation shows here
+        # rather than later in some unrelated function holding a memmap.
+        image = nib.load(path, mmap=False)
+        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
+            raise CaseError(path, f"is a {type(image).__name__}, not a NIfTI image")
+        data = np.asanyarray(image.dataobj)
+        affine = np.asarray(image.affine, dtype=np.float64)
+    except CaseError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - nibabel, gzip, zlib and numpy all raise their own types
+        raise CaseError(path, f"unreadable, truncated or corrupt NIfTI file ({_reason(error)})") from None
+    if data.ndim < 3:
+        raise CaseError(path, f"the image is {data.ndim}D with shape {data.shape}, expected a 3D volume")
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise CaseError(path, "the header's affine is singular or not finite")
+    return data, affine
+
+
+def read_nifti_image(path: str | PathLike[str]) -> tuple[np.ndarray, Geometry]:
+    """A 3D image file -> (float32 volume on the source grid, its Geometry).
+
+    Args:
+        path: a .nii or .nii.gz file holding one 3D volume.
+    """
+    data, affine = load_nifti(path)
+    data = squeeze_to_3d(data, path)
+    return clean_image(data, path), Geometry(affine, data.shape)
+
+
+def read_nifti_4d(path: str | PathLike[str]) -> tuple[list[np.ndarray], Geometry]:
+    """A 4D file with one volume per modality -> (float32 volumes on the source grid, Geometry).
+
+    Args:
+        path: a .nii or .nii.gz file of shape (X, Y, Z, N).
+    """
+    data, affine = load_nifti(path)
+    # Some tools write 4D as 5D with a singleton axis 4 (NIfTI's 'time' slot empty).
+    while data.ndim > 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim == 5 and data.shape[3] == 1:
+        data = data[:, :, :, 0, :]
+    if data.ndim != 4:
+        raise CaseError(path, f"the image is {data.ndim}D with shape {data.shape}, expected 4D (X, Y, Z, modality)")
+    volumes = [clean_image(data[..., index], path) for index in range(data.shape[3])]
+    return volumes, Geometry(affine, data.shape[:3])
+
+
+def read_nifti_label(
+    path: str | PathLike[str], default: LabelConvention = LabelConvention.BRATS2020
+) -> tuple[np.ndarray, LabelConvention, Geometry]:
+    """A label file -> (internal uint8 labels on the source grid, the convention found, Geometry).
+
+    Args:
+        path: a .nii or .nii.gz label file (BraTS 2020 or 2023 numbering).
+        default: the convention assumed when the values fit both.
+    """
+    data, affine = load_nifti(path)
+    data = squeeze_to_3d(data, path, what="label")
+    labels, convention = read_label_values(data, path, default)
+    return labels, convention, Geometry(affine, data.shape)
+
+
+def nifti_bytes(data: np.ndarray, affine: np.ndarray, suffix: str) -> bytes:
+    """The complete content of a NIfTI-1 file holding ``data`` on the grid ``affine``.
+
+    The sform carries the affine exactly (up to NIfTI's float32). The qform is
+    set too, with the same code, when the affine is a rotation times voxel
+    sizes, so tools that prefer the qform (ITK) place the volume identically;
+    a sheared affine has no quaternion form, so its qform code is 0 and every
+    reader falls back to the sform instead of a silently different matrix.
+
+    Args:
+        data: the voxel array in the file's own axis order, saved in its dtype.
+        affine: the 4x4 voxel-to-RAS+ matrix.
+        suffix: ".nii" or ".nii.gz".
+    """
+    import nibabel as nib
+
+    affine = np.asarray(affine, dtype=np.float64)
+    image = nib.Nifti1Image(np.asarray(data), affine)
+    header = image.header
+    header.set_data_dtype(data.dtype)
+    header.set_xyzt_units("mm", "sec")
+    image.set_sform(affine, code=_XFORM_SCANNER)
+    if _has_quaternion_form(affine):
+        image.set_qform(affine, code=_XFORM_SCANNER)
+    else:
+        image.set_qform(affine, code=0)
+    # Integers and float32 are stored as they are: no slope/intercept scaling.
+    header["scl_slope"] = 1.0
+    header["scl_inter"] = 0.0
+    content = image.to_bytes()
+    if suffix == ".nii.gz":
+        # mtime=0: the same mask gives the same bytes, which keeps outputs diffable.
+        return gzip.compress(content, compresslevel=_GZIP_LEVEL, mtime=0)
+    if suffix == ".nii":
+        return content
+    raise ValueError(f"suffix must be '.nii' or '.nii.gz', got {suffix!r}")
+
+
+def require_nifti_suffix(path: str | PathLike[str]) -> str:
+    """The NIfTI suffix of ``path``, or a CaseError saying which names are allowed.
+
+    Args:
+        path: the target file of a write.
+    """
+    suffix = nifti_suffix(path)
+    if suffix is None:
+        raise CaseError(path, "the file name must end in .nii or .nii.gz")
+    return suffix
+
+
+def _has_quaternion_form(affine: np.ndarray, tolerance: float = 1e-6) -> bool:
+    """Whether the 3x3 part is an orthogonal matrix times positive column scales."""
+    linear = affine[:3, :3]
+    zooms = np.sqrt((linear**2).sum(axis=0))
+    if np.any(zooms <= 0):
+        return False
+    rotation = linear / zooms
+    return bool(np.allclose(rotation.T @ rotation, np.eye(3), atol=tolerance))
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,259 @@
+"""``read_case``: every supported input form -> one Case in the canonical layout.
+
+Forms, chosen by what ``path`` is and which keywords are given:
+
+- a BraTS 2020 folder (``*_flair``, ``*_t1``, ``*_t1ce``, ``*_t2``, ``*_seg``)
+  or a BraTS 2023 folder (``*-t2f``, ``*-t1n``, ``*-t1c``, ``*-t2w``, ``*-seg``);
+- explicit files, ``modality_files={"t1": ..., "flair": ...}`` (+ ``seg=``);
+- a single 3D NIfTI file (its modality from ``modality=`` or its name);
+- a 4D NIfTI file with one modality per volume (``order=`` names them);
+- a folder of DICOM series, one per modality.
+
+Any non-empty subset of the modalities is a case; the missing ones are
+absent from ``Case.images``. Every file must lie on the grid of the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CaseError
+from .case import MODALITIES, Case, Geometry
+from .folders import CaseFiles, contains_dicom, find_case_files, visible_entries
+from .labels import LabelConvention
+from .naming import SEG_ROLE, brats_role, guess_modality, nifti_stem, nifti_suffix, normalize_modality
+from .nifti import load_nifti, read_nifti_image, read_nifti_label
+from .volumes import check_same_grid, clean_image, squeeze_to_3d
+
+PathArg = str | PathLike[str]
+
+
+@dataclass
+class SourceVolume:
+    """One volume on its source grid, before the case is assembled.
+
+    Args:
+        data: float32 voxels in the file's own axis order.
+        geometry: the grid of the file.
+        path: the file (or DICOM folder) it came from.
+    """
+
+    data: np.ndarray
+    geometry: Geometry
+    path: Path
+
+
+def read_case(
+    path: PathArg | None = None,
+    *,
+    modality_files: Mapping[str, PathArg] | None = None,
+    seg: PathArg | None = None,
+    order: Sequence[str] | None = None,
+    modality: str | None = None,
+    name: str | None = None,
+) -> Case:
+    """Read a case from any supported input form.
+
+    Args:
+        path: a case folder (BraTS or DICOM), or one NIfTI file (3D or 4D).
+            With ``modality_files``, an optional folder that relative paths
+            are taken from.
+        modality_files: explicit files, modality (any spelling: 't1ce',
+            't2f', 'FLAIR'...) -> path; a "seg" key is taken as ``seg``.
+        seg: a reference mask for the explicit-file, single-file and 4D forms.
+        order: for a 4D file, the modality of each volume, e.g.
+            ``("flair", "t1", "t1c", "t2")``.
+        modality: for a single 3D file whose name does not say it.
+        name: the case id; by default from the BraTS names, folder or file stem.
+
+    Raises:
+        CaseError: the input cannot be read; the message names the file.
+    """
+    if modality_files is not None:
+        base = Path(path) if path is not None else None
+        return _read_explicit(modality_files, seg, base, name)
+    if path is None:
+        raise CaseError(None, "give a case folder, a NIfTI file or modality_files")
+    path = Path(path)
+    if not path.exists():
+        raise CaseError(path, "no such file or folder")
+    if path.is_dir():
+        return _read_folder(path, name)
+    return _read_single_file(path, seg, order, modality, name)
+
+
+def _read_folder(folder: Path, name: str | None) -> Case:
+    if not visible_entries(folder):
+        raise CaseError(folder, "the folder is empty")
+    found = find_case_files(folder)
+    if found.modalities:
+        return _read_named_files(found, name)
+    if contains_dicom(folder):
+        from .dicom import read_dicom_case
+
+        return read_dicom_case(folder, name=name, seg=found.seg)
+    if found.seg is not None:
+        raise CaseError(folder, f"only a reference mask ({found.seg.name}), no image of any modality")
+    raise CaseError(
+        folder,
+        "no recognisable modality: expected BraTS names (*_flair, *_t1, *_t1ce, *_t2 or "
+        "*-t2f, *-t1n, *-t1c, *-t2w, as .nii or .nii.gz) or DICOM series",
+    )
+
+
+def _read_named_files(found: CaseFiles, name: str | None) -> Case:
+    volumes = {key: _read_image(found.files[key]) for key in found.modalities}
+    return assemble_case(
+        name or found.name,
+        volumes,
+        seg=found.seg,
+        default_convention=found.convention_hint,
+    )
+
+
+def _read_explicit(
+    modality_files: Mapping[str, PathArg], seg: PathArg | None, base: Path | None, name: str | None
+) -> Case:
+    files: dict[str, Path] = {}
+    for key, file in modality_files.items():
+        file_path = Path(file) if base is None else base / Path(file)
+        if key.lower() in (SEG_ROLE, "label", "labels"):
+            seg = file_path
+            continue
+        modality = normalize_modality(key)
+        if modality is None:
+            raise CaseError(file_path, f"unknown modality {key!r}; expected one of {', '.join(MODALITIES)}")
+        if modality in files:
+            raise CaseError(file_path, f"two files given for {modality}: {files[modality]} and {file_path}")
+        files[modality] = file_path
+    if not files:
+        raise CaseError(base, "no modality file given (a reference mask alone is not a case)")
+    if seg is not None and base is not None:
+        seg = base / Path(seg)
+    volumes = {key: _read_image(files[key]) for key in MODALITIES if key in files}
+    first = next(iter(volumes.values())).path
+    return assemble_case(name or _stem_case_name(first), volumes, seg=seg)
+
+
+def _read_single_file(
+    path: Path, seg: PathArg | None, order: Sequence[str] | None, modality: str | None, name: str | None
+) -> Case:
+    if nifti_suffix(path) is None:
+        raise CaseError(path, "not a NIfTI file (.nii or .nii.gz) nor a case folder")
+    role = brats_role(path)
+    if role is not None and role[0] == SEG_ROLE and modality is None and order is None:
+        raise CaseError(path, "is a reference mask; open the case folder or give the image files too")
+    data, affine = load_nifti(path)
+    while data.ndim > 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim == 4 and data.shape[3] > 1:
+        return _read_4d(path, data, affine, seg, order, name)
+    data = squeeze_to_3d(data, path)
+    key = _single_modality(path, order, modality)
+    volume = SourceVolume(clean_image(data, path), Geometry(affine, data.shape), path)
+    return assemble_case(name or _stem_case_name(path), {key: volume}, seg=seg)
+
+
+def _read_4d(
+    path: Path,
+    data: np.ndarray,
+    affine: np.ndarray,
+    seg: PathArg | None,
+    order: Sequence[str] | None,
+    name: str | None,
+) -> Case:
+    count = data.shape[3]
+    if order is None:
+        raise CaseError(path, f"is 4D with {count} volumes; give their modality order (e.g. flair,t1,t1c,t2)")
+    if len(order) != count:
+        raise CaseError(path, f"has {count} volumes but the order names {len(order)}: {', '.join(order)}")
+    keys = [_modality_or_error(path, spelled) for spelled in order]
+    if len(set(keys)) != len(keys):
+        raise CaseError(path, f"the order names a modality twice: {', '.join(order)}")
+    geometry = Geometry(affine, data.shape[:3])
+    volumes = {key: SourceVolume(clean_image(data[..., i], path), geometry, path) for i, key in enumerate(keys)}
+    return assemble_case(name or _stem_case_name(path), volumes, seg=seg)
+
+
+def assemble_case(
+    name: str,
+    volumes: Mapping[str, SourceVolume],
+    *,
+    seg: PathArg | None = None,
+    label: tuple[np.ndarray, LabelConvention, Geometry, Path] | None = None,
+    default_convention: LabelConvention = LabelConvention.BRATS2020,
+) -> Case:
+    """Check that every volume shares one grid, then bring them to the canonical layout.
+
+    Args:
+        name: the case id.
+        volumes: modality key -> volume on its source grid.
+        seg: a label file to read and check against the same grid.
+        label: an already read label (internal labels, convention, grid, file), instead of ``seg``.
+        default_convention: the convention when the labels fit both, or there are none.
+    """
+    ordered = [(key, volumes[key]) for key in MODALITIES if key in volumes]
+    reference = ordered[0][1]
+    for _, volume in ordered[1:]:
+        check_same_grid(reference.geometry, reference.path, volume.geometry, volume.path)
+    geometry = reference.geometry
+    convention = default_convention
+    canonical_label = None
+    if seg is not None:
+        seg_path = Path(seg)
+        labels, convention, seg_geometry = read_nifti_label(seg_path, default=default_convention)
+        label = (labels, convention, seg_geometry, seg_path)
+    if label is not None:
+        labels, convention, seg_geometry, seg_path = label
+        check_same_grid(geometry, reference.path, seg_geometry, seg_path)
+        canonical_label = np.ascontiguousarray(geometry.to_canonical(labels))
+    sources = {key: volume.path for key, volume in ordered}
+    if label is not None:
+        sources[SEG_ROLE] = label[3]
+    # Contiguous copies: downstream code slices along axis 0 and feeds torch.
+    images = {key: np.ascontiguousarray(geometry.to_canonical(volume.data)) for key, volume in ordered}
+    return Case(
+        name=name,
+        images=images,
+        geometry=geometry,
+        label=canonical_label,
+        label_convention=convention,
+        sources=sources,
+    )
+
+
+def _read_image(path: Path) -> SourceVolume:
+    data, geometry = read_nifti_image(path)
+    return SourceVolume(data, geometry, path)
+
+
+def _single_modality(path: Path, order: Sequence[str] | None, modality: str | None) -> str:
+    if modality is not None:
+        return _modality_or_error(path, modality)
+    if order is not None:
+        if len(order) != 1:
+            raise CaseError(path, f"is 3D (one volume) but the order names {len(order)}: {', '.join(order)}")
+        return _modality_or_error(path, order[0])
+    guessed = guess_modality(nifti_stem(path))
+    if guessed is None:
+        raise CaseError(path, "no recognisable modality in the file name; say which (flair, t1, t1c or t2)")
+    return guessed
+
+
+def _modality_or_error(path: Path, spelled: str) -> str:
+    key = normalize_modality(spelled)
+    if key is None:
+        raise CaseError(path, f"unknown modality {spelled!r}; expected one of {', '.join(MODALITIES)}")
+    return key
+
+
+def _stem_case_name(path: Path) -> str:
+    role = brats_role(path)
+    if role is not None and role[1].rstrip("_-."):
+        return role[1].rstrip("_-.")
+    return nifti_stem(path)
