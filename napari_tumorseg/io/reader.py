@@ -51,7 +51,7 @@ class SourceVolume:
 def read_case(
     path: PathArg | None = None,
     *,
-    modality_files: Mapping[str, PathArg] | None = None,
+    modality_files: Mapping[str, PathArg] | Sequence[PathArg] | None = None,
     seg: PathArg | None = None,
     order: Sequence[str] | None = None,
     modality: str | None = None,
@@ -64,7 +64,9 @@ def read_case(
             With ``modality_files``, an optional folder that relative paths
             are taken from.
         modality_files: explicit files, modality (any spelling: 't1ce',
-            't2f', 'FLAIR'...) -> path; a "seg" key is taken as ``seg``.
+            't2f', 'FLAIR'...) -> path, a "seg" key taken as ``seg``; or a
+            list of files whose names say their role (``x_t1.nii.gz``,
+            ``flair.nii``, ``x-seg.nii.gz``), as when files are dropped on napari.
         seg: a reference mask for the explicit-file, single-file and 4D forms.
         order: for a 4D file, the modality of each volume, e.g.
             ``("flair", "t1", "t1c", "t2")``.
@@ -116,9 +118,30 @@ def _read_named_files(found: CaseFiles, name: str | None) -> Case:
     )
 
 
+def _roles_from_names(paths: Sequence[PathArg]) -> dict[str, PathArg]:
+    """A list of files -> role -> file, each role read from its file name."""
+    roles: dict[str, PathArg] = {}
+    for file in paths:
+        role_info = brats_role(file)
+        role = role_info[0] if role_info is not None else guess_modality(nifti_stem(file))
+        if role is None:
+            raise CaseError(file, "no recognisable modality in the file name; say which (flair, t1, t1c or t2)")
+        if role in roles:
+            raise CaseError(file, f"two files for {role}: {roles[role]} and {file}")
+        roles[role] = file
+    return roles
+
+
 def _read_explicit(
-    modality_files: Mapping[str, PathArg], seg: PathArg | None, base: Path | None, name: str | None
+    modality_files: Mapping[str, PathArg] | Sequence[PathArg],
+    seg: PathArg | None,
+    base: Path | None,
+    name: str | None,
 ) -> Case:
+    if not isinstance(modality_files, Mapping):
+        if isinstance(modality_files, (str, PathLike)):
+            modality_files = [modality_files]
+        modality_files = _roles_from_names(modality_files)
     files: dict[str, Path] = {}
     for key, file in modality_files.items():
         file_path = Path(file) if base is None else base / Path(file)
