@@ -1,0 +1,125 @@
+"""Hyper-parameters of an adaptation run, with the defaults of each method (no torch here).
+
+The defaults meet the speed target of the adaptation issue: 5 corrected
+slices, adapted and guarded, in at most 30 s on 2 CPU cores with the base-16
+U-Net on brain-cropped slices (see ``tumorseg bench-adapt`` for the figure).
+They come from ``default_config``; a field given explicitly always wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from ..errors import AdaptationError
+
+METHODS: tuple[str, ...] = ("naive", "passive", "active", "dycnn")
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+DEFAULT_METHOD = "active"
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Everything that defines an adaptation run (recorded with the version it makes).
+
+    Args:
+        method: "naive" (gradient fine-tune), "passive" (MAML, random task
+            order), "active" (MAML, least-learned tasks first) or "dycnn"
+            (continual updates of a Dy-CNN, temperature frozen).
+        steps: naive: optimiser steps; passive/active: meta steps (one meta
+            batch each); dycnn: steps on each arriving batch of corrections.
+        lr: learning rate of the optimiser (naive, dycnn), or the meta step
+            size beta of meta-tuning.
+        inner_lr: meta-tuning's inner step size alpha (plain SGD, as in MAML).
+        first_order: meta-tuning: drop the second-order term (FOMAML); faster,
+            the meta-gradient is then the query gradient at the adapted weights.
+        meta_batch_size: tasks whose query losses are summed per meta step.
+        optimizer: "adam" (default: robust to the scale of a U-Net's
+            gradients) or "sgd" (the plain update of Algorithm 1:
+            theta <- theta - lr * gradient).
+        batch_size: naive and dycnn: slices per step.
+        crop: side of the random crops taken from the slices (None: whole
+            slices); a multiple of the network's size multiple.
+        good_threshold: active: a task is "good" (learned) when the current
+            model's Dice on its slice is at least this; None uses the median
+            Dice of the corrected slices, so half of them are "bad".
+        seed: seeds task order, crops and flips.
+        replay: source-domain (synthetic glioma) slices in the replay set; 0 = no replay.
+        replay_per_step: replay slices mixed into each step.
+        replay_weight: weight of the replay loss against the corrections' loss.
+        tolerance: largest drop of the anchor set's Dice the guard accepts.
+        reference_slices: held-out slices of each case (with a reference) scored before and after.
+    """
+
+    method: str = DEFAULT_METHOD
+    steps: int = 20
+    lr: float = 1e-3
+    inner_lr: float = 1e-3
+    first_order: bool = False
+    meta_batch_size: int = 2
+    optimizer: str = "adam"
+    batch_size: int = 5
+    crop: int | None = 96
+    good_threshold: float | None = None
+    seed: int = 0
+    replay: int = 0
+    replay_per_step: int = 2
+    replay_weight: float = 0.5
+    tolerance: float = 0.02
+    reference_slices: int = 16
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise AdaptationError(f"unknown adaptation method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise AdaptationError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+        for name in ("steps", "meta_batch_size", "batch_size", "replay_per_step"):
+            if getattr(self, name) < 1:
+                raise AdaptationError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "inner_lr"):
+            if not getattr(self, name) > 0:
+                raise AdaptationError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.crop is not None and self.crop < 8:
+            raise AdaptationError(f"crop must be at least 8 pixels (or None), got {self.crop}")
+        if self.replay < 0 or self.replay_weight < 0 or self.tolerance < 0 or self.reference_slices < 0:
+            raise AdaptationError("replay, replay_weight, tolerance and reference_slices must be >= 0")
+
+    @property
+    def is_meta(self) -> bool:
+        return self.method in ("passive", "active")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AdaptConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# Per-method defaults, tuned on the shipped base-16 U-Net / Dy-CNN with 5
+# corrected metastasis slices (see the module docstring for the time budget).
+_METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "naive": {"steps": 30, "lr": 1e-3, "batch_size": 5},
+    "passive": {"steps": 20, "lr": 1e-3, "inner_lr": 1e-3, "meta_batch_size": 2},
+    "active": {"steps": 20, "lr": 1e-3, "inner_lr": 1e-3, "meta_batch_size": 2},
+    "dycnn": {"steps": 10, "lr": 1e-3, "batch_size": 5},
+}
+
+
+def default_config(method: str = DEFAULT_METHOD, **overrides: Any) -> AdaptConfig:
+    """The default hyper-parameters of ``method``, with ``overrides`` applied.
+
+    Args:
+        method: one of METHODS.
+        overrides: AdaptConfig fields to set; None values are ignored, so CLI
+            options left unset keep the method's default; ``crop=0`` means
+            whole slices (crop None).
+    """
+    if method not in METHODS:
+        raise AdaptationError(f"unknown adaptation method {method!r}; expected one of {', '.join(METHODS)}")
+    base = replace(AdaptConfig(method=method), **_METHOD_DEFAULTS[method])
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("crop") == 0:
+        given["crop"] = None
+    return replace(base, **given)

@@ -1,0 +1,172 @@
+"""Corrections: what a radiologist fixed, in the form the networks train on.
+
+A :class:`CaseCorrections` holds, for one case, the network-ready input of
+each corrected axial slice (preprocessed, cropped to the brain and padded, as
+the segmenter feeds it), the corrected label slices in internal labels on the
+same grid, and the slice indices in the case. Optionally it also holds other
+slices of the case that have a reference mask (a BraTS ``seg`` file, a
+synthetic case), on which the guard measures whether the correction
+generalised beyond the slices that were painted.
+
+:class:`Corrections` groups the cases of one adaptation run and gives the
+stable hash recorded with every model version (provenance: which corrections
+made this model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import AdaptationError
+from ..io.labels import ET
+
+
+def _check_pair(inputs: np.ndarray, labels: np.ndarray, indices: tuple[int, ...], what: str) -> None:
+    if inputs.ndim != 4:
+        raise AdaptationError(f"{what}: inputs must be (N, C, H, W), got shape {inputs.shape}")
+    if labels.shape != (inputs.shape[0], *inputs.shape[2:]):
+        raise AdaptationError(f"{what}: labels of shape {labels.shape} do not match inputs {inputs.shape}")
+    if len(indices) != inputs.shape[0]:
+        raise AdaptationError(f"{what}: {len(indices)} slice indices for {inputs.shape[0]} slices")
+    if len(set(indices)) != len(indices):
+        raise AdaptationError(f"{what}: slice indices repeat: {list(indices)}")
+    if labels.size and int(labels.max()) > ET:
+        raise AdaptationError(f"{what}: labels must be internal (0..3), found {int(labels.max())}")
+
+
+@dataclass(frozen=True, eq=False)
+class CaseCorrections:
+    """The corrected slices of one case, network-ready.
+
+    Args:
+        case_name: the case identifier (for reports).
+        inputs: (N, C, H, W) float32 network input of each corrected slice.
+        labels: (N, H, W) uint8 corrected labels, internal convention, same grid.
+        slice_indices: axial index of each slice in the case (canonical z).
+        reference_inputs: (M, C, H, W) network input of other slices that have
+            a reference mask, or None.
+        reference_labels: (M, H, W) their reference labels, or None.
+        reference_indices: their axial indices.
+    """
+
+    case_name: str
+    inputs: np.ndarray
+    labels: np.ndarray
+    slice_indices: tuple[int, ...]
+    reference_inputs: np.ndarray | None = None
+    reference_labels: np.ndarray | None = None
+    reference_indices: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", np.ascontiguousarray(self.inputs, dtype=np.float32))
+        object.__setattr__(self, "labels", np.ascontiguousarray(self.labels, dtype=np.uint8))
+        object.__setattr__(self, "slice_indices", tuple(int(i) for i in self.slice_indices))
+        object.__setattr__(self, "reference_indices", tuple(int(i) for i in self.reference_indices))
+        if self.inputs.shape[0] == 0:
+            raise AdaptationError(f"case {self.case_name}: no corrected slices")
+        _check_pair(self.inputs, self.labels, self.slice_indices, f"case {self.case_name}")
+        if (self.reference_inputs is None) != (self.reference_labels is None):
+            raise AdaptationError(f"case {self.case_name}: reference inputs and labels go together")
+        if self.reference_inputs is not None:
+            ref_in = np.ascontiguousarray(self.reference_inputs, dtype=np.float32)
+            ref_lab = np.ascontiguousarray(self.reference_labels, dtype=np.uint8)
+            object.__setattr__(self, "reference_inputs", ref_in)
+            object.__setattr__(self, "reference_labels", ref_lab)
+            _check_pair(ref_in, ref_lab, self.reference_indices, f"case {self.case_name} (reference)")
+            if ref_in.shape[1:] != self.inputs.shape[1:]:
+                raise AdaptationError(f"case {self.case_name}: reference slices are not on the corrections' grid")
+            overlap = set(self.reference_indices) & set(self.slice_indices)
+            if overlap:
+                raise AdaptationError(
+                    f"case {self.case_name}: slices {sorted(overlap)} are both corrected and held out"
+                )
+
+    @property
+    def num_slices(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference_inputs is not None and self.reference_inputs.shape[0] > 0
+
+    def update_digest(self, digest: hashlib._Hash) -> None:
+        """Feed everything that defines these corrections to a hash (not the held-out slices)."""
+        digest.update(self.case_name.encode("utf-8") + b"\0")
+        digest.update(np.asarray(self.slice_indices, dtype="<i8").tobytes())
+        for array in (self.inputs, self.labels):
+            digest.update(repr((array.dtype.str, array.shape)).encode())
+            # Little-endian bytes so the hash is the same on every machine.
+            digest.update(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+
+
+@dataclass(frozen=True, eq=False)
+class Corrections:
+    """The corrections of one adaptation run, one entry per case, in arrival order.
+
+    Args:
+        cases: the cases' corrections; the Dy-CNN continual method treats each
+            entry as one batch arriving in the stream.
+    """
+
+    cases: tuple[CaseCorrections, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cases", tuple(self.cases))
+        if not self.cases:
+            raise AdaptationError("no corrections: correct at least one slice before adapting")
+        channels = {c.inputs.shape[1] for c in self.cases}
+        if len(channels) > 1:
+            raise AdaptationError(f"cases disagree on the number of input channels: {sorted(channels)}")
+
+    @classmethod
+    def of(cls, cases: CaseCorrections | Iterable[CaseCorrections]) -> Corrections:
+        """Wrap one case's corrections or several."""
+        if isinstance(cases, CaseCorrections):
+            return cls((cases,))
+        return cls(tuple(cases))
+
+    @property
+    def num_slices(self) -> int:
+        return sum(c.num_slices for c in self.cases)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.cases[0].inputs.shape[1])
+
+    def digest(self) -> str:
+        """A stable SHA-256 (hex) of the case names, slice indices, inputs and corrected labels."""
+        digest = hashlib.sha256(b"napari-tumorseg corrections v1\0")
+        for case in self.cases:
+            case.update_digest(digest)
+        return digest.hexdigest()
+
+    def summary(self) -> list[dict]:
+        """Per case: name and corrected slice indices (for the report)."""
+        return [
+            {
+                "case": c.case_name,
+                "slices": list(c.slice_indices),
+                "held_out_reference_slices": len(c.reference_indices),
+            }
+            for c in self.cases
+        ]
+
+
+def slices_with_tumour(labels: np.ndarray, exclude: Sequence[int] = (), limit: int | None = None) -> list[int]:
+    """Axial indices whose reference has tumour, evenly thinned to at most ``limit``.
+
+    Args:
+        labels: (Z, H, W) reference labels of a case.
+        exclude: indices to leave out (the corrected slices).
+        limit: keep at most this many, spread evenly over the tumour's extent.
+    """
+    excluded = set(int(i) for i in exclude)
+    candidates = [int(z) for z in np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1)) if z not in excluded]
+    if limit is not None and len(candidates) > limit:
+        picks = np.linspace(0, len(candidates) - 1, limit).round().astype(int)
+        candidates = [candidates[i] for i in sorted(set(picks.tolist()))]
+    return candidates

@@ -1,0 +1,99 @@
+"""Naive fine-tune: plain gradient steps on the corrected slices (paper 000's baseline).
+
+Each step takes a random view (crop + flip) of up to ``batch_size`` corrected
+slices, cycling through all of them in a seeded random order, and makes one
+optimiser step (Adam by default, SGD on request) on the Dice + cross-entropy
+loss, plus the replay loss when replay is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .config import AdaptConfig
+from .corrections import Corrections
+from .losses import dice_ce_loss
+from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
+from .sampling import LossFn, Replay, SlicePool, correction_pools, flat_tasks, grouped_loss, make_view
+from .training import MethodResult, make_optimizer, trainable_parameters, working_copy
+
+
+def cycling_batches(
+    tasks: Sequence[tuple[int, int]], batch_size: int, generator: torch.Generator
+) -> Iterator[list[tuple[int, int]]]:
+    """Batches of tasks drawn without replacement, reshuffled when all were used."""
+    queue: list[tuple[int, int]] = []
+    while True:
+        batch: list[tuple[int, int]] = []
+        while len(batch) < min(batch_size, len(tasks)):
+            if not queue:
+                queue = [tasks[i] for i in torch.randperm(len(tasks), generator=generator).tolist()]
+            candidate = queue.pop(0)
+            if candidate not in batch:
+                batch.append(candidate)
+        yield batch
+
+
+def gradient_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    pools: Sequence[SlicePool],
+    batch: Sequence[tuple[int, int]],
+    config: AdaptConfig,
+    generator: torch.Generator,
+    replay: Replay | None,
+    loss_fn: LossFn,
+) -> float:
+    """One optimiser step on views of ``batch`` (and replay); returns the loss."""
+    samples = [make_view(pools[p].inputs[i], pools[p].labels[i], generator, config.crop) for p, i in batch]
+    loss = grouped_loss(model, samples, loss_fn)
+    if replay is not None:
+        loss = loss + replay.loss(model, generator, loss_fn)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def naive_finetune(
+    model: nn.Module,
+    corrections: Corrections,
+    config: AdaptConfig,
+    *,
+    cancel: CancelFlag = None,
+    replay: Replay | None = None,
+    loss_fn: LossFn = dice_ce_loss,
+) -> Generator[AdaptProgress, None, MethodResult]:
+    """Fine-tune a copy of ``model`` on the corrected slices.
+
+    Args:
+        model: the current model (left untouched).
+        corrections: the corrected slices.
+        config: ``steps``, ``lr``, ``optimizer``, ``batch_size``, ``crop``, ``seed``.
+        cancel: checked before every step; a cancel raises AdaptationCancelled.
+        replay: source slices mixed into every step, or None.
+        loss_fn: (logits, labels) -> scalar.
+
+    Yields:
+        AdaptProgress after every step.
+
+    Returns:
+        MethodResult with the adapted copy and the losses.
+    """
+    clock = StepClock(config.steps, PHASE_ADAPTING, cancel)
+    clock.check()
+    working = working_copy(model)
+    optimizer = make_optimizer(list(trainable_parameters(working).values()), config)
+    generator = torch.Generator().manual_seed(config.seed)
+    pools = correction_pools(corrections)
+    batches = cycling_batches(flat_tasks(pools), config.batch_size, generator)
+    losses: list[float] = []
+    for _ in range(config.steps):
+        clock.check()
+        loss = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
+        losses.append(loss)
+        yield clock.tick(loss)
+    return MethodResult(working, losses, [], {"batch_size": config.batch_size})

@@ -1,0 +1,162 @@
+"""Training samples for adaptation: augmented views of slices, grouped forwards, replay.
+
+A *view* of a slice is a random crop (biased towards the tumour) and a random
+left-right flip. Crops make steps cheap on a CPU and, for meta-tuning, make
+the support and query samples of a task two different looks at the same
+slice. Slices of different cases have different sizes (each is cropped to its
+own brain), so losses are computed per group of equal-shape samples and
+averaged with weights by sample count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .corrections import Corrections
+
+Sample = tuple[torch.Tensor, torch.Tensor]  # (C, H, W) float32 input, (H, W) int64 labels
+Forward = Callable[[torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Probability that a crop is centred on a tumour voxel; the rest are anywhere
+# in the slice so the skull and healthy brain keep being seen as background.
+TUMOUR_CROP_PROBABILITY = 0.75
+
+
+@dataclass(frozen=True, eq=False)
+class SlicePool:
+    """Slices of equal size, as tensors.
+
+    Args:
+        inputs: (N, C, H, W) float32.
+        labels: (N, H, W) int64 internal labels.
+        names: a label per slice for reports, e.g. "BraTS-001:z70".
+    """
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @classmethod
+    def from_arrays(cls, inputs: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> SlicePool:
+        return cls(
+            torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64)),
+            tuple(names),
+        )
+
+
+def correction_pools(corrections: Corrections) -> list[SlicePool]:
+    """One pool per case (slices of a case share the case's cropped size)."""
+    return [
+        SlicePool.from_arrays(c.inputs, c.labels, [f"{c.case_name}:z{z}" for z in c.slice_indices])
+        for c in corrections.cases
+    ]
+
+
+def flat_tasks(pools: Sequence[SlicePool]) -> list[tuple[int, int]]:
+    """Every slice of every pool as (pool index, slice index), in pool order."""
+    return [(p, i) for p, pool in enumerate(pools) for i in range(len(pool))]
+
+
+def make_view(
+    inputs: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, crop: int | None
+) -> Sample:
+    """A random view of one slice: crop (``crop`` x ``crop``, capped at the slice) and flip.
+
+    Args:
+        inputs: (C, H, W) slice input.
+        labels: (H, W) slice labels.
+        generator: the seeded random source (views are reproducible).
+        crop: the side of the crop; None keeps the whole slice. Give a
+            multiple of the network's size multiple.
+    """
+    height, width = labels.shape
+    if crop is not None and (height > crop or width > crop):
+        crop_h, crop_w = min(crop, height), min(crop, width)
+        tumour = torch.nonzero(labels > 0)
+        use_tumour = len(tumour) > 0 and torch.rand((), generator=generator).item() < TUMOUR_CROP_PROBABILITY
+        if use_tumour:
+            centre_y, centre_x = tumour[int(torch.randint(len(tumour), (), generator=generator))].tolist()
+            # Any window that contains the chosen voxel, clamped to the slice.
+            top = centre_y - int(torch.randint(crop_h, (), generator=generator))
+            left = centre_x - int(torch.randint(crop_w, (), generator=generator))
+        else:
+            top = int(torch.randint(height - crop_h + 1, (), generator=generator))
+            left = int(torch.randint(width - crop_w + 1, (), generator=generator))
+        top = min(max(top, 0), height - crop_h)
+        left = min(max(left, 0), width - crop_w)
+        inputs = inputs[:, top : top + crop_h, left : left + crop_w]
+        labels = labels[top : top + crop_h, left : left + crop_w]
+    if torch.rand((), generator=generator).item() < 0.5:
+        inputs, labels = inputs.flip(-1), labels.flip(-1)
+    return inputs, labels
+
+
+def sample_views(
+    pool: SlicePool, indices: Sequence[int], generator: torch.Generator, crop: int | None
+) -> list[Sample]:
+    """One random view of each of ``indices`` in ``pool``."""
+    return [make_view(pool.inputs[i], pool.labels[i], generator, crop) for i in indices]
+
+
+def grouped_loss(forward: Forward, samples: Sequence[Sample], loss_fn: LossFn) -> torch.Tensor:
+    """The loss over samples of possibly different sizes, as one scalar.
+
+    Samples of equal shape go through the network as one batch; the group
+    losses are averaged with weights by their number of samples.
+
+    Args:
+        forward: input batch (B, C, H, W) -> logits (B, 4, H, W); e.g. a model,
+            or a ``functional_call`` closure with other parameters.
+        samples: (input, labels) pairs.
+        loss_fn: (logits, labels) -> scalar.
+    """
+    if not samples:
+        raise ValueError("no samples to compute a loss on")
+    groups: dict[tuple[int, ...], list[Sample]] = {}
+    for sample in samples:
+        groups.setdefault(tuple(sample[0].shape), []).append(sample)
+    total: torch.Tensor | None = None
+    for group in groups.values():
+        inputs = torch.stack([s[0] for s in group])
+        labels = torch.stack([s[1] for s in group])
+        term = loss_fn(forward(inputs), labels) * (len(group) / len(samples))
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+class Replay:
+    """A small fixed set of source-domain slices mixed into every step to limit forgetting.
+
+    Args:
+        pool: the source slices (synthetic glioma, see ``anchors.replay_pool``).
+        per_step: source slices drawn (with the generator) for each step.
+        weight: the replay loss is added to the corrections' loss times this.
+        crop: crop side of the replayed views (as for the corrections).
+    """
+
+    def __init__(self, pool: SlicePool, per_step: int = 2, weight: float = 0.5, crop: int | None = None) -> None:
+        if len(pool) == 0:
+            raise ValueError("the replay pool is empty")
+        self.pool = pool
+        self.per_step = max(1, min(int(per_step), len(pool)))
+        self.weight = float(weight)
+        self.crop = crop
+
+    def loss(self, forward: Forward, generator: torch.Generator, loss_fn: LossFn) -> torch.Tensor:
+        """The weighted loss of ``per_step`` random source slices under ``forward``."""
+        picks = torch.randperm(len(self.pool), generator=generator)[: self.per_step].tolist()
+        samples = sample_views(self.pool, picks, generator, self.crop)
+        return self.weight * grouped_loss(forward, samples, loss_fn)
+
+    def describe(self) -> dict:
+        return {"slices": len(self.pool), "per_step": self.per_step, "weight": self.weight}

@@ -1,0 +1,92 @@
+"""Pieces every adaptation method shares: the working copy, the optimiser, prediction, results.
+
+Every method trains a deep copy of the model it is given, so the caller's
+model (the active version, maybe being used by the viewer) is never touched:
+a cancel or an error simply drops the copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import AdaptConfig
+
+PREDICT_BATCH = 8
+
+
+def working_copy(model: nn.Module) -> nn.Module:
+    """A deep copy in eval mode, on the CPU or the model's device.
+
+    Eval mode because the networks have no batch norm (instance/group norm
+    behave the same in both modes) and dropout during a few-step adaptation
+    only adds noise; the function optimised is the one used at inference.
+    """
+    working = copy.deepcopy(model)
+    working.eval()
+    return working
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Name -> parameter for every parameter that requires a gradient, in module order."""
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def make_optimizer(parameters: list[nn.Parameter], config: AdaptConfig) -> torch.optim.Optimizer:
+    """Adam, or plain SGD (``theta <- theta - lr * grad``, Algorithm 1's meta step), at ``config.lr``."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr)
+    return torch.optim.Adam(parameters, lr=config.lr)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for parameter in model.parameters():
+        return parameter.device
+    return torch.device("cpu")
+
+
+@torch.inference_mode()
+def predict_labels(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """Arg-max labels of a model on network-ready slices.
+
+    Args:
+        model: the network (its train/eval mode is restored afterwards).
+        inputs: (N, C, H, W) float32.
+        batch_size: slices per forward pass.
+
+    Returns:
+        (N, H, W) uint8 internal labels.
+    """
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    out = np.empty((inputs.shape[0], *inputs.shape[2:]), dtype=np.uint8)
+    try:
+        for start in range(0, inputs.shape[0], batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size])).to(device)
+            out[start : start + batch_size] = model(batch).argmax(dim=1).to(torch.uint8).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+@dataclass
+class MethodResult:
+    """What a method's generator returns when it finishes.
+
+    Args:
+        model: the adapted working copy.
+        losses: the training loss of every step.
+        task_order: meta-tuning: the slices in the order their tasks were
+            first used ("case:zN"); naive/dycnn: the batches in order.
+        details: method-specific facts for the report (task Dice, split, temperature).
+    """
+
+    model: nn.Module
+    losses: list[float] = field(default_factory=list)
+    task_order: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
