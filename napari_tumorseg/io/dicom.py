@@ -27,6 +27,8 @@ from .volumes import clean_image
 
 # (0008,103E) Series Description, the free-text name a scanner gives a series.
 _SERIES_DESCRIPTION = "0008|103e"
+# (0020,0032) Image Position (Patient): the LPS position of a slice's first voxel.
+_IMAGE_POSITION = "0020|0032"
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -133,11 +135,14 @@ def read_dicom_series(item: DicomSeries) -> tuple[np.ndarray, Geometry]:
 
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(list(item.files))
+    # Per-slice tags, to check the slice positions below.
+    reader.MetaDataDictionaryArrayUpdateOn()
     try:
         image = reader.Execute()
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1][:200] if str(error).strip() else "unknown error"
         raise CaseError(item.folder, f"unreadable DICOM series '{item.description}' ({reason})") from None
+    _check_slice_positions(reader, image, item)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise CaseError(item.folder, f"DICOM series '{item.description}' is not a greyscale image")
     if image.GetDimension() != 3:
@@ -164,12 +169,59 @@ def read_dicom_case(
     if not series:
         raise CaseError(root, "holds DICOM files but no readable DICOM series")
     chosen = identify_modalities(root, series)
+    _check_no_stray_files(list(chosen.values()), series)
     volumes: dict[str, SourceVolume] = {}
     for key in MODALITIES:
         if key in chosen:
             data, geometry = read_dicom_series(chosen[key])
             volumes[key] = SourceVolume(data, geometry, chosen[key].folder)
     return assemble_case(name or root.resolve().name, volumes, seg=seg)
+
+
+def _check_slice_positions(reader: object, image: object, item: DicomSeries) -> None:
+    """Refuse a series with missing or unevenly spaced slices.
+
+    SimpleITK only warns (on stderr) and spreads the slices evenly, which
+    would put every voxel past a gap at the wrong place.
+    """
+    count = len(item.files)
+    if count < 3:
+        return
+    normal = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)[:, 2]  # type: ignore[attr-defined]
+    heights = []
+    for index in range(count):
+        if not reader.HasMetaDataKey(index, _IMAGE_POSITION):  # type: ignore[attr-defined]
+            return  # no positions to check (a multi-frame or unusual file): trust the reader
+        text = reader.GetMetaData(index, _IMAGE_POSITION)  # type: ignore[attr-defined]
+        try:
+            position = np.array([float(value) for value in text.split("\\")], dtype=np.float64)
+        except ValueError:
+            return
+        heights.append(float(position @ normal))
+    steps = np.abs(np.diff(heights))
+    typical = float(np.median(steps))
+    # A tenth of a slice: far above the rounding of decimal tags, far below a missing slice.
+    if typical <= 0 or np.abs(steps - typical).max() > 0.1 * typical:
+        raise CaseError(
+            item.folder,
+            f"DICOM series '{item.description}' has missing or unevenly spaced slices "
+            f"(steps from {steps.min():.3g} to {steps.max():.3g} mm)",
+        )
+
+
+def _check_no_stray_files(used: Sequence[DicomSeries], every: Sequence[DicomSeries]) -> None:
+    """Refuse a folder of a series in use that holds DICOM files no series could read.
+
+    GDCM leaves a truncated or corrupt slice out of its series without a word;
+    the series would then be read with a slice missing.
+    """
+    for directory in sorted({item.folder for item in used}):
+        claimed = {Path(file).name for item in every if item.folder == directory for file in item.files}
+        for entry in sorted(directory.iterdir()):
+            if entry.name.startswith(".") or entry.name.upper() == "DICOMDIR" or entry.name in claimed:
+                continue
+            if entry.is_file() and is_dicom_file(entry):
+                raise CaseError(entry, "unreadable, truncated or corrupt DICOM file (it belongs to no readable series)")
 
 
 def _series_description(file: str) -> str:
