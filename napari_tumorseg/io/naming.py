@@ -102,7 +102,7 @@ def brats_role(path: str | PathLike[str]) -> tuple[str, str, str] | None:
 
     Returns:
         ``(role, case_prefix, scheme)``: role is a modality key or "seg",
-        case_prefix the stem before the suffix (the BraTS case id, may be
+        case_prefix the stem before the separator and suffix (the BraTS case id, may be
         empty), scheme "brats2020", "brats2023" or "both" for "seg".
     """
     if nifti_suffix(path) is None:
