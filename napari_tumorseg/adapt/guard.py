@@ -1,0 +1,141 @@
+"""The forgetting guard: score a model before and after on fixed sets, and decide.
+
+Sets scored (each a list of equal-size slice groups, one group per case):
+
+- ``corrections``: the corrected slices (did the model learn them?);
+- ``held_out``: other slices of the same cases that have a reference mask
+  (did the correction generalise?), when there are any;
+- ``anchor``: a fixed set of source-domain (synthetic glioma) slices (did it
+  forget what it knew?).
+
+A set's score is the Dice of each BraTS region (WT, TC, ET) over all of its
+voxels pooled, and their mean; pooling keeps a slice with a tiny tumour from
+swinging the score. The new version is accepted when the anchor's mean Dice
+drops by at most ``tolerance`` (default 0.02); otherwise it is rejected unless
+the user forces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from torch import nn
+
+from .corrections import Corrections
+from .losses import region_dice
+from .training import predict_labels
+
+CORRECTIONS_SET, HELD_OUT_SET, ANCHOR_SET = "corrections", "held_out", "anchor"
+DEFAULT_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True, eq=False)
+class EvalSet:
+    """Slices with reference labels, grouped by size.
+
+    Args:
+        name: "corrections", "held_out", "anchor" or another label.
+        groups: (inputs (N, C, H, W) float32, labels (N, H, W) uint8) per group.
+        description: where the slices come from (seeds, cases), for the report.
+    """
+
+    name: str
+    groups: tuple[tuple[np.ndarray, np.ndarray], ...]
+    description: dict = field(default_factory=dict)
+
+    @property
+    def num_slices(self) -> int:
+        return sum(int(inputs.shape[0]) for inputs, _ in self.groups)
+
+
+def correction_sets(corrections: Corrections) -> list[EvalSet]:
+    """The corrections set, and the held-out set when some case has reference slices."""
+    sets = [EvalSet(CORRECTIONS_SET, tuple((c.inputs, c.labels) for c in corrections.cases))]
+    held_out = tuple(
+        (c.reference_inputs, c.reference_labels) for c in corrections.cases if c.has_reference
+    )
+    if held_out:
+        sets.append(EvalSet(HELD_OUT_SET, held_out))  # type: ignore[arg-type]
+    return sets
+
+
+def score_set(model: nn.Module, evaluation: EvalSet) -> dict[str, float]:
+    """WT, TC, ET Dice over the pooled voxels of a set, and their mean."""
+    predictions, references = [], []
+    for inputs, labels in evaluation.groups:
+        predictions.append(predict_labels(model, inputs).reshape(-1))
+        references.append(np.asarray(labels).reshape(-1))
+    scores = region_dice(np.concatenate(predictions), np.concatenate(references))
+    scores["mean"] = float(np.mean(list(scores.values())))
+    return {k: round(float(v), 6) for k, v in scores.items()}
+
+
+@dataclass
+class SetScores:
+    """Dice of one set before and after adaptation."""
+
+    slices: int
+    before: dict[str, float]
+    after: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def change(self) -> float:
+        """after - before of the mean Dice (NaN until scored after)."""
+        if "mean" not in self.after:
+            return float("nan")
+        return round(self.after["mean"] - self.before["mean"], 6)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["change"] = self.change
+        return data
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    """The guard's verdict on a new version.
+
+    Args:
+        accepted: anchor Dice dropped by at most the tolerance.
+        forced: the user asked to activate it whatever the guard says.
+        anchor_drop: before - after of the anchor's mean Dice (negative: it improved).
+        tolerance: the largest drop accepted.
+        reason: one sentence for the user.
+    """
+
+    accepted: bool
+    forced: bool
+    anchor_drop: float
+    tolerance: float
+    reason: str
+
+    @property
+    def activate(self) -> bool:
+        return self.accepted or self.forced
+
+
+def decide(anchor: SetScores, tolerance: float = DEFAULT_TOLERANCE, force: bool = False) -> GuardDecision:
+    """Accept when the anchor's mean Dice fell by no more than ``tolerance``; ``force`` overrides.
+
+    Args:
+        anchor: the anchor set's scores before and after.
+        tolerance: the largest accepted drop of mean Dice.
+        force: activate even when the drop is larger.
+    """
+    drop = round(anchor.before["mean"] - anchor.after["mean"], 6)
+    accepted = drop <= tolerance
+    numbers = f"anchor Dice {anchor.before['mean']:.3f} -> {anchor.after['mean']:.3f} (drop {drop:+.3f}, tolerance {tolerance:.3f})"
+    if accepted:
+        reason = f"accepted: {numbers}"
+    elif force:
+        reason = f"forced by the user although the guard would reject it: {numbers}"
+    else:
+        reason = f"rejected: forgetting on the source anchor set; {numbers}"
+    return GuardDecision(accepted, force and not accepted, drop, tolerance, reason)
+
+
+def score_all(model: nn.Module, sets: Sequence[EvalSet]) -> dict[str, dict[str, float]]:
+    """score_set of every set, by name."""
+    return {s.name: score_set(model, s) for s in sets}

@@ -1,0 +1,180 @@
+"""One adaptation run, end to end: score before, adapt, score after, guard, save the version.
+
+``run_adaptation`` is a generator, like the methods: it yields AdaptProgress
+reports for every phase and checks the cancel flag before every step. Until
+the run is complete nothing is written: a cancel (AdaptationCancelled) or an
+error leaves the caller's model and the registry exactly as they were. Then
+the new version is stored in one atomic rename and, if the guard accepts it
+(or the user forces it), activated by an atomic pointer replace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from torch import nn
+
+from .config import AdaptConfig
+from .continual import dycnn_continual
+from .corrections import Corrections
+from .guard import ANCHOR_SET, EvalSet, SetScores, correction_sets, decide, score_set
+from .maml import meta_tune
+from .naive import naive_finetune
+from .progress import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptProgress, CancelFlag, StepClock
+from .registry import CANDIDATE, REJECTED, ModelRegistry
+from .report import AdaptationReport
+from .sampling import Replay, SlicePool
+from .training import MethodResult
+
+METHOD_RUNNERS: dict[str, Callable[..., Generator[AdaptProgress, None, MethodResult]]] = {
+    "naive": naive_finetune,
+    "passive": meta_tune,
+    "active": meta_tune,
+    "dycnn": dycnn_continual,
+}
+
+
+@dataclass
+class AdaptationOutcome:
+    """What a finished run gives back: the report and the adapted network."""
+
+    report: AdaptationReport
+    model: nn.Module
+
+
+def _score_phase(
+    model: nn.Module, sets: list[EvalSet], phase: str, cancel: CancelFlag
+) -> Generator[AdaptProgress, None, dict[str, dict[str, float]]]:
+    clock = StepClock(len(sets), phase, cancel)
+    scores: dict[str, dict[str, float]] = {}
+    for evaluation in sets:
+        clock.check()
+        scores[evaluation.name] = score_set(model, evaluation)
+        yield clock.tick(detail=evaluation.name)
+    return scores
+
+
+def run_adaptation(
+    model: nn.Module,
+    corrections: Corrections,
+    config: AdaptConfig,
+    *,
+    anchor: EvalSet,
+    replay_pool: SlicePool | None = None,
+    registry: ModelRegistry | None = None,
+    parent_id: str | None = None,
+    preprocessing: Any = None,
+    force: bool = False,
+    auto_activate: bool = True,
+    cancel: CancelFlag = None,
+) -> Generator[AdaptProgress, None, AdaptationOutcome]:
+    """Adapt ``model`` to ``corrections`` with ``config.method``, guard it, and store the version.
+
+    Args:
+        model: the current model (never modified).
+        corrections: the corrected slices (and held-out reference slices, if any).
+        config: the method and its hyper-parameters (see ``config.default_config``).
+        anchor: the source-domain anchor set (see ``anchors.anchor_set``).
+        replay_pool: source slices to replay; used when ``config.replay`` > 0.
+        registry: where to store the new version; None stores nothing.
+        parent_id: the version ``model`` was loaded from (provenance).
+        preprocessing: the parent's PreprocessingConfig, saved with the new weights.
+        force: activate the new version even if the guard rejects it.
+        auto_activate: activate it when the guard accepts it (else keep it as a candidate).
+        cancel: a threading.Event or a callable returning True to stop.
+
+    Yields:
+        AdaptProgress for scoring before, adapting, scoring after and saving.
+
+    Returns:
+        AdaptationOutcome with the report and the adapted network.
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    sets = [*correction_sets(corrections), anchor]
+
+    before = yield from _score_phase(model, sets, PHASE_SCORING_BEFORE, cancel)
+    timings["scoring_before"] = round(time.perf_counter() - started, 3)
+
+    replay = None
+    if config.replay > 0 and replay_pool is not None and len(replay_pool) > 0:
+        replay = Replay(replay_pool, config.replay_per_step, config.replay_weight, config.crop)
+    tick = time.perf_counter()
+    result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
+    timings["adapting"] = round(time.perf_counter() - tick, 3)
+
+    tick = time.perf_counter()
+    after = yield from _score_phase(result.model, sets, PHASE_SCORING_AFTER, cancel)
+    timings["scoring_after"] = round(time.perf_counter() - tick, 3)
+
+    dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
+    decision = decide(dice[ANCHOR_SET], config.tolerance, force)
+    activate = decision.activate and (auto_activate or decision.forced)
+    replay_info: dict[str, Any] = {"used": replay is not None}
+    if replay is not None:
+        replay_info.update(replay.describe())
+    report = AdaptationReport(
+        method=config.method,
+        parent_id=parent_id,
+        version_id=None,
+        status="active" if activate and registry is not None else (CANDIDATE if decision.activate else REJECTED),
+        activated=bool(activate and registry is not None),
+        forced=decision.forced,
+        reason=decision.reason,
+        anchor_drop=decision.anchor_drop,
+        tolerance=decision.tolerance,
+        hyperparameters=config.to_dict(),
+        corrections_hash=corrections.digest(),
+        corrections=corrections.summary(),
+        replay=replay_info,
+        anchor={"slices": anchor.num_slices, **anchor.description},
+        dice=dice,
+        losses=[round(v, 6) for v in result.losses],
+        task_order=result.task_order,
+        details=result.details,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+    if registry is not None:
+        clock = StepClock(1, PHASE_SAVING, cancel)
+        clock.check()  # the last moment a cancel can still leave no trace
+        report.version_id = registry.new_version_id()
+        timings["total"] = round(time.perf_counter() - started, 3)
+        report.timings = timings
+        registry.add(
+            result.model,
+            parent=parent_id,
+            method=config.method,
+            hyperparameters=config.to_dict(),
+            corrections_hash=report.corrections_hash,
+            metrics=report.metrics(),
+            status=CANDIDATE if decision.activate else REJECTED,
+            reason=decision.reason,
+            report=report.to_dict(),
+            preprocessing=preprocessing,
+            version_id=report.version_id,
+        )
+        if activate:
+            registry.activate(report.version_id, force=decision.forced)
+        yield clock.tick(detail=report.version_id)
+    timings["total"] = round(time.perf_counter() - started, 3)
+    report.timings = timings
+    return AdaptationOutcome(report, result.model)
+
+
+def run_to_completion(
+    generator: Generator[AdaptProgress, None, AdaptationOutcome],
+    on_progress: Callable[[AdaptProgress], None] | None = None,
+) -> AdaptationOutcome:
+    """Drive an adaptation generator to its end (for scripts and tests); returns its outcome."""
+    while True:
+        try:
+            progress = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(progress)
