@@ -21,6 +21,7 @@ from napari_tumorseg.io.testing import (
 )
 
 SHAPE = (12, 14, 10)
+AFFINE = ORIENTATIONS["LPS"]
 # A slice normal opposite to row x column: DICOM readers sort slices along the
 # normal, so the grid comes back with its third axis reversed, same world.
 LEFT_HANDED = np.diag([1.0, 1.0, -1.5, 1.0])
@@ -153,7 +154,7 @@ def test_corrupt_dicom_files_are_an_error(tmp_path: Path) -> None:
 
 
 def test_truncated_dicom_slice_is_an_error(tmp_path: Path) -> None:
-    series = write_dicom_series(tmp_path / "c" / "flair", _volume(0), ORIENTATIONS["LPS"], description="FLAIR")
+    series = write_dicom_series(tmp_path / "c" / "flair", _volume(0), AFFINE, description="FLAIR")
     victim = sorted(series.iterdir())[4]
     victim.write_bytes(victim.read_bytes()[: -SHAPE[0] * SHAPE[1]])
     # GDCM drops the slice silently; the reader must not read the series with a gap.
@@ -162,7 +163,7 @@ def test_truncated_dicom_slice_is_an_error(tmp_path: Path) -> None:
 
 
 def test_missing_slice_is_an_error(tmp_path: Path) -> None:
-    series = write_dicom_series(tmp_path / "c" / "flair", _volume(0), ORIENTATIONS["LPS"], description="FLAIR")
+    series = write_dicom_series(tmp_path / "c" / "flair", _volume(0), AFFINE, description="FLAIR")
     sorted(series.iterdir())[4].unlink()
     with pytest.raises(CaseError, match="flair: DICOM series 'FLAIR' has missing or unevenly spaced slices"):
         read_case(tmp_path / "c")

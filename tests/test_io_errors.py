@@ -176,7 +176,9 @@ def test_label_of_a_different_shape(tmp_path: Path) -> None:
         ((0, 260), r"label values range 0..260"),
     ],
 )
-def test_label_values_outside_the_conventions(tmp_path: Path, values: tuple[float, ...], pattern: str) -> None:
+def test_label_values_outside_the_conventions(
+    tmp_path: Path, values: tuple[float, ...], pattern: str
+) -> None:
     folder = _good_folder(tmp_path)
     labels = np.zeros(SMALL_SHAPE, dtype=np.float32)
     labels.flat[: len(values)] = values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 import subprocess
 import sys
 from pathlib import Path
@@ -56,7 +57,8 @@ def test_info_json(brats_case: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_info_4d_with_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = save_nifti(tmp_path / "stack.nii", np.stack([image_volume()] * 2, axis=-1), ORIENTATIONS["oblique"])
+    stack = np.stack([image_volume()] * 2, axis=-1)
+    path = save_nifti(tmp_path / "stack.nii", stack, ORIENTATIONS["oblique"])
     assert main(["info", str(path), "--order", "t2w, t1ce", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["modalities"] == ["t1c", "t2"]
@@ -84,7 +86,9 @@ def test_info_reports_repairs_on_one_line(tmp_path: Path, capsys: pytest.Capture
         ),
     ],
 )
-def test_info_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, message: str) -> None:
+def test_info_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], Path], message: str
+) -> None:
     target = make(tmp_path)
     assert main(["info", str(target)]) == 2
     captured = capsys.readouterr()

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from napari_tumorseg.io import find_case_files, looks_like_case
-from napari_tumorseg.io.naming import brats_role, case_file_name, guess_modality, nifti_stem, normalize_modality
+from napari_tumorseg.io.naming import (
+    brats_role,
+    case_file_name,
+    guess_modality,
+    nifti_stem,
+    normalize_modality,
+)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +76,8 @@ def test_guess_modality(text: str, modality: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("spelled", "key"), [("FLAIR", "flair"), ("t2f", "flair"), ("T1ce", "t1c"), ("t1-gd", "t1c"), ("T2w", "t2"), ("pd", None)]
+    ("spelled", "key"),
+    [("FLAIR", "flair"), ("t2f", "flair"), ("T1ce", "t1c"), ("t1-gd", "t1c"), ("T2w", "t2"), ("pd", None)],
 )
 def test_normalize_modality(spelled: str, key: str | None) -> None:
     assert normalize_modality(spelled) == key
@@ -83,10 +90,15 @@ def test_case_file_names() -> None:
 
 
 def test_find_case_files_keeps_t1_and_t1ce_apart(tmp_path: Path) -> None:
-    for name in ("P_t1.nii.gz", "P_t1ce.nii.gz", "P_seg.nii.gz", "P_t1.json", ".P_t2.nii.gz.tmp", "readme.txt"):
+    names = ("P_t1.nii.gz", "P_t1ce.nii.gz", "P_seg.nii.gz", "P_t1.json", ".P_t2.nii.gz.tmp", "readme.txt")
+    for name in names:
         (tmp_path / name).write_bytes(b"")
     found = find_case_files(tmp_path)
-    assert found.files == {"t1": tmp_path / "P_t1.nii.gz", "t1c": tmp_path / "P_t1ce.nii.gz", "seg": tmp_path / "P_seg.nii.gz"}
+    assert found.files == {
+        "t1": tmp_path / "P_t1.nii.gz",
+        "t1c": tmp_path / "P_t1ce.nii.gz",
+        "seg": tmp_path / "P_seg.nii.gz",
+    }
     assert found.modalities == ("t1", "t1c")
     assert found.name == "P"
     assert found.scheme == "brats2020"

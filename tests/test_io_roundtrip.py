@@ -72,7 +72,8 @@ def _check_written_mask(written: Path, source_path: Path, source_labels: np.ndar
     for value in (1, 2, ET):
         from_case = world_coordinates(case.geometry.canonical_affine, np.argwhere(case.label == value))
         on_disk = np.asanyarray(mask.dataobj)
-        from_file = world_coordinates(mask.affine, np.argwhere(np.isin(on_disk, (value, 4) if value == ET else value)))
+        stored_values = (ET, 4) if value == ET else (value,)
+        from_file = world_coordinates(mask.affine, np.argwhere(np.isin(on_disk, stored_values)))
         np.testing.assert_allclose(np.sort(from_case, axis=0), np.sort(from_file, axis=0), atol=1e-4)
 
 
@@ -92,7 +93,8 @@ def test_brats_folder_round_trip(tmp_path: Path, layout: str, orientation: str, 
     assert case.label_convention is LabelConvention(layout)
     _check_case_matches_source(case, seg_path, labels, enhancing)
     # Images travel the same way: FLAIR at each world point is the file's value there.
-    flair_file = next(folder.glob(f"*{separator}{BRATS2020_NAMES['flair'] if layout == 'brats2020' else 't2f'}{suffix}"))
+    flair_name = (BRATS2020_NAMES if layout == "brats2020" else BRATS2023_NAMES)["flair"]
+    flair_file = folder / f"Case-{layout}{separator}{flair_name}{suffix}"
     indices = np.argwhere(np.ones(case.shape, dtype=bool))
     world = world_coordinates(case.geometry.canonical_affine, indices)
     expected = sample_at_world(image_volume(seed=0), nib.load(flair_file).affine, world)
@@ -184,3 +186,22 @@ def test_images_are_float32_contiguous_and_canonical(tmp_path: Path) -> None:
     # PIL source axes (A->P, S->I, R->L) become (S, P, L): only axis 1 (S->I) flips.
     assert case.shape == (SMALL_SHAPE[1], SMALL_SHAPE[0], SMALL_SHAPE[2])
     np.testing.assert_array_equal(image, np.transpose(image_volume().astype(np.int16), (1, 0, 2))[::-1])
+
+
+def test_4d_stored_as_nifti_vector_5d(tmp_path: Path) -> None:
+    """Some tools keep the volumes in NIfTI's 5th (vector) dimension with time left at 1."""
+    volumes = [image_volume(seed=seed) for seed in range(2)]
+    vector_5d = np.stack(volumes, axis=-1)[:, :, :, np.newaxis, :]
+    path = save_nifti(tmp_path / "vec.nii.gz", vector_5d, ORIENTATIONS["LPS"])
+    case = read_case(path, order=("t1", "t2"))
+    np.testing.assert_array_equal(case.geometry.from_canonical(case.images["t2"]), volumes[1])
+
+
+def test_explicit_2023_names_make_ambiguous_labels_2023(tmp_path: Path) -> None:
+    labels = label_volume(enhancing=2)  # only 0, 1, 2: fits both conventions
+    image = save_nifti(tmp_path / "BraTS-MET-00001-000-t1n.nii.gz", image_volume(), ORIENTATIONS["RAS"])
+    seg = save_nifti(tmp_path / "BraTS-MET-00001-000-seg.nii.gz", labels, ORIENTATIONS["RAS"])
+    assert read_case(modality_files=[image, seg]).label_convention is LabelConvention.BRATS2023
+    # "-seg" alone is no hint (both namings use "seg"); with no hint, BraTS 2020.
+    other = save_nifti(tmp_path / "anatomy.nii.gz", image_volume(), ORIENTATIONS["RAS"])
+    assert read_case(modality_files={"t1": other}, seg=seg).label_convention is LabelConvention.BRATS2020

@@ -13,7 +13,7 @@ import napari_tumorseg.io.atomic as atomic
 from napari_tumorseg.errors import CaseError
 from napari_tumorseg.io import Case, Geometry, LabelConvention, case_paths, read_case, write_case, write_mask
 from napari_tumorseg.io.labels import ED, ET, NCR
-from napari_tumorseg.io.testing import ORIENTATIONS, SMALL_SHAPE, image_volume, label_volume
+from napari_tumorseg.io.testing import ORIENTATIONS, SMALL_SHAPE, label_volume
 
 RNG_SEED = 3
 
@@ -32,7 +32,9 @@ def _folder_listing(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize("orientation", ["LPS", "permuted", "sheared"])
 @pytest.mark.parametrize(("layout", "enhancing"), [("brats2020", 4), ("brats2023", 3)])
-def test_write_case_then_read_case_is_identity(tmp_path: Path, orientation: str, layout: str, enhancing: int) -> None:
+def test_write_case_then_read_case_is_identity(
+    tmp_path: Path, orientation: str, layout: str, enhancing: int
+) -> None:
     case = _case(orientation, modalities=("flair", "t1c", "t2"))
     folder = write_case(case, tmp_path / "out", layout=layout)
     expected_names = (
@@ -103,8 +105,9 @@ def write_mask_image(case: Case, folder: Path) -> Path:
 def test_ambiguous_labels_take_the_layout_default(tmp_path: Path) -> None:
     case = _case("LPS", modalities=("t2",))
     case.label[case.label == ET] = ED  # only 0, 1, 2: fits both conventions
-    assert read_case(write_case(case, tmp_path / "a", layout="brats2023")).label_convention.value == "brats2023"
-    assert read_case(write_case(case, tmp_path / "b", layout="brats2020")).label_convention.value == "brats2020"
+    for layout in ("brats2023", "brats2020"):
+        folder = write_case(case, tmp_path / layout, layout=layout)
+        assert read_case(folder).label_convention.value == layout
 
 
 def test_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
@@ -171,7 +174,8 @@ def test_bad_mask_writes(tmp_path: Path) -> None:
     with pytest.raises(CaseError, match=r"mask.png: the file name must end in .nii or .nii.gz"):
         write_mask(case.label, case.geometry, tmp_path / "mask.png", convention="brats2020")
     with pytest.raises(CaseError, match=r"m.nii: mask shape \(16, 24, 20\) is not the case grid"):
-        write_mask(np.zeros((16, 24, 20), np.uint8), Geometry(ORIENTATIONS["RAS"], (16, 24, 21)), tmp_path / "m.nii", convention="brats2020")
+        other_grid = Geometry(ORIENTATIONS["RAS"], (16, 24, 21))
+        write_mask(np.zeros((16, 24, 20), np.uint8), other_grid, tmp_path / "m.nii", convention="brats2020")
     wrong = case.label.copy()
     wrong[0, 0, 0] = 4
     with pytest.raises(CaseError, match=r"m.nii: internal labels must be 0..3, got 4"):
@@ -179,3 +183,18 @@ def test_bad_mask_writes(tmp_path: Path) -> None:
     with pytest.raises(CaseError, match=r"missing/m.nii: cannot write: the folder does not exist"):
         write_mask(case.label, case.geometry, tmp_path / "missing" / "m.nii", convention="brats2020")
     assert _folder_listing(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    """The temporary file is private (0600); the published one follows the umask, or keeps its old mode."""
+    case = _case()
+    umask = os.umask(0o022)
+    try:
+        fresh = write_mask(case.label, case.geometry, tmp_path / "new.nii", convention="brats2020")
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        fresh.chmod(0o640)
+        write_mask(case.label, case.geometry, fresh, convention="brats2020", overwrite=True)
+        assert fresh.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)

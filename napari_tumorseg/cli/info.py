@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="M1,M2,...",
         help="for a 4D NIfTI: the modality of each volume, e.g. flair,t1,t1c,t2",
     )
-    parser.add_argument("--modality", help="for a single 3D NIfTI whose name does not say it: flair, t1, t1c or t2")
+    parser.add_argument(
+        "--modality", help="for a single 3D NIfTI whose name does not say it: flair, t1, t1c or t2"
+    )
     parser.add_argument("--seg", type=Path, help="a reference mask for a single or 4D NIfTI file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(func=run)
@@ -75,7 +77,7 @@ def describe(case: Any) -> dict[str, Any]:
     label_voxels = None
     if case.label is not None:
         counts = np.bincount(case.label.ravel(), minlength=len(CLASS_ABBREVIATIONS))
-        label_voxels = {CLASS_ABBREVIATIONS[value]: int(counts[value]) for value in sorted(CLASS_ABBREVIATIONS)}
+        label_voxels = {name: int(counts[value]) for value, name in sorted(CLASS_ABBREVIATIONS.items())}
     return {
         "name": case.name,
         "modalities": list(case.modalities),
@@ -106,7 +108,8 @@ def format_text(summary: dict[str, Any]) -> str:
     shape = " x ".join(str(size) for size in summary["shape"])
     spacing = " x ".join(f"{value:g}" for value in summary["spacing_mm"])
     if summary["reference_mask"]:
-        counts = ", ".join(f"{name} {count}" for name, count in summary["label_voxels"].items() if name != "BG")
+        voxels = summary["label_voxels"]
+        counts = ", ".join(f"{name} {count}" for name, count in voxels.items() if name != "BG")
         mask = f"present ({summary['files'].get('seg', '')}); voxels {counts}"
     else:
         mask = "absent"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ..errors import CaseError
 
+_EXISTS = "already exists; pass overwrite=True (or --overwrite) to replace it"
+
 
 def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically.
@@ -37,7 +39,7 @@ def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: boo
     if target.is_dir():
         raise CaseError(target, "cannot write: a folder has that name")
     if not overwrite and target.exists():
-        raise CaseError(target, "already exists; pass overwrite=True (or --overwrite) to replace it")
+        raise CaseError(target, _EXISTS)
     try:
         # Same folder, so the final rename never crosses file systems; the
         # leading dot keeps half-written files out of folder listings.
@@ -46,6 +48,7 @@ def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: boo
         raise CaseError(target, f"cannot write: {error.strerror or error}") from None
     temporary = Path(temporary_name)
     try:
+        _set_mode(handle, target)
         with os.fdopen(handle, "wb") as stream:
             _write_all(stream, data)
             stream.flush()
@@ -58,6 +61,31 @@ def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: boo
         raise
     _fsync_folder(folder)
     return target
+
+
+def _set_mode(handle: int, target: Path) -> None:
+    """Give the temporary file the permissions the target would get (mkstemp makes it 0600).
+
+    A replaced file keeps its mode; a new one gets 0666 minus the umask, as open() would.
+    """
+    if not hasattr(os, "fchmod"):
+        return  # Windows: no POSIX modes
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_current_umask()
+    os.fchmod(handle, mode)
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _write_all(stream: object, data: bytes) -> None:
@@ -77,11 +105,11 @@ def _publish(temporary: Path, target: Path, overwrite: bool) -> None:
         # A hard link fails if the target appeared meanwhile: no race with another writer.
         os.link(temporary, target)
     except FileExistsError:
-        raise CaseError(target, "already exists; pass overwrite=True (or --overwrite) to replace it") from None
+        raise CaseError(target, _EXISTS) from None
     except OSError:
         # File systems without hard links (FAT, some network shares): check, then rename.
         if target.exists():
-            raise CaseError(target, "already exists; pass overwrite=True (or --overwrite) to replace it") from None
+            raise CaseError(target, _EXISTS) from None
         os.replace(temporary, target)
         return
     temporary.unlink()

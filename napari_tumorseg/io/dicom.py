@@ -146,7 +146,8 @@ def read_dicom_series(item: DicomSeries) -> tuple[np.ndarray, Geometry]:
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise CaseError(item.folder, f"DICOM series '{item.description}' is not a greyscale image")
     if image.GetDimension() != 3:
-        raise CaseError(item.folder, f"DICOM series '{item.description}' is {image.GetDimension()}D, expected 3D")
+        dimension = image.GetDimension()
+        raise CaseError(item.folder, f"DICOM series '{item.description}' is {dimension}D, expected 3D")
     array = sitk.GetArrayViewFromImage(image).transpose(2, 1, 0)
     volume = clean_image(array, item.folder)
     return volume, Geometry(ras_affine_from_sitk(image), volume.shape)
@@ -187,7 +188,8 @@ def _check_slice_positions(reader: object, image: object, item: DicomSeries) -> 
     count = len(item.files)
     if count < 3:
         return
-    normal = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)[:, 2]  # type: ignore[attr-defined]
+    direction = image.GetDirection()  # type: ignore[attr-defined]
+    normal = np.asarray(direction, dtype=np.float64).reshape(3, 3)[:, 2]
     heights = []
     for index in range(count):
         if not reader.HasMetaDataKey(index, _IMAGE_POSITION):  # type: ignore[attr-defined]
@@ -221,7 +223,9 @@ def _check_no_stray_files(used: Sequence[DicomSeries], every: Sequence[DicomSeri
             if entry.name.startswith(".") or entry.name.upper() == "DICOMDIR" or entry.name in claimed:
                 continue
             if entry.is_file() and is_dicom_file(entry):
-                raise CaseError(entry, "unreadable, truncated or corrupt DICOM file (it belongs to no readable series)")
+                raise CaseError(
+                    entry, "unreadable, truncated or corrupt DICOM file (it belongs to no readable series)"
+                )
 
 
 def _series_description(file: str) -> str:

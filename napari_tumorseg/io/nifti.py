@@ -72,24 +72,6 @@ def read_nifti_image(path: str | PathLike[str]) -> tuple[np.ndarray, Geometry]:
     return clean_image(data, path), Geometry(affine, data.shape)
 
 
-def read_nifti_4d(path: str | PathLike[str]) -> tuple[list[np.ndarray], Geometry]:
-    """A 4D file with one volume per modality -> (float32 volumes on the source grid, Geometry).
-
-    Args:
-        path: a .nii or .nii.gz file of shape (X, Y, Z, N).
-    """
-    data, affine = load_nifti(path)
-    # Some tools write 4D as 5D with a singleton axis 4 (NIfTI's 'time' slot empty).
-    while data.ndim > 4 and data.shape[-1] == 1:
-        data = data[..., 0]
-    if data.ndim == 5 and data.shape[3] == 1:
-        data = data[:, :, :, 0, :]
-    if data.ndim != 4:
-        raise CaseError(path, f"the image is {data.ndim}D with shape {data.shape}, expected 4D (X, Y, Z, modality)")
-    volumes = [clean_image(data[..., index], path) for index in range(data.shape[3])]
-    return volumes, Geometry(affine, data.shape[:3])
-
-
 def read_nifti_label(
     path: str | PathLike[str], default: LabelConvention = LabelConvention.BRATS2020
 ) -> tuple[np.ndarray, LabelConvention, Geometry]:

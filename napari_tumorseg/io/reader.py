@@ -31,6 +31,7 @@ from .nifti import load_nifti, read_nifti_image, read_nifti_label
 from .volumes import check_same_grid, clean_image, squeeze_to_3d
 
 PathArg = str | PathLike[str]
+_NO_MODALITY_IN_NAME = "no recognisable modality in the file name; say which (flair, t1, t1c or t2)"
 
 
 @dataclass
@@ -125,7 +126,7 @@ def _roles_from_names(paths: Sequence[PathArg]) -> dict[str, PathArg]:
         role_info = brats_role(file)
         role = role_info[0] if role_info is not None else guess_modality(nifti_stem(file))
         if role is None:
-            raise CaseError(file, "no recognisable modality in the file name; say which (flair, t1, t1c or t2)")
+            raise CaseError(file, _NO_MODALITY_IN_NAME)
         if role in roles:
             raise CaseError(file, f"two files for {role}: {roles[role]} and {file}")
         roles[role] = file
@@ -160,7 +161,16 @@ def _read_explicit(
         seg = base / Path(seg)
     volumes = {key: _read_image(files[key]) for key in MODALITIES if key in files}
     first = next(iter(volumes.values())).path
-    return assemble_case(name or _stem_case_name(first), volumes, seg=seg)
+    named = [*files.values(), *([Path(seg)] if seg is not None else [])]
+    return assemble_case(
+        name or _stem_case_name(first), volumes, seg=seg, default_convention=_convention_hint(named)
+    )
+
+
+def _convention_hint(paths: Sequence[Path]) -> LabelConvention:
+    """BraTS 2023 when the files carry 2023 names only (t2f, t1n...), else BraTS 2020."""
+    schemes = {role[2] for role in map(brats_role, paths) if role is not None and role[2] != "both"}
+    return LabelConvention.BRATS2023 if schemes == {"brats2023"} else LabelConvention.BRATS2020
 
 
 def _read_single_file(
@@ -174,6 +184,9 @@ def _read_single_file(
     data, affine = load_nifti(path)
     while data.ndim > 4 and data.shape[-1] == 1:
         data = data[..., 0]
+    if data.ndim == 5 and data.shape[3] == 1:
+        # NIfTI keeps vector components in the 5th dimension, time (the 4th) left at 1.
+        data = data[:, :, :, 0, :]
     if data.ndim == 4 and data.shape[3] > 1:
         return _read_4d(path, data, affine, seg, order, name)
     data = squeeze_to_3d(data, path)
@@ -199,7 +212,10 @@ def _read_4d(
     if len(set(keys)) != len(keys):
         raise CaseError(path, f"the order names a modality twice: {', '.join(order)}")
     geometry = Geometry(affine, data.shape[:3])
-    volumes = {key: SourceVolume(clean_image(data[..., i], path), geometry, path) for i, key in enumerate(keys)}
+    volumes = {
+        key: SourceVolume(clean_image(data[..., index], path), geometry, path)
+        for index, key in enumerate(keys)
+    }
     return assemble_case(name or _stem_case_name(path), volumes, seg=seg)
 
 
@@ -264,7 +280,7 @@ def _single_modality(path: Path, order: Sequence[str] | None, modality: str | No
         return _modality_or_error(path, order[0])
     guessed = guess_modality(nifti_stem(path))
     if guessed is None:
-        raise CaseError(path, "no recognisable modality in the file name; say which (flair, t1, t1c or t2)")
+        raise CaseError(path, _NO_MODALITY_IN_NAME)
     return guessed
 
 
