@@ -205,3 +205,21 @@ def test_explicit_2023_names_make_ambiguous_labels_2023(tmp_path: Path) -> None:
     # "-seg" alone is no hint (both namings use "seg"); with no hint, BraTS 2020.
     other = save_nifti(tmp_path / "anatomy.nii.gz", image_volume(), ORIENTATIONS["RAS"])
     assert read_case(modality_files={"t1": other}, seg=seg).label_convention is LabelConvention.BRATS2020
+
+
+def test_relative_files_from_a_base_folder_and_seg_override(tmp_path: Path) -> None:
+    affine = ORIENTATIONS["LPS"]
+    save_nifti(tmp_path / "a.nii.gz", image_volume(), affine)
+    save_nifti(tmp_path / "mask.nii.gz", label_volume(enhancing=3), affine)
+    case = read_case(tmp_path, modality_files={"flair": "a.nii.gz", "seg": "mask.nii.gz"})
+    assert case.sources == {"flair": tmp_path / "a.nii.gz", "seg": tmp_path / "mask.nii.gz"}
+    assert case.label_convention is LabelConvention.BRATS2023
+
+    folder = tmp_path / "P"
+    folder.mkdir()
+    save_nifti(folder / "P_t2.nii.gz", image_volume(), affine)
+    save_nifti(folder / "P_seg.nii.gz", label_volume(enhancing=4), affine)
+    assert read_case(folder).label_convention is LabelConvention.BRATS2020
+    overridden = read_case(folder, seg=tmp_path / "mask.nii.gz")
+    assert overridden.sources["seg"] == tmp_path / "mask.nii.gz"
+    assert overridden.label_convention is LabelConvention.BRATS2023

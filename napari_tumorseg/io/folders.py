@@ -19,7 +19,7 @@ from .naming import SEG_ROLE, brats_role, nifti_suffix
 # How deep and how many files looks_like_case inspects for DICOM: a case
 # folder holds one subfolder per series, so two levels are enough.
 _DICOM_SEARCH_DEPTH = 2
-_DICOM_PROBES_PER_FOLDER = 3
+_DICOM_PROBES_PER_FOLDER = 8
 
 
 @dataclass

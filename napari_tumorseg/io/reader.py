@@ -68,7 +68,7 @@ def read_case(
             't2f', 'FLAIR'...) -> path, a "seg" key taken as ``seg``; or a
             list of files whose names say their role (``x_t1.nii.gz``,
             ``flair.nii``, ``x-seg.nii.gz``), as when files are dropped on napari.
-        seg: a reference mask for the explicit-file, single-file and 4D forms.
+        seg: a reference mask; for a folder, it replaces the one found there.
         order: for a 4D file, the modality of each volume, e.g.
             ``("flair", "t1", "t1c", "t2")``.
         modality: for a single 3D file whose name does not say it.
@@ -86,14 +86,16 @@ def read_case(
     if not path.exists():
         raise CaseError(path, "no such file or folder")
     if path.is_dir():
-        return _read_folder(path, name)
+        return _read_folder(path, seg, name)
     return _read_single_file(path, seg, order, modality, name)
 
 
-def _read_folder(folder: Path, name: str | None) -> Case:
+def _read_folder(folder: Path, seg: PathArg | None, name: str | None) -> Case:
     if not visible_entries(folder):
         raise CaseError(folder, "the folder is empty")
     found = find_case_files(folder)
+    if seg is not None:
+        found.files[SEG_ROLE] = Path(seg)
     if found.modalities:
         return _read_named_files(found, name)
     if contains_dicom(folder):
@@ -143,11 +145,15 @@ def _read_explicit(
         if isinstance(modality_files, (str, PathLike)):
             modality_files = [modality_files]
         modality_files = _roles_from_names(modality_files)
+    def located(file: PathArg) -> Path:
+        return Path(file) if base is None else base / Path(file)
+
+    seg_path = located(seg) if seg is not None else None
     files: dict[str, Path] = {}
     for key, file in modality_files.items():
-        file_path = Path(file) if base is None else base / Path(file)
+        file_path = located(file)
         if key.lower() in (SEG_ROLE, "label", "labels"):
-            seg = file_path
+            seg_path = file_path
             continue
         modality = normalize_modality(key)
         if modality is None:
@@ -157,13 +163,11 @@ def _read_explicit(
         files[modality] = file_path
     if not files:
         raise CaseError(base, "no modality file given (a reference mask alone is not a case)")
-    if seg is not None and base is not None:
-        seg = base / Path(seg)
     volumes = {key: _read_image(files[key]) for key in MODALITIES if key in files}
     first = next(iter(volumes.values())).path
-    named = [*files.values(), *([Path(seg)] if seg is not None else [])]
+    named = [*files.values(), *([seg_path] if seg_path is not None else [])]
     return assemble_case(
-        name or _stem_case_name(first), volumes, seg=seg, default_convention=_convention_hint(named)
+        name or _stem_case_name(first), volumes, seg=seg_path, default_convention=_convention_hint(named)
     )
 
 
