@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--modality", help="for a single 3D NIfTI whose name does not say it: flair, t1, t1c or t2"
     )
-    parser.add_argument("--seg", type=Path, help="a reference mask (for a folder: instead of the one found there)")
+    parser.add_argument(
+        "--seg", type=Path, help="a reference mask (for a folder: instead of the one found there)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(func=run)
 
