@@ -14,10 +14,14 @@ from ._layers import LayerData
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
     from .io import looks_like_case
+    from .io.naming import brats_role
 
     if isinstance(path, list):
-        # Several files dropped at once are one case only if they are the files of one case.
-        if not path or not all(looks_like_case(p) for p in path):
+        # Several files dropped at once are one case if they are images of one case,
+        # possibly with its mask (a mask alone is not a case).
+        images = [p for p in path if looks_like_case(p)]
+        masks = [p for p in path if (role := brats_role(p)) is not None and role[0] == "seg"]
+        if not images or len(images) + len(masks) != len(path):
             return None
         return read_case_layers
     return read_case_layers if looks_like_case(path) else None
