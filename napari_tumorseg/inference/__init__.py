@@ -1,1 +1,39 @@
-"""inference"""
+"""Inference: preprocessing shared with training, and the Segmenter (no torch import until used)."""
+
+from __future__ import annotations
+
+from .preprocess import (
+    CropBox,
+    PreparedVolume,
+    PreprocessPlan,
+    normalized_slices,
+    plan_preprocessing,
+    prepare_case,
+    prepare_channels,
+    slices_to_input,
+)
+from .segmenter import (
+    SegmentationProgress,
+    SegmentationResult,
+    Segmenter,
+    SliceSegmentation,
+    choose_device,
+    segment_case,
+)
+
+__all__ = [
+    "CropBox",
+    "PreparedVolume",
+    "PreprocessPlan",
+    "SegmentationProgress",
+    "SegmentationResult",
+    "Segmenter",
+    "SliceSegmentation",
+    "choose_device",
+    "normalized_slices",
+    "plan_preprocessing",
+    "prepare_case",
+    "prepare_channels",
+    "segment_case",
+    "slices_to_input",
+]
