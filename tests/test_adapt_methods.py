@@ -111,7 +111,7 @@ class CountingReplay(Replay):
 @pytest.mark.parametrize("method", ["naive", "passive", "dycnn"])
 def test_replay_is_mixed_into_every_step(method):
     inputs, labels = toy_slices(3, seed=5)
-    replay = CountingReplay(SlicePool.from_arrays(inputs, labels, ["s0", "s1", "s2"]), per_step=2, crop=16)
+    replay = CountingReplay([SlicePool.from_arrays(inputs, labels, ["s0", "s1", "s2"])], per_step=2, crop=16)
     arch = "dycnn" if method == "dycnn" else "unet"
     config = default_config(method, steps=3, crop=16)
     _, plain = drive(RUNNERS[method](tiny_model(arch), toy_corrections(), config))

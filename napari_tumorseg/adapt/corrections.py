@@ -18,11 +18,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import AdaptationError
+from ..io.case import Case
 from ..io.labels import ET
+from ..models.config import ModelConfig, PreprocessingConfig
+
+if TYPE_CHECKING:
+    from ..inference.preprocess import PreprocessPlan
 
 
 def _check_pair(inputs: np.ndarray, labels: np.ndarray, indices: tuple[int, ...], what: str) -> None:
@@ -167,6 +173,92 @@ def slices_with_tumour(labels: np.ndarray, exclude: Sequence[int] = (), limit: i
     excluded = set(int(i) for i in exclude)
     candidates = [int(z) for z in np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1)) if z not in excluded]
     if limit is not None and len(candidates) > limit:
-        picks = np.linspace(0, len(candidates) - 1, limit).round().astype(int)
+        # Interior points: the tumour's first and last slices hold slivers, not typical anatomy.
+        picks = np.linspace(0, len(candidates) - 1, limit + 2)[1:-1].round().astype(int)
         candidates = [candidates[i] for i in sorted(set(picks.tolist()))]
     return candidates
+
+
+def _network_inputs(channels: list, plan: PreprocessPlan, local_indices: Sequence[int], context: int) -> np.ndarray:
+    """(n, C, H, W) network input of crop-relative slices, normalising only them and their context."""
+    from ..inference.preprocess import normalized_slices, slices_to_input
+
+    depth = plan.crop.shape[0]
+    needed = sorted({z + o for z in local_indices for o in range(-context, context + 1) if 0 <= z + o < depth})
+    normalized = normalized_slices(channels, plan, needed)
+    position = {z: i for i, z in enumerate(needed)}
+    out = []
+    for z in local_indices:
+        block = np.zeros((normalized.shape[0], 2 * context + 1, *plan.crop.padded_hw), dtype=np.float32)
+        for slot, offset in enumerate(range(-context, context + 1)):
+            if z + offset in position:
+                block[:, slot] = normalized[:, position[z + offset]]
+        out.append(slices_to_input(block, plan.availability, [context], context)[0])
+    return np.stack(out) if out else np.zeros((0, 0, *plan.crop.padded_hw), np.float32)
+
+
+def case_corrections(
+    case: Case,
+    corrected: np.ndarray,
+    slice_indices: Sequence[int],
+    *,
+    model_config: ModelConfig,
+    preprocessing: PreprocessingConfig | None = None,
+    reference: np.ndarray | None = None,
+    reference_slices: int = 16,
+) -> CaseCorrections:
+    """Network-ready corrections of one case, prepared exactly as the segmenter prepares slices.
+
+    Args:
+        case: the Case (canonical volumes).
+        corrected: (Z, Y, X) internal labels on the case grid; only ``slice_indices`` are used.
+        slice_indices: the corrected axial slices (canonical z).
+        model_config: the network's ModelConfig (size multiple, 2.5D context).
+        preprocessing: its PreprocessingConfig (crop margin); default settings if None.
+        reference: (Z, Y, X) reference labels for held-out scoring (default: ``case.label``).
+        reference_slices: at most this many held-out slices with tumour, spread evenly.
+
+    Raises:
+        AdaptationError: shapes differ, an index is outside the case, or a slice has no brain.
+    """
+    from ..inference.preprocess import case_channels, plan_preprocessing
+
+    preprocessing = preprocessing or PreprocessingConfig()
+    corrected = np.asarray(corrected)
+    if corrected.shape != case.shape:
+        raise AdaptationError(f"case {case.name}: corrected mask {corrected.shape} is not on the case grid {case.shape}")
+    indices = [int(z) for z in slice_indices]
+    outside = [z for z in indices if not 0 <= z < case.shape[0]]
+    if outside:
+        raise AdaptationError(f"case {case.name}: slices {outside} are outside its {case.shape[0]} axial slices")
+    channels = case_channels(case)
+    plan = plan_preprocessing(channels, multiple=model_config.size_multiple, margin=preprocessing.crop_margin)
+    crop = plan.crop
+    z0, depth = crop.start[0], crop.shape[0]
+    no_brain = [z for z in indices if not (0 <= z - z0 < depth and plan.brain_slices[z - z0])]
+    if no_brain:
+        raise AdaptationError(f"case {case.name}: slices {no_brain} hold no brain; correct slices through the brain")
+
+    def labels_of(volume: np.ndarray, zs: Sequence[int]) -> np.ndarray:
+        # Crop/pad in-plane exactly like the images (crop() works on whole volumes, so go slice by slice).
+        return crop.crop(volume)[[z - z0 for z in zs]] if zs else np.zeros((0, *crop.padded_hw), np.uint8)
+
+    inputs = _network_inputs(channels, plan, [z - z0 for z in indices], model_config.context)
+    reference = case.label if reference is None else np.asarray(reference)
+    ref_inputs = ref_labels = None
+    ref_indices: list[int] = []
+    if reference is not None and reference_slices > 0:
+        inside = reference[z0 : z0 + depth]
+        ref_indices = [z0 + z for z in slices_with_tumour(inside, [z - z0 for z in indices], reference_slices)]
+        if ref_indices:
+            ref_inputs = _network_inputs(channels, plan, [z - z0 for z in ref_indices], model_config.context)
+            ref_labels = labels_of(reference.astype(np.uint8), ref_indices)
+    return CaseCorrections(
+        case.name,
+        inputs,
+        labels_of(corrected.astype(np.uint8), indices),
+        tuple(indices),
+        reference_inputs=ref_inputs,
+        reference_labels=ref_labels,
+        reference_indices=tuple(ref_indices),
+    )

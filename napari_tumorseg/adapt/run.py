@@ -11,7 +11,7 @@ the new version is stored in one atomic rename and, if the guard accepts it
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -64,7 +64,7 @@ def run_adaptation(
     config: AdaptConfig,
     *,
     anchor: EvalSet,
-    replay_pool: SlicePool | None = None,
+    replay_pools: Sequence[SlicePool] = (),
     registry: ModelRegistry | None = None,
     parent_id: str | None = None,
     preprocessing: Any = None,
@@ -79,7 +79,7 @@ def run_adaptation(
         corrections: the corrected slices (and held-out reference slices, if any).
         config: the method and its hyper-parameters (see ``config.default_config``).
         anchor: the source-domain anchor set (see ``anchors.anchor_set``).
-        replay_pool: source slices to replay; used when ``config.replay`` > 0.
+        replay_pools: source slices to replay (see ``anchors.replay_pools``); used when ``config.replay`` > 0.
         registry: where to store the new version; None stores nothing.
         parent_id: the version ``model`` was loaded from (provenance).
         preprocessing: the parent's PreprocessingConfig, saved with the new weights.
@@ -101,8 +101,8 @@ def run_adaptation(
     timings["scoring_before"] = round(time.perf_counter() - started, 3)
 
     replay = None
-    if config.replay > 0 and replay_pool is not None and len(replay_pool) > 0:
-        replay = Replay(replay_pool, config.replay_per_step, config.replay_weight, config.crop)
+    if config.replay > 0 and any(len(pool) for pool in replay_pools):
+        replay = Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop)
     tick = time.perf_counter()
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
     timings["adapting"] = round(time.perf_counter() - tick, 3)

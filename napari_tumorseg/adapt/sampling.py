@@ -138,25 +138,33 @@ class Replay:
     """A small fixed set of source-domain slices mixed into every step to limit forgetting.
 
     Args:
-        pool: the source slices (synthetic glioma, see ``anchors.replay_pool``).
+        pools: the source slices (synthetic glioma, see ``anchors.replay_pools``),
+            one pool per case since cases differ in size.
         per_step: source slices drawn (with the generator) for each step.
         weight: the replay loss is added to the corrections' loss times this.
         crop: crop side of the replayed views (as for the corrections).
     """
 
-    def __init__(self, pool: SlicePool, per_step: int = 2, weight: float = 0.5, crop: int | None = None) -> None:
-        if len(pool) == 0:
-            raise ValueError("the replay pool is empty")
-        self.pool = pool
-        self.per_step = max(1, min(int(per_step), len(pool)))
+    def __init__(
+        self, pools: Sequence[SlicePool], per_step: int = 2, weight: float = 0.5, crop: int | None = None
+    ) -> None:
+        self.pools = list(pools)
+        self.slices = flat_tasks(self.pools)
+        if not self.slices:
+            raise ValueError("the replay set is empty")
+        self.per_step = max(1, min(int(per_step), len(self.slices)))
         self.weight = float(weight)
         self.crop = crop
 
     def loss(self, forward: Forward, generator: torch.Generator, loss_fn: LossFn) -> torch.Tensor:
         """The weighted loss of ``per_step`` random source slices under ``forward``."""
-        picks = torch.randperm(len(self.pool), generator=generator)[: self.per_step].tolist()
-        samples = sample_views(self.pool, picks, generator, self.crop)
+        picks = torch.randperm(len(self.slices), generator=generator)[: self.per_step].tolist()
+        samples = []
+        for pick in picks:
+            pool_index, slice_index = self.slices[pick]
+            pool = self.pools[pool_index]
+            samples.append(make_view(pool.inputs[slice_index], pool.labels[slice_index], generator, self.crop))
         return self.weight * grouped_loss(forward, samples, loss_fn)
 
     def describe(self) -> dict:
-        return {"slices": len(self.pool), "per_step": self.per_step, "weight": self.weight}
+        return {"slices": len(self.slices), "per_step": self.per_step, "weight": self.weight}

@@ -1,0 +1,201 @@
+"""Source-domain slices: the guard's fixed anchor set and the replay set.
+
+Both are synthetic glioma (the source domain the shipped models were trained
+on), made deterministically by ``synth.make_case`` from fixed seeds that no
+training or evaluation command uses (training takes seeds from 0, held-out
+evaluation from 1000): the anchor set from ANCHOR_SEEDS, the replay set from
+REPLAY_SEEDS, so the guard never scores slices that replay trained on.
+
+From each case, SLICES_PER_CASE axial slices through the tumour are taken,
+evenly spread over its extent, and prepared exactly as the segmenter prepares
+slices for the network at hand (size multiple, 2.5D context, crop margin).
+Making a full-size case takes a few seconds, so the prepared slices are
+cached once per network layout in the user cache folder
+(``$TUMORSEG_HOME/cache`` or the platform's), as a compressed ``.npz``
+written atomically; a damaged cache file is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..models.config import ModelConfig, PreprocessingConfig
+from .corrections import case_corrections, slices_with_tumour
+from .guard import ANCHOR_SET, EvalSet
+
+ANCHOR_SEEDS: tuple[int, ...] = (5001, 5002, 5003, 5004)
+REPLAY_SEEDS: tuple[int, ...] = tuple(range(6001, 6033))
+SLICES_PER_CASE = 4
+DOMAIN = "glioma"
+CACHE_FORMAT = "napari-tumorseg-source-slices/1"
+
+Group = tuple[np.ndarray, np.ndarray, tuple[str, ...]]  # inputs, labels, names
+
+
+def default_cache_dir() -> Path:
+    """``$TUMORSEG_HOME/cache``, else the platform's user cache folder."""
+    override = os.environ.get("TUMORSEG_HOME")
+    if override:
+        return Path(override) / "cache"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("napari-tumorseg", appauthor=False))
+
+
+def _source_case_slices(
+    seed: int, shape: tuple[int, int, int] | None, per_case: int, config: ModelConfig, preprocessing: PreprocessingConfig
+) -> Group:
+    """One synthetic glioma's tumour slices, prepared for ``config``'s input layout."""
+    from ..synth.generate import make_case
+
+    case = make_case(DOMAIN, seed, shape=shape) if shape is not None else make_case(DOMAIN, seed)
+    assert case.label is not None  # synthetic cases always carry their reference
+    picks = slices_with_tumour(case.label, limit=per_case)
+    prepared = case_corrections(case, case.label, picks, model_config=config, preprocessing=preprocessing, reference_slices=0)
+    return prepared.inputs, prepared.labels, tuple(f"{case.name}:z{z}" for z in picks)
+
+
+def _cache_key(seeds: Sequence[int], shape: tuple[int, int, int] | None, per_case: int, layout: tuple[int, int, int]) -> str:
+    from ..synth.generate import GENERATOR_VERSION
+
+    depth, context, margin = layout
+    described = {
+        "format": CACHE_FORMAT, "generator": GENERATOR_VERSION, "domain": DOMAIN, "seeds": list(seeds),
+        "shape": list(shape) if shape else None, "per_case": per_case, "depth": depth,
+        "context": context, "margin": margin,
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _read_cache(path: Path) -> list[Group] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            count = int(data["count"])
+            return [
+                (data[f"inputs_{i}"], data[f"labels_{i}"], tuple(str(n) for n in data[f"names_{i}"]))
+                for i in range(count)
+            ]
+    except (OSError, KeyError, ValueError):
+        return None  # missing or damaged: rebuild
+
+
+def _write_cache(path: Path, groups: list[Group]) -> None:
+    arrays: dict[str, np.ndarray] = {"count": np.array(len(groups))}
+    for i, (inputs, labels, names) in enumerate(groups):
+        arrays[f"inputs_{i}"], arrays[f"labels_{i}"], arrays[f"names_{i}"] = inputs, labels, np.array(names)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError:
+        return  # a read-only cache folder only costs time
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+        os.replace(temporary, path)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=8)
+def _source_slices_cached(
+    seeds: tuple[int, ...], shape: tuple[int, int, int] | None, per_case: int, layout: tuple[int, int, int],
+    cache_dir: Path | None,
+) -> tuple[Group, ...]:
+    """Keyed by the input layout only (depth, context, crop margin): width, arch and temperature do not matter."""
+    depth, context, margin = layout
+    config = ModelConfig(depth=depth, context=context)
+    preprocessing = PreprocessingConfig(crop_margin=margin)
+    path = None
+    if cache_dir is not None:
+        path = cache_dir / f"source-slices-{_cache_key(seeds, shape, per_case, layout)}.npz"
+        cached = _read_cache(path) if path.is_file() else None
+        if cached is not None:
+            return tuple(cached)
+    groups = [_source_case_slices(seed, shape, per_case, config, preprocessing) for seed in seeds]
+    if path is not None:
+        _write_cache(path, groups)
+    return tuple(groups)
+
+
+def source_slices(
+    seeds: Sequence[int],
+    model_config: ModelConfig,
+    preprocessing: PreprocessingConfig | None = None,
+    *,
+    per_case: int = SLICES_PER_CASE,
+    shape: tuple[int, int, int] | None = None,
+    cache_dir: Path | None | bool = True,
+) -> list[Group]:
+    """Prepared tumour slices of synthetic glioma cases, one group per seed.
+
+    Args:
+        seeds: the synthetic cases' seeds.
+        model_config: the network the slices are prepared for.
+        preprocessing: its preprocessing (default settings if None).
+        per_case: slices per case, spread over the tumour.
+        shape: the synthetic grid (default: the BraTS 1 mm grid).
+        cache_dir: the cache folder; True for :func:`default_cache_dir`, None or False for none.
+    """
+    preprocessing = preprocessing or PreprocessingConfig()
+    folder = default_cache_dir() if cache_dir is True else (cache_dir or None)
+    shape = tuple(int(n) for n in shape) if shape is not None else None
+    layout = (model_config.depth, model_config.context, preprocessing.crop_margin)
+    return list(_source_slices_cached(tuple(seeds), shape, per_case, layout, folder))
+
+
+def anchor_set(
+    model_config: ModelConfig,
+    preprocessing: PreprocessingConfig | None = None,
+    *,
+    seeds: Sequence[int] = ANCHOR_SEEDS,
+    per_case: int = SLICES_PER_CASE,
+    shape: tuple[int, int, int] | None = None,
+    cache_dir: Path | None | bool = True,
+) -> EvalSet:
+    """The guard's fixed source anchor set (see :func:`source_slices` for the arguments)."""
+    groups = source_slices(seeds, model_config, preprocessing, per_case=per_case, shape=shape, cache_dir=cache_dir)
+    description = {
+        "domain": f"synthetic {DOMAIN}", "seeds": list(seeds), "slices_per_case": per_case,
+        "shape": list(shape) if shape else "BraTS 1 mm", "names": [n for _, _, names in groups for n in names],
+    }
+    return EvalSet(ANCHOR_SET, tuple((inputs, labels) for inputs, labels, _ in groups), description)
+
+
+def replay_pools(
+    count: int,
+    model_config: ModelConfig,
+    preprocessing: PreprocessingConfig | None = None,
+    *,
+    per_case: int = SLICES_PER_CASE,
+    shape: tuple[int, int, int] | None = None,
+    cache_dir: Path | None | bool = True,
+) -> list:
+    """``count`` source slices to replay, as SlicePools (one per case); none for count 0.
+
+    Args:
+        count: replay slices wanted (at most len(REPLAY_SEEDS) * per_case).
+        model_config, preprocessing, per_case, shape, cache_dir: as for :func:`source_slices`.
+    """
+    from .sampling import SlicePool
+
+    if count <= 0:
+        return []
+    cases = min(-(-count // per_case), len(REPLAY_SEEDS))
+    groups = source_slices(
+        REPLAY_SEEDS[:cases], model_config, preprocessing, per_case=per_case, shape=shape, cache_dir=cache_dir
+    )
+    pools, remaining = [], count
+    for inputs, labels, names in groups:
+        take = min(remaining, len(names))
+        if take:
+            pools.append(SlicePool.from_arrays(inputs[:take], labels[:take], names[:take]))
+        remaining -= take
+    return pools

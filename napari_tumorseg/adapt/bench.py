@@ -1,0 +1,126 @@
+"""The speed benchmark of adaptation: 5 corrected slices, adapted and guarded, timed.
+
+The setting of the speed target: a BraTS-size synthetic metastasis case, the
+reference mask as the "corrections" on ``slices`` tumour slices, the current
+model (the active version, else a freshly built base-16 U-Net: the time does
+not depend on the weights), the default hyper-parameters of the method, the
+guard on the anchor set and on held-out slices of the case, and the new
+version written to a throw-away registry (the user's is never touched).
+
+The anchor set is built once and cached (see ``anchors``); the figure that
+counts is the warm one, ``adapt_and_guard_s``; the cold build is reported
+separately as ``anchor_build_s``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from typing import Any
+
+from torch import nn
+
+from .config import AdaptConfig, default_config
+
+BENCH_CASE_SEED = 7001  # a metastasis seed no training or evaluation command uses
+
+
+def benchmark_adaptation(
+    method: str = "active",
+    *,
+    model: nn.Module | None = None,
+    slices: int = 5,
+    threads: int | None = 2,
+    shape: tuple[int, int, int] | None = None,
+    cache_dir: Any = True,
+    config: AdaptConfig | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Time one adaptation run end to end; returns a JSON-ready dict.
+
+    Args:
+        method: the adaptation method.
+        model: the network to adapt (default: the registry's active version,
+            else a new base-16 U-Net).
+        slices: corrected slices.
+        threads: torch threads (None leaves torch's setting).
+        shape: the synthetic grid (default: BraTS 1 mm, 155x240x240).
+        cache_dir: the anchor cache folder (True: the user's cache).
+        config: the full hyper-parameters (default: the method's, with ``overrides``).
+        overrides: AdaptConfig fields (steps, crop, first_order, replay...).
+    """
+    import torch
+
+    from ..errors import ModelError
+    from ..synth.generate import make_case
+    from .anchors import anchor_set, replay_pools
+    from .corrections import Corrections, case_corrections, slices_with_tumour
+    from .registry import ModelRegistry
+    from .run import run_adaptation, run_to_completion
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    source = "given"
+    if model is None:
+        try:
+            model, source = ModelRegistry().load()[0].model, "active version"
+        except ModelError:
+            from ..models import build_model
+
+            torch.manual_seed(0)
+            model, source = build_model("dycnn" if method == "dycnn" else "unet", base_width=16), "new base-16 network"
+    if method == "dycnn" and getattr(model.config, "arch", "") != "dycnn":
+        from ..models import build_model
+
+        torch.manual_seed(0)
+        model, source = build_model("dycnn", base_width=16, temperature=1.0), "new base-16 Dy-CNN"
+    config = config or default_config(method, **overrides)
+    method = config.method
+    timings: dict[str, float] = {}
+
+    tick = time.perf_counter()
+    case = make_case("metastasis", BENCH_CASE_SEED, **({"shape": shape} if shape else {}))
+    timings["make_case_s"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    assert case.label is not None
+    picks = slices_with_tumour(case.label, limit=slices)
+    corrections = Corrections.of(
+        case_corrections(case, case.label, picks, model_config=model.config, reference_slices=config.reference_slices)
+    )
+    timings["prepare_corrections_s"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    anchor = anchor_set(model.config, shape=shape, cache_dir=cache_dir)
+    replay = replay_pools(config.replay, model.config, shape=shape, cache_dir=cache_dir)
+    timings["anchor_build_s"] = time.perf_counter() - tick
+
+    with tempfile.TemporaryDirectory(prefix="tumorseg-bench-") as folder:
+        registry = ModelRegistry(folder, pretrained_dirs=[])
+        tick = time.perf_counter()
+        outcome = run_to_completion(
+            run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry)
+        )
+        timings["adapt_and_guard_s"] = time.perf_counter() - tick
+    report = outcome.report
+    return {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
+        "model": {"source": source, "arch": model.config.arch, "base_width": model.config.base_width},
+        "method": method,
+        "corrected_slices": len(picks),
+        "slice_size": list(corrections.cases[0].inputs.shape[2:]),
+        "held_out_slices": len(corrections.cases[0].reference_indices),
+        "anchor_slices": anchor.num_slices,
+        "hyperparameters": config.to_dict(),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "phases": report.timings,
+        "dice": {name: scores.to_dict() for name, scores in report.dice.items()},
+        "guard": report.reason,
+    }

@@ -1,0 +1,230 @@
+"""``tumorseg adapt``: learn from a few corrected slices; ``tumorseg bench-adapt``: time it.
+
+    tumorseg adapt --method active --case CASE --corrected MASK.nii.gz --slices 70,75,80
+    tumorseg adapt --case A --corrected A_fixed.nii.gz --slices 40,44 --case B --corrected SESSION_FOLDER
+
+``--case``/``--corrected``/``--slices`` may be repeated, one group per case
+(the Dy-CNN continual method takes the cases as batches arriving in that
+order). ``--corrected`` is a mask on the case's grid (NIfTI, BraTS 2020 or
+2023 labels; with ``--slices``) or a folder holding ``corrections.npz`` as the
+napari plugin saves it (the slices are inside). Slice indices are axial, in
+the canonical inferior-to-superior order napari's slider shows.
+
+Prints the new version's id on stdout (progress and the before/after summary
+go to stderr) and writes the report with ``--report``. Exit status 0 when the
+new version is active, 3 when the guard rejected it (kept, not active), 2 on
+bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_REJECTED = 3
+
+
+def _slice_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"slices must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one slice index")
+    return values
+
+
+def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
+    from ..adapt.config import DEFAULT_METHOD, METHODS
+
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)")
+    parser.add_argument("--first-order", action="store_true", help="meta-tune with first-order MAML (faster)")
+    parser.add_argument("--replay", type=int, metavar="N", help="replay N synthetic glioma slices to limit forgetting")
+    parser.add_argument("--steps", type=int, help="optimisation or meta steps (method default if unset)")
+    parser.add_argument("--lr", type=float, help="learning rate / meta step beta")
+    parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
+    parser.add_argument("--crop", type=int, help="side of the random training crops; 0 for whole slices")
+    parser.add_argument("--seed", type=int, help="seed of task order, crops and flips")
+    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from ..adapt.config import default_config
+
+    return default_config(
+        args.method, first_order=args.first_order or None, replay=args.replay, steps=args.steps, lr=args.lr,
+        inner_lr=args.inner_lr, crop=args.crop, seed=args.seed, tolerance=args.tolerance,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``adapt`` and ``bench-adapt`` subcommands.
+
+    Args:
+        subparsers: the dispatcher's subparsers.
+    """
+    parser = subparsers.add_parser(
+        "adapt", help="adapt the active model to corrected slices; prints the new version's id",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--case", type=Path, action="append", required=True, help="a case folder or NIfTI file")
+    parser.add_argument("--corrected", type=Path, action="append", required=True,
+                        help="corrected mask (NIfTI) or a folder with corrections.npz, one per --case")
+    parser.add_argument("--slices", type=_slice_list, action="append", default=[],
+                        help="corrected axial slices of a NIfTI mask, e.g. 70,75,80, one per --case")
+    parser.add_argument("--model", help="the version to adapt (id from `tumorseg models list`) or a checkpoint file; default: the active one")
+    parser.add_argument("--force", action="store_true", help="activate the new version even if the guard rejects it")
+    parser.add_argument("--no-activate", action="store_true", help="keep the new version as a candidate")
+    parser.add_argument("--report", type=Path, help="write the adaptation report here (JSON)")
+    parser.add_argument("--anchor-shape", type=_slice_list, help=argparse.SUPPRESS)  # tests: small synthetic anchors
+    _add_hyperparameters(parser)
+    parser.set_defaults(func=run)
+
+    bench = subparsers.add_parser(
+        "bench-adapt", help="time adapting 5 corrected slices and guarding the result (JSON)",
+        description="Seconds to adapt and guard a model on corrected slices of a BraTS-size synthetic metastasis case.",
+    )
+    bench.add_argument("--slices", type=int, default=5, help="corrected slices (default: %(default)s)")
+    bench.add_argument("--model", help="a version id or checkpoint file (default: active, else a new base-16 U-Net)")
+    bench.add_argument("--output", type=Path, help="also write the JSON here")
+    _add_hyperparameters(bench)
+    bench.set_defaults(func=run_bench, threads=2)
+
+
+def _load_model(registry: Any, spec: str | None) -> tuple[Any, str | None]:
+    """(LoadedCheckpoint, parent version id) for a version id, a checkpoint path, or the active version."""
+    from ..models.checkpoint import load_checkpoint
+
+    if spec is not None and Path(spec).suffix in (".safetensors", ".pt", ".pth"):
+        return load_checkpoint(spec), None
+    loaded, version = registry.load(spec)
+    return loaded, version.id
+
+
+def _read_corrected(case: Any, path: Path, slices: list[int] | None) -> tuple[Any, list[int]]:
+    """The corrected labels on the case's canonical grid, and the corrected slice indices."""
+    import numpy as np
+
+    from ..errors import CaseError
+
+    if path.is_dir():
+        store = path / "corrections.npz"
+        try:
+            with np.load(store) as saved:
+                indices, stored = saved["indices"].astype(int).tolist(), saved["slices"]
+        except (OSError, KeyError, ValueError) as error:
+            raise CaseError(store, f"not a corrections file ({error})") from None
+        if stored.shape[1:] != case.shape[1:] or len(indices) != len(stored):
+            raise CaseError(store, f"corrections of shape {stored.shape} do not fit the case grid {case.shape}")
+        volume = np.zeros(case.shape, np.uint8)
+        volume[indices] = stored
+        chosen = slices or indices
+        missing = sorted(set(chosen) - set(indices))
+        if missing:
+            raise CaseError(store, f"slices {missing} were not corrected")
+        return volume, chosen
+    from ..io.nifti import read_nifti_label
+
+    labels, _, geometry = read_nifti_label(path)
+    if not geometry.same_grid(case.geometry):
+        raise CaseError(path, "the corrected mask is not on the case's voxel grid")
+    if not slices:
+        raise CaseError(path, "give --slices for a corrected mask: which axial slices were corrected")
+    return case.geometry.to_canonical(labels), slices
+
+
+def _corrections(args: argparse.Namespace, model_config: Any, preprocessing: Any, reference_slices: int) -> Any:
+    from ..adapt.corrections import Corrections, case_corrections
+    from ..errors import AdaptationError
+    from ..io import read_case
+
+    if len(args.corrected) != len(args.case) or len(args.slices) > len(args.case):
+        raise AdaptationError("give one --corrected (and at most one --slices) per --case, in the same order")
+    cases = []
+    for index, (case_path, corrected_path) in enumerate(zip(args.case, args.corrected)):
+        case = read_case(case_path)
+        volume, slices = _read_corrected(case, corrected_path, args.slices[index] if index < len(args.slices) else None)
+        cases.append(case_corrections(case, volume, slices, model_config=model_config, preprocessing=preprocessing,
+                                      reference_slices=reference_slices))
+    return Corrections(tuple(cases))
+
+
+def _progress_bar(total_hint: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total_hint, file=sys.stderr, unit="step", dynamic_ncols=True, leave=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Adapt, guard, store the version; print its id.
+
+    Args:
+        args: the parsed arguments of ``register``.
+    """
+    import torch
+
+    from ..adapt.anchors import anchor_set, replay_pools
+    from ..adapt.registry import ModelRegistry
+    from ..adapt.run import run_adaptation
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = _config(args)
+    registry = ModelRegistry()
+    loaded, parent = _load_model(registry, args.model)
+    corrections = _corrections(args, loaded.config, loaded.preprocessing, config.reference_slices)
+    shape = tuple(args.anchor_shape) if args.anchor_shape else None
+    print("tumorseg: preparing the source anchor set (cached after the first run)", file=sys.stderr)
+    anchor = anchor_set(loaded.config, loaded.preprocessing, shape=shape)
+    replay = replay_pools(config.replay, loaded.config, loaded.preprocessing, shape=shape)
+    generator = run_adaptation(
+        loaded.model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry,
+        parent_id=parent, preprocessing=loaded.preprocessing, force=args.force, auto_activate=not args.no_activate,
+    )
+    bar, phase = None, None
+    while True:
+        try:
+            progress = next(generator)
+        except StopIteration as stop:
+            outcome = stop.value
+            break
+        if progress.phase != phase:
+            if bar is not None:
+                bar.close()
+            bar, phase = _progress_bar(progress.total), progress.phase
+            bar.set_description(phase)
+        bar.update(1)
+        if progress.loss == progress.loss:  # not NaN
+            bar.set_postfix(loss=f"{progress.loss:.4f}", refresh=False)
+    if bar is not None:
+        bar.close()
+    report = outcome.report
+    for line in report.summary_lines():
+        print(line, file=sys.stderr)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(report.to_json() + "\n", encoding="utf-8")
+    print(report.version_id)
+    return 0 if report.status != "rejected" else EXIT_REJECTED
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the adaptation benchmark and print its JSON.
+
+    Args:
+        args: the parsed arguments of ``register``.
+    """
+    from ..adapt.bench import benchmark_adaptation
+    from ..adapt.registry import ModelRegistry
+
+    model = _load_model(ModelRegistry(), args.model)[0].model if args.model else None
+    result = benchmark_adaptation(args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args))
+    text = json.dumps(result, indent=2)
+    if args.output:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0

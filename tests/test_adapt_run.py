@@ -1,0 +1,144 @@
+"""An adaptation run end to end: guard, report, registry writes, cancel leaves no trace."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from napari_tumorseg.adapt.config import default_config
+from napari_tumorseg.adapt.guard import EvalSet, SetScores, decide
+from napari_tumorseg.adapt.progress import (
+    PHASE_ADAPTING,
+    PHASE_SAVING,
+    PHASE_SCORING_AFTER,
+    PHASE_SCORING_BEFORE,
+    AdaptationCancelled,
+)
+from napari_tumorseg.adapt.registry import CANDIDATE, REJECTED, ModelRegistry
+from napari_tumorseg.adapt.run import run_adaptation
+from napari_tumorseg.models.checkpoint import save_checkpoint
+from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_anchor, toy_corrections
+
+torch.set_num_threads(1)
+FAST = dict(steps=10, lr=3e-2, inner_lr=3e-2, crop=16)
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    save_checkpoint(shipped / "unet-synthetic.safetensors", tiny_model(background=True))
+    return ModelRegistry(tmp_path / "registry", pretrained_dirs=[shipped])
+
+
+def registry_files(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+
+
+def forgetting_anchor(corrections) -> EvalSet:
+    """The corrections' own inputs labelled all background: learning the corrections must 'forget' it."""
+    case = corrections.cases[0]
+    return EvalSet("anchor", ((case.inputs, np.zeros_like(case.labels)),), {"seeds": []})
+
+
+def test_decide_accepts_within_tolerance_and_force_overrides():
+    small = SetScores(16, {"mean": 0.80}, {"mean": 0.79})
+    large = SetScores(16, {"mean": 0.80}, {"mean": 0.70})
+    assert decide(small).accepted and decide(small).activate
+    assert not decide(large).accepted and not decide(large).activate
+    assert "rejected" in decide(large).reason and "0.100" in decide(large).reason
+    forced = decide(large, force=True)
+    assert forced.forced and forced.activate and "forced" in forced.reason
+    assert decide(large, tolerance=0.2).accepted
+
+
+@pytest.mark.parametrize("method", ["naive", "active"])
+def test_an_accepted_run_becomes_the_active_version_with_its_report(registry, method):
+    loaded, parent = registry.load()
+    corrections = toy_corrections(held_out=3)
+    config = default_config(method, **FAST, tolerance=1.0)
+    reports, outcome = drive(run_adaptation(
+        loaded.model, corrections, config, anchor=toy_anchor(), registry=registry, parent_id=parent.id
+    ))
+    phases = [r.phase for r in reports]
+    assert phases[0] == PHASE_SCORING_BEFORE and phases[-1] == PHASE_SAVING
+    assert phases.index(PHASE_ADAPTING) < phases.index(PHASE_SCORING_AFTER)
+    report = outcome.report
+    assert report.status == "active" and report.activated and registry.active_id() == report.version_id
+    version = registry.get(report.version_id)
+    assert version.parent == "unet-synthetic" and version.method == method and version.status == CANDIDATE
+    assert version.corrections_hash == corrections.digest()
+    assert set(report.dice) == {"corrections", "held_out", "anchor"}
+    assert report.dice["held_out"].slices == 3
+    assert report.dice["corrections"].after["mean"] > report.dice["corrections"].before["mean"]
+    assert report.replay == {"used": False}
+    saved = json.loads((version.weights.parent / "report.json").read_text())
+    assert saved["version_id"] == report.version_id and saved["dice"]["anchor"]["slices"] == 4
+    json.loads(report.to_json())
+    stored, _ = registry.load(report.version_id)
+    assert same_state(state_copy(stored.model), state_copy(outcome.model))
+
+
+def test_the_guard_rejects_forgetting_and_keeps_the_candidate(registry):
+    loaded, parent = registry.load()
+    corrections = toy_corrections()
+    config = default_config("naive", **FAST)
+    _, outcome = drive(run_adaptation(
+        loaded.model, corrections, config, anchor=forgetting_anchor(corrections), registry=registry, parent_id=parent.id
+    ))
+    report = outcome.report
+    assert report.anchor_drop > 0.02
+    assert report.status == REJECTED and not report.activated
+    assert registry.active_id() == "unet-synthetic"
+    assert registry.get(report.version_id).status == REJECTED
+    assert "forgetting" in registry.get(report.version_id).reason
+
+
+def test_force_activates_a_version_the_guard_would_reject(registry):
+    loaded, parent = registry.load()
+    corrections = toy_corrections()
+    _, outcome = drive(run_adaptation(
+        loaded.model, corrections, default_config("naive", **FAST), anchor=forgetting_anchor(corrections),
+        registry=registry, parent_id=parent.id, force=True,
+    ))
+    assert outcome.report.forced and outcome.report.activated
+    assert registry.active_id() == outcome.report.version_id
+    assert registry.rollback().id == "unet-synthetic"
+
+
+@pytest.mark.parametrize("phase", [PHASE_SCORING_BEFORE, PHASE_ADAPTING, PHASE_SCORING_AFTER, PHASE_SAVING])
+def test_cancel_in_any_phase_writes_nothing_and_keeps_the_model(registry, phase):
+    loaded, parent = registry.load()
+    original = state_copy(loaded.model)
+    before = registry_files(registry.root)
+    cancel = threading.Event()
+    generator = run_adaptation(
+        loaded.model, toy_corrections(held_out=2), default_config("active", **FAST), anchor=toy_anchor(),
+        registry=registry, parent_id=parent.id, cancel=cancel,
+    )
+    with pytest.raises(AdaptationCancelled):
+        for progress in generator:
+            # Saving has one step; cancel just before it by stopping at the end of scoring-after.
+            last_scoring = progress.phase == PHASE_SCORING_AFTER and progress.step == progress.total
+            if progress.phase == phase or (phase == PHASE_SAVING and last_scoring):
+                cancel.set()
+    assert registry_files(registry.root) == before
+    assert registry.active_id() == "unet-synthetic"
+    assert same_state(original, state_copy(loaded.model))
+
+
+def test_replay_is_reported(registry):
+    from napari_tumorseg.adapt.sampling import SlicePool
+    from test_adapt_helpers import toy_slices
+
+    loaded, _ = registry.load()
+    inputs, labels = toy_slices(4, seed=8)
+    pools = [SlicePool.from_arrays(inputs, labels, [f"r{i}" for i in range(4)])]
+    config = default_config("naive", **FAST, replay=4, tolerance=1.0)
+    _, outcome = drive(run_adaptation(loaded.model, toy_corrections(), config, anchor=toy_anchor(), replay_pools=pools))
+    assert outcome.report.replay == {"used": True, "slices": 4, "per_step": 2, "weight": 0.5}
+    assert outcome.report.version_id is None and outcome.report.status == CANDIDATE
