@@ -31,6 +31,17 @@ from .sampling import LossFn, Replay, correction_pools, flat_tasks
 from .training import MethodResult, make_optimizer, trainable_parameters, working_copy
 
 
+def require_dycnn(model: nn.Module) -> float:
+    """The model's attention temperature; AdaptationError if it is not a Dy-CNN."""
+    temperature = get_temperature(model)
+    if temperature is None:
+        raise AdaptationError(
+            "the dycnn method updates a Dy-CNN, but this model has no dynamic convolutions; "
+            "use naive, passive or active"
+        )
+    return temperature
+
+
 def dycnn_continual(
     model: nn.Module,
     corrections: Corrections,
@@ -53,12 +64,7 @@ def dycnn_continual(
     Raises:
         AdaptationError: the model has no dynamic convolutions.
     """
-    temperature = get_temperature(model)
-    if temperature is None:
-        raise AdaptationError(
-            "the dycnn method updates a Dy-CNN, but this model has no dynamic convolutions; "
-            "use naive, passive or active"
-        )
+    temperature = require_dycnn(model)
     pools = correction_pools(corrections)
     clock = StepClock(config.steps * len(pools), PHASE_ADAPTING, cancel)
     clock.check()

@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from .config import AdaptConfig
-from .continual import dycnn_continual
+from .continual import dycnn_continual, require_dycnn
 from .corrections import Corrections
 from .guard import ANCHOR_SET, EvalSet, SetScores, correction_sets, decide, score_set
 from .maml import meta_tune
@@ -93,6 +93,8 @@ def run_adaptation(
     Returns:
         AdaptationOutcome with the report and the adapted network.
     """
+    if config.method == "dycnn":
+        require_dycnn(model)  # fail before minutes of scoring, not after
     started = time.perf_counter()
     timings: dict[str, float] = {}
     sets = [*correction_sets(corrections), anchor]

@@ -176,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     registry = ModelRegistry()
     loaded, parent = _load_model(registry, args.model)
+    if config.method == "dycnn":
+        from ..adapt.continual import require_dycnn
+
+        require_dycnn(loaded.model)
     corrections = _corrections(args, loaded.config, loaded.preprocessing, config.reference_slices)
     shape = tuple(args.anchor_shape) if args.anchor_shape else None
     print("tumorseg: preparing the source anchor set (cached after the first run)", file=sys.stderr)
