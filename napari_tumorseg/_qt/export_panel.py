@@ -1,0 +1,72 @@
+"""Export: the mask as NIfTI on the exact grid of the input, in its label convention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout
+
+from ..io.labels import LabelConvention
+from .jobs import Job
+
+if TYPE_CHECKING:
+    from .dock import TumourSegmentationWidget
+
+CONVENTION_CHOICES = {"As the input": None, "BraTS 2020 (ET = 4)": LabelConvention.BRATS2020, "BraTS 2023 (ET = 3)": LabelConvention.BRATS2023}
+
+
+class ExportPanel(QGroupBox):
+    def __init__(self, dock: TumourSegmentationWidget) -> None:
+        super().__init__("5 · Export")
+        self.dock = dock
+        self.job: Job | None = None
+        self.convention_box = QComboBox()
+        self.convention_box.addItems(list(CONVENTION_CHOICES))
+        self.save_button = QPushButton("Save mask as NIfTI…")
+        self.save_button.clicked.connect(self._choose_file)
+        self.status = QLabel("Also: File ▸ Save Selected Layers on the Segmentation layer.")
+        self.status.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Labels", self.convention_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.save_button)
+        layout.addWidget(self.status)
+
+    def _choose_file(self) -> None:
+        case = self.dock.state.case
+        if case is None or self.dock.segmentation_layer(create=False) is None:
+            self.status.setText("Nothing to export yet: open and segment a case.")
+            return
+        start = Path(self.dock.settings.last_folder or ".") / f"{case.name}_seg.nii.gz"
+        # The dialog asks before replacing an existing file.
+        path, _ = QFileDialog.getSaveFileName(self, "Save the mask", str(start), "NIfTI (*.nii.gz *.nii)")
+        if path:
+            self.export(Path(path), overwrite=True)
+
+    def export(self, path: Path, overwrite: bool = False) -> Job | None:
+        """Write the Segmentation layer to ``path`` in the background (atomic: all or nothing)."""
+        from ..io import write_mask
+
+        case, layer = self.dock.state.case, self.dock.segmentation_layer(create=False)
+        if case is None or layer is None:
+            self.status.setText("Nothing to export yet: open and segment a case.")
+            return None
+        if not path.name.endswith((".nii", ".nii.gz")):
+            path = path.with_name(path.name + ".nii.gz")
+        convention = CONVENTION_CHOICES[self.convention_box.currentText()] or case.label_convention
+        labels, geometry = layer.data.copy(), case.geometry
+
+        def writing(cancel):
+            yield "writing"
+            return write_mask(labels, geometry, path, convention=convention, overwrite=overwrite)
+
+        self.save_button.setEnabled(False)
+        self.job = Job(
+            writing,
+            on_done=lambda written: self.status.setText(f"Saved {written} ({convention.value} labels, source grid)."),
+            on_finished=lambda: self.save_button.setEnabled(True),
+            what="exporting the mask",
+        )
+        return self.job.start()

@@ -1,0 +1,81 @@
+"""Adapt the model to the corrections of the case under review (the "Adapt model" button, without Qt)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import AdaptationError
+
+if TYPE_CHECKING:
+    from ..adapt.config import AdaptConfig
+    from ..adapt.progress import AdaptProgress, CancelFlag
+    from ..adapt.run import AdaptationOutcome
+    from .state import ReviewState
+
+
+def adapt_to_review(
+    state: ReviewState,
+    labels: np.ndarray,
+    version_id: str,
+    config: AdaptConfig,
+    *,
+    force: bool = False,
+    anchor_shape: tuple[int, int, int] | None = None,
+    cancel: CancelFlag = None,
+) -> Generator[AdaptProgress, None, AdaptationOutcome]:
+    """Adapt version ``version_id`` to the corrected slices of the current case.
+
+    The new version is stored in the registry and becomes active if the
+    forgetting guard accepts it (or ``force``); a cancel stores nothing.
+
+    Args:
+        state: the review (its case, corrected slices and registry).
+        labels: the labels as the radiologist left them (canonical grid).
+        version_id: the model version to adapt.
+        config: method and hyper-parameters (see ``adapt.config.default_config``).
+        force: activate the new version even if the guard rejects it.
+        anchor_shape: grid of the synthetic anchor cases (default: BraTS size; tests use a small one).
+        cancel: a threading.Event or callable, checked at every step.
+    """
+    from ..adapt.anchors import anchor_set, replay_pools
+    from ..adapt.corrections import Corrections, case_corrections
+    from ..adapt.run import run_adaptation
+
+    case = state.case
+    if case is None:
+        raise AdaptationError("open a case first")
+    corrected = list(state.corrected)
+    if not corrected:
+        raise AdaptationError("correct at least one slice before adapting the model")
+    loaded, _ = state.registry.load(version_id)
+    corrections = Corrections(
+        (
+            case_corrections(
+                case,
+                labels,
+                corrected,
+                model_config=loaded.config,
+                preprocessing=loaded.preprocessing,
+                reference_slices=config.reference_slices,
+            ),
+        )
+    )
+    anchor = anchor_set(loaded.config, loaded.preprocessing, shape=anchor_shape)
+    replay = replay_pools(config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape)
+    return (
+        yield from run_adaptation(
+            loaded.model,
+            corrections,
+            config,
+            anchor=anchor,
+            replay_pools=replay,
+            registry=state.registry,
+            parent_id=version_id,
+            preprocessing=loaded.preprocessing,
+            force=force,
+            cancel=cancel,
+        )
+    )

@@ -1,0 +1,161 @@
+"""What the review panels share, without Qt: the case, the model's output, the corrections.
+
+The napari dock widget's panels talk through this object's signals (psygnal,
+which needs no Qt), so each panel is a thin view and the logic is testable
+without a viewer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from psygnal import Signal
+
+from ..io.case import Case
+from .review import changed_slices, least_certain_slices
+from .session import CorrectionStore, RestoredSession
+
+if TYPE_CHECKING:
+    from ..adapt.registry import ModelRegistry
+    from ..inference.segmenter import Segmenter
+
+
+class ReviewState:
+    """One case under review.
+
+    Args:
+        registry: the model versions (default: the user's registry).
+        sessions_root: where corrections are kept (default: the user's sessions folder).
+    """
+
+    case_opened = Signal(object)
+    prediction_changed = Signal()
+    corrections_changed = Signal(object)
+    model_changed = Signal(str)
+
+    def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None) -> None:
+        self._registry = registry
+        self.sessions_root = sessions_root
+        self.case: Case | None = None
+        self.store: CorrectionStore | None = None
+        self.prediction: np.ndarray | None = None
+        self.uncertainty: np.ndarray | None = None
+        self.prediction_model: str | None = None
+        self.corrected: list[int] = []
+        self._segmenters: dict[tuple[str, str], Segmenter] = {}
+
+    # --- models ------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> ModelRegistry:
+        if self._registry is None:
+            from ..adapt.registry import ModelRegistry
+
+            self._registry = ModelRegistry()
+        return self._registry
+
+    def segmenter(self, version_id: str, device: str = "auto") -> Segmenter:
+        """A Segmenter for a model version (kept, so a second run is warm)."""
+        key = (version_id, device)
+        if key not in self._segmenters:
+            from ..inference.segmenter import Segmenter
+
+            loaded, _ = self.registry.load(version_id)
+            self._segmenters.clear()  # one network in memory at a time
+            self._segmenters[key] = Segmenter(
+                loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device
+            )
+        return self._segmenters[key]
+
+    def activate(self, version_id: str, force: bool = False) -> None:
+        self.registry.activate(version_id, force=force)
+        self.model_changed.emit(version_id)
+
+    # --- the case and its labels ----------------------------------------------------------
+
+    def open_case(self, case: Case) -> RestoredSession | None:
+        """Make ``case`` current; returns the corrections saved for it earlier, if any."""
+        self.case = case
+        self.store = CorrectionStore(case, root=self.sessions_root)
+        self.prediction = self.uncertainty = self.prediction_model = None
+        self.corrected = []
+        restored = self.store.restore()
+        if restored is not None:
+            self.prediction = restored.prediction
+            self.prediction_model = restored.model_id
+            self.corrected = restored.corrected
+        self.case_opened.emit(case)
+        return restored
+
+    def accept_prediction(
+        self,
+        prediction: np.ndarray,
+        model_id: str,
+        uncertainty: np.ndarray | None = None,
+        current_labels: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A new model output; returns the labels to show.
+
+        The radiologist's corrected slices are never overwritten: they are
+        carried over from ``current_labels`` and stay recorded as corrections
+        against the new prediction.
+        """
+        store = self._require_store()
+        labels = prediction.astype(np.uint8, copy=True)
+        if current_labels is not None and self.corrected:
+            labels[self.corrected] = current_labels[self.corrected]
+        store.start(prediction, model_id)
+        self.prediction, self.uncertainty, self.prediction_model = store.prediction, uncertainty, model_id
+        self.corrected = store.save(labels)
+        self.prediction_changed.emit()
+        self.corrections_changed.emit(list(self.corrected))
+        return labels
+
+    def update_slice_prediction(
+        self, z: int, labels_slice: np.ndarray, uncertainty_slice: np.ndarray | None, current_labels: np.ndarray
+    ) -> None:
+        """A fresh prediction of one uncorrected slice (``Segment this slice``).
+
+        ``current_labels`` must already show ``labels_slice`` at ``z``; the
+        other corrected slices stay corrections against the updated prediction.
+        """
+        store = self._require_store()
+        if self.prediction is None:
+            raise RuntimeError("segment the volume first")
+        if z in self.corrected:
+            raise ValueError(f"slice {z} holds corrections; they are never overwritten")
+        prediction = self.prediction.copy()
+        prediction[z] = labels_slice
+        store.start(prediction, self.prediction_model or "unknown")
+        self.prediction = store.prediction
+        if self.uncertainty is not None and uncertainty_slice is not None:
+            self.uncertainty[z] = uncertainty_slice
+        self.corrected = store.save(current_labels)
+        self.prediction_changed.emit()
+
+    def record_edit(self, labels: np.ndarray) -> list[int]:
+        """The user painted: save the corrected slices at once (crash safety); returns them."""
+        if self.prediction is None:
+            return []
+        self.corrected = self._require_store().save(labels)
+        self.corrections_changed.emit(list(self.corrected))
+        return self.corrected
+
+    def is_corrected(self, z: int) -> bool:
+        return z in self.corrected
+
+    def suggestions(self, k: int) -> list[int]:
+        """Slices the model is least sure of, not yet corrected."""
+        if self.uncertainty is None or self.prediction is None:
+            return []
+        return least_certain_slices(self.uncertainty, self.prediction, k, exclude=set(self.corrected))
+
+    def changed_against_prediction(self, labels: np.ndarray) -> list[int]:
+        return [] if self.prediction is None else changed_slices(labels, self.prediction)
+
+    def _require_store(self) -> CorrectionStore:
+        if self.store is None:
+            raise RuntimeError("open a case first")
+        return self.store
