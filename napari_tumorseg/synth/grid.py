@@ -1,0 +1,177 @@
+"""The phantom's voxel grid, a coarse grid for smooth fields, and fast sampling between them.
+
+Everything is laid out in the canonical (z, y, x) = (S, P, L) order of
+:mod:`napari_tumorseg.io.case`. Positions are in mm from the corner of the
+field of view, so the same lesion (in mm) lands at the same place whatever
+the voxel size: a smaller ``shape`` covers the BraTS field of view with larger
+voxels, it does not crop it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..io.case import Geometry
+
+BRATS_SHAPE: tuple[int, int, int] = (155, 240, 240)  # canonical (S, P, L)
+FIELD_OF_VIEW_MM: tuple[float, float, float] = (155.0, 240.0, 240.0)
+# Real BraTS 2020/2021 files: LPS voxel axes, 1 mm, the y origin at 239 mm.
+BRATS_ORIGIN_MM: tuple[float, float, float] = (0.0, 239.0, 0.0)
+COARSE_SPACING_MM = 4.0
+
+
+def voxel_spacing(shape: tuple[int, int, int]) -> np.ndarray:
+    """Voxel size in mm along (z, y, x) when ``shape`` covers the BraTS field of view."""
+    return np.asarray(FIELD_OF_VIEW_MM, dtype=np.float64) / np.asarray(shape, dtype=np.float64)
+
+
+def brats_geometry(shape: tuple[int, int, int] = BRATS_SHAPE) -> Geometry:
+    """A BraTS-like source grid whose canonical layout has ``shape``.
+
+    The source file is stored like a real BraTS file: voxel axes L, P, S, the
+    affine ``diag(-1, -1, 1)`` (times the voxel size) with the BraTS origin.
+    For a coarser ``shape`` the voxel centres are placed so the field of view
+    is the same as the 1 mm grid's (as a grid-mode resampling would).
+
+    Args:
+        shape: canonical (z, y, x) shape.
+    """
+    sz, sy, sx = voxel_spacing(shape)
+    nz, ny, nx = (int(n) for n in shape)
+    affine = np.eye(4)
+    affine[0, 0], affine[1, 1], affine[2, 2] = -sx, -sy, sz
+    # Voxel i's centre sits at 1 mm grid index (i + 0.5) * s - 0.5.
+    shift = np.array([0.5 * sx - 0.5, 0.5 * sy - 0.5, 0.5 * sz - 0.5])
+    affine[:3, 3] = np.asarray(BRATS_ORIGIN_MM) + np.array([-shift[0], -shift[1], shift[2]])
+    return Geometry(affine, (nx, ny, nz))
+
+
+def voxel_centres_mm(index: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Fine voxel indices (3, N) -> positions in mm (3, N) float32 from the field-of-view corner."""
+    return ((index.astype(np.float32) + 0.5) * spacing.astype(np.float32)[:, None]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CoarseGrid:
+    """Nodes every ``spacing_mm`` over the field of view, for fields that are smooth anyway.
+
+    Node ``n`` sits at ``n * spacing_mm`` mm, the last one at or beyond the
+    far edge, so a fine position ``p`` has coarse index ``p / spacing_mm``.
+    """
+
+    spacing_mm: float = COARSE_SPACING_MM
+
+    @cached_property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(np.ceil(f / self.spacing_mm)) + 1 for f in FIELD_OF_VIEW_MM)
+
+    @cached_property
+    def positions_mm(self) -> np.ndarray:
+        """Node positions, (3, *shape) float32 in mm."""
+        return (np.indices(self.shape, dtype=np.float32) * np.float32(self.spacing_mm)).astype(np.float32)
+
+    def index_of(self, points_mm: np.ndarray) -> np.ndarray:
+        """Positions (3, N) in mm -> fractional coarse indices (3, N)."""
+        return (points_mm / np.float32(self.spacing_mm)).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class _AxisTaps:
+    """Two-tap linear interpolation along one axis: ``value = (1 - w) * f[lo] + w * f[lo + 1]``."""
+
+    lower: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def for_positions(cls, positions_mm: np.ndarray, origin_mm: float, step_mm: float, size: int) -> _AxisTaps:
+        u = np.clip((positions_mm - origin_mm) / step_mm, 0.0, size - 1.0)
+        lower = np.minimum(u.astype(np.int64), size - 2)
+        return cls(lower, (u - lower).astype(np.float32))
+
+
+class GridSampler:
+    """Sample smooth fields of one regular grid at many fine voxels, linearly and separably.
+
+    Because the fine voxels lie on a grid too, trilinear interpolation splits
+    into cheap passes: along x and y for every grid plane (small arrays), then
+    along z with two gathers per voxel. For millions of voxels this is several
+    times faster than ``map_coordinates``, and the gather indices are shared by
+    every field sampled on the same grid.
+
+    Args:
+        index: (3, N) integer fine voxel indices (z, y, x).
+        spacing: fine voxel size (mm) along (z, y, x).
+        origin_mm: position (mm) of grid node (0, 0, 0).
+        step_mm: grid node spacing (mm), the same along every axis.
+        grid_shape: number of nodes along (z, y, x).
+        box: (low, high) voxel index bounds of ``index`` when the caller knows them
+            (e.g. the whole volume), to skip finding them.
+    """
+
+    def __init__(
+        self,
+        index: np.ndarray,
+        spacing: np.ndarray,
+        origin_mm: np.ndarray,
+        step_mm: float,
+        grid_shape: tuple[int, int, int],
+        box: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.grid_shape = tuple(int(n) for n in grid_shape)
+        if min(self.grid_shape) < 2:
+            raise ValueError(f"a sampling grid needs at least 2 nodes per axis, got {self.grid_shape}")
+        if box is not None:
+            low, high = (np.asarray(b, dtype=np.int64) for b in box)
+        elif index.shape[1]:
+            low, high = index.min(axis=1), index.max(axis=1) + 1
+        else:
+            low, high = np.zeros(3, dtype=np.int64), np.ones(3, dtype=np.int64)
+        centres = [(np.arange(lo, hi) + 0.5) * s for lo, hi, s in zip(low, high, spacing)]
+        self._y = _AxisTaps.for_positions(centres[1], float(origin_mm[1]), step_mm, self.grid_shape[1])
+        self._x = _AxisTaps.for_positions(centres[2], float(origin_mm[2]), step_mm, self.grid_shape[2])
+        z_taps = _AxisTaps.for_positions(centres[0], float(origin_mm[0]), step_mm, self.grid_shape[0])
+        plane = int((high[1] - low[1]) * (high[2] - low[2]))
+        local_z = index[0] - low[0]
+        in_plane = (index[1] - low[1]) * (high[2] - low[2]) + (index[2] - low[2])
+        self._below = z_taps.lower[local_z] * plane + in_plane
+        self._above = self._below + plane
+        self._weight = z_taps.weight[local_z]
+
+    def subset(self, keep: np.ndarray) -> GridSampler:
+        """The same sampler for some of its voxels (an index array or boolean mask)."""
+        other = object.__new__(GridSampler)
+        other.grid_shape, other._x, other._y = self.grid_shape, self._x, self._y
+        other._below, other._above, other._weight = self._below[keep], self._above[keep], self._weight[keep]
+        return other
+
+    def sample(self, field: np.ndarray) -> np.ndarray:
+        """One grid field (gz, gy, gx) at the voxels, (N,) float32."""
+        f = np.asarray(field, dtype=np.float32)
+        x, y = self._x, self._y
+        along_x = f[:, :, x.lower] + x.weight * (f[:, :, x.lower + 1] - f[:, :, x.lower])
+        along_y = (
+            along_x[:, y.lower, :] + y.weight[:, None] * (along_x[:, y.lower + 1, :] - along_x[:, y.lower, :])
+        ).reshape(-1)
+        below = along_y.take(self._below)
+        return below + self._weight * (along_y.take(self._above) - below)
+
+    def sample_all(self, fields: np.ndarray) -> np.ndarray:
+        """Channel-last grid fields (gz, gy, gx, C) at the voxels, (C, N) float32."""
+        return np.stack([self.sample(fields[..., c]) for c in range(fields.shape[-1])])
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    """Gaussian white noise blurred by ``sigma`` voxels and rescaled to unit standard deviation.
+
+    Args:
+        rng: the random stream.
+        shape: grid shape.
+        sigma: blur in grid voxels (the correlation length of the field).
+    """
+    field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma, mode="wrap")
+    std = float(field.std())
+    return (field / std if std > 0 else field).astype(np.float32)
