@@ -34,7 +34,7 @@ def torch_single_thread():
 @pytest.fixture(scope="session")
 def small_glioma():
     """A small synthetic glioma case (in memory)."""
-    from napari_tumorseg.synth import make_case
+    from napari_tumorseg.synth.generate import make_case
 
     return make_case("glioma", 0, shape=SMALL_SHAPE)
 

@@ -45,11 +45,13 @@ class Job:
         self.cancel_event = threading.Event()
         self.what = what
         self._cancelled = False
+        self.done = False  # set on the GUI thread once every callback has run
 
         def work() -> Generator[Any, None, Any]:
             return (yield from make_generator(self.cancel_event))
 
-        self.worker = create_worker(work, _start_thread=False)
+        # We handle errors ourselves (errored below); napari must not re-raise them in the GUI thread.
+        self.worker = create_worker(work, _start_thread=False, _ignore_errors=True)
         if on_progress is not None:
             self.worker.yielded.connect(on_progress)
         self.worker.returned.connect(lambda value: self._returned(value, on_done, on_cancelled))
@@ -57,6 +59,7 @@ class Job:
         self.worker.errored.connect(lambda error: self._errored(error, on_cancelled, on_failed))
         if on_finished is not None:
             self.worker.finished.connect(on_finished)
+        self.worker.finished.connect(self._mark_done)
 
     def start(self) -> Job:
         self.worker.start()
@@ -70,7 +73,11 @@ class Job:
 
     @property
     def is_running(self) -> bool:
-        return self.worker.is_running
+        """True until the job's results have reached the GUI (not just until the thread ends)."""
+        return not self.done
+
+    def _mark_done(self) -> None:
+        self.done = True
 
     def _returned(self, value: Any, on_done: Callable | None, on_cancelled: Callable | None) -> None:
         # The core returns None when it noticed the cancel flag itself.

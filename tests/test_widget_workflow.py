@@ -1,0 +1,155 @@
+"""The whole review workflow through the dock widget in a real napari viewer.
+
+A tiny network stands in for the shipped one so the suite stays fast; the
+wiring under test (threads, layers, registry, files) is the same.
+"""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_tumorseg.io.labels import ED, ET
+
+pytestmark = pytest.mark.gui
+
+ANCHOR_SHAPE = (32, 48, 48)
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def registry(tmp_path, torch_single_thread):
+    from napari_tumorseg.adapt.registry import ModelRegistry
+    from napari_tumorseg.models import build_model
+    from napari_tumorseg.models.checkpoint import save_checkpoint
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    torch_single_thread.manual_seed(0)
+    save_checkpoint(shipped / "tiny-unet.safetensors", build_model("unet", base_width=4, depth=2))
+    return ModelRegistry(root=tmp_path / "registry", pretrained_dirs=[shipped])
+
+
+@pytest.fixture
+def dock(make_napari_viewer, registry, tmp_path):
+    from napari_tumorseg._qt.dock import TumourSegmentationWidget
+    from napari_tumorseg.workflow.state import ReviewState
+
+    viewer = make_napari_viewer()
+    widget = TumourSegmentationWidget(viewer, state=ReviewState(registry=registry, sessions_root=tmp_path / "sessions"))
+    widget.adapt_panel.anchor_shape = ANCHOR_SHAPE
+    viewer.window.add_dock_widget(widget)
+    return widget
+
+
+def wait_for(qtbot, job):
+    qtbot.waitUntil(lambda: not job.is_running, timeout=WAIT_MS)
+
+
+def open_and_segment(qtbot, dock, folder):
+    wait_for(qtbot, dock.case_panel.open_path(folder))
+    assert dock.state.case is not None
+    job = dock.segment_panel.segment_volume()
+    wait_for(qtbot, job)
+    qtbot.waitUntil(lambda: dock.state.prediction is not None, timeout=WAIT_MS)
+    return dock.segmentation_layer(create=False)
+
+
+def paint_correction(dock, layer, z):
+    """What a brush stroke does: napari's paint API, which emits the paint event."""
+    coords = np.array([[z, y, x] for y in range(20, 26) for x in range(20, 26)])
+    layer.selected_label = ET
+    layer.data_setitem(tuple(coords.T), ET)
+    dock.correct_panel.save_now()
+
+
+def test_open_segment_correct_adapt_export(qtbot, dock, small_glioma_folder, tmp_path):
+    layer = open_and_segment(qtbot, dock, small_glioma_folder)
+    assert [l.name for l in dock.viewer.layers][:4] == ["FLAIR", "T1", "T1c", "T2"]
+    assert layer.data.shape == dock.state.case.shape
+    np.testing.assert_array_equal(layer.data, dock.state.prediction)
+    assert dock.correct_panel.suggestion_list.count() > 0  # least-certain slices are offered
+
+    z = dock.state.case.shape[0] // 2
+    paint_correction(dock, layer, z)
+    assert dock.state.corrected == [z]
+    assert dock.correct_panel.corrected_list.count() == 1
+
+    panel = dock.adapt_panel
+    assert panel.method() == "active"  # the default method
+    panel.steps_box.setValue(2)
+    panel.tolerance_box.setValue(0.5)
+    parent = dock.segment_panel.selected_version().id
+    wait_for(qtbot, panel.adapt())
+    assert panel.report is not None and panel.report.parent_id == parent
+    active = dock.state.registry.active()
+    assert active.id == panel.report.version_id and active.parent == parent
+    assert "Corrected slices" in panel.card.text()
+
+    out = tmp_path / "export" / "mask.nii.gz"
+    out.parent.mkdir()
+    wait_for(qtbot, dock.export_panel.export(out))
+    source = nib.load(next(small_glioma_folder.glob("*_seg.nii.gz")))
+    written = nib.load(out)
+    assert written.shape == source.shape
+    np.testing.assert_allclose(written.affine, source.affine)
+    back = dock.state.case.geometry.to_canonical(np.asarray(written.dataobj))
+    expected = np.where(layer.data == ET, 4, layer.data)  # the case came in the 2020 convention
+    np.testing.assert_array_equal(back, expected)
+
+
+def test_corrections_survive_reopening(qtbot, dock, small_glioma_folder):
+    layer = open_and_segment(qtbot, dock, small_glioma_folder)
+    z = 5
+    paint_correction(dock, layer, z)
+    painted = layer.data.copy()
+    # A new widget state (as after a crash) opening the same case gets the corrections back.
+    dock.state.case = None
+    wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
+    restored = dock.segmentation_layer(create=False)
+    np.testing.assert_array_equal(restored.data, painted)
+    assert dock.state.corrected == [z]
+
+
+def test_cancel_segmentation_keeps_previous_labels(qtbot, dock, small_glioma_folder):
+    layer = open_and_segment(qtbot, dock, small_glioma_folder)
+    layer.data = np.full_like(layer.data, ED)
+    before = layer.data.copy()
+    dock.segment_panel.segment_volume()
+    job = dock.segment_panel.job
+    job.cancel()
+    wait_for(qtbot, job)
+    qtbot.waitUntil(lambda: "cancelled" in dock.segment_panel.status.text(), timeout=WAIT_MS)
+    np.testing.assert_array_equal(dock.segmentation_layer(create=False).data, before)
+
+
+def test_cancel_adaptation_keeps_active_model(qtbot, dock, small_glioma_folder):
+    layer = open_and_segment(qtbot, dock, small_glioma_folder)
+    paint_correction(dock, layer, 20)
+    registry = dock.state.registry
+    active_before = registry.active().id
+    versions_before = [v.id for v in registry.list()]
+    panel = dock.adapt_panel
+    panel.steps_box.setValue(200)
+    job = panel.adapt()
+    qtbot.waitUntil(lambda: "adapting" in panel.status.text(), timeout=WAIT_MS)
+    job.cancel()
+    wait_for(qtbot, job)
+    qtbot.waitUntil(lambda: "cancelled" in panel.status.text(), timeout=WAIT_MS)
+    assert registry.active().id == active_before
+    assert [v.id for v in registry.list()] == versions_before
+
+
+def test_bad_file_notifies_and_keeps_viewer_usable(qtbot, dock, tmp_path, monkeypatch):
+    import napari_tumorseg._qt.jobs as jobs
+
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    bad = tmp_path / "broken_flair.nii.gz"
+    bad.write_bytes(b"\x1f\x8b not really gzip")
+    wait_for(qtbot, dock.case_panel.open_path(bad))
+    qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
+    assert "broken_flair.nii.gz" in shown[0] and "\n" not in shown[0]
+    assert dock.state.case is None and dock.case_panel.open_folder_button.isEnabled()
+    assert jobs  # the module under test is the one patched
