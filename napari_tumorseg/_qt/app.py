@@ -1,4 +1,4 @@
-"""Start napari with a case loaded: the main job behind ``tumorseg view``."""
+"""Start napari with a case under review: the main job behind ``tumorseg view``."""
 
 from __future__ import annotations
 
@@ -6,19 +6,28 @@ from pathlib import Path
 
 from ..io.case import Case
 
+SCREENSHOT_TIMEOUT_S = 600
 
-def open_viewer(case: Case, *, show: bool = True):
-    """A napari viewer with the case's image layers and reference mask, if any."""
+
+def open_workflow(case: Case, *, segment: bool = True, show: bool = True):
+    """A viewer with the workflow dock, the case shown and (optionally) its segmentation started.
+
+    Returns ``(viewer, dock, job)``; ``job`` is the running segmentation, or None.
+    """
     import napari
 
-    from .._layers import case_to_layer_data
+    from .dock import TumourSegmentationWidget
 
     viewer = napari.Viewer(title=f"napari-tumorseg — {case.name}", show=show)
-    for data, kwargs, layer_type in case_to_layer_data(case):
-        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    dock = TumourSegmentationWidget(viewer)
+    viewer.window.add_dock_widget(dock, name="Tumour segmentation", area="right")
+    dock.case_panel.show_case(case)
     # Start mid-tumour when the reference says where it is, else mid-volume.
-    viewer.dims.set_current_step(0, _interesting_slice(case))
-    return viewer
+    dock.go_to_slice(_interesting_slice(case))
+    job = None
+    if segment and dock.state.prediction is None:
+        job = dock.segment_panel.segment_volume()
+    return viewer, dock, job
 
 
 def _interesting_slice(case: Case) -> int:
@@ -29,21 +38,27 @@ def _interesting_slice(case: Case) -> int:
 
 
 def launch(case: Case, *, segment: bool = True, screenshot: Path | None = None) -> int:
-    """Open the viewer; with ``screenshot``, write a PNG of the window and return instead of blocking."""
+    """Open the workflow; with ``screenshot``, wait for the segmentation, write a PNG of the window and return."""
     import napari
 
-    viewer = open_viewer(case)
+    viewer, _, job = open_workflow(case, segment=segment)
     if screenshot is None:
         napari.run()
         return 0
-    return _screenshot_and_close(viewer, screenshot)
+    return _screenshot_when_done(viewer, job, screenshot)
 
 
-def _screenshot_and_close(viewer, path: Path) -> int:
+def _screenshot_when_done(viewer, job, path: Path) -> int:
+    import time
+
     from qtpy.QtWidgets import QApplication
 
     app = QApplication.instance()
-    viewer.window._qt_window.resize(1400, 900)
+    viewer.window._qt_window.resize(1500, 950)
+    deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+    while job is not None and job.is_running and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
     for _ in range(20):  # let Qt lay out the window and vispy draw the canvas
         app.processEvents()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -144,7 +144,9 @@ class SegmentPanel(QGroupBox):
 
         def segmenting(cancel):
             segmenter = state.segmenter(version.id, device)
-            return (yield from segmenter.run(case, cancel=cancel))
+            result = yield from segmenter.run(case, cancel=cancel)
+            # The per-voxel entropy is heavy numpy work: do it here, off the GUI thread.
+            return None if result is None else (result, result.entropy())
 
         def on_progress(report) -> None:
             self.progress.setRange(0, max(report.total, 1))
@@ -157,9 +159,10 @@ class SegmentPanel(QGroupBox):
                         layer.data[z] = labels
                 layer.refresh()
 
-        def on_done(result) -> None:
+        def on_done(outcome) -> None:
+            result, uncertainty = outcome
             labels = state.accept_prediction(
-                result.labels, version.id, uncertainty=result.entropy(), current_labels=layer.data
+                result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data
             )
             layer.data = labels
             self.status.setText(f"Segmented with {version.id} on {result.device} in {result.seconds:.1f} s.")
