@@ -1,0 +1,32 @@
+"""``tumorseg bench-gui``: how responsive the viewer stays while the widget segments and adapts.
+
+Needs a display; on a server run ``xvfb-run -a tumorseg bench-gui``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench-gui",
+        help="GUI event-loop delay (p50/p99/max) while segmenting and adapting in the real widget (JSON)",
+        description=__doc__,
+    )
+    parser.add_argument("--domain", choices=("glioma", "metastasis"), default="metastasis")
+    parser.add_argument("--seed", type=int, default=20000, help="synthetic case seed (default: %(default)s)")
+    parser.add_argument("--corrected", type=int, default=5, help="slices corrected before adapting")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._qt.responsiveness import main
+
+    return main(
+        output=str(args.output) if args.output else None,
+        domain=args.domain, seed=args.seed, corrected=args.corrected, threads=args.threads,
+    )
