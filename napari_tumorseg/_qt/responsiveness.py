@@ -14,6 +14,7 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -71,18 +72,25 @@ def _wait(app, job, timeout_s: float = 900.0) -> None:
 
 def run_benchmark(domain: str = "metastasis", seed: int = 20000, corrected: int = 5, threads: int | None = None) -> dict:
     """Segment a BraTS-size case, correct ``corrected`` slices from its reference, adapt; time the loop."""
+    import tempfile
+
     import napari
     import torch
     from qtpy.QtWidgets import QApplication
 
+    from ..adapt.registry import ModelRegistry
     from ..synth import make_case
+    from ..workflow.state import ReviewState
     from .dock import TumourSegmentationWidget
 
     if threads:
         torch.set_num_threads(threads)
     case = make_case(domain, seed)
     viewer = napari.Viewer(show=True)
-    dock = TumourSegmentationWidget(viewer)
+    # A throw-away registry and session folder: the benchmark leaves the user's models alone.
+    scratch = tempfile.mkdtemp(prefix="tumorseg-bench-gui-")
+    state = ReviewState(registry=ModelRegistry(root=f"{scratch}/models"), sessions_root=Path(scratch) / "sessions")
+    dock = TumourSegmentationWidget(viewer, state=state)
     viewer.window.add_dock_widget(dock)
     app = QApplication.instance()
     dock.case_panel.show_case(case)
