@@ -32,7 +32,7 @@ from .deformation import DeformationParams, mass_effect, random_deformation
 from .grid import BRATS_SHAPE, brats_geometry
 from .lesions import DOMAINS, Lesion, SiteMaps, sample_lesions
 from .nuisance import ScannerParams, acquire, bias_basis, choose_present, sample_scanner
-from .points import brain_points
+from .points import BrainPoints, brain_points
 from .tumour import TumourFields, keep_lesion_components, tumour_fields
 
 GENERATOR_VERSION = "1"  # bump when the same seed would give a different case
@@ -49,6 +49,7 @@ class Phantom:
         deformation: the anatomy's random pose and shape.
         contrast: the case's tissue and lesion signals.
         scanners: modality -> its acquisition draws (present modalities only).
+        points: the brain voxels and their tissue fractions after the deformation.
     """
 
     case: Case
@@ -56,6 +57,7 @@ class Phantom:
     deformation: DeformationParams
     contrast: ContrastParams
     scanners: dict[str, ScannerParams]
+    points: BrainPoints
 
 
 def case_name(domain: str, seed: int) -> str:
@@ -126,7 +128,9 @@ def generate_phantom(
         label=label,
         label_convention=LabelConvention.BRATS2020,
     )
-    return Phantom(case=case, lesions=lesions, deformation=deformation, contrast=contrast, scanners=scanners)
+    return Phantom(
+        case=case, lesions=lesions, deformation=deformation, contrast=contrast, scanners=scanners, points=points
+    )
 
 
 def _scatter(values: np.ndarray, flat: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
