@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_adapt_helpers import tiny_model
 
 from napari_tumorseg.cli import main
 from napari_tumorseg.io import read_case, write_case, write_mask
 from napari_tumorseg.models.checkpoint import save_checkpoint
-from test_adapt_helpers import tiny_model
 
 torch.set_num_threads(1)
 SHAPE = "48,80,80"
@@ -42,7 +42,16 @@ def test_adapt_then_list_rollback_and_delete(case_files, capsys, tmp_path):
     report_path = tmp_path / "report.json"
     common = ["--case", str(folder), "--corrected", str(mask), "--slices", ",".join(map(str, slices))]
     status, first, err = adapt(
-        capsys, *common, "--method", "naive", "--model", str(checkpoint), "--tolerance", "1", "--report", str(report_path)
+        capsys,
+        *common,
+        "--method",
+        "naive",
+        "--model",
+        str(checkpoint),
+        "--tolerance",
+        "1",
+        "--report",
+        str(report_path),
     )
     assert status == 0, err
     report = json.loads(report_path.read_text())
@@ -76,8 +85,17 @@ def test_adapt_from_a_saved_corrections_folder(case_files, capsys, tmp_path):
     session.mkdir()
     np.savez_compressed(session / "corrections.npz", indices=np.array(slices, np.int32), slices=case.label[slices])
     status, version, err = adapt(
-        capsys, "--case", str(folder), "--corrected", str(session), "--model", str(checkpoint), "--method", "naive",
-        "--tolerance", "1",
+        capsys,
+        "--case",
+        str(folder),
+        "--corrected",
+        str(session),
+        "--model",
+        str(checkpoint),
+        "--method",
+        "naive",
+        "--tolerance",
+        "1",
     )
     assert status == 0, err
     assert version.startswith("v")
@@ -94,6 +112,8 @@ def test_adapt_from_a_saved_corrections_folder(case_files, capsys, tmp_path):
 )
 def test_bad_input_exits_2_with_one_line(case_files, capsys, extra, message):
     folder, mask, _, checkpoint = case_files
-    status, out, err = adapt(capsys, "--case", str(folder), "--corrected", str(mask), "--model", str(checkpoint), *extra)
+    status, out, err = adapt(
+        capsys, "--case", str(folder), "--corrected", str(mask), "--model", str(checkpoint), *extra
+    )
     assert status == 2 and out == ""
     assert err.startswith("tumorseg: error: ") and message in err and err.strip().count("\n") == 0

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_adapt_helpers import drive, tiny_model, toy_slices
 from torch import nn
 from torch.func import functional_call
 
 from napari_tumorseg.adapt.config import default_config
+from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
 from napari_tumorseg.adapt.losses import dice_ce_loss
 from napari_tumorseg.adapt.maml import active_schedule, meta_gradient, meta_tune, split_good_bad
-from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
-from test_adapt_helpers import drive, tiny_model, toy_slices
 
 torch.set_num_threads(1)
 
@@ -32,9 +32,16 @@ def squared(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((out - target) ** 2).mean()
 
 
+def _scalar_sample(x: float, y: float):
+    return torch.tensor([x], dtype=torch.float64), torch.tensor([y], dtype=torch.float64)
+
+
 def _scalar_task(a: float, b: float, c: float, d: float):
-    as_sample = lambda x, y: (torch.tensor([x], dtype=torch.float64), torch.tensor([y], dtype=torch.float64))
-    return ([as_sample(a, b)], [as_sample(c, d)])
+    return ([_scalar_sample(a, b)], [_scalar_sample(c, d)])
+
+
+def _linear_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (out * target.unsqueeze(1).double()).mean()
 
 
 @pytest.mark.parametrize("first_order", [False, True])
@@ -69,8 +76,10 @@ class TinyConvNet(nn.Module):
 
 def _conv_tasks():
     g = torch.Generator().manual_seed(5)
+
     def sample():
         return torch.randn(2, 6, 6, generator=g, dtype=torch.float64), torch.randint(0, 4, (6, 6), generator=g)
+
     return [([sample()], [sample()]) for _ in range(2)]
 
 
@@ -114,10 +123,9 @@ def test_first_and_second_order_agree_when_the_loss_is_linear_in_the_parameters(
     torch.manual_seed(0)
     model = nn.Conv2d(2, 4, 1).double()
     params = dict(model.named_parameters())
-    linear_loss = lambda out, y: (out * y.unsqueeze(1).double()).mean()
     tasks = _conv_tasks()
-    second, _ = meta_gradient(model, params, tasks, inner_lr=0.3, first_order=False, loss_fn=linear_loss)
-    first, _ = meta_gradient(model, params, tasks, inner_lr=0.3, first_order=True, loss_fn=linear_loss)
+    second, _ = meta_gradient(model, params, tasks, inner_lr=0.3, first_order=False, loss_fn=_linear_loss)
+    first, _ = meta_gradient(model, params, tasks, inner_lr=0.3, first_order=True, loss_fn=_linear_loss)
     for name in second:
         torch.testing.assert_close(second[name], first[name], rtol=1e-12, atol=1e-14)
 

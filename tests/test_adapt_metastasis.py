@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_adapt_helpers import drive
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
@@ -21,7 +22,6 @@ from napari_tumorseg.adapt.maml import meta_tune
 from napari_tumorseg.adapt.naive import naive_finetune
 from napari_tumorseg.adapt.sampling import SlicePool, flat_tasks, grouped_loss, make_view
 from napari_tumorseg.models import build_model
-from test_adapt_helpers import drive
 
 SHAPE = (48, 80, 80)
 PRETRAIN_STEPS = 150
@@ -45,8 +45,10 @@ def glioma_model():
     generator = torch.Generator().manual_seed(0)
     for _ in range(PRETRAIN_STEPS):
         picks = torch.randint(len(tasks), (8,), generator=generator).tolist()
-        samples = [make_view(pools[tasks[k][0]].inputs[tasks[k][1]], pools[tasks[k][0]].labels[tasks[k][1]], generator, 48)
-                   for k in picks]
+        samples = [
+            make_view(pools[tasks[k][0]].inputs[tasks[k][1]], pools[tasks[k][0]].labels[tasks[k][1]], generator, 48)
+            for k in picks
+        ]
         loss = grouped_loss(model, samples, dice_ce_loss)
         optimizer.zero_grad()
         loss.backward()

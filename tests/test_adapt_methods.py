@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import torch
+from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_corrections, toy_slices
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.continual import dycnn_continual
@@ -17,7 +18,6 @@ from napari_tumorseg.adapt.progress import AdaptationCancelled
 from napari_tumorseg.adapt.sampling import Replay, SlicePool, correction_pools, grouped_loss
 from napari_tumorseg.errors import AdaptationError
 from napari_tumorseg.models.dynconv import get_temperature
-from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_corrections, toy_slices
 
 torch.set_num_threads(1)
 
@@ -93,7 +93,9 @@ def test_cancel_stops_at_the_next_step_and_leaves_the_model(method):
 
 def test_cancel_flag_may_be_a_callable():
     calls = iter([False, False, True])
-    generator = naive_finetune(tiny_model(), toy_corrections(), default_config("naive", steps=9), cancel=lambda: next(calls))
+    generator = naive_finetune(
+        tiny_model(), toy_corrections(), default_config("naive", steps=9), cancel=lambda: next(calls)
+    )
     with pytest.raises(AdaptationCancelled):
         drive(generator)
 

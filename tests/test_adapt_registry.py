@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+from test_adapt_helpers import same_state, state_copy, tiny_model
 
 from napari_tumorseg.adapt.registry import (
     ACTIVE_FILE,
@@ -19,7 +20,6 @@ from napari_tumorseg.adapt.registry import (
 )
 from napari_tumorseg.errors import ModelError
 from napari_tumorseg.models.checkpoint import save_checkpoint
-from test_adapt_helpers import same_state, state_copy, tiny_model
 
 torch.set_num_threads(1)
 
@@ -40,9 +40,15 @@ def registry(tmp_path, shipped):
 
 def _add(registry, parent, status=CANDIDATE, seed=1):
     return registry.add(
-        tiny_model(seed=seed), parent=parent, method="active", hyperparameters={"steps": 3},
-        corrections_hash="ab" * 32, metrics={"anchor": {"before": 0.8, "after": 0.79}},
-        status=status, reason="test", report={"method": "active"},
+        tiny_model(seed=seed),
+        parent=parent,
+        method="active",
+        hyperparameters={"steps": 3},
+        corrections_hash="ab" * 32,
+        metrics={"anchor": {"before": 0.8, "after": 0.79}},
+        status=status,
+        reason="test",
+        report={"method": "active"},
     )
 
 
@@ -67,8 +73,14 @@ def test_pretrained_models_are_listed_read_only_and_the_unet_is_active_by_defaul
 def test_add_keeps_provenance_and_weights(registry):
     model = tiny_model(seed=4)
     version = registry.add(
-        model, parent="unet-synthetic", method="naive", hyperparameters={"lr": 0.001},
-        corrections_hash="cd" * 32, metrics={"x": 1}, status=CANDIDATE, reason="accepted",
+        model,
+        parent="unet-synthetic",
+        method="naive",
+        hyperparameters={"lr": 0.001},
+        corrections_hash="cd" * 32,
+        metrics={"x": 1},
+        status=CANDIDATE,
+        reason="accepted",
     )
     assert version.parent == "unet-synthetic" and version.method == "naive" and version.arch == "unet"
     assert version.corrections_hash == "cd" * 32 and version.created
@@ -175,7 +187,7 @@ def test_a_failed_write_leaves_nothing_behind(registry, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(registry_module, "_write_json_atomically", fail)
+    monkeypatch.setattr(registry_module, "write_json_atomically", fail)
     with pytest.raises(OSError, match="disk full"):
         _add(registry, "unet-synthetic", seed=5)
     assert registry_files(registry.root) == before

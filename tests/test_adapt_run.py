@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_anchor, toy_corrections
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.guard import EvalSet, SetScores, decide
@@ -21,7 +22,6 @@ from napari_tumorseg.adapt.progress import (
 from napari_tumorseg.adapt.registry import CANDIDATE, REJECTED, ModelRegistry
 from napari_tumorseg.adapt.run import run_adaptation
 from napari_tumorseg.models.checkpoint import save_checkpoint
-from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_anchor, toy_corrections
 
 torch.set_num_threads(1)
 FAST = dict(steps=10, lr=3e-2, inner_lr=3e-2, crop=16)
@@ -36,7 +36,11 @@ def registry(tmp_path):
 
 
 def registry_files(root) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+    return (
+        {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        if root.exists()
+        else {}
+    )
 
 
 def forgetting_anchor(corrections) -> EvalSet:
@@ -61,9 +65,9 @@ def test_an_accepted_run_becomes_the_active_version_with_its_report(registry, me
     loaded, parent = registry.load()
     corrections = toy_corrections(held_out=3)
     config = default_config(method, **FAST, tolerance=1.0)
-    reports, outcome = drive(run_adaptation(
-        loaded.model, corrections, config, anchor=toy_anchor(), registry=registry, parent_id=parent.id
-    ))
+    reports, outcome = drive(
+        run_adaptation(loaded.model, corrections, config, anchor=toy_anchor(), registry=registry, parent_id=parent.id)
+    )
     phases = [r.phase for r in reports]
     assert phases[0] == PHASE_SCORING_BEFORE and phases[-1] == PHASE_SAVING
     assert phases.index(PHASE_ADAPTING) < phases.index(PHASE_SCORING_AFTER)
@@ -87,9 +91,16 @@ def test_the_guard_rejects_forgetting_and_keeps_the_candidate(registry):
     loaded, parent = registry.load()
     corrections = toy_corrections()
     config = default_config("naive", **FAST)
-    _, outcome = drive(run_adaptation(
-        loaded.model, corrections, config, anchor=forgetting_anchor(corrections), registry=registry, parent_id=parent.id
-    ))
+    _, outcome = drive(
+        run_adaptation(
+            loaded.model,
+            corrections,
+            config,
+            anchor=forgetting_anchor(corrections),
+            registry=registry,
+            parent_id=parent.id,
+        )
+    )
     report = outcome.report
     assert report.anchor_drop > 0.02
     assert report.status == REJECTED and not report.activated
@@ -101,10 +112,17 @@ def test_the_guard_rejects_forgetting_and_keeps_the_candidate(registry):
 def test_force_activates_a_version_the_guard_would_reject(registry):
     loaded, parent = registry.load()
     corrections = toy_corrections()
-    _, outcome = drive(run_adaptation(
-        loaded.model, corrections, default_config("naive", **FAST), anchor=forgetting_anchor(corrections),
-        registry=registry, parent_id=parent.id, force=True,
-    ))
+    _, outcome = drive(
+        run_adaptation(
+            loaded.model,
+            corrections,
+            default_config("naive", **FAST),
+            anchor=forgetting_anchor(corrections),
+            registry=registry,
+            parent_id=parent.id,
+            force=True,
+        )
+    )
     assert outcome.report.forced and outcome.report.activated
     assert registry.active_id() == outcome.report.version_id
     assert registry.rollback().id == "unet-synthetic"
@@ -117,8 +135,13 @@ def test_cancel_in_any_phase_writes_nothing_and_keeps_the_model(registry, phase)
     before = registry_files(registry.root)
     cancel = threading.Event()
     generator = run_adaptation(
-        loaded.model, toy_corrections(held_out=2), default_config("active", **FAST), anchor=toy_anchor(),
-        registry=registry, parent_id=parent.id, cancel=cancel,
+        loaded.model,
+        toy_corrections(held_out=2),
+        default_config("active", **FAST),
+        anchor=toy_anchor(),
+        registry=registry,
+        parent_id=parent.id,
+        cancel=cancel,
     )
     with pytest.raises(AdaptationCancelled):
         for progress in generator:
@@ -132,8 +155,9 @@ def test_cancel_in_any_phase_writes_nothing_and_keeps_the_model(registry, phase)
 
 
 def test_replay_is_reported(registry):
-    from napari_tumorseg.adapt.sampling import SlicePool
     from test_adapt_helpers import toy_slices
+
+    from napari_tumorseg.adapt.sampling import SlicePool
 
     loaded, _ = registry.load()
     inputs, labels = toy_slices(4, seed=8)

@@ -51,7 +51,11 @@ def default_cache_dir() -> Path:
 
 
 def _source_case_slices(
-    seed: int, shape: tuple[int, int, int] | None, per_case: int, config: ModelConfig, preprocessing: PreprocessingConfig
+    seed: int,
+    shape: tuple[int, int, int] | None,
+    per_case: int,
+    config: ModelConfig,
+    preprocessing: PreprocessingConfig,
 ) -> Group:
     """One synthetic glioma's tumour slices, prepared for ``config``'s input layout."""
     from ..synth.generate import make_case
@@ -59,18 +63,28 @@ def _source_case_slices(
     case = make_case(DOMAIN, seed, shape=shape) if shape is not None else make_case(DOMAIN, seed)
     assert case.label is not None  # synthetic cases always carry their reference
     picks = slices_with_tumour(case.label, limit=per_case)
-    prepared = case_corrections(case, case.label, picks, model_config=config, preprocessing=preprocessing, reference_slices=0)
+    prepared = case_corrections(
+        case, case.label, picks, model_config=config, preprocessing=preprocessing, reference_slices=0
+    )
     return prepared.inputs, prepared.labels, tuple(f"{case.name}:z{z}" for z in picks)
 
 
-def _cache_key(seeds: Sequence[int], shape: tuple[int, int, int] | None, per_case: int, layout: tuple[int, int, int]) -> str:
+def _cache_key(
+    seeds: Sequence[int], shape: tuple[int, int, int] | None, per_case: int, layout: tuple[int, int, int]
+) -> str:
     from ..synth.generate import GENERATOR_VERSION
 
     depth, context, margin = layout
     described = {
-        "format": CACHE_FORMAT, "generator": GENERATOR_VERSION, "domain": DOMAIN, "seeds": list(seeds),
-        "shape": list(shape) if shape else None, "per_case": per_case, "depth": depth,
-        "context": context, "margin": margin,
+        "format": CACHE_FORMAT,
+        "generator": GENERATOR_VERSION,
+        "domain": DOMAIN,
+        "seeds": list(seeds),
+        "shape": list(shape) if shape else None,
+        "per_case": per_case,
+        "depth": depth,
+        "context": context,
+        "margin": margin,
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -106,7 +120,10 @@ def _write_cache(path: Path, groups: list[Group]) -> None:
 
 @lru_cache(maxsize=8)
 def _source_slices_cached(
-    seeds: tuple[int, ...], shape: tuple[int, int, int] | None, per_case: int, layout: tuple[int, int, int],
+    seeds: tuple[int, ...],
+    shape: tuple[int, int, int] | None,
+    per_case: int,
+    layout: tuple[int, int, int],
     cache_dir: Path | None,
 ) -> tuple[Group, ...]:
     """Keyed by the input layout only (depth, context, crop margin): width, arch and temperature do not matter."""
@@ -163,8 +180,11 @@ def anchor_set(
     """The guard's fixed source anchor set (see :func:`source_slices` for the arguments)."""
     groups = source_slices(seeds, model_config, preprocessing, per_case=per_case, shape=shape, cache_dir=cache_dir)
     description = {
-        "domain": f"synthetic {DOMAIN}", "seeds": list(seeds), "slices_per_case": per_case,
-        "shape": list(shape) if shape else "BraTS 1 mm", "names": [n for _, _, names in groups for n in names],
+        "domain": f"synthetic {DOMAIN}",
+        "seeds": list(seeds),
+        "slices_per_case": per_case,
+        "shape": list(shape) if shape else "BraTS 1 mm",
+        "names": [n for _, _, names in groups for n in names],
     }
     return EvalSet(ANCHOR_SET, tuple((inputs, labels) for inputs, labels, _ in groups), description)
 

@@ -28,7 +28,7 @@ from .losses import dice_ce_loss
 from .naive import cycling_batches, gradient_step
 from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
 from .sampling import LossFn, Replay, correction_pools, flat_tasks
-from .training import MethodResult, make_optimizer, trainable_parameters, working_copy
+from .training import MethodResult, make_optimizer, model_device, trainable_parameters, working_copy
 
 
 def require_dycnn(model: nn.Module) -> float:
@@ -65,7 +65,7 @@ def dycnn_continual(
         AdaptationError: the model has no dynamic convolutions.
     """
     temperature = require_dycnn(model)
-    pools = correction_pools(corrections)
+    pools = correction_pools(corrections, model_device(model))
     clock = StepClock(config.steps * len(pools), PHASE_ADAPTING, cancel)
     clock.check()
     working = working_copy(model)

@@ -226,7 +226,9 @@ def case_corrections(
     preprocessing = preprocessing or PreprocessingConfig()
     corrected = np.asarray(corrected)
     if corrected.shape != case.shape:
-        raise AdaptationError(f"case {case.name}: corrected mask {corrected.shape} is not on the case grid {case.shape}")
+        raise AdaptationError(
+            f"case {case.name}: corrected mask {corrected.shape} is not on the case grid {case.shape}"
+        )
     indices = [int(z) for z in slice_indices]
     outside = [z for z in indices if not 0 <= z < case.shape[0]]
     if outside:

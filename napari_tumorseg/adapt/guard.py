@@ -53,9 +53,7 @@ class EvalSet:
 def correction_sets(corrections: Corrections) -> list[EvalSet]:
     """The corrections set, and the held-out set when some case has reference slices."""
     sets = [EvalSet(CORRECTIONS_SET, tuple((c.inputs, c.labels) for c in corrections.cases))]
-    held_out = tuple(
-        (c.reference_inputs, c.reference_labels) for c in corrections.cases if c.has_reference
-    )
+    held_out = tuple((c.reference_inputs, c.reference_labels) for c in corrections.cases if c.has_reference)
     if held_out:
         sets.append(EvalSet(HELD_OUT_SET, held_out))  # type: ignore[arg-type]
     return sets
@@ -126,7 +124,10 @@ def decide(anchor: SetScores, tolerance: float = DEFAULT_TOLERANCE, force: bool 
     """
     drop = round(anchor.before["mean"] - anchor.after["mean"], 6)
     accepted = drop <= tolerance
-    numbers = f"anchor Dice {anchor.before['mean']:.3f} -> {anchor.after['mean']:.3f} (drop {drop:+.3f}, tolerance {tolerance:.3f})"
+    numbers = (
+        f"anchor Dice {anchor.before['mean']:.3f} -> {anchor.after['mean']:.3f} "
+        f"(drop {drop:+.3f}, tolerance {tolerance:.3f})"
+    )
     if accepted:
         reason = f"accepted: {numbers}"
     elif force:

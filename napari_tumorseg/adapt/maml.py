@@ -30,7 +30,7 @@ being rehearsed while the unlearned ones are learned (Figure 1b).
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from .corrections import Corrections
 from .losses import dice_ce_loss, per_slice_dice
 from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
 from .sampling import LossFn, Replay, Sample, SlicePool, correction_pools, flat_tasks, grouped_loss, sample_views
-from .training import MethodResult, make_optimizer, predict_labels, trainable_parameters, working_copy
+from .training import MethodResult, make_optimizer, model_device, predict_labels, trainable_parameters, working_copy
 
 MetaTask = tuple[Sequence[Sample], Sequence[Sample]]  # (support, query)
 
@@ -75,18 +75,20 @@ def meta_gradient(
     leaves = [params[n] for n in names]
     meta_grads = [torch.zeros_like(p) for p in leaves]
     total_loss = 0.0
+
+    def with_params(values: dict[str, torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda x: functional_call(model, values, (x,))
+
     for support, query in tasks:
-        support_loss = grouped_loss(lambda x: functional_call(model, params, (x,)), support, loss_fn)
-        inner_grads = torch.autograd.grad(
-            support_loss, leaves, create_graph=not first_order, allow_unused=True
-        )
+        support_loss = grouped_loss(with_params(params), support, loss_fn)
+        inner_grads = torch.autograd.grad(support_loss, leaves, create_graph=not first_order, allow_unused=True)
         adapted = {}
         for name, leaf, grad in zip(names, leaves, inner_grads):
             if grad is None:
                 adapted[name] = leaf
             else:
                 adapted[name] = leaf - inner_lr * (grad.detach() if first_order else grad)
-        query_loss = grouped_loss(lambda x: functional_call(model, adapted, (x,)), query, loss_fn)
+        query_loss = grouped_loss(with_params(adapted), query, loss_fn)
         # One backward per task keeps a single task's graph in memory at a time.
         grads = torch.autograd.grad(query_loss, leaves, allow_unused=True)
         for accumulated, grad in zip(meta_grads, grads):
@@ -147,8 +149,8 @@ def task_dice(model: nn.Module, pools: Sequence[SlicePool]) -> list[float]:
     """The model's mean region Dice on each corrected slice, in ``flat_tasks`` order."""
     scores: list[float] = []
     for pool in pools:
-        prediction = predict_labels(model, pool.inputs.numpy())
-        scores.extend(per_slice_dice(prediction, pool.labels.numpy()).tolist())
+        prediction = predict_labels(model, pool.inputs.cpu().numpy())
+        scores.extend(per_slice_dice(prediction, pool.labels.cpu().numpy()).tolist())
     return scores
 
 
@@ -156,7 +158,9 @@ def _batches(
     config: AdaptConfig, num_tasks: int, generator: torch.Generator, active_epoch: list[list[int]] | None
 ) -> Iterator[list[int]]:
     while True:
-        epoch = active_epoch if active_epoch is not None else passive_schedule(num_tasks, config.meta_batch_size, generator)
+        epoch = (
+            active_epoch if active_epoch is not None else passive_schedule(num_tasks, config.meta_batch_size, generator)
+        )
         yield from epoch
 
 
@@ -193,7 +197,7 @@ def meta_tune(
     params = trainable_parameters(working)
     optimizer = make_optimizer(list(params.values()), config)
     generator = torch.Generator().manual_seed(config.seed)
-    pools = correction_pools(corrections)
+    pools = correction_pools(corrections, model_device(model))
     tasks = flat_tasks(pools)
     names = [pools[p].names[i] for p, i in tasks]
     details: dict = {"first_order": config.first_order, "meta_batch_size": config.meta_batch_size}

@@ -18,7 +18,7 @@ from .corrections import Corrections
 from .losses import dice_ce_loss
 from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
 from .sampling import LossFn, Replay, SlicePool, correction_pools, flat_tasks, grouped_loss, make_view
-from .training import MethodResult, make_optimizer, trainable_parameters, working_copy
+from .training import MethodResult, make_optimizer, model_device, trainable_parameters, working_copy
 
 
 def cycling_batches(
@@ -88,7 +88,7 @@ def naive_finetune(
     working = working_copy(model)
     optimizer = make_optimizer(list(trainable_parameters(working).values()), config)
     generator = torch.Generator().manual_seed(config.seed)
-    pools = correction_pools(corrections)
+    pools = correction_pools(corrections, model_device(model))
     batches = cycling_batches(flat_tasks(pools), config.batch_size, generator)
     losses: list[float] = []
     for _ in range(config.steps):

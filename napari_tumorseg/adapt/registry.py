@@ -31,116 +31,47 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
+from .versions import (
+    ACTIVE_FILE,
+    CANDIDATE,
+    CORRUPT,
+    PREFERRED_PRETRAINED_ARCH,
+    PRETRAINED,
+    REJECTED,
+    REPORT_FILE,
+    STALE_STAGING_SECONDS,
+    STORED_STATUSES,
+    VERSION_FILE,
+    VERSION_FORMAT,
+    WEIGHTS_FILE,
+    ModelVersion,
+    default_registry_root,
+    fsync_folder,
+    shipped_model_dirs,
+    write_json_atomically,
+)
+
+__all__ = [
+    "ACTIVE_FILE",
+    "CANDIDATE",
+    "CORRUPT",
+    "PRETRAINED",
+    "REJECTED",
+    "ModelRegistry",
+    "ModelVersion",
+    "default_registry_root",
+    "shipped_model_dirs",
+]
 
 if TYPE_CHECKING:
     from torch import nn
 
     from ..models.checkpoint import LoadedCheckpoint
-
-PRETRAINED, CANDIDATE, REJECTED, CORRUPT = "pretrained", "candidate", "rejected", "corrupt"
-STORED_STATUSES = (CANDIDATE, REJECTED)
-VERSION_FORMAT = "napari-tumorseg-version/1"
-WEIGHTS_FILE, VERSION_FILE, REPORT_FILE, ACTIVE_FILE = "weights.safetensors", "version.json", "report.json", "active"
-STALE_STAGING_SECONDS = 3600
-# The pretrained model used when nothing was activated yet, by preference.
-PREFERRED_PRETRAINED_ARCH = "unet"
-
-
-def default_registry_root() -> Path:
-    """``$TUMORSEG_HOME/models``, else the platform's user data folder + ``models``."""
-    override = os.environ.get("TUMORSEG_HOME")
-    if override:
-        return Path(override) / "models"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("napari-tumorseg", appauthor=False)) / "models"
-
-
-def shipped_model_dirs() -> list[Path]:
-    """Folders that may hold shipped pretrained models: in the installed package, and in a source checkout."""
-    package = Path(__file__).resolve().parents[1]
-    candidates = [package / "resources" / "models", package.parent / "resources" / "models"]
-    return [c for c in dict.fromkeys(candidates) if c.is_dir()]
-
-
-@dataclass
-class ModelVersion:
-    """One entry of the registry.
-
-    Args:
-        id: the version id (a pretrained model's file stem, or ``vYYYYmmdd-HHMMSS-xxxx``).
-        status: "pretrained", "candidate" (passed the guard or forced),
-            "rejected" (kept, failed the guard) or "corrupt".
-        weights: the checkpoint file.
-        parent: the id of the version it was adapted from.
-        method: the adaptation method ("naive", "passive", "active", "dycnn").
-        arch: "unet" or "dycnn".
-        hyperparameters: the AdaptConfig of the run.
-        corrections_hash: SHA-256 of the corrections it learned from.
-        metrics: Dice before -> after per evaluation set, and the guard's numbers.
-        created: ISO 8601 time (UTC).
-        reason: why it was accepted, forced or rejected.
-        active: whether it is the active version.
-        read_only: pretrained models cannot be deleted.
-        error: for a corrupt entry, what is wrong.
-    """
-
-    id: str
-    status: str
-    weights: Path
-    parent: str | None = None
-    method: str | None = None
-    arch: str | None = None
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    corrections_hash: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    created: str = ""
-    reason: str = ""
-    active: bool = False
-    read_only: bool = False
-    error: str | None = None
-
-    @property
-    def display_status(self) -> str:
-        return f"active ({self.status})" if self.active else self.status
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["weights"] = str(self.weights)
-        return data
-
-
-def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 class ModelRegistry:
@@ -185,8 +116,14 @@ class ModelRegistry:
         metrics = info.metadata.get("metrics", {}) if isinstance(info.metadata, dict) else {}
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
         return ModelVersion(
-            path.stem, PRETRAINED, path, arch=info.config.arch, metrics=metrics, created=created,
-            reason="shipped pretrained model", read_only=True,
+            path.stem,
+            PRETRAINED,
+            path,
+            arch=info.config.arch,
+            metrics=metrics,
+            created=created,
+            reason="shipped pretrained model",
+            read_only=True,
         )
 
     def _read_user_version(self, folder: Path) -> ModelVersion:
@@ -205,10 +142,17 @@ class ModelRegistry:
         if not weights.is_file():
             return ModelVersion(folder.name, CORRUPT, weights, error=f"{weights}: weights file missing")
         return ModelVersion(
-            id=folder.name, status=status, weights=weights, parent=data.get("parent"),
-            method=data.get("method"), arch=data.get("arch"),
-            hyperparameters=data.get("hyperparameters", {}), corrections_hash=data.get("corrections_hash"),
-            metrics=data.get("metrics", {}), created=data.get("created", ""), reason=data.get("reason", ""),
+            id=folder.name,
+            status=status,
+            weights=weights,
+            parent=data.get("parent"),
+            method=data.get("method"),
+            arch=data.get("arch"),
+            hyperparameters=data.get("hyperparameters", {}),
+            corrections_hash=data.get("corrections_hash"),
+            metrics=data.get("metrics", {}),
+            created=data.get("created", ""),
+            reason=data.get("reason", ""),
         )
 
     def _user_versions(self) -> list[ModelVersion]:
@@ -316,9 +260,16 @@ class ModelRegistry:
         if target.exists():
             raise ModelError(f"{target}: a model version with that id already exists")
         data = {
-            "format": VERSION_FORMAT, "id": version_id, "parent": parent, "method": method,
-            "arch": model_config_of(model).arch, "hyperparameters": hyperparameters,
-            "corrections_hash": corrections_hash, "metrics": metrics, "status": status, "reason": reason,
+            "format": VERSION_FORMAT,
+            "id": version_id,
+            "parent": parent,
+            "method": method,
+            "arch": model_config_of(model).arch,
+            "hyperparameters": hyperparameters,
+            "corrections_hash": corrections_hash,
+            "metrics": metrics,
+            "status": status,
+            "reason": reason,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         self.versions_dir.mkdir(parents=True, exist_ok=True)
@@ -328,14 +279,14 @@ class ModelRegistry:
             provenance = {k: data[k] for k in ("id", "parent", "method", "corrections_hash", "created")}
             save_checkpoint(staging / WEIGHTS_FILE, model, preprocessing=preprocessing, metadata=provenance)
             if report is not None:
-                _write_json_atomically(staging / REPORT_FILE, report)
-            _write_json_atomically(staging / VERSION_FILE, data)
-            _fsync_folder(staging)
+                write_json_atomically(staging / REPORT_FILE, report)
+            write_json_atomically(staging / VERSION_FILE, data)
+            fsync_folder(staging)
             os.rename(staging, target)  # the one step that makes the version exist
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _fsync_folder(self.versions_dir)
+        fsync_folder(self.versions_dir)
         return self._read_user_version(target)
 
     def activate(self, version_id: str, *, force: bool = False) -> ModelVersion:
@@ -360,7 +311,7 @@ class ModelRegistry:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        _fsync_folder(self.root)
+        fsync_folder(self.root)
         version.active = True
         return version
 

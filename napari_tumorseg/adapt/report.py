@@ -93,7 +93,5 @@ class AdaptationReport:
         lines = [f"{self.method}: {self.reason}"]
         for name, scores in self.dice.items():
             after = scores.after.get("mean", float("nan"))
-            lines.append(
-                f"  {name:<12} Dice {scores.before['mean']:.3f} -> {after:.3f} ({scores.slices} slices)"
-            )
+            lines.append(f"  {name:<12} Dice {scores.before['mean']:.3f} -> {after:.3f} ({scores.slices} slices)")
         return lines

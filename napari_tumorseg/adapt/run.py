@@ -28,7 +28,7 @@ from .progress import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, A
 from .registry import CANDIDATE, REJECTED, ModelRegistry
 from .report import AdaptationReport
 from .sampling import Replay, SlicePool
-from .training import MethodResult
+from .training import MethodResult, model_device
 
 METHOD_RUNNERS: dict[str, Callable[..., Generator[AdaptProgress, None, MethodResult]]] = {
     "naive": naive_finetune,
@@ -104,7 +104,7 @@ def run_adaptation(
 
     replay = None
     if config.replay > 0 and any(len(pool) for pool in replay_pools):
-        replay = Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop)
+        replay = Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop).to(model_device(model))
     tick = time.perf_counter()
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
     timings["adapting"] = round(time.perf_counter() - tick, 3)

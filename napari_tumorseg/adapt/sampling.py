@@ -44,6 +44,12 @@ class SlicePool:
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
+    def to(self, device: torch.device | str) -> SlicePool:
+        """The pool on ``device`` (itself when already there)."""
+        if self.inputs.device == torch.device(device):
+            return self
+        return SlicePool(self.inputs.to(device), self.labels.to(device), self.names)
+
     @classmethod
     def from_arrays(cls, inputs: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> SlicePool:
         return cls(
@@ -53,10 +59,10 @@ class SlicePool:
         )
 
 
-def correction_pools(corrections: Corrections) -> list[SlicePool]:
-    """One pool per case (slices of a case share the case's cropped size)."""
+def correction_pools(corrections: Corrections, device: torch.device | str = "cpu") -> list[SlicePool]:
+    """One pool per case (slices of a case share the case's cropped size), on ``device``."""
     return [
-        SlicePool.from_arrays(c.inputs, c.labels, [f"{c.case_name}:z{z}" for z in c.slice_indices])
+        SlicePool.from_arrays(c.inputs, c.labels, [f"{c.case_name}:z{z}" for z in c.slice_indices]).to(device)
         for c in corrections.cases
     ]
 
@@ -66,9 +72,7 @@ def flat_tasks(pools: Sequence[SlicePool]) -> list[tuple[int, int]]:
     return [(p, i) for p, pool in enumerate(pools) for i in range(len(pool))]
 
 
-def make_view(
-    inputs: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, crop: int | None
-) -> Sample:
+def make_view(inputs: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, crop: int | None) -> Sample:
     """A random view of one slice: crop (``crop`` x ``crop``, capped at the slice) and flip.
 
     Args:
@@ -81,7 +85,7 @@ def make_view(
     height, width = labels.shape
     if crop is not None and (height > crop or width > crop):
         crop_h, crop_w = min(crop, height), min(crop, width)
-        tumour = torch.nonzero(labels > 0)
+        tumour = torch.nonzero(labels > 0).cpu()
         use_tumour = len(tumour) > 0 and torch.rand((), generator=generator).item() < TUMOUR_CROP_PROBABILITY
         if use_tumour:
             centre_y, centre_x = tumour[int(torch.randint(len(tumour), (), generator=generator))].tolist()
@@ -100,9 +104,7 @@ def make_view(
     return inputs, labels
 
 
-def sample_views(
-    pool: SlicePool, indices: Sequence[int], generator: torch.Generator, crop: int | None
-) -> list[Sample]:
+def sample_views(pool: SlicePool, indices: Sequence[int], generator: torch.Generator, crop: int | None) -> list[Sample]:
     """One random view of each of ``indices`` in ``pool``."""
     return [make_view(pool.inputs[i], pool.labels[i], generator, crop) for i in indices]
 
@@ -155,6 +157,11 @@ class Replay:
         self.per_step = max(1, min(int(per_step), len(self.slices)))
         self.weight = float(weight)
         self.crop = crop
+
+    def to(self, device: torch.device | str) -> Replay:
+        """Move the source slices to ``device`` (the model's) once, not at every step."""
+        self.pools = [pool.to(device) for pool in self.pools]
+        return self
 
     def loss(self, forward: Forward, generator: torch.Generator, loss_fn: LossFn) -> torch.Tensor:
         """The weighted loss of ``per_step`` random source slices under ``forward``."""

@@ -40,7 +40,9 @@ def _slice_list(text: str) -> list[int]:
 def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     from ..adapt.config import DEFAULT_METHOD, METHODS
 
-    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)")
+    parser.add_argument(
+        "--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)"
+    )
     parser.add_argument("--first-order", action="store_true", help="meta-tune with first-order MAML (faster)")
     parser.add_argument("--replay", type=int, metavar="N", help="replay N synthetic glioma slices to limit forgetting")
     parser.add_argument("--steps", type=int, help="optimisation or meta steps (method default if unset)")
@@ -56,8 +58,15 @@ def _config(args: argparse.Namespace) -> Any:
     from ..adapt.config import default_config
 
     return default_config(
-        args.method, first_order=args.first_order or None, replay=args.replay, steps=args.steps, lr=args.lr,
-        inner_lr=args.inner_lr, crop=args.crop, seed=args.seed, tolerance=args.tolerance,
+        args.method,
+        first_order=args.first_order or None,
+        replay=args.replay,
+        steps=args.steps,
+        lr=args.lr,
+        inner_lr=args.inner_lr,
+        crop=args.crop,
+        seed=args.seed,
+        tolerance=args.tolerance,
     )
 
 
@@ -68,15 +77,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers: the dispatcher's subparsers.
     """
     parser = subparsers.add_parser(
-        "adapt", help="adapt the active model to corrected slices; prints the new version's id",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "adapt",
+        help="adapt the active model to corrected slices; prints the new version's id",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--case", type=Path, action="append", required=True, help="a case folder or NIfTI file")
-    parser.add_argument("--corrected", type=Path, action="append", required=True,
-                        help="corrected mask (NIfTI) or a folder with corrections.npz, one per --case")
-    parser.add_argument("--slices", type=_slice_list, action="append", default=[],
-                        help="corrected axial slices of a NIfTI mask, e.g. 70,75,80, one per --case")
-    parser.add_argument("--model", help="the version to adapt (id from `tumorseg models list`) or a checkpoint file; default: the active one")
+    parser.add_argument(
+        "--corrected",
+        type=Path,
+        action="append",
+        required=True,
+        help="corrected mask (NIfTI) or a folder with corrections.npz, one per --case",
+    )
+    parser.add_argument(
+        "--slices",
+        type=_slice_list,
+        action="append",
+        default=[],
+        help="corrected axial slices of a NIfTI mask, e.g. 70,75,80, one per --case",
+    )
+    parser.add_argument(
+        "--model",
+        help="the version to adapt (id from `tumorseg models list`) or a checkpoint file; default: the active one",
+    )
     parser.add_argument("--force", action="store_true", help="activate the new version even if the guard rejects it")
     parser.add_argument("--no-activate", action="store_true", help="keep the new version as a candidate")
     parser.add_argument("--report", type=Path, help="write the adaptation report here (JSON)")
@@ -85,7 +109,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
     bench = subparsers.add_parser(
-        "bench-adapt", help="time adapting 5 corrected slices and guarding the result (JSON)",
+        "bench-adapt",
+        help="time adapting 5 corrected slices and guarding the result (JSON)",
         description="Seconds to adapt and guard a model on corrected slices of a BraTS-size synthetic metastasis case.",
     )
     bench.add_argument("--slices", type=int, default=5, help="corrected slices (default: %(default)s)")
@@ -148,8 +173,16 @@ def _corrections(args: argparse.Namespace, model_config: Any, preprocessing: Any
     for index, (case_path, corrected_path) in enumerate(zip(args.case, args.corrected)):
         case = read_case(case_path)
         volume, slices = _read_corrected(case, corrected_path, args.slices[index] if index < len(args.slices) else None)
-        cases.append(case_corrections(case, volume, slices, model_config=model_config, preprocessing=preprocessing,
-                                      reference_slices=reference_slices))
+        cases.append(
+            case_corrections(
+                case,
+                volume,
+                slices,
+                model_config=model_config,
+                preprocessing=preprocessing,
+                reference_slices=reference_slices,
+            )
+        )
     return Corrections(tuple(cases))
 
 
@@ -186,8 +219,16 @@ def run(args: argparse.Namespace) -> int:
     anchor = anchor_set(loaded.config, loaded.preprocessing, shape=shape)
     replay = replay_pools(config.replay, loaded.config, loaded.preprocessing, shape=shape)
     generator = run_adaptation(
-        loaded.model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry,
-        parent_id=parent, preprocessing=loaded.preprocessing, force=args.force, auto_activate=not args.no_activate,
+        loaded.model,
+        corrections,
+        config,
+        anchor=anchor,
+        replay_pools=replay,
+        registry=registry,
+        parent_id=parent,
+        preprocessing=loaded.preprocessing,
+        force=args.force,
+        auto_activate=not args.no_activate,
     )
     bar, phase = None, None
     while True:
@@ -226,7 +267,9 @@ def run_bench(args: argparse.Namespace) -> int:
     from ..adapt.registry import ModelRegistry
 
     model = _load_model(ModelRegistry(), args.model)[0].model if args.model else None
-    result = benchmark_adaptation(args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args))
+    result = benchmark_adaptation(
+        args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args)
+    )
     text = json.dumps(result, indent=2)
     if args.output:
         args.output.write_text(text + "\n", encoding="utf-8")

@@ -23,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers: the dispatcher's subparsers.
     """
     parser = subparsers.add_parser(
-        "models", help="list, activate, roll back or delete model versions",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "models",
+        help="list, activate, roll back or delete model versions",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="every version, the active one marked")

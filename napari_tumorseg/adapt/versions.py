@@ -1,0 +1,114 @@
+"""Model versions as data: statuses, file names, the version record, and safe small writes.
+
+See ``registry`` for the folder layout and the operations on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+PRETRAINED, CANDIDATE, REJECTED, CORRUPT = "pretrained", "candidate", "rejected", "corrupt"
+STORED_STATUSES = (CANDIDATE, REJECTED)
+VERSION_FORMAT = "napari-tumorseg-version/1"
+WEIGHTS_FILE, VERSION_FILE, REPORT_FILE, ACTIVE_FILE = "weights.safetensors", "version.json", "report.json", "active"
+STALE_STAGING_SECONDS = 3600
+# The pretrained model used when nothing was activated yet, by preference.
+PREFERRED_PRETRAINED_ARCH = "unet"
+
+
+def default_registry_root() -> Path:
+    """``$TUMORSEG_HOME/models``, else the platform's user data folder + ``models``."""
+    override = os.environ.get("TUMORSEG_HOME")
+    if override:
+        return Path(override) / "models"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("napari-tumorseg", appauthor=False)) / "models"
+
+
+def shipped_model_dirs() -> list[Path]:
+    """Folders that may hold shipped pretrained models: in the installed package, and in a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    candidates = [package / "resources" / "models", package.parent / "resources" / "models"]
+    return [c for c in dict.fromkeys(candidates) if c.is_dir()]
+
+
+@dataclass
+class ModelVersion:
+    """One entry of the registry.
+
+    Args:
+        id: the version id (a pretrained model's file stem, or ``vYYYYmmdd-HHMMSS-xxxx``).
+        status: "pretrained", "candidate" (passed the guard or forced),
+            "rejected" (kept, failed the guard) or "corrupt".
+        weights: the checkpoint file.
+        parent: the id of the version it was adapted from.
+        method: the adaptation method ("naive", "passive", "active", "dycnn").
+        arch: "unet" or "dycnn".
+        hyperparameters: the AdaptConfig of the run.
+        corrections_hash: SHA-256 of the corrections it learned from.
+        metrics: Dice before -> after per evaluation set, and the guard's numbers.
+        created: ISO 8601 time (UTC).
+        reason: why it was accepted, forced or rejected.
+        active: whether it is the active version.
+        read_only: pretrained models cannot be deleted.
+        error: for a corrupt entry, what is wrong.
+    """
+
+    id: str
+    status: str
+    weights: Path
+    parent: str | None = None
+    method: str | None = None
+    arch: str | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    corrections_hash: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    reason: str = ""
+    active: bool = False
+    read_only: bool = False
+    error: str | None = None
+
+    @property
+    def display_status(self) -> str:
+        return f"active ({self.status})" if self.active else self.status
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["weights"] = str(self.weights)
+        return data
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON: a temporary file beside ``path``, fsync, then ``os.replace``."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, sort_keys=True)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def fsync_folder(folder: Path) -> None:
+    """Persist renames inside ``folder`` (POSIX); a no-op where folders cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
