@@ -1,0 +1,47 @@
+"""`tumorseg segment`: the mask lands on the input's grid, in its convention; bad input is one line."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_tumorseg.cli import main
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, torch_single_thread):
+    from napari_tumorseg.models import build_model
+    from napari_tumorseg.models.checkpoint import save_checkpoint
+
+    torch_single_thread.manual_seed(1)
+    return save_checkpoint(tmp_path / "tiny.safetensors", build_model("unet", base_width=4, depth=2))
+
+
+def test_segment_writes_mask_on_source_grid(small_glioma_folder, tiny_checkpoint, tmp_path):
+    from napari_tumorseg.inference.segmenter import segment_case
+    from napari_tumorseg.io import read_case
+
+    out = tmp_path / "mask.nii.gz"
+    assert main(["segment", str(small_glioma_folder), "-o", str(out), "--model", str(tiny_checkpoint), "--quiet"]) == 0
+    source = nib.load(next(small_glioma_folder.glob("*_flair.nii.gz")))
+    mask = nib.load(out)
+    assert mask.shape == source.shape
+    np.testing.assert_allclose(mask.affine, source.affine)
+    case = read_case(small_glioma_folder)
+    expected = segment_case(case, tiny_checkpoint, device="cpu").labels
+    on_disk = case.geometry.to_canonical(np.asarray(mask.dataobj))
+    np.testing.assert_array_equal(on_disk, np.where(expected == 3, 4, expected))  # 2020 convention, as the input
+
+
+def test_segment_refuses_to_overwrite_and_reports_bad_input(small_glioma_folder, tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "exists.nii.gz"
+    out.write_bytes(b"keep me")
+    assert main(["segment", str(small_glioma_folder), "-o", str(out), "--model", str(tiny_checkpoint)]) == 2
+    assert out.read_bytes() == b"keep me"
+    assert "already exists" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["segment", str(empty), "-o", str(tmp_path / "x.nii.gz"), "--model", str(tiny_checkpoint)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty" in err[0]
