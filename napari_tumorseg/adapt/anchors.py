@@ -21,21 +21,24 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..models.config import ModelConfig, PreprocessingConfig
 from .corrections import case_corrections, slices_with_tumour
 from .guard import ANCHOR_SET, EvalSet
+from .progress import AdaptProgress, CancelFlag, StepClock
+from .sampling import SlicePool
 
 ANCHOR_SEEDS: tuple[int, ...] = (5001, 5002, 5003, 5004)
 REPLAY_SEEDS: tuple[int, ...] = tuple(range(6001, 6033))
 SLICES_PER_CASE = 4
 DOMAIN = "glioma"
 CACHE_FORMAT = "napari-tumorseg-source-slices/1"
+PHASE_PREPARING_SOURCE = "preparing-source"
 
 Group = tuple[np.ndarray, np.ndarray, tuple[str, ...]]  # inputs, labels, names
 
@@ -118,31 +121,12 @@ def _write_cache(path: Path, groups: list[Group]) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
-@lru_cache(maxsize=8)
-def _source_slices_cached(
-    seeds: tuple[int, ...],
-    shape: tuple[int, int, int] | None,
-    per_case: int,
-    layout: tuple[int, int, int],
-    cache_dir: Path | None,
-) -> tuple[Group, ...]:
-    """Keyed by the input layout only (depth, context, crop margin): width, arch and temperature do not matter."""
-    depth, context, margin = layout
-    config = ModelConfig(depth=depth, context=context)
-    preprocessing = PreprocessingConfig(crop_margin=margin)
-    path = None
-    if cache_dir is not None:
-        path = cache_dir / f"source-slices-{_cache_key(seeds, shape, per_case, layout)}.npz"
-        cached = _read_cache(path) if path.is_file() else None
-        if cached is not None:
-            return tuple(cached)
-    groups = [_source_case_slices(seed, shape, per_case, config, preprocessing) for seed in seeds]
-    if path is not None:
-        _write_cache(path, groups)
-    return tuple(groups)
+# In-memory cache of prepared source slices, keyed by what defines them (a few entries at most).
+_MEMORY: dict[tuple, tuple[Group, ...]] = {}
+_MEMORY_ENTRIES = 8
 
 
-def source_slices(
+def source_slices_steps(
     seeds: Sequence[int],
     model_config: ModelConfig,
     preprocessing: PreprocessingConfig | None = None,
@@ -150,25 +134,71 @@ def source_slices(
     per_case: int = SLICES_PER_CASE,
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
-) -> list[Group]:
-    """Prepared tumour slices of synthetic glioma cases, one group per seed.
+    cancel: CancelFlag = None,
+) -> Generator[AdaptProgress, None, list[Group]]:
+    """Prepared tumour slices of synthetic glioma cases, one group per seed; a generator.
+
+    Yields one progress report per synthetic case made (nothing when cached),
+    checking ``cancel`` before each, so the first, slow build can be followed
+    and cancelled like the rest of an adaptation.
 
     Args:
         seeds: the synthetic cases' seeds.
-        model_config: the network the slices are prepared for.
+        model_config: the network the slices are prepared for (only its input
+            layout matters: depth, 2.5D context).
         preprocessing: its preprocessing (default settings if None).
         per_case: slices per case, spread over the tumour.
         shape: the synthetic grid (default: the BraTS 1 mm grid).
         cache_dir: the cache folder; True for :func:`default_cache_dir`, None or False for none.
+        cancel: a threading.Event or callable; a cancel raises AdaptationCancelled.
     """
     preprocessing = preprocessing or PreprocessingConfig()
     folder = default_cache_dir() if cache_dir is True else (cache_dir or None)
     shape = tuple(int(n) for n in shape) if shape is not None else None
     layout = (model_config.depth, model_config.context, preprocessing.crop_margin)
-    return list(_source_slices_cached(tuple(seeds), shape, per_case, layout, folder))
+    key = (tuple(seeds), shape, per_case, layout, folder)
+    if key in _MEMORY:
+        return list(_MEMORY[key])
+    path = None
+    groups: list[Group] | None = None
+    if folder is not None:
+        path = folder / f"source-slices-{_cache_key(tuple(seeds), shape, per_case, layout)}.npz"
+        groups = _read_cache(path) if path.is_file() else None
+    if groups is None:
+        # Width, architecture and temperature do not change the input: build for the layout only.
+        config = ModelConfig(depth=layout[0], context=layout[1])
+        clock = StepClock(len(seeds), PHASE_PREPARING_SOURCE, cancel)
+        groups = []
+        for seed in seeds:
+            clock.check()
+            groups.append(
+                _source_case_slices(seed, shape, per_case, config, PreprocessingConfig(crop_margin=layout[2]))
+            )
+            yield clock.tick(detail=f"synthetic {DOMAIN} {seed}")
+        if path is not None:
+            _write_cache(path, groups)
+    if len(_MEMORY) >= _MEMORY_ENTRIES:
+        _MEMORY.pop(next(iter(_MEMORY)))
+    _MEMORY[key] = tuple(groups)
+    return list(groups)
 
 
-def anchor_set(
+def source_slices(
+    seeds: Sequence[int], model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any
+) -> list[Group]:
+    """:func:`source_slices_steps` run to its end (same arguments)."""
+    return _drive(source_slices_steps(seeds, model_config, preprocessing, **options))
+
+
+def _drive(generator: Generator[AdaptProgress, None, Any]) -> Any:
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+
+
+def anchor_set_steps(
     model_config: ModelConfig,
     preprocessing: PreprocessingConfig | None = None,
     *,
@@ -176,9 +206,12 @@ def anchor_set(
     per_case: int = SLICES_PER_CASE,
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
-) -> EvalSet:
-    """The guard's fixed source anchor set (see :func:`source_slices` for the arguments)."""
-    groups = source_slices(seeds, model_config, preprocessing, per_case=per_case, shape=shape, cache_dir=cache_dir)
+    cancel: CancelFlag = None,
+) -> Generator[AdaptProgress, None, EvalSet]:
+    """The guard's fixed source anchor set, as a generator (see :func:`source_slices_steps`)."""
+    groups = yield from source_slices_steps(
+        seeds, model_config, preprocessing, per_case=per_case, shape=shape, cache_dir=cache_dir, cancel=cancel
+    )
     description = {
         "domain": f"synthetic {DOMAIN}",
         "seeds": list(seeds),
@@ -189,7 +222,12 @@ def anchor_set(
     return EvalSet(ANCHOR_SET, tuple((inputs, labels) for inputs, labels, _ in groups), description)
 
 
-def replay_pools(
+def anchor_set(model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any) -> EvalSet:
+    """The guard's fixed source anchor set (the arguments of :func:`anchor_set_steps`)."""
+    return _drive(anchor_set_steps(model_config, preprocessing, **options))
+
+
+def replay_pools_steps(
     count: int,
     model_config: ModelConfig,
     preprocessing: PreprocessingConfig | None = None,
@@ -197,20 +235,25 @@ def replay_pools(
     per_case: int = SLICES_PER_CASE,
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
-) -> list:
+    cancel: CancelFlag = None,
+) -> Generator[AdaptProgress, None, list[SlicePool]]:
     """``count`` source slices to replay, as SlicePools (one per case); none for count 0.
 
     Args:
         count: replay slices wanted (at most len(REPLAY_SEEDS) * per_case).
-        model_config, preprocessing, per_case, shape, cache_dir: as for :func:`source_slices`.
+        model_config, preprocessing, per_case, shape, cache_dir, cancel: as for :func:`source_slices_steps`.
     """
-    from .sampling import SlicePool
-
     if count <= 0:
         return []
     cases = min(-(-count // per_case), len(REPLAY_SEEDS))
-    groups = source_slices(
-        REPLAY_SEEDS[:cases], model_config, preprocessing, per_case=per_case, shape=shape, cache_dir=cache_dir
+    groups = yield from source_slices_steps(
+        REPLAY_SEEDS[:cases],
+        model_config,
+        preprocessing,
+        per_case=per_case,
+        shape=shape,
+        cache_dir=cache_dir,
+        cancel=cancel,
     )
     pools, remaining = [], count
     for inputs, labels, names in groups:
@@ -219,3 +262,10 @@ def replay_pools(
             pools.append(SlicePool.from_arrays(inputs[:take], labels[:take], names[:take]))
         remaining -= take
     return pools
+
+
+def replay_pools(
+    count: int, model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any
+) -> list[SlicePool]:
+    """The replay set (the arguments of :func:`replay_pools_steps`)."""
+    return _drive(replay_pools_steps(count, model_config, preprocessing, **options))

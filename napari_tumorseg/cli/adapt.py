@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from ..adapt.anchors import anchor_set, replay_pools
+    from ..adapt.anchors import anchor_set_steps, replay_pools_steps
     from ..adapt.registry import ModelRegistry
     from ..adapt.run import run_adaptation
 
@@ -215,21 +215,27 @@ def run(args: argparse.Namespace) -> int:
         require_dycnn(loaded.model)
     corrections = _corrections(args, loaded.config, loaded.preprocessing, config.reference_slices)
     shape = tuple(args.anchor_shape) if args.anchor_shape else None
-    print("tumorseg: preparing the source anchor set (cached after the first run)", file=sys.stderr)
-    anchor = anchor_set(loaded.config, loaded.preprocessing, shape=shape)
-    replay = replay_pools(config.replay, loaded.config, loaded.preprocessing, shape=shape)
-    generator = run_adaptation(
-        loaded.model,
-        corrections,
-        config,
-        anchor=anchor,
-        replay_pools=replay,
-        registry=registry,
-        parent_id=parent,
-        preprocessing=loaded.preprocessing,
-        force=args.force,
-        auto_activate=not args.no_activate,
-    )
+
+    def pipeline() -> Any:
+        # The first run builds the synthetic source sets (cached afterwards): show it as a phase.
+        anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=shape)
+        replay = yield from replay_pools_steps(config.replay, loaded.config, loaded.preprocessing, shape=shape)
+        return (
+            yield from run_adaptation(
+                loaded.model,
+                corrections,
+                config,
+                anchor=anchor,
+                replay_pools=replay,
+                registry=registry,
+                parent_id=parent,
+                preprocessing=loaded.preprocessing,
+                force=args.force,
+                auto_activate=not args.no_activate,
+            )
+        )
+
+    generator = pipeline()
     bar, phase = None, None
     while True:
         try:

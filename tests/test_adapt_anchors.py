@@ -1,0 +1,71 @@
+"""The source anchor and replay sets: deterministic, cached once on disk, rebuilt when damaged, cancellable."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from napari_tumorseg.adapt import anchors
+from napari_tumorseg.adapt.progress import AdaptationCancelled
+from napari_tumorseg.models.config import ModelConfig
+
+SHAPE = (48, 80, 80)
+SEEDS = (5001, 5002)
+CONFIG = ModelConfig(depth=3)
+
+
+@pytest.fixture(autouse=True)
+def _empty_memory():
+    anchors._MEMORY.clear()
+    yield
+    anchors._MEMORY.clear()
+
+
+def test_anchor_set_is_cached_on_disk_and_identical_when_read_back(tmp_path):
+    first = anchors.anchor_set(CONFIG, seeds=SEEDS, shape=SHAPE, cache_dir=tmp_path)
+    files = list(tmp_path.glob("source-slices-*.npz"))
+    assert len(files) == 1
+    assert first.num_slices == 2 * anchors.SLICES_PER_CASE
+    assert first.description["names"][0].startswith("glioma_05001:z")
+    for inputs, labels in first.groups:
+        assert inputs.shape[1] == CONFIG.in_channels and inputs.shape[2] % 8 == 0
+        assert (labels > 0).any(axis=(1, 2)).all(), "every anchor slice goes through the tumour"
+    anchors._MEMORY.clear()
+    steps = anchors.anchor_set_steps(CONFIG, seeds=SEEDS, shape=SHAPE, cache_dir=tmp_path)
+    with pytest.raises(StopIteration) as stop:
+        next(steps)  # read from disk: no case is made, so no progress
+    again = stop.value.value
+    for (a, b), (c, d) in zip(first.groups, again.groups, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path):
+    first = anchors.anchor_set(CONFIG, seeds=SEEDS[:1], shape=SHAPE, cache_dir=tmp_path)
+    (cache,) = tmp_path.glob("source-slices-*.npz")
+    cache.write_bytes(b"not a zip file")
+    anchors._MEMORY.clear()
+    rebuilt = anchors.anchor_set(CONFIG, seeds=SEEDS[:1], shape=SHAPE, cache_dir=tmp_path)
+    np.testing.assert_array_equal(first.groups[0][0], rebuilt.groups[0][0])
+    assert np.load(cache)["count"] == 1
+
+
+def test_building_reports_progress_and_can_be_cancelled(tmp_path):
+    cancel = threading.Event()
+    steps = anchors.anchor_set_steps(CONFIG, seeds=SEEDS, shape=SHAPE, cache_dir=tmp_path, cancel=cancel)
+    progress = next(steps)
+    assert progress.phase == anchors.PHASE_PREPARING_SOURCE and (progress.step, progress.total) == (1, 2)
+    cancel.set()
+    with pytest.raises(AdaptationCancelled):
+        next(steps)
+    assert not list(tmp_path.glob("source-slices-*.npz")), "a cancelled build caches nothing"
+
+
+def test_replay_pools_take_other_seeds_than_the_anchor(tmp_path):
+    pools = anchors.replay_pools(5, CONFIG, shape=SHAPE, cache_dir=tmp_path)
+    assert [len(p) for p in pools] == [4, 1]
+    assert all(name.startswith("glioma_0600") for pool in pools for name in pool.names)
+    assert not set(anchors.REPLAY_SEEDS) & set(anchors.ANCHOR_SEEDS)
+    assert anchors.replay_pools(0, CONFIG, cache_dir=tmp_path) == []
