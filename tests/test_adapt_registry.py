@@ -64,6 +64,11 @@ def test_pretrained_models_are_listed_read_only_and_the_unet_is_active_by_defaul
     assert all(v.status == PRETRAINED and v.read_only for v in versions)
     assert registry.active_id() == "unet-synthetic"
     assert versions[1].metrics == {"WT": 0.9}
+    shipped_card = registry.pretrained_dirs[0] / "unet-synthetic.card.json"
+    shipped_card.write_text('{"metrics": {"WT": 0.95}}')
+    assert registry.list()[1].metrics == {"WT": 0.95}
+    shipped_card.write_text("{ broken")
+    assert registry.list()[1].metrics == {"WT": 0.9}
     with pytest.raises(ModelError, match="cannot be deleted"):
         registry.delete("dycnn-synthetic")
     loaded, version = registry.load()

@@ -114,6 +114,12 @@ class ModelRegistry:
         except ModelError as error:
             return ModelVersion(path.stem, CORRUPT, path, read_only=True, error=str(error))
         metrics = info.metadata.get("metrics", {}) if isinstance(info.metadata, dict) else {}
+        # The model card beside the weights (``<stem>.card.json``) has the metrics recorded after training.
+        try:
+            card = json.loads(path.with_name(f"{path.stem}.card.json").read_text(encoding="utf-8"))
+            metrics = card.get("metrics", metrics) if isinstance(card, dict) else metrics
+        except (OSError, ValueError):
+            pass  # no card, or an unreadable one: the weights are still usable
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
         return ModelVersion(
             path.stem,
