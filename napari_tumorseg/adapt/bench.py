@@ -62,6 +62,7 @@ def benchmark_adaptation(
 
     if threads:
         torch.set_num_threads(int(threads))
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     source = "given"
     if model is None:
         try:
@@ -111,6 +112,11 @@ def benchmark_adaptation(
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            # Other work on the machine slows every figure here; this says how busy it was.
+            "load_average_1min": {
+                "before": load_before,
+                "after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            },
         },
         "model": {"source": source, "arch": model.config.arch, "base_width": model.config.base_width},
         "method": method,

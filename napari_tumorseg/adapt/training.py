@@ -28,6 +28,8 @@ def working_copy(model: nn.Module) -> nn.Module:
     """
     working = copy.deepcopy(model)
     working.eval()
+    # A model handed over from inference may have had gradients switched off; the copy learns everything.
+    working.requires_grad_(True)
     return working
 
 
