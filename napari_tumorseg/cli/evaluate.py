@@ -1,0 +1,174 @@
+"""``tumorseg evaluate``: Dice and HD95 for WT, TC and ET, per case and mean ± std.
+
+    tumorseg evaluate CASES_FOLDER                          # each sub-folder a case with its reference
+    tumorseg evaluate --synthetic glioma --seeds 10000:10020 --model glioma-unet --model glioma-dycnn
+    tumorseg evaluate --synthetic glioma --seeds 10000:10020 --missing t1,t1c   # T2 + FLAIR only
+    tumorseg evaluate ... --json results.json --record     # also add the results to the models' cards
+
+``--model`` is a checkpoint file or a version id (``tumorseg models list``);
+repeat it to compare models on the same cases; the default is the active
+version (the shipped U-Net until another is activated). Per-case lines go to
+stdout as each case finishes, then the summary of each model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..io.case import MODALITIES
+
+
+def _modalities(text: str) -> tuple[str, ...]:
+    from ..io.naming import normalize_modality
+
+    found = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key = normalize_modality(part.strip())
+        if key not in MODALITIES:
+            raise argparse.ArgumentTypeError(f"unknown modality {part!r}; expected some of {', '.join(MODALITIES)}")
+        found.append(key)
+    if not found:
+        raise argparse.ArgumentTypeError("give at least one modality")
+    return tuple(dict.fromkeys(found))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` subcommand.
+
+    Args:
+        subparsers: the dispatcher's subparsers.
+    """
+    from .train import _seeds, _shape
+
+    p = subparsers.add_parser("evaluate", help="Dice and HD95 (WT, TC, ET) per case and mean ± std",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cases", nargs="?", type=Path, help="a folder of case folders with reference masks (or one case)")
+    p.add_argument("--synthetic", choices=["glioma", "metastasis"], help="evaluate on synthetic cases instead")
+    p.add_argument("--seeds", type=_seeds, help="synthetic seeds, e.g. 10000:10020")
+    p.add_argument("--shape", type=_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
+    p.add_argument("--model", action="append", help="checkpoint file or version id; repeat to compare")
+    p.add_argument("--missing", type=_modalities, default=(), help="modalities to remove first, e.g. t1,t1c")
+    p.add_argument("--lesion-wise", action="store_true", help="also BraTS 2023 lesion-wise Dice and HD95")
+    p.add_argument("--json", type=Path, help="write every score and the summaries here")
+    p.add_argument("--record", action="store_true", help="add the summary to each checkpoint's model card")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--batch-size", type=int, help="slices per batch")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.set_defaults(func=run)
+
+
+def _load(spec: str | None, device: str, batch_size: int | None) -> tuple[str, Any, Path | None]:
+    """(name, Segmenter, checkpoint path or None) for a file, a version id, or the active version."""
+    from ..inference.segmenter import Segmenter
+    from ..models.checkpoint import load_checkpoint
+
+    if spec is not None and Path(spec).suffix in (".safetensors", ".pt", ".pth"):
+        loaded, name, path = load_checkpoint(spec), Path(spec).stem, Path(spec)
+    else:
+        from ..adapt.registry import ModelRegistry
+
+        loaded, version = ModelRegistry().load(spec)
+        name, path = version.id, Path(version.weights) if version.read_only else None
+    segmenter = Segmenter(loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device,
+                          batch_size=batch_size, probabilities="none")
+    return name, segmenter, path
+
+
+def _cases(args: argparse.Namespace) -> tuple[Any, int, str, str]:
+    """(lazy cases, count, description, card key)."""
+    from ..errors import TumorsegError
+    from ..training.data import seed_range
+
+    if (args.cases is None) == (args.synthetic is None):
+        raise TumorsegError("give either a folder of cases or --synthetic DOMAIN --seeds A:B")
+    if args.synthetic is not None:
+        if not args.seeds:
+            raise TumorsegError("--synthetic needs --seeds, e.g. --seeds 10000:10020")
+        from ..synth.generate import GENERATOR_VERSION, iter_cases
+
+        seeds = seed_range(args.seeds)
+        kwargs = {"shape": args.shape} if args.shape else {}
+        description = (f"synthetic {args.synthetic} seeds {args.seeds} (generator version {GENERATOR_VERSION}"
+                       + (f", shape {'x'.join(map(str, args.shape))}" if args.shape else ", BraTS 1 mm grid") + ")")
+        return iter_cases(args.synthetic, seeds, **kwargs), len(seeds), description, f"synthetic-{args.synthetic}"
+    from ..io.folders import looks_like_case
+    from ..training.sources import case_folders, read_cases_with_reference
+
+    folders = [args.cases] if looks_like_case(args.cases) else case_folders(args.cases)
+    return read_cases_with_reference(folders), len(folders), f"{len(folders)} cases in {args.cases}", args.cases.name
+
+
+def command_line(args: argparse.Namespace) -> str:
+    parts = ["tumorseg", "evaluate"] + ([str(args.cases)] if args.cases else [])
+    for name in ("synthetic", "seeds", "shape", "model", "missing", "lesion_wise", "device", "threads"):
+        value = getattr(args, name)
+        flag = "--" + name.replace("_", "-")
+        if value in (None, False, (), []):
+            continue
+        if value is True:
+            parts.append(flag)
+        elif name == "model":
+            for spec in value:
+                parts += [flag, spec]
+        else:
+            parts += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..errors import TumorsegError
+    from ..training.card import hardware_description, record_evaluation
+    from ..training.evaluation import evaluate, format_scores, format_summary
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cases, count, description, key = _cases(args)
+    if args.missing:
+        left = [m for m in MODALITIES if m not in args.missing]
+        if not left:
+            raise TumorsegError("--missing removes every modality")
+        description += f", only {'+'.join(left)}"
+        key += "-only-" + "+".join(left)
+    loaded = [_load(spec, args.device, args.batch_size) for spec in (args.model or [None])]
+    segmenters = {name: segmenter for name, segmenter, _ in loaded}
+    print(f"# {description}; models: {', '.join(segmenters)}", flush=True)
+    generator = evaluate(segmenters, cases, missing=args.missing, lesion_wise=args.lesion_wise)
+    try:
+        while True:
+            scored = next(generator)
+            print(f"{scored.model:<16} {scored.case:<20} {format_scores(scored.scores)}  ({scored.seconds:.1f} s)",
+                  flush=True)
+    except StopIteration as stop:
+        evaluation = stop.value
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
+    device = str(next(iter(segmenters.values())).device)
+    document = {"set": description, "cases": count, "missing": list(args.missing), "command": command_line(args),
+                "hardware": hardware_description(device), "models": evaluation.to_dict()}
+    for name in segmenters:
+        print(f"\n{name}: mean ± std over {len(evaluation.per_case[name])} cases ({description})")
+        for line in format_summary(evaluation.summary(name)):
+            print("  " + line)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    if args.record:
+        for name, _, path in loaded:
+            if path is None:
+                print(f"tumorseg: {name} is not a checkpoint file with a card; not recorded", file=sys.stderr)
+                continue
+            record = {"description": description, "cases": count, "missing": list(args.missing),
+                      "command": document["command"], "hardware": document["hardware"],
+                      "summary": evaluation.summary(name), "per_case": document["models"][name]["per_case"]}
+            record_evaluation(path, key, record)
+            print(f"tumorseg: recorded '{key}' in the card of {path}", file=sys.stderr)
+    return 0

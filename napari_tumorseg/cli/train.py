@@ -1,0 +1,292 @@
+"""``tumorseg train``: train a segmenter from the repository, on synthetic cases or a folder of BraTS cases.
+
+    tumorseg train --arch unet --out glioma-unet.safetensors --synthetic-seeds 0:64 --steps 800
+    tumorseg train --arch dycnn --out my.safetensors --data BraTS2021_Training --steps 20000 --device cuda
+    tumorseg train --resume glioma-unet.train-state --out glioma-unet.safetensors   # continue a run
+
+Training slices are prepared once (brain-cropped, z-scored, as the segmenter
+prepares them) and, for synthetic cases, cached in ``--cache-dir``. The run
+saves its state (weights, optimiser, step; safetensors + JSON, nothing
+pickled) beside the output as ``<stem>.train-state`` every ``--epoch-steps``
+steps and on Ctrl-C; ``--resume`` continues it with the settings it was
+started with. The model is written at the end with a JSON model card beside
+it (``<stem>.card.json``); ``tumorseg evaluate --record`` adds metrics to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Seeds other commands rely on being unseen in training: the adaptation's anchor
+# and replay sets, and the held-out evaluation sets of the shipped models.
+EVALUATION_SEEDS = {"glioma": range(10000, 10020), "metastasis": range(20000, 20020)}
+DEFAULT_VALIDATION_SEEDS = "9000:9002"
+# Run settings a resumed run takes from its state, not from the command line.
+RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
+                "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
+                "empty_slices", "modality_dropout", "anneal_fraction", "float16")
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected Z,Y,X (e.g. 155,240,240), got {text!r}")
+    return values
+
+
+def _seeds(text: str) -> str:
+    from ..training.data import seed_range
+
+    try:
+        seed_range(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand.
+
+    Args:
+        subparsers: the dispatcher's subparsers.
+    """
+    p = subparsers.add_parser("train", help="train a U-Net or Dy-CNN on synthetic or BraTS cases (resumable)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", choices=["unet", "dycnn"], help="architecture (required unless --resume)")
+    p.add_argument("--out", type=Path, required=True, help="the model to write (.safetensors)")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--synthetic-seeds", type=_seeds, help="synthetic training cases, e.g. 0:64 (default)")
+    data.add_argument("--data", type=Path, help="a folder of BraTS case folders with reference masks")
+    p.add_argument("--domain", choices=["glioma", "metastasis"], default="glioma", help="synthetic domain")
+    p.add_argument("--shape", type=_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
+    p.add_argument("--val-seeds", type=_seeds, default=DEFAULT_VALIDATION_SEEDS,
+                   help="synthetic validation cases (default %(default)s)")
+    p.add_argument("--val-cases", type=int, default=2, help="with --data: the last N cases validate (default 2)")
+    p.add_argument("--steps", type=int, help="optimisation steps (default 1000); with --resume: a new total "
+                   "(the learning-rate schedule is stretched or shortened from there on)")
+    p.add_argument("--batch", type=int, default=8, help="crops per step (default %(default)s)")
+    p.add_argument("--crop", type=int, default=128, help="crop side, a multiple of 2**depth (default %(default)s)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default %(default)s)")
+    p.add_argument("--base-width", type=int, default=16)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--context", type=int, default=0, help="neighbouring slices on each side (2.5D)")
+    p.add_argument("--kernels", type=int, default=4, help="Dy-CNN kernels K (default %(default)s)")
+    p.add_argument("--anneal-fraction", type=float, default=0.1, help="Dy-CNN: part of the steps annealing T 30->1")
+    p.add_argument("--modality-dropout", type=float, default=0.35, help="chance a crop keeps a random subset")
+    p.add_argument("--tumour-slices", type=int, default=20, help="tumour slices kept per case (default %(default)s)")
+    p.add_argument("--empty-slices", type=int, default=4, help="tumour-free slices kept per case")
+    p.add_argument("--epoch-steps", type=int, default=50, help="steps between validation and saved state")
+    p.add_argument("--float16", action="store_true", help="store the weights as float16 (half the file)")
+    p.add_argument("--seed", type=int, default=0, help="initial weights and every random draw")
+    p.add_argument("--resume", type=Path, help="a .train-state file (or the output whose state is beside it)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--workers", type=int, help="processes making synthetic cases (default: one per CPU)")
+    p.add_argument("--cache-dir", type=Path, help="slice cache folder (default: the user cache folder)")
+    p.set_defaults(func=run)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The full explicit command that reproduces this run."""
+    parts = ["tumorseg", "train"]
+    for name in (*RUN_SETTINGS, "out", "device", "threads", "cache_dir"):
+        value = getattr(args, name, None)
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        else:
+            parts += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+    return shlex.join(parts)
+
+
+def _check(args: argparse.Namespace) -> None:
+    from ..adapt.anchors import ANCHOR_SEEDS, REPLAY_SEEDS
+    from ..errors import TumorsegError
+    from ..training.data import overlapping, seed_range
+
+    args.steps = 1000 if args.steps is None else args.steps
+    if args.arch is None:
+        raise TumorsegError("give --arch unet|dycnn (or --resume a run)")
+    if args.out.suffix != ".safetensors":
+        raise TumorsegError(f"{args.out}: the output must be a .safetensors file")
+    if args.crop % 2**args.depth:
+        raise TumorsegError(f"--crop {args.crop} is not a multiple of 2**depth = {2**args.depth}")
+    if args.data is None:
+        args.synthetic_seeds = args.synthetic_seeds or "0:64"
+        seeds = seed_range(args.synthetic_seeds)
+        reserved = {*ANCHOR_SEEDS, *REPLAY_SEEDS, *EVALUATION_SEEDS.get(args.domain, ()), *seed_range(args.val_seeds)}
+        clash = overlapping(seeds, reserved)
+        if clash:
+            print(f"tumorseg: warning: training seeds {clash[:5]}... are reserved for validation, evaluation "
+                  "or the adaptation's anchor/replay sets", file=sys.stderr)
+
+
+def _resume_args(args: argparse.Namespace) -> Any:
+    """The state to resume, after taking the run's settings from it into ``args``."""
+    from ..training.state import load_training_state, state_path_for
+
+    path = args.resume if args.resume.suffix == ".train-state" else state_path_for(args.resume)
+    state = load_training_state(path)
+    explicit_steps = args.steps
+    for name, value in state.info["args"].items():
+        setattr(args, name, tuple(value) if name == "shape" and value else value)
+    args.data = Path(args.data) if args.data else None
+    if explicit_steps is not None and explicit_steps != args.steps:
+        print(f"tumorseg: the run's total steps change from {args.steps} to {explicit_steps}", file=sys.stderr)
+        args.steps = explicit_steps
+    return state
+
+
+def _caches(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """Training cache, validation cache (or None) and the description of the training data."""
+    from ..adapt.anchors import default_cache_dir
+    from ..synth.generate import GENERATOR_VERSION
+    from ..training.data import seed_range
+    from ..training.sources import (SliceLayout, case_folders, describe_cache, folder_slice_cache,
+                                    synthetic_slice_cache)
+
+    layout = SliceLayout(multiple=2**args.depth, context=args.context, tumour_slices=args.tumour_slices,
+                         empty_slices=args.empty_slices)
+    if args.data is not None:
+        folders = case_folders(args.data)
+        held = min(args.val_cases, len(folders) - 1)
+        train = folder_slice_cache(folders[: len(folders) - held], layout, seed=args.seed)
+        val = folder_slice_cache(folders[len(folders) - held :], layout, seed=args.seed) if held > 0 else None
+        described = {"source": "folder", "description": f"BraTS case folders in {args.data}",
+                     "validation": [f.name for f in folders[len(folders) - held :]]}
+    else:
+        cache_dir = args.cache_dir or default_cache_dir()
+        kwargs = dict(shape=args.shape, cache_dir=cache_dir, workers=args.workers)
+        seeds = seed_range(args.synthetic_seeds)
+        train = synthetic_slice_cache(args.domain, seeds, layout, **kwargs)
+        val = synthetic_slice_cache(args.domain, seed_range(args.val_seeds), layout, **kwargs)
+        described = {"source": "synthetic", "domain": args.domain, "generator_version": GENERATOR_VERSION,
+                     "seeds": args.synthetic_seeds, "validation_seeds": args.val_seeds,
+                     "shape": list(args.shape) if args.shape else "BraTS 1 mm (155, 240, 240)",
+                     "description": f"synthetic {args.domain} seeds {args.synthetic_seeds} (make_case)"}
+    described.update(describe_cache(train), slices_per_case={"tumour": layout.tumour_slices,
+                                                             "tumour_free": layout.empty_slices})
+    return train, val, described
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from ..inference.segmenter import choose_device
+    from ..models import build_model
+    from ..training.data import Augmentation, validation_slices
+    from ..training.loop import TrainConfig, Trainer
+    from ..training.state import save_training_state, state_path_for
+
+    state = _resume_args(args) if args.resume else None
+    _check(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = choose_device(args.device)
+    print(f"tumorseg: preparing training slices (cached in {args.cache_dir or 'the user cache'})", file=sys.stderr)
+    train_cache, val_cache, data_description = _caches(args)
+    print(f"tumorseg: {data_description['cases']} cases, {data_description['slices']} slices; "
+          f"training on {device}", file=sys.stderr)
+    hparams = dict(base_width=args.base_width, depth=args.depth, context=args.context)
+    if args.arch == "dycnn":
+        hparams["num_kernels"] = args.kernels
+    torch.manual_seed(args.seed)
+    model = build_model(args.arch, **hparams)
+    config = TrainConfig(
+        steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, epoch_steps=args.epoch_steps,
+        anneal_fraction=args.anneal_fraction,
+        augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout),
+    )
+    run_args = {name: (list(v) if isinstance(v := getattr(args, name), tuple) else
+                       str(v) if isinstance(v, Path) else v) for name in RUN_SETTINGS}
+    commands = list(state.info.get("commands", [])) if state else []
+    commands.append(command_line(args))
+    previous_wall = float(state.info.get("wall_time_s", 0.0)) if state else 0.0
+    started = time.perf_counter()
+    state_path = state_path_for(args.out)
+
+    def save_state(training_state: Any) -> None:
+        training_state.info.update(args=run_args, commands=commands, data=data_description,
+                                   wall_time_s=previous_wall + time.perf_counter() - started)
+        save_training_state(state_path, training_state)
+
+    validation = validation_slices(val_cache) if val_cache is not None else None
+    trainer = Trainer(model, train_cache, config, validation=validation, device=device, save_state=save_state)
+    if state is not None:
+        trainer.load_state(state)
+        print(f"tumorseg: resuming {state_path} at step {trainer.step}", file=sys.stderr)
+    finished = _drive(trainer, tqdm)
+    if not finished:
+        print(f"tumorseg: interrupted; state saved in {state_path}", file=sys.stderr)
+        return 130
+    wall = previous_wall + time.perf_counter() - started
+    _write_model(args, trainer, config, data_description, commands, wall, device)
+    print(args.out)
+    return 0
+
+
+def _drive(trainer: Any, tqdm: Any) -> bool:
+    """Run the trainer with a progress bar on stderr; Ctrl-C (SIGINT) or SIGTERM saves the state and returns False.
+
+    The signals only set a flag the trainer checks between steps, so the saved
+    state is never that of a half-done optimiser step.
+    """
+    import signal
+
+    bar = tqdm(total=trainer.config.steps, initial=trainer.step, file=sys.stderr, unit="step", dynamic_ncols=True)
+    stop_requested = []
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop_requested.append(signum)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    generator = trainer.run(lambda: bool(stop_requested))
+    try:
+        while True:
+            try:
+                report = next(generator)
+            except StopIteration as stop:
+                return bool(stop.value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{report.loss:.3f}", lr=f"{report.lr:.1e}",
+                            **({"T": f"{report.temperature:.1f}"} if report.temperature is not None else {}))
+            if report.validation is not None:
+                scores = " ".join(f"{k} {v:.3f}" for k, v in report.validation.items())
+                bar.write(f"step {report.step}: loss {report.loss:.4f}, validation Dice {scores}", file=sys.stderr)
+    finally:
+        bar.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict[str, Any], commands: list[str],
+                 wall: float, device: Any) -> None:
+    from ..models.checkpoint import read_checkpoint_info, save_checkpoint
+    from ..models.dynconv import get_temperature
+    from ..training.card import hardware_description, new_card, write_card
+
+    model = trainer.model.to("cpu").eval()
+    save_checkpoint(args.out, model, half_precision=bool(args.float16), metadata={"training": "see card"})
+    info = read_checkpoint_info(args.out)
+    architecture = {**info.config.to_dict(), "parameters": sum(p.numel() for p in model.parameters()),
+                    "storage": "float16" if args.float16 else "float32"}
+    last = trainer.history[-1] if trainer.history else {}
+    training = {
+        "data": data, "hyperparameters": config.to_dict(), "steps": trainer.step, "command": commands[0],
+        "resumed_with": commands[1:], "wall_time_s": round(wall, 1), "hardware": hardware_description(str(device)),
+        "final_loss": last.get("loss"), "final_validation_dice": last.get("validation"),
+        "final_temperature": get_temperature(model), "loss": "cross-entropy + (1 - soft Dice of NCR, ED, ET)",
+        "optimizer": "AdamW, linear warm-up then cosine decay",
+    }
+    write_card(args.out, new_card(args.out.stem, architecture, info.preprocessing.to_dict(), training))

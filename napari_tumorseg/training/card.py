@@ -1,0 +1,194 @@
+"""Model cards: what a trained model is, how it was made, how well it does, and what it is not for.
+
+A card is JSON, written beside the checkpoint (``glioma-unet.card.json`` for
+``glioma-unet.safetensors``) and copied into the checkpoint's metadata
+(``metadata["card"]``, with the evaluation summaries also as
+``metadata["metrics"]``, where the model registry looks). ``tumorseg train``
+writes the card; ``tumorseg evaluate --record`` adds each evaluation to it.
+Every write re-renders ``MODEL_CARD.md`` in the folder from all the cards
+there, so the human-readable page never disagrees with the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+CARD_FORMAT = "napari-tumorseg-model-card/1"
+CARD_SUFFIX = ".card.json"
+MARKDOWN_NAME = "MODEL_CARD.md"
+NOT_CLINICAL = (
+    "Trained on synthetic data only (procedural phantoms, not patient images). "
+    "Not a medical device; not for clinical use, diagnosis or treatment decisions."
+)
+REQUIRED_FIELDS = ("format", "name", "intended_use", "architecture", "preprocessing", "training", "evaluation")
+
+
+def card_path_for(model_path: str | os.PathLike[str]) -> Path:
+    """``glioma-unet.safetensors`` -> ``glioma-unet.card.json`` in the same folder."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + CARD_SUFFIX)
+
+
+def hardware_description(device: str) -> dict[str, Any]:
+    """The machine a command ran on: CPU model and cores, torch threads, the device, versions."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    described = {
+        "device": device, "cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(terse=True),
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        described["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return described
+
+
+def new_card(name: str, architecture: dict[str, Any], preprocessing: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
+    """A card with no evaluation yet.
+
+    Args:
+        name: the model's id (the checkpoint's file stem).
+        architecture: the model config, parameter count and storage precision.
+        preprocessing: the preprocessing config.
+        training: data, hyper-parameters, command, wall time, hardware.
+    """
+    return {
+        "format": CARD_FORMAT,
+        "name": name,
+        "intended_use": NOT_CLINICAL,
+        "architecture": architecture,
+        "preprocessing": preprocessing,
+        "training": training,
+        "evaluation": {},
+    }
+
+
+def read_card(model_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The card beside a checkpoint, else the one in its metadata, else an empty dict."""
+    path = card_path_for(model_path)
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    from ..models.checkpoint import read_checkpoint_info
+
+    card = read_checkpoint_info(model_path).metadata.get("card")
+    return card if isinstance(card, dict) else {}
+
+
+def metrics_of(card: dict[str, Any]) -> dict[str, Any]:
+    """Compact metrics for the registry: per evaluation set, mean and std of each region's Dice and HD95."""
+    out: dict[str, Any] = {}
+    for key, evaluation in card.get("evaluation", {}).items():
+        summary = evaluation.get("summary", {})
+        out[key] = {
+            region: {metric: {"mean": v["mean"], "std": v["std"]} for metric, v in scores.items()}
+            for region, scores in summary.items()
+        }
+    return out
+
+
+def _is_half(model_path: Path) -> bool:
+    from safetensors import safe_open
+
+    with safe_open(str(model_path), framework="pt") as handle:
+        for name in handle.keys():
+            tensor = handle.get_slice(name)
+            return tensor.get_dtype() in ("F16", "BF16")
+    return False
+
+
+def write_card(model_path: str | os.PathLike[str], card: dict[str, Any]) -> Path:
+    """Write the card beside the checkpoint, into its metadata, and re-render the folder's MODEL_CARD.md."""
+    from ..models.checkpoint import load_checkpoint, save_checkpoint
+    from .state import write_atomically
+
+    model_path = Path(model_path)
+    loaded = load_checkpoint(model_path)
+    metadata = dict(loaded.info.metadata)
+    metadata["card"] = card
+    metadata["metrics"] = metrics_of(card)
+    # Rewriting keeps the stored precision: float16 -> float32 -> float16 is exact.
+    save_checkpoint(model_path, loaded.model, config=loaded.config, preprocessing=loaded.preprocessing,
+                    metadata=metadata, half_precision=_is_half(model_path))
+    path = card_path_for(model_path)
+    write_atomically(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
+    render_folder(model_path.parent)
+    return path
+
+
+def record_evaluation(model_path: str | os.PathLike[str], key: str, evaluation: dict[str, Any]) -> Path:
+    """Add (or replace) one evaluation set's results in a model's card.
+
+    Args:
+        model_path: the checkpoint.
+        key: the set's name in the card, e.g. ``synthetic-glioma`` or ``synthetic-glioma-t2+flair``.
+        evaluation: what was evaluated (set, seeds, missing modalities, command, hardware) and the summary.
+    """
+    card = read_card(model_path)
+    if not card:
+        raise ValueError(f"{model_path}: has no model card to record the evaluation in")
+    card.setdefault("evaluation", {})[key] = evaluation
+    return write_card(model_path, card)
+
+
+def _fmt(stats: dict[str, Any] | None, digits: int = 3) -> str:
+    if not stats or stats.get("mean") is None:
+        return "-"
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+
+
+def render_markdown(cards: list[dict[str, Any]]) -> str:
+    """One page describing every card, metrics as mean ± std."""
+    lines = ["# Shipped models", "", f"**{NOT_CLINICAL}**", "",
+             "Generated from the `*.card.json` files in this folder by `napari_tumorseg.training.card`; "
+             "every number comes from the commands quoted.", ""]
+    for card in cards:
+        arch, training = card.get("architecture", {}), card.get("training", {})
+        data, hardware = training.get("data", {}), training.get("hardware", {})
+        lines += [f"## {card.get('name')}", "",
+                  f"- Architecture: `{arch.get('arch')}`, base width {arch.get('base_width')}, depth {arch.get('depth')}, "
+                  f"context {arch.get('context')}, {arch.get('norm')} norm"
+                  + (f", K={arch.get('num_kernels')} kernels, temperature {arch.get('temperature')}"
+                     if arch.get("arch") == "dycnn" else "")
+                  + f"; {arch.get('parameters')} parameters stored as {arch.get('storage')}.",
+                  f"- Training data: {data.get('description')}; {data.get('cases')} cases, {data.get('slices')} slices "
+                  f"(generator version {data.get('generator_version')}).",
+                  f"- Command: `{training.get('command')}`",
+                  f"- Steps: {training.get('steps')}, batch {training.get('hyperparameters', {}).get('batch_size')}; "
+                  f"wall time {training.get('wall_time_s', 0) / 60:.1f} min on {hardware.get('cpu')} "
+                  f"({hardware.get('device')}, {hardware.get('torch_threads')} torch threads, shared machine).", ""]
+        evaluations = card.get("evaluation", {})
+        if evaluations:
+            lines += ["| set | n | WT Dice | TC Dice | ET Dice | WT HD95 (mm) | TC HD95 (mm) | ET HD95 (mm) |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for key, evaluation in sorted(evaluations.items()):
+                summary = evaluation.get("summary", {})
+                dice = [_fmt(summary.get(r, {}).get("dice")) for r in ("WT", "TC", "ET")]
+                hd = [_fmt(summary.get(r, {}).get("hd95"), 1) for r in ("WT", "TC", "ET")]
+                lines.append(f"| {key} | {evaluation.get('cases')} | " + " | ".join(dice + hd) + " |")
+            lines.append("")
+            for key, evaluation in sorted(evaluations.items()):
+                lines.append(f"- `{key}`: {evaluation.get('description')}; `{evaluation.get('command')}`")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def render_folder(folder: str | os.PathLike[str]) -> Path:
+    """Re-render ``MODEL_CARD.md`` from every ``*.card.json`` in ``folder``."""
+    from .state import write_atomically
+
+    folder = Path(folder)
+    cards = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob(f"*{CARD_SUFFIX}"))]
+    path = folder / MARKDOWN_NAME
+    write_atomically(path, render_markdown(cards).encode())
+    return path

@@ -1,0 +1,159 @@
+"""``tumorseg train`` and ``tumorseg evaluate`` end to end; the shipped models and their cards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_tumorseg.cli import main
+
+TINY = "40,64,64"  # the conftest's SMALL_SHAPE: its anatomy is resampled once per session
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "resources" / "models"
+MAX_BYTES = 20 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Dy-CNN trained for a few steps by the CLI (float16 storage), with its card."""
+    folder = tmp_path_factory.mktemp("train")
+    out = folder / "tiny.safetensors"
+    status = main([
+        "train", "--arch", "dycnn", "--out", str(out), "--synthetic-seeds", "0:2", "--val-seeds", "100:101",
+        "--shape", TINY, "--steps", "4", "--batch", "2", "--crop", "32", "--base-width", "4", "--depth", "2",
+        "--epoch-steps", "2", "--tumour-slices", "3", "--empty-slices", "1", "--threads", "1", "--workers", "1",
+        "--cache-dir", str(folder / "cache"), "--float16", "--device", "cpu",
+    ])
+    assert status == 0
+    return out
+
+
+def test_train_cli_writes_a_loadable_checkpoint_card_and_state(tiny_model, capsys):
+    from napari_tumorseg.models.checkpoint import load_checkpoint
+    from napari_tumorseg.training.card import REQUIRED_FIELDS, card_path_for
+    from napari_tumorseg.training.state import load_training_state, state_path_for
+
+    loaded = load_checkpoint(tiny_model)
+    assert loaded.config.arch == "dycnn" and loaded.config.base_width == 4 and loaded.config.temperature == 1.0
+    card = json.loads(card_path_for(tiny_model).read_text())
+    assert set(REQUIRED_FIELDS) <= set(card)
+    assert "not for clinical use" in card["intended_use"]
+    training = card["training"]
+    assert training["command"].startswith("tumorseg train --arch dycnn") and "--synthetic-seeds 0:2" in training["command"]
+    assert training["data"]["cases"] == 2 and training["data"]["generator_version"]
+    assert training["steps"] == 4 and training["wall_time_s"] > 0 and training["hardware"]["device"] == "cpu"
+    assert card["architecture"]["storage"] == "float16"
+    assert loaded.info.metadata["card"]["name"] == "tiny"
+    assert load_training_state(state_path_for(tiny_model)).step == 4
+    assert (tiny_model.parent / "MODEL_CARD.md").read_text().count("not for clinical use") >= 1
+
+
+def test_train_cli_resume_of_a_finished_run_keeps_its_step(tiny_model, tmp_path):
+    from napari_tumorseg.training.state import load_training_state, state_path_for
+
+    out = tmp_path / "again.safetensors"
+    state = state_path_for(tiny_model)
+    assert main(["train", "--resume", str(state), "--out", str(out), "--steps", "5", "--threads", "1",
+                 "--device", "cpu", "--workers", "1"]) == 0
+    assert load_training_state(state_path_for(out)).step == 5
+    card = json.loads(out.with_name("again.card.json").read_text())
+    assert card["training"]["steps"] == 5 and len(card["training"]["resumed_with"]) == 1
+
+
+def test_train_cli_rejects_bad_input(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert "--arch" in capsys.readouterr().err
+    assert main(["train", "--arch", "unet", "--out", str(tmp_path / "m.pt")]) == 2
+    assert main(["train", "--arch", "unet", "--out", str(tmp_path / "m.safetensors"), "--data", str(tmp_path / "none")]) == 2
+
+
+def test_evaluate_cli_prints_cases_and_mean_std_and_records_in_the_card(tiny_model, tmp_path, capsys):
+    from napari_tumorseg.training.card import card_path_for
+
+    out = tmp_path / "scores.json"
+    status = main(["evaluate", "--synthetic", "glioma", "--seeds", "10000:10002", "--shape", TINY, "--model",
+                   str(tiny_model), "--missing", "t1,T1ce", "--json", str(out), "--record", "--threads", "1",
+                   "--device", "cpu"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "glioma_10000" in printed and "glioma_10001" in printed and "only flair+t2" in printed
+    assert printed.count("±") >= 6  # Dice and HD95 for three regions
+    document = json.loads(out.read_text())
+    summary = document["models"]["tiny"]["summary"]
+    assert summary["ET"]["dice"]["n"] == 2 and len(document["models"]["tiny"]["per_case"]) == 2
+    per_case = [c["WT"]["dice"] for c in document["models"]["tiny"]["per_case"]]
+    assert summary["WT"]["dice"]["mean"] == pytest.approx(np.mean(per_case))
+    card = json.loads(card_path_for(tiny_model).read_text())
+    recorded = card["evaluation"]["synthetic-glioma-only-flair+t2"]
+    assert recorded["summary"]["WT"]["dice"]["mean"] == pytest.approx(summary["WT"]["dice"]["mean"])
+    assert recorded["command"].startswith("tumorseg evaluate --synthetic glioma --seeds 10000:10002")
+
+
+def test_evaluate_cli_needs_cases(capsys):
+    assert main(["evaluate"]) == 2
+    assert main(["evaluate", "--synthetic", "glioma"]) == 2
+
+
+def test_evaluation_of_a_perfect_segmenter_and_of_missing_modalities(small_glioma):
+    from napari_tumorseg.training.evaluation import evaluate, without_modalities
+
+    class Oracle:
+        def segment(self, case):
+            assert case.modalities == ("flair", "t2")
+            return type("Result", (), {"labels": small_glioma.label})()
+
+    generator = evaluate({"oracle": Oracle()}, [small_glioma], missing=("t1", "t1c"))
+    scored = list(generator)
+    assert len(scored) == 1 and all(scored[0].scores[r]["dice"] == 1.0 for r in ("WT", "TC", "ET"))
+    assert all(scored[0].scores[r]["hd95"] == 0.0 for r in ("WT", "TC", "ET"))
+    with pytest.raises(ValueError, match="no modality"):
+        without_modalities(small_glioma, ("flair", "t1", "t1c", "t2"))
+
+
+def test_evaluate_reads_a_folder_of_cases(small_glioma_folder, tiny_model, capsys):
+    assert main(["evaluate", str(small_glioma_folder.parent), "--model", str(tiny_model), "--threads", "1",
+                 "--device", "cpu"]) == 0
+    assert small_glioma_folder.name in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["glioma-unet", "glioma-dycnn"])
+def test_shipped_models_load_fit_in_20_mb_and_have_complete_cards(name):
+    from napari_tumorseg.models.checkpoint import load_checkpoint
+    from napari_tumorseg.training.card import REQUIRED_FIELDS
+
+    path = SHIPPED / f"{name}.safetensors"
+    assert path.stat().st_size <= MAX_BYTES
+    loaded = load_checkpoint(path)
+    assert loaded.config.arch == name.split("-")[1] and loaded.config.base_width == 16 and loaded.config.depth == 4
+    card = json.loads((SHIPPED / f"{name}.card.json").read_text())
+    assert set(REQUIRED_FIELDS) <= set(card) and card == loaded.info.metadata["card"]
+    assert "synthetic" in card["intended_use"] and "not for clinical use" in card["intended_use"]
+    training = card["training"]
+    assert training["command"].startswith(f"tumorseg train --arch {loaded.config.arch}")
+    assert training["data"]["generator_version"] and training["data"]["cases"] >= 20
+    assert training["wall_time_s"] > 0 and training["hardware"]["cpu"]
+    for key in ("synthetic-glioma", "synthetic-metastasis"):
+        evaluation = card["evaluation"][key]
+        assert evaluation["cases"] >= 20 and evaluation["command"].startswith("tumorseg evaluate")
+        assert {"WT", "TC", "ET"} <= set(evaluation["summary"])
+    if loaded.config.arch == "dycnn":
+        assert loaded.config.temperature == 1.0
+    assert "not for clinical use" in (SHIPPED / "MODEL_CARD.md").read_text()
+
+
+def test_training_and_evaluation_seeds_do_not_overlap():
+    from napari_tumorseg.adapt.anchors import ANCHOR_SEEDS, REPLAY_SEEDS
+    from napari_tumorseg.training.data import seed_range
+
+    for name in ("glioma-unet", "glioma-dycnn"):
+        card = json.loads((SHIPPED / f"{name}.card.json").read_text())
+        trained = set(seed_range(card["training"]["data"]["seeds"]))
+        held_out = set(seed_range(card["training"]["data"]["validation_seeds"]))
+        for evaluation in card["evaluation"].values():
+            seeds = evaluation["command"].split("--seeds ")[1].split()[0]
+            held_out |= set(seed_range(seeds))
+        assert not trained & held_out
+        assert not trained & {*ANCHOR_SEEDS, *REPLAY_SEEDS}

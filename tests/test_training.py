@@ -1,0 +1,180 @@
+"""Training: batches, the loop, resume, the Dy-CNN temperature schedule, the training state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+TINY_SHAPE = (40, 64, 64)  # the conftest's SMALL_SHAPE: its anatomy is resampled once per session
+
+
+@pytest.fixture(scope="module")
+def tiny_cache():
+    from napari_tumorseg.synth.generate import make_case
+    from napari_tumorseg.training.data import build_slice_cache
+
+    cases = [make_case("glioma", seed, shape=TINY_SHAPE) for seed in (0, 1)]
+    return build_slice_cache(cases, multiple=4, tumour_slices=4, empty_slices=1)
+
+
+def _tiny_trainer(arch, cache, steps, torch, **config):
+    from napari_tumorseg.models import build_model
+    from napari_tumorseg.training.data import Augmentation
+    from napari_tumorseg.training.loop import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    model = build_model(arch, base_width=4, depth=2)
+    config = TrainConfig(steps=steps, batch_size=2, epoch_steps=config.pop("epoch_steps", 4), warmup_steps=2,
+                         augmentation=Augmentation(crop=32), **config)
+    return Trainer(model, cache, config)
+
+
+def _run(trainer, stop_after=None):
+    reports = []
+    generator = trainer.run(cancel=lambda: stop_after is not None and trainer.step >= stop_after)
+    for report in generator:
+        reports.append(report)
+    return reports
+
+
+def test_cache_keeps_tumour_and_tumour_free_slices(tiny_cache, tmp_path):
+    from napari_tumorseg.training.data import SliceCache
+
+    assert tiny_cache.num_slices == 10 and tiny_cache.num_tumour_slices == 8
+    assert all(img.dtype == np.float16 and img.shape[1] == 4 for img in tiny_cache.images)
+    assert all(h % 4 == 0 and w % 4 == 0 for h, w in (img.shape[-2:] for img in tiny_cache.images))
+    again = SliceCache.load(tiny_cache.save(tmp_path / "cache.npz"))
+    assert again.names == tiny_cache.names
+    assert all(np.array_equal(a, b) for a, b in zip(again.images, tiny_cache.images))
+
+
+def test_batches_are_a_function_of_seed_and_step(tiny_cache):
+    from napari_tumorseg.training.data import Augmentation, sample_batch
+
+    aug = Augmentation(crop=32)
+    x1, y1 = sample_batch(tiny_cache, 5, 0, 4, aug)
+    x2, y2 = sample_batch(tiny_cache, 5, 0, 4, aug)
+    x3, _ = sample_batch(tiny_cache, 6, 0, 4, aug)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    assert not np.array_equal(x1, x3)
+    assert x1.shape == (4, 8, 32, 32) and y1.shape == (4, 32, 32) and y1.dtype == np.int64
+
+
+def test_modality_dropout_zeroes_channels_and_availability(tiny_cache):
+    from napari_tumorseg.training.data import Augmentation, keep_mask, sample_batch
+
+    aug = Augmentation(crop=32, modality_dropout=1.0, tumour_crop_prob=1.0)
+    x, y = sample_batch(tiny_cache, 0, 0, 16, aug)
+    availability = x[:, 4:, 0, 0]
+    assert set(np.unique(availability)) <= {0.0, 1.0}
+    kept = availability.sum(axis=1)
+    assert kept.min() >= 1 and kept.max() <= 3  # a non-empty proper subset every time
+    for sample, avail in zip(x, availability):
+        assert np.all(sample[:4][avail == 0] == 0)  # dropped modalities are zero images
+        assert np.all(sample[4:] == avail[:, None, None])  # availability planes are constant
+    assert (y > 0).any(axis=(1, 2)).all()  # tumour-centred crops contain tumour
+    rng = np.random.default_rng(0)
+    masks = {tuple(keep_mask(np.ones(4), rng)) for _ in range(400)}
+    assert (True, False, False, True) in masks  # FLAIR + T2 only is drawn
+    assert len(masks) == 14
+    assert tuple(keep_mask(np.array([0, 0, 1, 0]), rng)) == (False, False, True, False)
+
+
+def test_training_changes_weights_and_lowers_the_loss_on_its_batch(tiny_cache, torch_single_thread):
+    import torch
+
+    from napari_tumorseg.adapt.losses import dice_ce_loss
+    from napari_tumorseg.training.data import Augmentation, sample_batch
+
+    trainer = _tiny_trainer("unet", tiny_cache, 40, torch, lr=5e-3)
+    x, y = (torch.from_numpy(a) for a in sample_batch(tiny_cache, 0, 0, 2, Augmentation(crop=32)))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with torch.no_grad():
+        loss_before = float(dice_ce_loss(trainer.model(x), y))
+    for _ in range(40):  # the same batch: it must be learned
+        trainer.train_step(x, y)
+    with torch.no_grad():
+        loss_after = float(dice_ce_loss(trainer.model(x), y))
+    assert loss_after < 0.7 * loss_before
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert len(changed) == len(before)
+
+
+def test_run_reports_every_step_and_validates_each_epoch(tiny_cache, torch_single_thread):
+    from napari_tumorseg.training.data import validation_slices
+
+    trainer = _tiny_trainer("unet", tiny_cache, 6, torch_single_thread, epoch_steps=3)
+    trainer.validation = validation_slices(tiny_cache, per_case=2)
+    saved = []
+    trainer.save_state = saved.append
+    reports = _run(trainer)
+    assert [r.step for r in reports] == list(range(1, 7))
+    assert [r.validation is not None for r in reports] == [False, False, True, False, False, True]
+    assert set(reports[-1].validation) == {"WT", "TC", "ET"}
+    assert [s.step for s in saved] == [3, 6] and len(trainer.history) == 2
+    assert reports[0].lr < reports[1].lr  # warm-up
+
+
+@pytest.mark.parametrize("arch", ["unet", "dycnn"])
+def test_resumed_run_equals_the_uninterrupted_run(arch, tiny_cache, tmp_path, torch_single_thread):
+    import torch
+
+    from napari_tumorseg.training.state import load_training_state, save_training_state
+
+    straight = _tiny_trainer(arch, tiny_cache, 8, torch, anneal_fraction=0.5)
+    straight_losses = [r.loss for r in _run(straight)]
+
+    first = _tiny_trainer(arch, tiny_cache, 8, torch, anneal_fraction=0.5)
+    first_losses = [r.loss for r in _run(first, stop_after=3)]
+    assert first.step == 3
+    path = save_training_state(tmp_path / "run.train-state", first.state())
+    second = _tiny_trainer(arch, tiny_cache, 8, torch, anneal_fraction=0.5)  # fresh weights, then the state
+    second.load_state(load_training_state(path))
+    assert second.step == 3
+    second_losses = [r.loss for r in _run(second)]
+
+    assert first_losses + second_losses == straight_losses
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+    if arch == "dycnn":
+        assert second.model.temperature == straight.model.temperature == 1.0
+
+
+def test_dycnn_temperature_anneals_from_30_to_1_then_stays(tiny_cache, torch_single_thread):
+    trainer = _tiny_trainer("dycnn", tiny_cache, 10, torch_single_thread, anneal_fraction=0.4)
+    temperatures = [r.temperature for r in _run(trainer)]
+    assert temperatures[0] == 30.0
+    assert all(a > b for a, b in zip(temperatures[:4], temperatures[1:5]))
+    assert temperatures[4:] == [1.0] * 6
+    assert trainer.model.temperature == 1.0
+
+
+def test_training_state_holds_no_pickle_and_rejects_other_files(tmp_path, torch_single_thread):
+    import torch
+
+    from napari_tumorseg.errors import ModelError
+    from napari_tumorseg.training.state import TrainingState, load_training_state, save_training_state
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    path = save_training_state(tmp_path / "x.train-state", TrainingState(1, model.state_dict(), optimizer.state_dict(),
+                                                                         {"note": "x"}))
+    assert b"pickle" not in path.read_bytes() and path.read_bytes()[8:9] == b"{"  # a safetensors JSON header
+    loaded = load_training_state(path)
+    fresh = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters())
+    fresh.load_state_dict(loaded.optimizer)
+    assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    (tmp_path / "bad.train-state").write_bytes(b"not a state")
+    with pytest.raises(ModelError, match="bad.train-state"):
+        load_training_state(tmp_path / "bad.train-state")
+
+
+def test_seed_ranges():
+    from napari_tumorseg.training.data import overlapping, seed_range
+
+    assert seed_range("3:6") == [3, 4, 5] and seed_range("1,4") == [1, 4]
+    with pytest.raises(ValueError):
+        seed_range("5:5")
+    assert overlapping(range(5000, 5003), [5001, 7]) == [5001]
