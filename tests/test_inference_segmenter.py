@@ -239,3 +239,14 @@ def test_probabilities_none_keeps_labels_only() -> None:
     assert result.probabilities is None and result.labels.any()
     with pytest.raises(ValueError):
         result.entropy()
+
+
+def test_channels_last_layout_gives_the_same_segmentation() -> None:
+    case = _case()
+    default = Segmenter(_model(), device="cpu", probabilities="float16")
+    assert default.channels_last  # static network on the CPU
+    first = default.segment(case)
+    second = Segmenter(_model(), device="cpu", probabilities="float16", channels_last=False).segment(case)
+    np.testing.assert_allclose(first.class_probabilities(), second.class_probabilities(), atol=2e-3)
+    assert (first.labels != second.labels).mean() < 1e-3
+    assert not Segmenter(_model("dycnn"), device="cpu").channels_last

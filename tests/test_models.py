@@ -197,3 +197,33 @@ def test_functional_call_with_other_weights_changes_output() -> None:
     shifted = {name: p.detach() + 0.05 for name, p in model.named_parameters()}
     with torch.no_grad():
         assert not torch.allclose(functional_call(model, shifted, (x,)), model(x))
+
+
+def test_instance_norm_is_per_sample_and_channel() -> None:
+    from napari_tumorseg.models.blocks import make_norm
+
+    torch.manual_seed(6)
+    norm = make_norm("instance", 6)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2.0)
+        norm.bias.uniform_(-1.0, 1.0)
+    x = torch.randn(3, 6, 7, 9) * 4 + 2
+    expected = F.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=1e-5)
+    torch.testing.assert_close(norm(x), expected, rtol=1e-5, atol=1e-5)
+    assert sorted(name for name, _ in norm.named_parameters()) == ["bias", "weight"]
+    group = make_norm("group", 12, groups=8)  # 8 does not divide 12: the largest divisor below, 6
+    assert group.num_groups == 6
+
+
+def test_channels_last_weights_give_the_same_output() -> None:
+    from napari_tumorseg.models.unet import to_channels_last
+
+    torch.manual_seed(7)
+    model = build_model("unet", **TINY).eval()
+    x = _input(model)
+    with torch.no_grad():
+        expected = model(x)
+        to_channels_last(model)
+        assert model.stem.conv_0.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        got = model(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 from napari_tumorseg.errors import ModelError
@@ -73,6 +74,9 @@ def test_info_is_read_from_the_header(tmp_path: Path) -> None:
     assert info.config.arch == "dycnn" and info.config.num_kernels == 2 and info.config.in_channels == 8
     assert info.metadata["metrics"]["WT"] == 0.9
     assert "3 ET" in info.label_convention
+    with safe_open(str(path), framework="numpy") as handle:
+        header = handle.metadata()
+    assert json.loads(header["input"])["channels"] == 8 and json.loads(header["config"])["arch"] == "dycnn"
 
 
 def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -183,6 +183,11 @@ class Segmenter:
         batch_size: slices per batch (default 4 on the CPU, 32 on CUDA, 16 on MPS).
         probabilities: "uint8" (default), "float16" or "none"; see SegmentationResult.
         num_threads: if given, ``torch.set_num_threads`` (process-wide) before running.
+        channels_last: run in the channels-last memory layout (the model's 4-D
+            weights are converted in place). Default: on the CPU and CUDA for
+            static networks, where it is several times faster on the CPU; the
+            Dy-CNN's grouped convolution folds the batch into the channels and
+            stays channels-first.
     """
 
     def __init__(
@@ -195,8 +200,12 @@ class Segmenter:
         batch_size: int | None = None,
         probabilities: str = "uint8",
         num_threads: int | None = None,
+        channels_last: bool | None = None,
     ) -> None:
         import torch
+
+        from ..models.dynconv import dynamic_convs
+        from ..models.unet import to_channels_last
 
         config = config or getattr(model, "config", None)
         if not isinstance(config, ModelConfig):
@@ -211,6 +220,11 @@ class Segmenter:
         self.preprocessing = preprocessing or PreprocessingConfig()
         self.device = choose_device(device)
         self.model = model.eval().to(self.device)
+        if channels_last is None:
+            channels_last = self.device.type in ("cpu", "cuda") and not dynamic_convs(model)
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            to_channels_last(self.model)
         self.batch_size = batch_size or DEFAULT_BATCH.get(self.device.type, 4)
         self.probabilities = probabilities
 
@@ -245,6 +259,8 @@ class Segmenter:
             try:
                 with torch.inference_mode():
                     x = torch.from_numpy(chunk).to(self.device)
+                    if self.channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
                     probs = torch.softmax(self.model(x).float(), dim=1).cpu()
             except Exception as error:
                 if not _is_oom(error):

@@ -34,7 +34,10 @@ def make_norm(name: str, channels: int, groups: int = 8) -> nn.Module:
         groups: group norm only; reduced to the largest divisor of ``channels`` not above it.
     """
     if name == "instance":
-        return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+        # Group norm with one channel per group *is* instance norm (per sample and
+        # channel, over H x W, affine per channel, same eps), with the same parameter
+        # names; its CPU kernel is ~3x faster and keeps channels-last tensors.
+        return nn.GroupNorm(channels, channels, affine=True)
     if name == "group":
         groups = max(g for g in range(1, min(groups, channels) + 1) if channels % g == 0)
         return nn.GroupNorm(groups, channels, affine=True)

@@ -115,6 +115,16 @@ def save_checkpoint(
             "config": json.dumps(config.to_dict()),
             "preprocessing": json.dumps(preprocessing.to_dict()),
             "label_convention": LABEL_CONVENTION,
+            # Derived from the config; spelled out for readers of the header alone.
+            "input": json.dumps(
+                {
+                    "channels": config.in_channels,
+                    "context": config.context,
+                    "size_multiple": config.size_multiple,
+                    "layout": f"(B, {config.in_channels}, H, W): modalities {list(preprocessing.modalities)} "
+                    f"of slices z-{config.context}..z+{config.context}, then 4 availability planes",
+                }
+            ),
             "metadata": json.dumps(metadata or {}),
         }
     except (TypeError, ValueError) as error:

@@ -15,7 +15,17 @@ from functools import partial
 import torch
 from torch import nn
 
-from .blocks import ActFactory, ConvFactory, Down, NormFactory, TwoConv, UpCat, static_conv3x3
+from .blocks import (
+    ActFactory,
+    ConvFactory,
+    Down,
+    NormFactory,
+    TwoConv,
+    UpCat,
+    make_activation,
+    make_norm,
+    static_conv3x3,
+)
 from .config import ModelConfig
 from .dynconv import DynamicConv2d, get_temperature, set_temperature
 
@@ -47,8 +57,8 @@ class UNet2D(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        norm = norm or partial(nn.InstanceNorm2d, affine=True)
-        act = act or nn.LeakyReLU
+        norm = norm or partial(make_norm, "instance")
+        act = act or partial(make_activation, "leaky_relu")
         widths = [base_width * 2**level for level in range(depth + 1)]
         self.in_channels = in_channels
         self.num_classes = num_classes
@@ -138,10 +148,21 @@ class DyUNet2D(UNet2D):
         set_temperature(self, value)
 
 
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Store the model's 4-D weights channels-last, in place; returns the model.
+
+    With channels-last inputs too, oneDNN runs the static 3x3 convolutions
+    several times faster on the CPU. Outputs are unchanged (up to float
+    rounding); the 5-D kernel banks of dynamic convolutions are left as they are.
+    """
+    for parameter in model.parameters():
+        if parameter.dim() == 4:
+            parameter.data = parameter.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
 def model_from_config(config: ModelConfig) -> UNet2D:
     """The network a config describes, freshly initialised (seed torch first for reproducibility)."""
-    from .blocks import make_activation, make_norm
-
     norm = partial(make_norm, config.norm, groups=config.norm_groups)
     act = partial(make_activation, config.activation)
     common = dict(

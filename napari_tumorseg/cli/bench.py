@@ -1,0 +1,140 @@
+"""``tumorseg bench``: seconds per BraTS-size volume, cold and warm, and peak memory, as JSON.
+
+    tumorseg bench                              # both architectures, CPU (and GPU if present)
+    tumorseg bench --arch unet --device cpu --repeats 5 -o bench.json
+    tumorseg bench --model my_model.safetensors  # a saved model instead of random weights
+
+The test volume is a synthetic glioma on the 155x240x240 BraTS grid (an
+ellipsoid phantom if the synthetic generator is not installed). Each
+(architecture, device) runs in a fresh process: "cold" is its first
+segmentation after the model is built, "warm" the median of the next runs,
+"peak_rss_mb" the whole process's peak resident memory, "slice_seconds" one
+axial slice (``Segmenter.segment_slice``). Speed depends on the brain's box,
+since only it is run: the JSON reports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected Z,Y,X (e.g. 155,240,240), got {text!r}")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` subcommand.
+
+    Args:
+        subparsers: the dispatcher's subparsers.
+    """
+    parser = subparsers.add_parser(
+        "bench",
+        help="time segmentation of a BraTS-size volume (cold, warm, peak memory) on CPU and GPU",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--arch", nargs="+", choices=["unet", "dycnn"], default=["unet", "dycnn"],
+        help="architectures with random weights (default: both); ignored with --model",
+    )
+    parser.add_argument("--model", type=Path, help="a checkpoint (.safetensors) to time instead")
+    parser.add_argument(
+        "--device", nargs="+", default=["auto"],
+        help="cpu, cuda, mps, or auto = the CPU and, when present, the GPU (default)",
+    )
+    parser.add_argument("--batch-size", type=int, help="slices per batch (default: the Segmenter's per device)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=int, default=3, help="warm runs after the cold one (default 3)")
+    parser.add_argument("--shape", type=_shape, default=(155, 240, 240), help="Z,Y,X grid (default 155,240,240)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic case and random weights")
+    parser.add_argument(
+        "--phantom", action="store_true", help="time an ellipsoid phantom instead of a synthetic glioma"
+    )
+    parser.add_argument("-o", "--output", type=Path, help="also write the JSON to this file")
+    parser.set_defaults(func=run)
+
+
+def _devices(requested: list[str]) -> list[str]:
+    import torch
+
+    devices: list[str] = []
+    for name in requested:
+        if name == "auto":
+            devices.append("cpu")
+            if torch.cuda.is_available():
+                devices.append("cuda")
+            elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+                devices.append("mps")
+        else:
+            from ..inference.segmenter import choose_device
+
+            choose_device(name)  # a ModelError (exit 2) for a device this machine lacks
+            devices.append(name)
+    return list(dict.fromkeys(devices))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the case once, measure every (architecture, device) in its own process, print JSON.
+
+    Args:
+        args: the parsed arguments of ``register``.
+    """
+    from ..errors import ModelError
+    from ..inference.benchmark import (
+        BenchSpec,
+        benchmark_case,
+        machine,
+        phantom_case,
+        run_worker,
+        save_case_arrays,
+    )
+
+    if args.model is not None:
+        from ..models.checkpoint import read_checkpoint_info
+
+        archs = [read_checkpoint_info(args.model).config.arch]  # ModelError now, not in a worker
+    else:
+        archs = args.arch
+    devices = _devices(args.device)
+    if args.phantom:
+        case, source = phantom_case(args.shape, args.seed), f"ellipsoid phantom (seed {args.seed})"
+    else:
+        case, source = benchmark_case(args.shape, args.seed)
+    report = {
+        "command": "tumorseg bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "tumorseg bench",
+        "machine": machine(),
+        "case": {"source": source, "shape": list(case.shape), "modalities": list(case.modalities)},
+        "results": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="tumorseg-bench-") as folder:
+        case_file = Path(folder) / "case.npz"
+        save_case_arrays(case, case_file)
+        del case
+        for arch in archs:
+            for device in devices:
+                spec = BenchSpec(
+                    case_file=str(case_file), arch=arch, device=device,
+                    model=str(args.model) if args.model else None, batch_size=args.batch_size,
+                    threads=args.threads, repeats=args.repeats, seed=args.seed,
+                )
+                print(f"tumorseg bench: {arch} on {device} ...", file=sys.stderr, flush=True)
+                report["results"].append(run_worker(spec))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.output:
+        try:
+            args.output.write_text(text + "\n")
+        except OSError as error:
+            raise ModelError(f"{args.output}: cannot write the benchmark ({error.strerror or error})") from error
+    return 1 if any("error" in r for r in report["results"]) else 0
