@@ -66,7 +66,7 @@ class AdaptConfig:
     replay_per_step: int = 2
     replay_weight: float = 0.5
     tolerance: float = 0.02
-    reference_slices: int = 16
+    reference_slices: int = 8
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -205,7 +205,7 @@ def case_corrections(
     model_config: ModelConfig,
     preprocessing: PreprocessingConfig | None = None,
     reference: np.ndarray | None = None,
-    reference_slices: int = 16,
+    reference_slices: int = 8,
 ) -> CaseCorrections:
     """Network-ready corrections of one case, prepared exactly as the segmenter prepares slices.
 
