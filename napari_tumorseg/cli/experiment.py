@@ -1,0 +1,216 @@
+"""``tumorseg experiment``: reproduce the papers' experiments on the synthetic domains.
+
+    tumorseg experiment meta-tune --out results/meta-tune            # paper 000, table (b), ~1 h on 2 CPU cores
+    tumorseg experiment meta-tune --out /tmp/mt --quick              # smoke test, a few minutes
+    tumorseg experiment lifelong --out results/lifelong              # paper 004, Figures 1 and 3
+    tumorseg experiment lifelong --out /tmp/ll --quick
+
+Each writes results.json, results.md and PNG figures into --out. Runs are
+deterministic for a --seed (on the same device and thread count). Prepared
+cases are cached in --cache-dir (default: the user cache folder), so a second
+run starts at once. meta-tune uses the shipped glioma U-Net
+(resources/models/glioma-unet.safetensors) unless --model names another
+checkpoint; --quick without --model pretrains a tiny stand-in in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+SHIPPED_MODEL = ("models", "glioma-unet.safetensors")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``experiment`` subcommand and its ``meta-tune`` and ``lifelong`` experiments.
+
+    Args:
+        subparsers: the dispatcher's subparsers.
+    """
+    from .train import _shape
+
+    p = subparsers.add_parser("experiment", help="reproduce the papers' experiments (meta-tune, lifelong)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    experiments = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--out", type=Path, required=True, help="folder for results.json, results.md and the PNGs")
+        q.add_argument("--quick", action="store_true", help="tiny smoke-test settings (a few minutes on a CPU)")
+        q.add_argument("--seed", type=int, help="first repeat seed (default 0)")
+        q.add_argument("--seeds", type=int, help="number of repeat seeds")
+        q.add_argument("--shape", type=_shape, help="synthetic grid Z,Y,X")
+        q.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
+        q.add_argument("--threads", type=int, help="torch CPU threads (default: the usable cores, at most 8)")
+        q.add_argument("--cache-dir", type=Path, help="prepared-case cache (default: the user cache folder)")
+        q.add_argument("--no-cache", action="store_true", help="prepare every case afresh, cache nothing")
+
+    m = experiments.add_parser("meta-tune", help="paper 000: naive vs passive vs active meta-tune on metastasis",
+                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(m)
+    m.add_argument("--model", type=Path, help="the pretrained glioma checkpoint (default: the shipped U-Net)")
+    m.add_argument("--patients", type=int, help="metastasis patients adapted on (default 20)")
+    m.add_argument("--held-out", type=int, help="metastasis patients only scored (default 4)")
+    m.add_argument("--ks", type=_ints, help="corrected slices swept, e.g. 1,3,5,10")
+    m.add_argument("--main-k", type=int, help="k of the main table (default 5)")
+    m.add_argument("--sweep-patients", type=int, help="patients for the ks other than --main-k (0: all)")
+    m.add_argument("--sweep-seeds", type=int, help="repeat seeds for the ks other than --main-k (default: all)")
+    m.add_argument("--methods", type=_names, help="comma list of baseline,naive,passive,passive-fo,active,active-fo")
+    m.set_defaults(func=run_meta_tune_command)
+
+    lifelong = experiments.add_parser("lifelong", help="paper 004: U-Net vs Dy-CNN on an alternating T2/FLAIR stream",
+                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(lifelong)
+    lifelong.add_argument("--train-patients", type=int, help="stream patients (default 24)")
+    lifelong.add_argument("--test-patients", type=int, help="test patients, half T2-only, half FLAIR-only (default 8)")
+    lifelong.add_argument("--steps-per-patient", type=int, help="gradient steps per patient in a batch (default 10)")
+    lifelong.add_argument("--large-batch", type=int, help="patients per large batch (default 6)")
+    lifelong.add_argument("--small-batch", type=int, help="patients per small batch (default 2)")
+    lifelong.add_argument("--settings", type=_names, help="comma list of joint,large,small")
+    lifelong.add_argument("--base-width", type=int, help="width of both networks (default 16)")
+    lifelong.add_argument("--workers", type=int, help="processes making synthetic cases (default: one per core)")
+    lifelong.set_defaults(func=run_lifelong_command)
+
+
+def command_line(argv_tail: list[str]) -> str:
+    return shlex.join(["tumorseg", "experiment", *argv_tail])
+
+
+def _explicit_command(args: argparse.Namespace, names: tuple[str, ...]) -> str:
+    parts = [args.experiment, "--out", str(args.out)]
+    for name in ("quick", "seed", "seeds", "shape", "device", "threads", "no_cache", *names):
+        value = getattr(args, name, None)
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, tuple):
+            parts += [flag, ",".join(map(str, value))]
+        else:
+            parts += [flag, str(value)]
+    return command_line(parts)
+
+
+def _cache(args: argparse.Namespace) -> tuple[Path | None, Any]:
+    """(experiment cache folder or None, the anchor set's cache argument)."""
+    if args.no_cache:
+        return None, None
+    if args.cache_dir is not None:
+        return args.cache_dir / "experiments", args.cache_dir
+    from ..adapt.anchors import default_cache_dir
+
+    return default_cache_dir() / "experiments", True
+
+
+def _changes(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, Any]:
+    return {field: getattr(args, name) for name, field in mapping.items() if getattr(args, name, None) is not None}
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, unit="run", dynamic_ncols=True)
+
+
+def _drive(generator: Any, total: int) -> Any:
+    bar = _progress(total)
+    try:
+        while True:
+            try:
+                report = next(generator)
+            except StopIteration as stop:
+                return stop.value
+            bar.update(report.done - bar.n)
+            bar.set_postfix_str(f"{report.phase}: {report.detail}"[-60:])
+    finally:
+        bar.close()
+
+
+def _load_model(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
+    from ..errors import TumorsegError
+    from ..models.checkpoint import load_checkpoint
+    from ..resources import resource_path
+
+    if args.model is not None:
+        return load_checkpoint(args.model).model, f"checkpoint {args.model}"
+    shipped = resource_path(*SHIPPED_MODEL)
+    if args.quick:
+        from ..experiments.stand_in import StandInConfig, pretrain_stand_in
+
+        stand_in = StandInConfig()
+        print("tumorseg: --quick pretrains a tiny stand-in glioma U-Net (give --model to use another)", file=sys.stderr)
+        return pretrain_stand_in(stand_in, config.shape), (
+            f"tiny stand-in U-Net pretrained in-process on synthetic glioma at the quick grid ({stand_in.to_dict()})")
+    if not shipped.is_file():
+        raise TumorsegError(f"{shipped}: the shipped glioma model is missing; train it (tumorseg train) or give --model")
+    return load_checkpoint(shipped).model, f"shipped {shipped.name}"
+
+
+def run_meta_tune_command(args: argparse.Namespace) -> int:
+    from ..errors import TumorsegError
+    from ..experiments.api import meta_tune_experiment
+    from ..experiments.common import setup_torch
+    from ..experiments.meta_tune import MetaTuneConfig
+
+    device = setup_torch(args.threads, args.device)
+    changes = _changes(args, {"seed": "seed", "seeds": "seeds", "shape": "shape", "patients": "patients",
+                              "held_out": "held_out", "ks": "ks", "main_k": "main_k", "sweep_seeds": "sweep_seeds",
+                              "methods": "methods"})
+    if args.sweep_patients is not None:
+        changes["sweep_patients"] = args.sweep_patients or None
+    try:
+        config = MetaTuneConfig.quick(**changes) if args.quick else MetaTuneConfig(**changes)
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
+    model, description = _load_model(args, config)
+    command = _explicit_command(args, ("model", "patients", "held_out", "ks", "main_k", "sweep_patients",
+                                       "sweep_seeds", "methods"))
+    cache_dir, anchor_cache = _cache(args)
+    generator = meta_tune_experiment(model, config, args.out, model_description=description, command=command,
+                                     device=device, cache_dir=cache_dir, anchor_cache=anchor_cache)
+    results = _drive(generator, config.units())
+    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
+          file=sys.stderr)
+    return 0
+
+
+def run_lifelong_command(args: argparse.Namespace) -> int:
+    from ..errors import TumorsegError
+    from ..experiments.api import lifelong_experiment
+    from ..experiments.common import setup_torch
+    from ..experiments.lifelong import LifelongConfig
+
+    device = setup_torch(args.threads, args.device)
+    changes = _changes(args, {"seed": "seed", "seeds": "seeds", "shape": "shape", "train_patients": "train_patients",
+                              "test_patients": "test_patients", "steps_per_patient": "steps_per_patient",
+                              "large_batch": "large_batch", "small_batch": "small_batch", "settings": "settings",
+                              "base_width": "base_width", "workers": "workers"})
+    try:
+        config = LifelongConfig.quick(**changes) if args.quick else LifelongConfig(**changes)
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
+    command = _explicit_command(args, ("train_patients", "test_patients", "steps_per_patient", "large_batch",
+                                       "small_batch", "settings", "base_width", "workers"))
+    cache_dir, _ = _cache(args)
+    generator = lifelong_experiment(config, args.out, command=command, device=device, cache_dir=cache_dir)
+    results = _drive(generator, config.units())
+    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
+          file=sys.stderr)
+    return 0

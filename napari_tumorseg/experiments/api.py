@@ -1,0 +1,124 @@
+"""Run an experiment end to end and write its folder: results.json, results.md and the PNG figures.
+
+Both are generators of :class:`~napari_tumorseg.experiments.common.ExperimentProgress`
+that return the results document, so the CLI drives them with a progress bar
+and the tests drive them with tiny settings. Nothing is written until the
+experiment has finished: a cancel or an error leaves ``out`` as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from .common import ExperimentProgress, machine_description, write_json, write_text_atomic
+from .lifelong import LifelongConfig, run_lifelong
+from .meta_tune import MetaTuneConfig, run_meta_tune
+
+
+def meta_tune_experiment(
+    model: nn.Module,
+    config: MetaTuneConfig,
+    out: Path,
+    *,
+    model_description: str,
+    command: str,
+    device: Any = "cpu",
+    cache_dir: Path | None = None,
+    anchor_cache: Path | None | bool = True,
+    cancel: Any = None,
+) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+    """The meta-tune experiment; writes ``out``/results.json, results.md, dice_vs_k.png, forgetting_vs_gain.png.
+
+    Args:
+        model: the pretrained glioma network.
+        config: the experiment's settings.
+        out: the output folder.
+        model_description: where the model came from (file, card, or the stand-in), for the report.
+        command: the command line that reproduces the run.
+        device: where to adapt and score.
+        cache_dir: prepared-patient cache (None: none).
+        anchor_cache: the anchor set's cache (see ``adapt.anchors``).
+        cancel: a threading.Event or a callable returning True to stop.
+    """
+    from .meta_tune_analysis import analyse
+    from .plots import meta_tune_plots
+    from .report import meta_tune_markdown
+
+    started = time.perf_counter()
+    machine = machine_description(device)
+    model = model.to(device).eval()
+    raw = yield from run_meta_tune(model, config, cache_dir=cache_dir, anchor_cache=anchor_cache, cancel=cancel)
+    mean_seconds = {}
+    for method in config.methods[1:]:
+        seconds = [r["seconds"] for r in raw["records"] if r["method"] == method]
+        mean_seconds[method] = round(float(np.mean(seconds)), 3) if seconds else None
+    timings = {**raw.pop("timings"), "mean_seconds": mean_seconds, "wall_time_s": round(time.perf_counter() - started, 1)}
+    results = {
+        "experiment": "meta-tune",
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "model": {"description": model_description, "config": model.config.to_dict()},
+        "config": config.to_dict(),
+        **raw,
+        "timings": timings,
+    }
+    results["analysis"] = analyse(results, config)
+    _write(out, results, meta_tune_markdown(results), meta_tune_plots)
+    return results
+
+
+def lifelong_experiment(
+    config: LifelongConfig,
+    out: Path,
+    *,
+    command: str,
+    device: Any = "cpu",
+    cache_dir: Path | None = None,
+    cancel: Any = None,
+) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+    """The lifelong experiment; writes ``out``/results.json, results.md and the figure PNGs.
+
+    Args:
+        config: the experiment's settings.
+        out: the output folder.
+        command: the command line that reproduces the run.
+        device: where to train.
+        cache_dir: training/test slice cache (None: none).
+        cancel: a threading.Event or a callable returning True to stop.
+    """
+    from .lifelong_analysis import analyse
+    from .plots import lifelong_plots
+    from .report import lifelong_markdown
+
+    started = time.perf_counter()
+    machine = machine_description(device)
+    raw = yield from run_lifelong(config, device=device, cache_dir=cache_dir, cancel=cancel)
+    timings = {**raw.pop("timings"), "wall_time_s": round(time.perf_counter() - started, 1)}
+    results = {
+        "experiment": "lifelong",
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "config": config.to_dict(),
+        **raw,
+        "timings": timings,
+    }
+    results["analysis"] = analyse(results, config)
+    _write(out, results, lifelong_markdown(results), lifelong_plots)
+    return results
+
+
+def _write(out: Path, results: dict[str, Any], markdown: str, plots: Any) -> None:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plots(results, out)
+    write_text_atomic(out / "results.md", markdown)
+    write_json(out / "results.json", results)  # last: its presence says the folder is complete

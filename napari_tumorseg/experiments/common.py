@@ -1,0 +1,354 @@
+"""What both experiments share: seed ranges, statistics, progress, the machine, and result files.
+
+Seeds. Every synthetic case is ``make_case(domain, seed)``; the experiments
+take their cases from ranges that no other command uses (training, validation,
+evaluation, the adaptation's anchor and replay sets, the adaptation
+benchmark), so no experiment ever scores a case a model was trained on.
+:func:`check_seeds` enforces it and the tests check :data:`RESERVED_SEEDS`
+against the modules that own those ranges.
+
+Statistics. A metric of a method is an array ``(patients, seeds)``:
+:func:`summarize` gives its mean, the standard deviation over patients (of
+each patient's mean over seeds) and over seeds (of each seed's mean over
+patients); :func:`paired_test` is the two-sided Wilcoxon signed-rank test of
+two methods on the same patients (each patient's mean over seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TumorsegError
+
+# Seeds other commands own (domain -> ranges), copied here because the CLI that
+# defines some of them sits above this layer; tests/test_experiments_common.py
+# checks the copy against cli/train.py, adapt/anchors.py and adapt/bench.py.
+RESERVED_SEEDS: dict[str, tuple[range, ...]] = {
+    # `tumorseg train` draws training seeds from the low range (default 0:64) and
+    # validates on 9000:9002; anchor 5001-5004 and replay 6001-6032 lie inside it.
+    "glioma": (range(0, 10000), range(10000, 10020)),
+    # held-out evaluation of `tumorseg evaluate`; 7001 is the adaptation benchmark's case.
+    "metastasis": (range(20000, 20020), range(7001, 7002)),
+}
+
+# The experiments' own ranges (first seed of each; cases that do not qualify are skipped).
+META_TUNE_PATIENT_SEEDS = 30000  # metastasis patients whose corrections adapt the model
+META_TUNE_HELD_OUT_SEEDS = 31000  # metastasis patients never adapted on
+LIFELONG_TRAIN_SEEDS = 40000  # glioma patients of the lifelong stream
+LIFELONG_TEST_SEEDS = 41000  # glioma patients of its T2-only and FLAIR-only test sets
+STAND_IN_PRETRAIN_SEEDS = 42000  # glioma cases that pretrain the --quick stand-in model
+
+
+class ExperimentCancelled(TumorsegError):
+    """The user stopped an experiment; nothing was written."""
+
+
+def check_seeds(groups: Mapping[str, tuple[str, Sequence[int]]]) -> None:
+    """Raise ValueError if two groups share a (domain, seed) or a group uses a reserved seed.
+
+    Args:
+        groups: name -> (domain, seeds), e.g. ``{"patients": ("metastasis", [30000, ...])}``.
+    """
+    owner: dict[tuple[str, int], str] = {}
+    for name, (domain, seeds) in groups.items():
+        for seed in seeds:
+            if any(seed in r for r in RESERVED_SEEDS.get(domain, ())):
+                raise ValueError(f"{name}: {domain} seed {seed} is reserved for training or evaluation")
+            key = (domain, int(seed))
+            if key in owner:
+                raise ValueError(f"{domain} seed {seed} is in both {owner[key]} and {name}")
+            owner[key] = name
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def summarize(values: np.ndarray | Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Mean and spread of a metric measured per (patient, seed).
+
+    Args:
+        values: ``(patients, seeds)``; NaN marks a missing measurement.
+
+    Returns:
+        ``mean`` (over everything), ``std_patients`` (sample std, ddof 1, of
+        the patients' means over seeds), ``std_seeds`` (sample std of the
+        seeds' means over patients), ``n_patients``, ``n_seeds``; a spread of
+        a single value is None.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    per_patient = _nanmean(array, axis=1)
+    per_seed = _nanmean(array, axis=0)
+    return {
+        "mean": _finite_or_none(float(np.nanmean(array))) if np.isfinite(array).any() else None,
+        "std_patients": _sample_std(per_patient),
+        "std_seeds": _sample_std(per_seed),
+        "n_patients": int(np.isfinite(per_patient).sum()),
+        "n_seeds": int(np.isfinite(per_seed).sum()),
+    }
+
+
+def _nanmean(array: np.ndarray, axis: int) -> np.ndarray:
+    counts = np.isfinite(array).sum(axis=axis)
+    sums = np.where(np.isfinite(array), array, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _sample_std(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(np.std(finite, ddof=1)) if finite.size > 1 else None
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Two-sided Wilcoxon signed-rank test of paired measurements ``a`` against ``b``.
+
+    Pairs with a NaN are dropped. Zero differences are dropped before ranking
+    (Wilcoxon's original treatment); when every difference is zero there is
+    nothing to test and the p-value is 1.
+
+    Args:
+        a: one value per patient for the first method.
+        b: the same patients, second method.
+
+    Returns:
+        ``n`` pairs, ``mean_difference`` and ``median_difference`` (a - b),
+        ``a_better`` / ``b_better`` counts, ``statistic``, ``p_value`` and ``test``.
+    """
+    from scipy.stats import wilcoxon
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples differ in length: {x.shape} vs {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    difference = x[keep] - y[keep]
+    result: dict[str, Any] = {
+        "test": "Wilcoxon signed-rank, two-sided, zero differences dropped",
+        "n": int(difference.size),
+        "mean_difference": _finite_or_none(float(difference.mean())) if difference.size else None,
+        "median_difference": _finite_or_none(float(np.median(difference))) if difference.size else None,
+        "a_better": int((difference > 0).sum()),
+        "b_better": int((difference < 0).sum()),
+        "statistic": None,
+        "p_value": None,
+    }
+    if difference.size == 0:
+        return result
+    if not np.any(difference != 0):
+        result["p_value"] = 1.0
+        return result
+    test = wilcoxon(difference, zero_method="wilcox", alternative="two-sided")
+    result["statistic"] = _finite_or_none(float(test.statistic))
+    result["p_value"] = _finite_or_none(float(test.pvalue))
+    return result
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExperimentProgress:
+    """One unit of an experiment done (an adaptation scored, a stream batch trained).
+
+    Args:
+        done: units finished.
+        total: units in the whole experiment.
+        phase: "preparing", "adapting", "training", ...
+        detail: what was just done, for the progress bar.
+        elapsed: seconds since the experiment started.
+    """
+
+    done: int
+    total: int
+    phase: str
+    detail: str
+    elapsed: float
+
+
+class ProgressClock:
+    """Counts units of work, checks the cancel flag, and makes progress reports.
+
+    Args:
+        total: units the experiment will do.
+        cancel: a threading.Event, a callable returning True to stop, or None.
+    """
+
+    def __init__(self, total: int, cancel: threading.Event | Callable[[], bool] | None = None) -> None:
+        self.total = int(total)
+        self.done = 0
+        self.started = time.perf_counter()
+        if cancel is None:
+            self._cancelled: Callable[[], bool] = lambda: False
+        elif isinstance(cancel, threading.Event):
+            self._cancelled = cancel.is_set
+        else:
+            self._cancelled = cancel
+
+    def check(self) -> None:
+        """Raise ExperimentCancelled when asked to stop."""
+        if self._cancelled():
+            raise ExperimentCancelled(f"experiment cancelled after {self.done} of {self.total} units")
+
+    def tick(self, phase: str, detail: str, units: int = 1) -> ExperimentProgress:
+        self.done += units
+        return ExperimentProgress(self.done, self.total, phase, detail, time.perf_counter() - self.started)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def drive(generator: Any, on_progress: Callable[[ExperimentProgress], None] | None = None) -> Any:
+    """Run an experiment generator to its end; returns its value."""
+    while True:
+        try:
+            report = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(report)
+
+
+# --- machine, threads, device ----------------------------------------------------------------
+
+
+def available_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def setup_torch(threads: int | None, device: str = "auto") -> Any:
+    """Set torch's CPU threads (default: the usable cores, at most 8) and choose the device.
+
+    Fewer threads than cores would leave the CPU idle; more than 8 gain little
+    for networks this small and make results depend on a bigger reduction tree.
+
+    Args:
+        threads: torch CPU threads, or None for the default.
+        device: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda", ...
+
+    Returns:
+        The torch.device the experiment runs on.
+    """
+    import torch
+
+    from ..inference.segmenter import choose_device
+
+    torch.set_num_threads(int(threads) if threads else min(available_cores(), 8))
+    return choose_device(device)
+
+
+def machine_description(device: Any) -> dict[str, Any]:
+    """The machine and its load, so a timing can be read in context."""
+    import torch
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": available_cores(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if getattr(device, "type", str(device)) == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+# --- result files ---------------------------------------------------------------------------
+
+
+def json_ready(value: Any) -> Any:
+    """Numbers, arrays and tuples as plain JSON; NaN and infinities as null (JSON has neither)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return _finite_or_none(float(value))
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        # mkstemp makes the file private; results are for sharing, so use the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented, strictly valid JSON (see :func:`json_ready`)."""
+    write_text_atomic(path, json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n")
+
+
+def without_timings(results: Any) -> Any:
+    """A copy of a results document without the fields that depend on the clock or the machine.
+
+    Two runs with the same settings must agree on everything else (the
+    determinism test compares these).
+    """
+    volatile = {"timings", "machine", "seconds", "wall_time_s", "created"}
+    if isinstance(results, Mapping):
+        return {k: without_timings(v) for k, v in results.items() if k not in volatile}
+    if isinstance(results, list):
+        return [without_timings(v) for v in results]
+    return results
+
+
+def format_mean_std(summary: Mapping[str, Any], digits: int = 3, spread: str = "std_patients") -> str:
+    """``0.452 ± 0.231`` from a :func:`summarize` dict (``n/a`` where there is no value)."""
+    mean = summary.get("mean")
+    if mean is None:
+        return "n/a"
+    std = summary.get(spread)
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_p(p: float | None) -> str:
+    """A p-value for a table: 3 significant digits, or ``<0.001``."""
+    if p is None:
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def seed_list(base: int, count: int) -> list[int]:
+    """``count`` consecutive seeds from ``base`` (the experiments' repeat seeds)."""
+    return [int(base) + i for i in range(int(count))]

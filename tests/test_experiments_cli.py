@@ -1,0 +1,39 @@
+"""``tumorseg experiment``: the subcommands exist, settings reach the configs, bad settings fail cleanly."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_tumorseg.cli import build_parser, main
+
+
+def test_experiment_subcommands_are_registered():
+    parser = build_parser()
+    args = parser.parse_args(["experiment", "meta-tune", "--out", "x", "--quick", "--ks", "1,3", "--main-k", "3"])
+    assert args.experiment == "meta-tune" and args.quick and args.ks == (1, 3) and args.main_k == 3
+    args = parser.parse_args(["experiment", "lifelong", "--out", "x", "--settings", "large,small", "--seeds", "3"])
+    assert args.experiment == "lifelong" and args.settings == ("large", "small") and args.seeds == 3
+
+
+def test_bad_settings_exit_with_one_line(tmp_path, capsys):
+    status = main(["experiment", "lifelong", "--out", str(tmp_path / "o"), "--train-patients", "5", "--threads", "1"])
+    assert status == 2
+    assert "train_patients" in capsys.readouterr().err
+    status = main(["experiment", "meta-tune", "--out", str(tmp_path / "o"), "--ks", "1,3", "--main-k", "5",
+                   "--threads", "1", "--no-cache"])
+    assert status == 2
+    assert "main_k" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_missing_model_file_is_a_clean_error(tmp_path, capsys):
+    status = main(["experiment", "meta-tune", "--out", str(tmp_path / "o"), "--model", str(tmp_path / "none.safetensors"),
+                   "--threads", "1"])
+    assert status == 2
+    assert "none.safetensors" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "a,b", ""])
+def test_ks_must_be_positive_integers(value):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["experiment", "meta-tune", "--out", "x", "--ks", value])
