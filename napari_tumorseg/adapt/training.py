@@ -30,6 +30,10 @@ def working_copy(model: nn.Module) -> nn.Module:
     working.eval()
     # A model handed over from inference may have had gradients switched off; the copy learns everything.
     working.requires_grad_(True)
+    # The Segmenter stores static weights channels-last, which speeds inference but slows these
+    # small training steps (and their double backward) on the CPU: train in the default layout.
+    for parameter in working.parameters():
+        parameter.data = parameter.data.contiguous()
     return working
 
 
@@ -51,6 +55,14 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def uses_channels_last(model: nn.Module) -> bool:
+    """Whether the model's convolution weights are stored channels-last (as the Segmenter leaves static nets)."""
+    for parameter in model.parameters():
+        if parameter.dim() == 4:
+            return parameter.is_contiguous(memory_format=torch.channels_last) and not parameter.is_contiguous()
+    return False
+
+
 @torch.inference_mode()
 def predict_labels(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Arg-max labels of a model on network-ready slices.
@@ -66,10 +78,13 @@ def predict_labels(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDI
     was_training = model.training
     model.eval()
     device = model_device(model)
+    # Inputs in the weights' layout: oneDNN then runs the convolutions without reordering.
+    layout = torch.channels_last if uses_channels_last(model) else torch.contiguous_format
     out = np.empty((inputs.shape[0], *inputs.shape[2:]), dtype=np.uint8)
     try:
         for start in range(0, inputs.shape[0], batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size])).to(device)
+            batch = batch.contiguous(memory_format=layout)
             out[start : start + batch_size] = model(batch).argmax(dim=1).to(torch.uint8).cpu().numpy()
     finally:
         model.train(was_training)
