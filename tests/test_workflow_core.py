@@ -46,6 +46,15 @@ def test_least_certain_slices_ranks_and_skips_corrected():
     assert least_certain_slices(uncertainty, prediction, k=5, exclude={3}) == [1, 4]
 
 
+def test_least_certain_slices_look_at_the_tumour_not_the_brain_edge():
+    uncertainty = np.zeros((4, 30, 30), np.float32)
+    uncertainty[0] = 0.3  # faint doubt over a whole edge slice: 270 in total
+    uncertainty[2, 10:14, 10:14] = 0.9  # strong doubt at a tumour boundary: 14.4 in total
+    prediction = np.zeros((4, 30, 30), np.uint8)
+    prediction[2, 11:13, 11:13] = 2
+    assert least_certain_slices(uncertainty, prediction, k=1) == [2]
+
+
 def test_corrections_survive_a_new_store(tmp_path):
     case = tiny_case()
     prediction = np.zeros(case.shape, np.uint8)

@@ -28,18 +28,31 @@ def entropy(probabilities: np.ndarray, axis: int = 0) -> np.ndarray:
 
 
 def least_certain_slices(
-    uncertainty: np.ndarray, prediction: np.ndarray, k: int = 5, exclude: set[int] | None = None
+    uncertainty: np.ndarray,
+    prediction: np.ndarray,
+    k: int = 5,
+    exclude: set[int] | None = None,
+    margin: int = 5,
 ) -> list[int]:
     """The ``k`` axial slices most worth a radiologist's look, least certain first.
 
-    A slice scores the summed entropy of its voxels, so a large doubtful tumour
-    outranks one doubtful voxel; only slices with some uncertainty or predicted
-    tumour are candidates (never blank slices outside the brain). Slices already
-    corrected (``exclude``) are skipped.
+    A slice scores the summed entropy of its voxels near the predicted tumour
+    (within ``margin`` voxels in-plane), so a large doubtful tumour boundary
+    outranks the faint doubt every network has at the brain's edge on the
+    first and last slices. With no tumour predicted anywhere, the whole slice
+    counts. Slices already corrected (``exclude``) are skipped.
     """
+    tumour = prediction > 0
+    if tumour.any():
+        from scipy.ndimage import binary_dilation
+
+        # In-plane dilation only: each slice is judged by its own boundary.
+        structure = np.zeros((1, 3, 3), bool)
+        structure[0, 1, :] = structure[0, :, 1] = True
+        region = binary_dilation(tumour, structure=structure, iterations=margin)
+        uncertainty = np.where(region, uncertainty, 0)
     per_slice = uncertainty.reshape(uncertainty.shape[0], -1).sum(axis=1)
-    has_tumour = prediction.reshape(prediction.shape[0], -1).any(axis=1)
     order = np.argsort(-per_slice, kind="stable")
     exclude = exclude or set()
-    chosen = [int(z) for z in order if (per_slice[z] > 0 or has_tumour[z]) and int(z) not in exclude]
+    chosen = [int(z) for z in order if per_slice[z] > 0 and int(z) not in exclude]
     return chosen[:k]
