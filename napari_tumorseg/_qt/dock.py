@@ -62,7 +62,7 @@ class TumourSegmentationWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(330)
+        self.setMinimumWidth(400)
 
     # --- layers the plugin owns ---------------------------------------------------------
 
