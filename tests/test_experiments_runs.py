@@ -33,7 +33,7 @@ def assert_png(path):
     assert image[..., :3].std() > 0.01  # something was drawn
 
 
-def meta_tune_run(out, cache):
+def meta_tune_run(out, cache, cancel=None, reports=None):
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model("unet", base_width=4, depth=2)  # untrained: the structure is what is tested
@@ -41,8 +41,8 @@ def meta_tune_run(out, cache):
                                   seeds=2, shape=TINY_SHAPE, adapt_overrides=TINY_STEPS, anchor_per_case=1,
                                   methods=tuple(METHOD_SPECS))
     generator = meta_tune_experiment(model, config, out, model_description="tiny untrained U-Net",
-                                     command="test", cache_dir=cache, anchor_cache=cache)
-    reports = []
+                                     command="test", cache_dir=cache, anchor_cache=cache, cancel=cancel)
+    reports = [] if reports is None else reports
     results = drive(generator, reports.append)
     return config, results, reports
 
@@ -53,11 +53,11 @@ def meta_tune_twice(tmp_path_factory):
     first = meta_tune_run(tmp_path_factory.mktemp("mt1"), cache)
     out2 = tmp_path_factory.mktemp("mt2")
     second = meta_tune_run(out2, cache)
-    return first, second, out2
+    return first, second, out2, cache
 
 
 def test_meta_tune_writes_results_and_figures(meta_tune_twice):
-    _, (config, results, reports), out = meta_tune_twice
+    _, (config, results, reports), out, _ = meta_tune_twice
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.md", "dice_vs_k.png", "forgetting_vs_gain.png"}
     for name in ("dice_vs_k.png", "forgetting_vs_gain.png"):
         assert_png(out / name)
@@ -88,7 +88,7 @@ def test_meta_tune_writes_results_and_figures(meta_tune_twice):
 
 
 def test_meta_tune_corrections_are_nested_and_disjoint_from_evaluation(meta_tune_twice):
-    _, (_, results, _), _ = meta_tune_twice
+    _, (_, results, _), _, _ = meta_tune_twice
     for patient in results["patients"]:
         assert not set(patient["eval_slices"]) & set(patient["correction_order"])
         assert len(patient["correction_order"]) == 2  # max k, first k used for each k
@@ -97,8 +97,24 @@ def test_meta_tune_corrections_are_nested_and_disjoint_from_evaluation(meta_tune
 
 
 def test_meta_tune_is_deterministic_for_a_seed(meta_tune_twice):
-    (_, first, _), (_, second, _), _ = meta_tune_twice
+    (_, first, _), (_, second, _), _, _ = meta_tune_twice
     assert without_timings(first) == without_timings(second)
+
+
+def test_meta_tune_resumes_after_a_cancel_with_the_same_results(meta_tune_twice, tmp_path):
+    from napari_tumorseg.experiments.api import JOURNAL_NAME
+    from napari_tumorseg.experiments.common import ExperimentCancelled
+
+    (_, uninterrupted, _), _, _, cache = meta_tune_twice
+    reports = []
+    with pytest.raises(ExperimentCancelled):
+        meta_tune_run(tmp_path, cache, cancel=lambda: len(reports) >= 20, reports=reports)
+    journal = tmp_path / JOURNAL_NAME
+    finished = len(journal.read_text().splitlines()) - 1  # minus the header
+    assert finished > 0 and not (tmp_path / "results.json").exists()
+    _, resumed, _ = meta_tune_run(tmp_path, cache)
+    assert without_timings(resumed) == without_timings(uninterrupted)
+    assert not journal.exists()  # discarded once the results are written
 
 
 def lifelong_run(out, cache):

@@ -2,8 +2,9 @@
 
 Both are generators of :class:`~napari_tumorseg.experiments.common.ExperimentProgress`
 that return the results document, so the CLI drives them with a progress bar
-and the tests drive them with tiny settings. Nothing is written until the
-experiment has finished: a cancel or an error leaves ``out`` as it was.
+and the tests drive them with tiny settings. Nothing but a journal of
+finished units (meta-tune) is written until the experiment has finished; a
+rerun after a cancel or a crash resumes from that journal.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .common import ExperimentProgress, machine_description, write_json, write_text_atomic
+from .common import ExperimentProgress, json_ready, machine_description, write_json, write_text_atomic
+from .journal import Journal, model_digest
 from .lifelong import LifelongConfig, run_lifelong
 from .meta_tune import MetaTuneConfig, run_meta_tune
+
+JOURNAL_NAME = ".meta-tune-journal.jsonl"
 
 
 def meta_tune_experiment(
@@ -33,6 +37,7 @@ def meta_tune_experiment(
     cache_dir: Path | None = None,
     anchor_cache: Path | None | bool = True,
     cancel: Any = None,
+    resume: bool = True,
 ) -> Generator[ExperimentProgress, None, dict[str, Any]]:
     """The meta-tune experiment; writes ``out``/results.json, results.md, dice_vs_k.png, forgetting_vs_gain.png.
 
@@ -46,6 +51,8 @@ def meta_tune_experiment(
         cache_dir: prepared-patient cache (None: none).
         anchor_cache: the anchor set's cache (see ``adapt.anchors``).
         cancel: a threading.Event or a callable returning True to stop.
+        resume: keep a journal of finished adaptations in ``out`` and reuse a matching one left by
+            an interrupted run (deleted once the results are written).
     """
     from .meta_tune_analysis import analyse
     from .plots import meta_tune_plots
@@ -54,7 +61,9 @@ def meta_tune_experiment(
     started = time.perf_counter()
     machine = machine_description(device)
     model = model.to(device).eval()
-    raw = yield from run_meta_tune(model, config, cache_dir=cache_dir, anchor_cache=anchor_cache, cancel=cancel)
+    journal = Journal(Path(out) / JOURNAL_NAME if resume else None, _unit_identity(model, config, device))
+    raw = yield from run_meta_tune(model, config, cache_dir=cache_dir, anchor_cache=anchor_cache, cancel=cancel,
+                                   journal=journal)
     mean_seconds = {}
     for method in config.methods[1:]:
         seconds = [r["seconds"] for r in raw["records"] if r["method"] == method]
@@ -70,9 +79,22 @@ def meta_tune_experiment(
         **raw,
         "timings": timings,
     }
+    results["model"]["sha256_of_weights"] = model_digest(model)
     results["analysis"] = analyse(results, config)
     _write(out, results, meta_tune_markdown(results), meta_tune_plots)
+    journal.discard()
     return results
+
+
+def _unit_identity(model: nn.Module, config: MetaTuneConfig, device: Any) -> dict[str, Any]:
+    """What decides the result of one adaptation unit (not which units run: patients, seeds, ks, methods)."""
+    import torch
+
+    from ..synth.generate import GENERATOR_VERSION
+
+    fields = ("shape", "eval_slices", "held_out", "held_out_slices", "adapt_overrides", "anchor_per_case")
+    return {"model": model_digest(model), "generator": GENERATOR_VERSION, "device": str(device),
+            "threads": torch.get_num_threads(), **{f: json_ready(getattr(config, f)) for f in fields}}
 
 
 def lifelong_experiment(

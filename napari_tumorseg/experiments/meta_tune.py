@@ -35,6 +35,7 @@ from .common import (
     check_seeds,
     seed_list,
 )
+from .journal import Journal
 from .patients import PreparedPatient, held_out_set, prepare_patient
 
 # Method name in the experiment -> (adapt method, AdaptConfig overrides).
@@ -171,6 +172,7 @@ def run_meta_tune(
     cache_dir: Path | None = None,
     anchor_cache: Path | None | bool = True,
     cancel: Any = None,
+    journal: Journal | None = None,
 ) -> Generator[ExperimentProgress, None, dict[str, Any]]:
     """Run the experiment; yields progress, returns the raw records (see ``meta_tune_analysis.analyse``).
 
@@ -180,10 +182,10 @@ def run_meta_tune(
         cache_dir: folder of cached prepared patients (None: no cache).
         anchor_cache: the anchor set's cache (as ``adapt.anchors.anchor_set``'s ``cache_dir``).
         cancel: a threading.Event or a callable returning True to stop (ExperimentCancelled).
+        journal: finished adaptations to reuse and to record (see ``journal``); None keeps none.
     """
     from ..adapt.anchors import anchor_set
     from ..adapt.guard import score_set
-    from ..adapt.run import METHOD_RUNNERS
 
     clock = ProgressClock(config.units(), cancel)
     timings: dict[str, float] = {}
@@ -215,24 +217,26 @@ def run_meta_tune(
     timings["baseline_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    for k in config.ks:
+    journal = journal or Journal(None, {})
+    # The main table's k first: an interrupted run has the most important figures already journaled.
+    for k in sorted(config.ks, key=lambda value: (value != config.main_k, value)):
         for patient in patients[: config.patients_for(k)]:
             corrections = _corrections(patient, k)
             own_set = patient.eval_set()
             for seed in config.seeds_for(k):
                 for method in config.methods[1:]:
                     clock.check()
-                    adapt_config = config.adapt_config(method, seed)
-                    started = time.perf_counter()
-                    runner = METHOD_RUNNERS[adapt_config.method](model, corrections, adapt_config, cancel=cancel)
-                    result = yield from _quietly(runner)
-                    seconds = time.perf_counter() - started
-                    scores = {"own": score_set(result.model, own_set),
-                              **{name: score_set(result.model, s) for name, s in sets_shared.items()}}
-                    records.append({"k": k, "patient": patient.seed, "seed": seed, "method": method, **scores,
-                                    "seconds": round(seconds, 3), "losses": [round(v, 5) for v in result.losses],
-                                    "details": _details(result.details)})
+                    unit = (k, patient.seed, seed, method)
+                    record = journal.get(unit)
+                    if record is None:
+                        record = yield from _adapt_and_score(model, corrections, config.adapt_config(method, seed),
+                                                             {"own": own_set, **sets_shared}, cancel)
+                        record = {"k": k, "patient": patient.seed, "seed": seed, "method": method, **record}
+                        journal.add(unit, record)
+                    records.append(record)
                     yield clock.tick("adapting", f"k={k} {patient.name} seed {seed} {method}")
+    records.sort(key=lambda r: (r["k"] is not None, r["k"] or 0, r["patient"], r["seed"] or 0,
+                                list(METHOD_SPECS).index(r["method"])))
     timings["adapting_s"] = time.perf_counter() - tick
     return {
         "records": records,
@@ -245,6 +249,21 @@ def run_meta_tune(
         "adapt_configs": {m: config.adapt_config(m, config.seed).to_dict() for m in config.methods[1:]},
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
+
+
+def _adapt_and_score(
+    model: nn.Module, corrections: Any, adapt_config: Any, sets: dict[str, Any], cancel: Any
+) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+    """Adapt a copy of ``model`` with one method and score it on every set."""
+    from ..adapt.guard import score_set
+    from ..adapt.run import METHOD_RUNNERS
+
+    started = time.perf_counter()
+    runner = METHOD_RUNNERS[adapt_config.method](model, corrections, adapt_config, cancel=cancel)
+    result = yield from _quietly(runner)
+    seconds = time.perf_counter() - started
+    return {**{name: score_set(result.model, s) for name, s in sets.items()}, "seconds": round(seconds, 3),
+            "losses": [round(v, 5) for v in result.losses], "details": _details(result.details)}
 
 
 def _corrections(patient: PreparedPatient, k: int) -> Any:
