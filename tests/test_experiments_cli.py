@@ -27,8 +27,8 @@ def test_bad_settings_exit_with_one_line(tmp_path, capsys):
 
 
 def test_missing_model_file_is_a_clean_error(tmp_path, capsys):
-    status = main(["experiment", "meta-tune", "--out", str(tmp_path / "o"), "--model", str(tmp_path / "none.safetensors"),
-                   "--threads", "1"])
+    missing = str(tmp_path / "none.safetensors")
+    status = main(["experiment", "meta-tune", "--out", str(tmp_path / "o"), "--model", missing, "--threads", "1"])
     assert status == 2
     assert "none.safetensors" in capsys.readouterr().err
 

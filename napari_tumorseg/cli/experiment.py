@@ -69,8 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--held-out", type=int, help="metastasis patients only scored (default 4)")
     m.add_argument("--ks", type=_ints, help="corrected slices swept, e.g. 1,3,5,10")
     m.add_argument("--main-k", type=int, help="k of the main table (default 5)")
-    m.add_argument("--sweep-patients", type=int, help="patients for the ks other than --main-k (0: all)")
-    m.add_argument("--sweep-seeds", type=int, help="repeat seeds for the ks other than --main-k (default: all)")
+    m.add_argument("--sweep-patients", type=int, help="patients for the ks other than --main-k (default 8; 0: all)")
+    m.add_argument("--sweep-seeds", type=int, help="repeat seeds for the ks other than --main-k (default 1; 0: all)")
     m.add_argument("--methods", type=_names, help="comma list of baseline,naive,passive,passive-fo,active,active-fo")
     m.set_defaults(func=run_meta_tune_command)
 
@@ -159,7 +159,9 @@ def _load_model(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
         return pretrain_stand_in(stand_in, config.shape), (
             f"tiny stand-in U-Net pretrained in-process on synthetic glioma at the quick grid ({stand_in.to_dict()})")
     if not shipped.is_file():
-        raise TumorsegError(f"{shipped}: the shipped glioma model is missing; train it (tumorseg train) or give --model")
+        raise TumorsegError(
+            f"{shipped}: the shipped glioma model is missing; train it (tumorseg train) or give --model"
+        )
     return load_checkpoint(shipped).model, f"shipped {shipped.name}"
 
 
@@ -171,10 +173,10 @@ def run_meta_tune_command(args: argparse.Namespace) -> int:
 
     device = setup_torch(args.threads, args.device)
     changes = _changes(args, {"seed": "seed", "seeds": "seeds", "shape": "shape", "patients": "patients",
-                              "held_out": "held_out", "ks": "ks", "main_k": "main_k", "sweep_seeds": "sweep_seeds",
-                              "methods": "methods"})
-    if args.sweep_patients is not None:
-        changes["sweep_patients"] = args.sweep_patients or None
+                              "held_out": "held_out", "ks": "ks", "main_k": "main_k", "methods": "methods"})
+    for name in ("sweep_patients", "sweep_seeds"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name) or None
     try:
         config = MetaTuneConfig.quick(**changes) if args.quick else MetaTuneConfig(**changes)
     except ValueError as error:

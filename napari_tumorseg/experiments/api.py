@@ -68,7 +68,8 @@ def meta_tune_experiment(
     for method in config.methods[1:]:
         seconds = [r["seconds"] for r in raw["records"] if r["method"] == method]
         mean_seconds[method] = round(float(np.mean(seconds)), 3) if seconds else None
-    timings = {**raw.pop("timings"), "mean_seconds": mean_seconds, "wall_time_s": round(time.perf_counter() - started, 1)}
+    wall = round(time.perf_counter() - started, 1)
+    timings = {**raw.pop("timings"), "mean_seconds": mean_seconds, "wall_time_s": wall}
     results = {
         "experiment": "meta-tune",
         "command": command,

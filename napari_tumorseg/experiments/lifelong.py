@@ -167,7 +167,9 @@ def restrict(cache: Any, cases: Sequence[int], modality: str | None) -> Any:
                       tuple(cache.names[c] for c in cases), cache.context)
 
 
-def stream_batches(config: LifelongConfig, setting: str, modalities: Sequence[str]) -> list[tuple[str | None, list[int]]]:
+def stream_batches(
+    config: LifelongConfig, setting: str, modalities: Sequence[str]
+) -> list[tuple[str | None, list[int]]]:
     """The stream: (modality or None for mixed, training case indices) per batch, in arrival order.
 
     Args:

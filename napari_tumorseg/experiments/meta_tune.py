@@ -69,7 +69,8 @@ class MetaTuneConfig:
         held_out_slices: evaluation slices per held-out patient.
         ks: numbers of corrected slices swept.
         main_k: the k of the main table (in ``ks``).
-        sweep_patients: patients used for the other ks (the first ones; None: all).
+        sweep_patients: patients used for the other ks (the first ones; None: all). The sweep is
+            smaller than the main table so the default run fits in an hour on two CPU cores.
         seeds: repeat seeds (``seed``, ``seed + 1``, ...) of every adaptation.
         sweep_seeds: repeat seeds for the other ks (None: all).
         seed: the first repeat seed.
@@ -86,9 +87,9 @@ class MetaTuneConfig:
     held_out_slices: int = 4
     ks: tuple[int, ...] = (1, 3, 5, 10)
     main_k: int = 5
-    sweep_patients: int | None = 10
+    sweep_patients: int | None = 8
     seeds: int = 3
-    sweep_seeds: int | None = None
+    sweep_seeds: int | None = 1
     seed: int = 0
     methods: tuple[str, ...] = ("baseline", "naive", "passive", "active", "active-fo")
     shape: tuple[int, int, int] | None = None
@@ -114,7 +115,8 @@ class MetaTuneConfig:
         steps = {"naive": {"steps": 4, "crop": 32}, "passive": {"steps": 3, "crop": 32},
                  "active": {"steps": 3, "crop": 32}}
         base = cls(patients=3, held_out=2, eval_slices=3, held_out_slices=2, ks=(1, 3), main_k=3,
-                   sweep_patients=None, seeds=2, shape=(40, 64, 64), adapt_overrides=steps, anchor_per_case=2)
+                   sweep_patients=None, sweep_seeds=None, seeds=2, shape=(40, 64, 64), adapt_overrides=steps,
+                   anchor_per_case=2)
         return replace(base, **changes)
 
     def patients_for(self, k: int) -> int:

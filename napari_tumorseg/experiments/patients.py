@@ -217,7 +217,9 @@ def prepare_patient(
         prepared = case_corrections(
             case, case.label, slices, model_config=model_config, preprocessing=preprocessing, reference_slices=0
         )
-        patient = PreparedPatient(case.name, int(seed), prepared.inputs, prepared.labels, tuple(slices), len(evaluation))
+        patient = PreparedPatient(
+            case.name, int(seed), prepared.inputs, prepared.labels, tuple(slices), len(evaluation)
+        )
     if path is not None:
         _write(path, patient, int(seed))
     return patient

@@ -191,7 +191,10 @@ def lifelong_figure3(results: dict[str, Any], path: Path) -> Path:
 
 def meta_tune_plots(results: dict[str, Any], folder: Path) -> list[Path]:
     """Every meta-tune figure into ``folder``."""
-    return [dice_vs_k(results, folder / "dice_vs_k.png"), forgetting_vs_gain(results, folder / "forgetting_vs_gain.png")]
+    return [
+        dice_vs_k(results, folder / "dice_vs_k.png"),
+        forgetting_vs_gain(results, folder / "forgetting_vs_gain.png"),
+    ]
 
 
 def lifelong_plots(results: dict[str, Any], folder: Path) -> list[Path]:

@@ -95,7 +95,8 @@ def meta_tune_markdown(results: dict[str, Any]) -> str:
         change = analysis["change"][k][method]
         cost = analysis["costs"][method]
         seconds = results.get("timings", {}).get("mean_seconds", {}).get(method)
-        lines.append(f"| {method} | {format_mean_std(change['own']['ET'])} | {format_mean_std(change['held_out']['ET'])} "
+        lines.append(f"| {method} | {format_mean_std(change['own']['ET'])} "
+                     f"| {format_mean_std(change['held_out']['ET'])} "
                      f"| {format_mean_std(change['anchor']['ET'])} | {format_mean_std(change['anchor']['WT'])} "
                      f"| {cost['steps']} | {'n/a' if seconds is None else f'{seconds:.1f}'} |")
     lines += ["", "## Figures", "", "![Dice against k](dice_vs_k.png)", "",
@@ -132,7 +133,8 @@ def lifelong_markdown(results: dict[str, Any]) -> str:
             s = analysis["summary"][setting][arch][region]
             cells = [_seed_cell(s[m]) for m in ("final_t2", "final_flair", "final_average", "backward_transfer",
                                                 "drop_on_switch", "curve_average")]
-            lines.append(f"| {setting} | {'static U-Net' if arch == 'unet' else 'Dy-CNN'} | " + " | ".join(cells) + " |")
+            name = "static U-Net" if arch == "unet" else "Dy-CNN"
+            lines.append(f"| {setting} | {name} | " + " | ".join(cells) + " |")
     if analysis["comparisons"]:
         lines += ["", f"## Dy-CNN against static U-Net, paired over seeds ({region})", "",
                   "Two-sided Wilcoxon signed-rank over seeds: with n seeds the smallest possible p is 2 / 2^n "
@@ -147,7 +149,8 @@ def lifelong_markdown(results: dict[str, Any]) -> str:
               "| setting | network | WT | TC | ET | mean |", "|---|---|---|---|---|---|"]
     for setting in config["settings"]:
         for arch in config["archs"]:
-            cells = [_seed_cell(analysis["summary"][setting][arch][r]["final_average"]) for r in ("WT", "TC", "ET", "mean")]
+            cells = [_seed_cell(analysis["summary"][setting][arch][r]["final_average"])
+                     for r in ("WT", "TC", "ET", "mean")]
             lines.append(f"| {setting} | {arch} | " + " | ".join(cells) + " |")
     lines += ["", "## Figures", ""]
     if "unet" in config["archs"]:
