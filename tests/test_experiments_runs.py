@@ -160,3 +160,16 @@ def test_lifelong_writes_results_and_figures(lifelong_twice):
 def test_lifelong_is_deterministic_for_a_seed(lifelong_twice):
     (_, first, _), (_, second, _), _ = lifelong_twice
     assert without_timings(first) == without_timings(second)
+
+
+def test_render_redraws_markdown_and_figures_from_results_json(lifelong_twice):
+    from napari_tumorseg.cli import main
+
+    _, _, out = lifelong_twice
+    markdown = (out / "results.md").read_text()
+    (out / "results.md").unlink()
+    (out / "figure3_unet_vs_dycnn.png").unlink()
+    assert main(["experiment", "render", str(out)]) == 0
+    assert (out / "results.md").read_text() == markdown
+    assert_png(out / "figure3_unet_vs_dycnn.png")
+    assert main(["experiment", "render", str(out / "nowhere")]) == 2

@@ -4,6 +4,7 @@
     tumorseg experiment meta-tune --out /tmp/mt --quick              # smoke test, a few minutes
     tumorseg experiment lifelong --out results/lifelong              # paper 004, Figures 1 and 3
     tumorseg experiment lifelong --out /tmp/ll --quick
+    tumorseg experiment render results/meta-tune                     # redraw results.md and PNGs from results.json
 
 Each writes results.json, results.md and PNG figures into --out. Runs are
 deterministic for a --seed (on the same device and thread count). Prepared
@@ -86,6 +87,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lifelong.add_argument("--base-width", type=int, help="width of both networks (default 16)")
     lifelong.add_argument("--workers", type=int, help="processes making synthetic cases (default: one per core)")
     lifelong.set_defaults(func=run_lifelong_command)
+
+    render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
+    render.add_argument("folder", type=Path, help="a folder written by meta-tune or lifelong")
+    render.set_defaults(func=run_render_command)
 
 
 def command_line(argv_tail: list[str]) -> str:
@@ -216,3 +221,17 @@ def run_lifelong_command(args: argparse.Namespace) -> int:
     print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
           file=sys.stderr)
     return 0
+
+
+def run_render_command(args: argparse.Namespace) -> int:
+    from ..errors import TumorsegError
+    from ..experiments.api import render
+
+    try:
+        paths = render(args.folder)
+    except (OSError, ValueError, KeyError) as error:
+        raise TumorsegError(f"{args.folder}: cannot render ({error})") from None
+    for path in paths:
+        print(path)
+    return 0
+

@@ -145,3 +145,31 @@ def _write(out: Path, results: dict[str, Any], markdown: str, plots: Any) -> Non
     plots(results, out)
     write_text_atomic(out / "results.md", markdown)
     write_json(out / "results.json", results)  # last: its presence says the folder is complete
+
+
+def render(out: Path) -> list[Path]:
+    """Redraw results.md and the figures of a finished experiment folder from its results.json.
+
+    The numbers are not recomputed: this only re-renders what the run recorded
+    (e.g. after a change to the report's layout).
+
+    Args:
+        out: a folder an experiment wrote.
+    """
+    import json
+
+    from .plots import lifelong_plots, meta_tune_plots
+    from .report import lifelong_markdown, meta_tune_markdown
+
+    out = Path(out)
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    if results.get("experiment") == "meta-tune":
+        markdown, plots = meta_tune_markdown(results), meta_tune_plots
+    elif results.get("experiment") == "lifelong":
+        markdown, plots = lifelong_markdown(results), lifelong_plots
+    else:
+        raise ValueError(f"{out / 'results.json'}: not the results of a known experiment")
+    paths = plots(results, out)
+    write_text_atomic(out / "results.md", markdown)
+    return [*paths, out / "results.md"]
+
