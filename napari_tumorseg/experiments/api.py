@@ -3,7 +3,7 @@
 Both are generators of :class:`~napari_tumorseg.experiments.common.ExperimentProgress`
 that return the results document, so the CLI drives them with a progress bar
 and the tests drive them with tiny settings. Nothing but a journal of
-finished units (meta-tune) is written until the experiment has finished; a
+finished units is written until the experiment has finished; a
 rerun after a cancel or a crash resumes from that journal.
 """
 
@@ -24,6 +24,7 @@ from .lifelong import LifelongConfig, run_lifelong
 from .meta_tune import MetaTuneConfig, run_meta_tune
 
 JOURNAL_NAME = ".meta-tune-journal.jsonl"
+LIFELONG_JOURNAL_NAME = ".lifelong-journal.jsonl"
 
 
 def meta_tune_experiment(
@@ -106,6 +107,7 @@ def lifelong_experiment(
     device: Any = "cpu",
     cache_dir: Path | None = None,
     cancel: Any = None,
+    resume: bool = True,
 ) -> Generator[ExperimentProgress, None, dict[str, Any]]:
     """The lifelong experiment; writes ``out``/results.json, results.md and the figure PNGs.
 
@@ -116,6 +118,7 @@ def lifelong_experiment(
         device: where to train.
         cache_dir: training/test slice cache (None: none).
         cancel: a threading.Event or a callable returning True to stop.
+        resume: keep a journal of finished runs in ``out`` and reuse a matching one (see ``journal``).
     """
     from .lifelong_analysis import analyse
     from .plots import lifelong_plots
@@ -123,7 +126,8 @@ def lifelong_experiment(
 
     started = time.perf_counter()
     machine = machine_description(device)
-    raw = yield from run_lifelong(config, device=device, cache_dir=cache_dir, cancel=cancel)
+    journal = Journal(Path(out) / LIFELONG_JOURNAL_NAME if resume else None, _lifelong_identity(config, device))
+    raw = yield from run_lifelong(config, device=device, cache_dir=cache_dir, cancel=cancel, journal=journal)
     timings = {**raw.pop("timings"), "wall_time_s": round(time.perf_counter() - started, 1)}
     results = {
         "experiment": "lifelong",
@@ -136,7 +140,19 @@ def lifelong_experiment(
     }
     results["analysis"] = analyse(results, config)
     _write(out, results, lifelong_markdown(results), lifelong_plots)
+    journal.discard()
     return results
+
+
+def _lifelong_identity(config: LifelongConfig, device: Any) -> dict[str, Any]:
+    """What decides the result of one lifelong run (not which runs: seeds, settings, networks)."""
+    import torch
+
+    from ..synth.generate import GENERATOR_VERSION
+
+    selecting = {"seeds", "seed", "settings", "archs", "workers"}
+    fields = {k: json_ready(v) for k, v in config.to_dict().items() if k not in selecting}
+    return {"generator": GENERATOR_VERSION, "device": str(device), "threads": torch.get_num_threads(), **fields}
 
 
 def _write(out: Path, results: dict[str, Any], markdown: str, plots: Any) -> None:

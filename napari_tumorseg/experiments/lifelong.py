@@ -45,6 +45,7 @@ from .common import (
     check_seeds,
     seed_list,
 )
+from .journal import Journal
 
 STREAM_MODALITIES: tuple[str, str] = ("t2", "flair")
 SETTINGS: tuple[str, ...] = ("joint", "large", "small")
@@ -140,23 +141,23 @@ class LifelongConfig:
         return asdict(self)
 
 
-def restrict(cache: Any, cases: Sequence[int], modality: str | None) -> Any:
-    """A SliceCache of some cases with only ``modality`` present (None: each case keeps its own).
+def restrict(cache: Any, cases: Sequence[int], modality: str | Sequence[str]) -> Any:
+    """A SliceCache of some cases, each with one modality present and the others absent.
 
     Args:
         cache: the prepared slices (all four modalities).
         cases: indices of the cases to keep.
-        modality: "t2" or "flair": the other image channels are zeroed and their availability is 0.
+        modality: "t2" or "flair" for every case, or one per case: the other image
+            channels are zeroed and their availability is 0.
     """
     from ..training.data import SliceCache
 
-    if modality is None:
-        return SliceCache(tuple(cache.images[c] for c in cases), tuple(cache.labels[c] for c in cases),
-                          tuple(cache.availability[c] for c in cases), tuple(cache.names[c] for c in cases),
-                          cache.context)
-    index = MODALITIES.index(modality)
+    per_case = [modality] * len(cases) if isinstance(modality, str) else list(modality)
+    if len(per_case) != len(cases):
+        raise ValueError(f"{len(per_case)} modalities for {len(cases)} cases")
     images, availability = [], []
-    for c in cases:
+    for c, name in zip(cases, per_case):
+        index = MODALITIES.index(name)
         planes = cache.images[c].copy()
         keep = np.zeros(planes.shape[1], dtype=bool)
         keep[index :: len(MODALITIES)] = True  # this modality in every context slot
@@ -233,7 +234,8 @@ def train_stream(
     started = time.perf_counter()
     for number, (modality, cases) in enumerate(stream_batches(config, setting, modalities), start=1):
         clock.check()
-        data = restrict(train, cases, modality)
+        # Joint: the same single-modality patients, all of them mixed in every step.
+        data = restrict(train, cases, modality if modality is not None else [modalities[c] for c in cases])
         for _ in range(config.steps_per_patient * config.small_batch if setting == "joint"
                        else config.steps_per_patient * len(cases)):
             inputs, targets = sample_batch(data, step, seed, config.batch_size, augmentation)
@@ -256,7 +258,12 @@ def train_stream(
 
 
 def run_lifelong(
-    config: LifelongConfig, *, device: Any = "cpu", cache_dir: Path | None = None, cancel: Any = None
+    config: LifelongConfig,
+    *,
+    device: Any = "cpu",
+    cache_dir: Path | None = None,
+    cancel: Any = None,
+    journal: Journal | None = None,
 ) -> Generator[ExperimentProgress, None, dict[str, Any]]:
     """Run every (arch, setting, seed); yields progress, returns the raw runs (see ``lifelong_analysis``).
 
@@ -265,6 +272,7 @@ def run_lifelong(
         device: where the networks train.
         cache_dir: folder of the cached training and test slices (None: no cache).
         cancel: a threading.Event or a callable returning True to stop (ExperimentCancelled).
+        journal: finished runs to reuse and to record (see ``journal``); None keeps none.
     """
     from ..training.data import validation_slices
     from ..training.sources import SliceLayout, synthetic_slice_cache
@@ -293,11 +301,17 @@ def run_lifelong(
     # Alternate by seed order so each modality gets every other synthetic case.
     modalities = [STREAM_MODALITIES[i % 2] for i in range(config.train_patients)]
     preparing = time.perf_counter() - tick
+    journal = journal or Journal(None, {})
     runs = []
     for seed in seed_list(config.seed, config.seeds):
         for setting in config.settings:
             for arch in config.archs:
-                run = yield from train_stream(arch, setting, seed, config, train, modalities, tests, device, clock)
+                run = journal.get((seed, setting, arch))
+                if run is None:
+                    run = yield from train_stream(arch, setting, seed, config, train, modalities, tests, device, clock)
+                    journal.add((seed, setting, arch), run)
+                else:  # finished before an interruption: count its batches as done
+                    yield clock.tick("training", f"{arch} {setting} seed {seed}: from the journal", len(run["curve"]))
                 runs.append(run)
     return {
         "runs": runs,
