@@ -63,6 +63,24 @@ def test_train_cli_resume_of_a_finished_run_keeps_its_step(tiny_model, tmp_path)
     assert card["training"]["steps"] == 5 and len(card["training"]["resumed_with"]) == 1
 
 
+def test_train_cli_on_a_folder_of_brats_cases(small_glioma_folder, tmp_path):
+    from napari_tumorseg.io import write_case
+    from napari_tumorseg.models.checkpoint import load_checkpoint
+    from napari_tumorseg.synth.generate import make_case
+
+    folder = tmp_path / "brats"
+    write_case(make_case("glioma", 1, shape=(40, 64, 64)), folder / "case_b", layout="brats2023")
+    (folder / "case_a").symlink_to(small_glioma_folder, target_is_directory=True)
+    out = tmp_path / "real.safetensors"
+    assert main(["train", "--arch", "unet", "--out", str(out), "--data", str(folder), "--val-cases", "1",
+                 "--steps", "2", "--batch", "2", "--crop", "32", "--base-width", "4", "--depth", "2",
+                 "--threads", "1", "--device", "cpu"]) == 0
+    card = json.loads(out.with_name("real.card.json").read_text())
+    assert card["training"]["data"]["source"] == "folder" and card["training"]["data"]["cases"] == 1
+    assert card["training"]["data"]["validation"] == ["case_b"]
+    assert load_checkpoint(out).config.arch == "unet"
+
+
 def test_train_cli_rejects_bad_input(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "m.safetensors")]) == 2
     assert "--arch" in capsys.readouterr().err

@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The full explicit command that reproduces this run."""
     parts = ["tumorseg", "train"]
-    for name in (*RUN_SETTINGS, "out", "device", "threads", "cache_dir"):
+    for name in ("resume", *RUN_SETTINGS, "out", "device", "threads", "cache_dir"):
         value = getattr(args, name, None)
         if value is None or value is False:
             continue

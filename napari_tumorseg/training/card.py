@@ -3,7 +3,8 @@
 A card is JSON, written beside the checkpoint (``glioma-unet.card.json`` for
 ``glioma-unet.safetensors``) and copied into the checkpoint's metadata
 (``metadata["card"]``, with the evaluation summaries also as
-``metadata["metrics"]``, where the model registry looks). ``tumorseg train``
+``metadata["metrics"]`` and the card's own ``"metrics"``, where the model
+registry looks). ``tumorseg train``
 writes the card; ``tumorseg evaluate --record`` adds each evaluation to it.
 Every write re-renders ``MODEL_CARD.md`` in the folder from all the cards
 there, so the human-readable page never disagrees with the JSON.
@@ -11,9 +12,13 @@ there, so the human-readable page never disagrees with the JSON.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +119,10 @@ def write_card(model_path: str | os.PathLike[str], card: dict[str, Any]) -> Path
 
     model_path = Path(model_path)
     loaded = load_checkpoint(model_path)
+    card = {**card, "metrics": metrics_of(card)}  # the registry lists these (card["metrics"])
     metadata = dict(loaded.info.metadata)
     metadata["card"] = card
-    metadata["metrics"] = metrics_of(card)
+    metadata["metrics"] = card["metrics"]
     # Rewriting keeps the stored precision: float16 -> float32 -> float16 is exact.
     save_checkpoint(model_path, loaded.model, config=loaded.config, preprocessing=loaded.preprocessing,
                     metadata=metadata, half_precision=_is_half(model_path))
@@ -134,11 +140,33 @@ def record_evaluation(model_path: str | os.PathLike[str], key: str, evaluation: 
         key: the set's name in the card, e.g. ``synthetic-glioma`` or ``synthetic-glioma-t2+flair``.
         evaluation: what was evaluated (set, seeds, missing modalities, command, hardware) and the summary.
     """
-    card = read_card(model_path)
-    if not card:
-        raise ValueError(f"{model_path}: has no model card to record the evaluation in")
-    card.setdefault("evaluation", {})[key] = evaluation
-    return write_card(model_path, card)
+    with _folder_lock(Path(model_path).parent):  # evaluations of one model may run side by side
+        card = read_card(model_path)
+        if not card:
+            raise ValueError(f"{model_path}: has no model card to record the evaluation in")
+        card.setdefault("evaluation", {})[key] = evaluation
+        return write_card(model_path, card)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock for read-modify-write of a folder's cards (POSIX; no lock elsewhere).
+
+    The lock file lives in the temporary folder, not beside the models, so a
+    shipped folder never gains stray files.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: evaluations there run one at a time
+        yield
+        return
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"tumorseg-cards-{digest}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fmt(stats: dict[str, Any] | None, digits: int = 3) -> str:
