@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--sweep-patients", type=int, help="patients for the ks other than --main-k (default 8; 0: all)")
     m.add_argument("--sweep-seeds", type=int, help="repeat seeds for the ks other than --main-k (default 1; 0: all)")
     m.add_argument("--methods", type=_names, help="comma list of baseline,naive,passive,passive-fo,active,active-fo")
+    m.add_argument("--keep-journal", action="store_true",
+                   help="keep the journal of finished adaptations in --out after writing the results (to merge "
+                        "runs that did parts of one experiment); an interrupted run always resumes from it")
     m.set_defaults(func=run_meta_tune_command)
 
     lifelong = experiments.add_parser("lifelong", help="paper 004: U-Net vs Dy-CNN on an alternating T2/FLAIR stream",
@@ -191,7 +194,8 @@ def run_meta_tune_command(args: argparse.Namespace) -> int:
                                        "sweep_seeds", "methods"))
     cache_dir, anchor_cache = _cache(args)
     generator = meta_tune_experiment(model, config, args.out, model_description=description, command=command,
-                                     device=device, cache_dir=cache_dir, anchor_cache=anchor_cache)
+                                     device=device, cache_dir=cache_dir, anchor_cache=anchor_cache,
+                                     keep_journal=args.keep_journal)
     results = _drive(generator, config.units())
     print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
           file=sys.stderr)

@@ -39,6 +39,7 @@ def meta_tune_experiment(
     anchor_cache: Path | None | bool = True,
     cancel: Any = None,
     resume: bool = True,
+    keep_journal: bool = False,
 ) -> Generator[ExperimentProgress, None, dict[str, Any]]:
     """The meta-tune experiment; writes ``out``/results.json, results.md, dice_vs_k.png, forgetting_vs_gain.png.
 
@@ -54,6 +55,8 @@ def meta_tune_experiment(
         cancel: a threading.Event or a callable returning True to stop.
         resume: keep a journal of finished adaptations in ``out`` and reuse a matching one left by
             an interrupted run (deleted once the results are written).
+        keep_journal: keep the journal after the results are written (to merge runs that did
+            different parts of one experiment, e.g. the k sweep in another process).
     """
     from .meta_tune_analysis import analyse
     from .plots import meta_tune_plots
@@ -84,7 +87,8 @@ def meta_tune_experiment(
     results["model"]["sha256_of_weights"] = model_digest(model)
     results["analysis"] = analyse(results, config)
     _write(out, results, meta_tune_markdown(results), meta_tune_plots)
-    journal.discard()
+    if not keep_journal:
+        journal.discard()
     return results
 
 
