@@ -9,7 +9,9 @@ ellipsoid phantom if the synthetic generator is not installed). Each
 (architecture, device) runs in a fresh process: "cold" is its first
 segmentation after the model is built, "warm" the median of the next runs,
 "peak_rss_mb" the whole process's peak resident memory, "slice_seconds" one
-axial slice (``Segmenter.segment_slice``). Speed depends on the brain's box,
+axial slice (``Segmenter.segment_slice``). On a machine busy with other work,
+wall times count that work too: "warm_cpu_seconds_min" (CPU time of all
+threads) and "load_average" say how much. Speed depends on the brain's box,
 since only it is run: the JSON reports it.
 """
 

@@ -130,18 +130,22 @@ def measure(spec: BenchSpec) -> dict[str, Any]:
     load_seconds = time.perf_counter() - began
     cuda = segmenter.device.type == "cuda"
 
+    cpu_times: list[float] = []
+
     def timed(fn) -> float:
         if cuda:
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         if cuda:
             torch.cuda.synchronize()
+        cpu_times.append(time.process_time() - c0)
         return time.perf_counter() - t0
 
     results = []
     cold = timed(lambda: results.append(segmenter.segment(case)))
     warm = [timed(lambda: segmenter.segment(case)) for _ in range(max(spec.repeats, 1))]
+    warm_cpu = cpu_times[1:]
     middle = case.shape[0] // 2
     slice_seconds = min(timed(lambda: segmenter.segment_slice(case, middle)) for _ in range(3))
     plan = segmenter.plan(case)
@@ -160,6 +164,10 @@ def measure(spec: BenchSpec) -> dict[str, Any]:
         "warm_seconds": round(statistics.median(warm), 3),
         "warm_min_seconds": round(min(warm), 3),
         "warm_runs": [round(w, 3) for w in warm],
+        # CPU time of all threads per warm run: on a busy machine, wall time measures the
+        # other jobs too, while CPU time / threads stays close to the wall time of an idle one.
+        "warm_cpu_seconds_min": round(min(warm_cpu), 3),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "slice_seconds": round(slice_seconds, 4),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
