@@ -86,12 +86,12 @@ def test_training_changes_weights_and_lowers_the_loss_on_its_batch(tiny_cache, t
     from napari_tumorseg.adapt.losses import dice_ce_loss
     from napari_tumorseg.training.data import Augmentation, sample_batch
 
-    trainer = _tiny_trainer("unet", tiny_cache, 40, torch, lr=5e-3)
+    trainer = _tiny_trainer("unet", tiny_cache, 20, torch, lr=1e-2)
     x, y = (torch.from_numpy(a) for a in sample_batch(tiny_cache, 0, 0, 2, Augmentation(crop=32)))
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     with torch.no_grad():
         loss_before = float(dice_ce_loss(trainer.model(x), y))
-    for _ in range(40):  # the same batch: it must be learned
+    for _ in range(20):  # the same batch: it must be learned
         trainer.train_step(x, y)
     with torch.no_grad():
         loss_after = float(dice_ce_loss(trainer.model(x), y))
