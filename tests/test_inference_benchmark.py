@@ -45,9 +45,8 @@ def test_measure_reports_cold_warm_memory_and_work(tmp_path: Path) -> None:
 
 def test_bench_command_writes_json_for_each_architecture(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench.json"
-    status = main(
-        ["bench", "--phantom", "--shape", "12,40,40", "--device", "cpu", "--repeats", "1", "--threads", "1", "-o", str(out)]
-    )
+    arguments = ["--phantom", "--shape", "12,40,40", "--device", "cpu", "--repeats", "1", "--threads", "1"]
+    status = main(["bench", *arguments, "-o", str(out)])
     assert status == 0
     report = json.loads(out.read_text())
     assert json.loads(capsys.readouterr().out) == report

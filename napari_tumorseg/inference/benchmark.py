@@ -51,7 +51,8 @@ def phantom_case(shape: tuple[int, int, int] = (155, 240, 240), seed: int = 0) -
     rng = np.random.default_rng(seed)
     z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
     cz, cy, cx = shape[0] * 0.5, shape[1] * 0.5, shape[2] * 0.5
-    brain = ((z - cz) / (shape[0] * 0.42)) ** 2 + ((y - cy) / (shape[1] * 0.36)) ** 2 + ((x - cx) / (shape[2] * 0.29)) ** 2 <= 1
+    radii = (shape[0] * 0.42, shape[1] * 0.36, shape[2] * 0.29)
+    brain = ((z - cz) / radii[0]) ** 2 + ((y - cy) / radii[1]) ** 2 + ((x - cx) / radii[2]) ** 2 <= 1
     lesion = ((z - cz) / 12) ** 2 + ((y - cy * 0.8) / 15) ** 2 + ((x - cx * 1.2) / 14) ** 2 <= 1
     images = {}
     for index, key in enumerate(MODALITIES):
@@ -156,7 +157,11 @@ def measure(spec: BenchSpec) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "batch_size": segmenter.batch_size,
         "parameters": sum(p.numel() for p in segmenter.model.parameters()),
-        "brain_box": {"start": list(plan.crop.start), "stop": list(plan.crop.stop), "padded_hw": list(plan.crop.padded_hw)},
+        "brain_box": {
+            "start": list(plan.crop.start),
+            "stop": list(plan.crop.stop),
+            "padded_hw": list(plan.crop.padded_hw),
+        },
         "slices_run": results[0].slices_run,
         "import_torch_seconds": round(import_seconds, 3),
         "model_load_seconds": round(load_seconds, 3),

@@ -284,7 +284,11 @@ class Segmenter:
                 stacklevel=3,
             )
         elif self.device.type != "cpu":
-            warnings.warn(f"out of memory on {self.device} at batch size 1; falling back to the CPU", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"out of memory on {self.device} at batch size 1; falling back to the CPU",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             self.device = torch.device("cpu")
             self.model = self.model.to(self.device)
             self.batch_size = DEFAULT_BATCH["cpu"]
@@ -298,7 +302,9 @@ class Segmenter:
 
     # --- the work ----------------------------------------------------------------------
 
-    def run(self, case: Case, cancel: CancelFlag = None) -> Generator[SegmentationProgress, None, SegmentationResult | None]:
+    def run(
+        self, case: Case, cancel: CancelFlag = None
+    ) -> Generator[SegmentationProgress, None, SegmentationResult | None]:
         """Segment ``case``; yields after every batch; returns the result, or None if cancelled.
 
         Args:
