@@ -188,6 +188,9 @@ class Segmenter:
             static networks, where it is several times faster on the CPU; the
             Dy-CNN's grouped convolution folds the batch into the channels and
             stays channels-first.
+        min_lesion_mm3: tumour components smaller than this are removed from a
+            volume's labels (default 20 mm³; 0 keeps everything). The
+            probabilities are left as the network gave them.
     """
 
     def __init__(
@@ -201,6 +204,7 @@ class Segmenter:
         probabilities: str = "uint8",
         num_threads: int | None = None,
         channels_last: bool | None = None,
+        min_lesion_mm3: float | None = None,
     ) -> None:
         import torch
 
@@ -216,6 +220,10 @@ class Segmenter:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_threads:
             torch.set_num_threads(int(num_threads))
+        from .postprocess import DEFAULT_MIN_LESION_MM3
+
+        # Specks smaller than this are removed from the volume's labels (see postprocess.py).
+        self.min_lesion_mm3 = DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
         self.config = config
         self.preprocessing = preprocessing or PreprocessingConfig()
         self.device = choose_device(device)
@@ -344,6 +352,10 @@ class Segmenter:
                 z_indices=z_indices,
                 labels=batch_labels,
             )
+        if self.min_lesion_mm3 > 0:
+            from .postprocess import remove_small_lesions
+
+            labels, _ = remove_small_lesions(labels, case.geometry.spacing, self.min_lesion_mm3)
         return SegmentationResult(
             labels=labels,
             probabilities=None if cropped_probs is None else crop.uncrop(cropped_probs, fill=background),
@@ -363,7 +375,11 @@ class Segmenter:
                 return stop.value
 
     def segment_slice(self, case: Case, z: int) -> SliceSegmentation:
-        """One axial slice (canonical index ``z``), e.g. to refresh the slice on screen."""
+        """One axial slice (canonical index ``z``), e.g. to refresh the slice on screen.
+
+        Speck removal (``min_lesion_mm3``) needs the whole volume, so a single
+        slice is the network's output as it is.
+        """
         full_z, full_y, full_x = case.shape
         if not 0 <= z < full_z:
             raise IndexError(f"slice {z} is outside the case's {full_z} axial slices")
