@@ -13,8 +13,6 @@ same folder, fsync, rename), so a crash never leaves half a checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -135,20 +133,15 @@ def save_checkpoint(
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:
+    """The project's one atomic writer (temporary file, fsync, rename, normal permissions)."""
+    from ..errors import CaseError
+    from ..io.atomic import atomic_write_bytes
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise _fail(path, f"cannot write checkpoint ({error.strerror or error})") from error
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except OSError as error:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise _fail(path, f"cannot write checkpoint ({error.strerror or error})") from error
+        atomic_write_bytes(path, payload, overwrite=True)
+    except (CaseError, OSError) as error:
+        raise _fail(path, f"cannot write checkpoint ({getattr(error, 'problem', None) or error})") from error
 
 
 def _parse_info(path: Path, header: dict[str, str]) -> CheckpointInfo:
