@@ -24,7 +24,7 @@ from napari_tumorseg.adapt.run import run_adaptation
 from napari_tumorseg.models.checkpoint import save_checkpoint
 
 torch.set_num_threads(1)
-FAST = dict(steps=10, lr=3e-2, inner_lr=3e-2, crop=16)
+FAST = dict(steps=10, lr=3e-2, inner_lr=3e-2, crop=16, optimizer="adam", replay=0)
 
 
 @pytest.fixture()
@@ -162,7 +162,7 @@ def test_replay_is_reported(registry):
     loaded, _ = registry.load()
     inputs, labels = toy_slices(4, seed=8)
     pools = [SlicePool.from_arrays(inputs, labels, [f"r{i}" for i in range(4)])]
-    config = default_config("naive", **FAST, replay=4, tolerance=1.0)
+    config = default_config("naive", **{**FAST, "replay": 4}, tolerance=1.0)
     _, outcome = drive(run_adaptation(loaded.model, toy_corrections(), config, anchor=toy_anchor(), replay_pools=pools))
-    assert outcome.report.replay == {"used": True, "slices": 4, "per_step": 2, "weight": 0.5}
+    assert outcome.report.replay == {"used": True, "slices": 4, "per_step": 4, "weight": 1.0}
     assert outcome.report.version_id is None and outcome.report.status == CANDIDATE

@@ -44,7 +44,12 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
         "--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)"
     )
     parser.add_argument("--first-order", action="store_true", help="meta-tune with first-order MAML (faster)")
-    parser.add_argument("--replay", type=int, metavar="N", help="replay N synthetic glioma slices to limit forgetting")
+    parser.add_argument(
+        "--replay",
+        type=int,
+        metavar="N",
+        help="replay N synthetic glioma slices against forgetting (default 8; 0: off)",
+    )
     parser.add_argument("--steps", type=int, help="optimisation or meta steps (method default if unset)")
     parser.add_argument("--lr", type=float, help="learning rate / meta step beta")
     parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
