@@ -302,7 +302,7 @@ def run_lifelong(
     modalities = [STREAM_MODALITIES[i % 2] for i in range(config.train_patients)]
     preparing = time.perf_counter() - tick
     journal = journal or Journal(None, {})
-    runs = []
+    runs, reused = [], 0
     for seed in seed_list(config.seed, config.seeds):
         for setting in config.settings:
             for arch in config.archs:
@@ -311,10 +311,12 @@ def run_lifelong(
                     run = yield from train_stream(arch, setting, seed, config, train, modalities, tests, device, clock)
                     journal.add((seed, setting, arch), run)
                 else:  # finished before an interruption: count its batches as done
+                    reused += 1
                     yield clock.tick("training", f"{arch} {setting} seed {seed}: from the journal", len(run["curve"]))
                 runs.append(run)
     return {
         "runs": runs,
+        "runs_from_journal": reused,
         "data": {
             "train": [{"name": n, "modality": m} for n, m in zip(train.names, modalities)],
             "test": {"t2": list(test.names[:half]), "flair": list(test.names[half:])},

@@ -220,6 +220,7 @@ def run_meta_tune(
 
     tick = time.perf_counter()
     journal = journal or Journal(None, {})
+    reused = 0
     # The main table's k first: an interrupted run has the most important figures already journaled.
     for k in sorted(config.ks, key=lambda value: (value != config.main_k, value)):
         for patient in patients[: config.patients_for(k)]:
@@ -230,6 +231,7 @@ def run_meta_tune(
                     clock.check()
                     unit = (k, patient.seed, seed, method)
                     record = journal.get(unit)
+                    reused += record is not None
                     if record is None:
                         record = yield from _adapt_and_score(model, corrections, config.adapt_config(method, seed),
                                                              {"own": own_set, **sets_shared}, cancel)
@@ -249,6 +251,8 @@ def run_meta_tune(
         "held_out_skipped": held_skipped,
         "anchor": {"slices": sets_shared["anchor"].num_slices, **sets_shared["anchor"].description},
         "adapt_configs": {m: config.adapt_config(m, config.seed).to_dict() for m in config.methods[1:]},
+        # Adaptations taken from the journal of an earlier (interrupted or parallel) run of the same settings.
+        "adaptations_from_journal": reused,
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
 

@@ -25,6 +25,10 @@ def _header(results: dict[str, Any], title: str) -> list[str]:
                     if "load_average_1min" in machine else "") + ".")
     if "wall_time_s" in timings:
         lines.append(f"Wall time: {timings['wall_time_s'] / 60:.1f} min.")
+    reused = results.get("adaptations_from_journal", results.get("runs_from_journal"))
+    if reused:
+        lines.append(f"{reused} units came from the journal of earlier runs with the same settings (resumed or "
+                     "run in parallel); the wall time above is this run's only.")
     lines.append("")
     return lines
 
