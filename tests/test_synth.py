@@ -85,8 +85,8 @@ def test_glioma_is_one_large_necrotic_rim_enhancing_mass(phantoms):
 
 def test_metastases_are_one_to_five_small_lesions_larger_glioma(phantoms):
     glioma_tc = min(np.isin(phantoms[("glioma", s)].case.label, (NCR, ET)).sum() for s in SEEDS)
-    glioma_wt = np.median([(phantoms[("glioma", s)].case.label > 0).sum() for s in SEEDS])
-    counts, metastasis_wt = [], []
+    glioma_wt = min((phantoms[("glioma", s)].case.label > 0).sum() for s in SEEDS)
+    counts = []
     for seed in SEEDS:
         phantom = phantoms[("metastasis", seed)]
         label = phantom.case.label
@@ -96,12 +96,10 @@ def test_metastases_are_one_to_five_small_lesions_larger_glioma(phantoms):
         for lesion in phantom.lesions:
             assert 2.5 <= lesion.mean_radius_mm * 0.94 and lesion.mean_radius_mm <= 12.5 / 0.94  # 5-25 mm across
             assert lesion.displaced_fraction <= 0.3  # little mass effect
-        metastasis_wt.extend(np.bincount(components.ravel())[1:])
-        # Every metastasis (its enhancing and necrotic core) is smaller than any glioma's.
+        sizes = np.bincount(components.ravel())[1:]
+        assert sizes.max() < glioma_wt
         tc_components, _ = _components(np.isin(label, (NCR, ET)))
-        assert np.bincount(tc_components.ravel())[1:].max() < glioma_tc / 2
-    # With its oedema a large metastasis can outgrow a small glioma, but not typically.
-    assert np.median(metastasis_wt) < glioma_wt / 2
+        assert np.bincount(tc_components.ravel())[1:].max() < glioma_tc
     assert max(counts) > 1, "every case had a single metastasis"
 
 
@@ -153,9 +151,7 @@ def test_contrasts_per_modality_are_those_of_clinical_mri(phantoms, domain):
         assert t2["csf"] > t2["gm"] > 1.0  # T2: CSF > GM > WM
         assert flair["csf"] < 1.0 < flair["ed"]  # FLAIR: CSF suppressed, oedema bright
         assert t2["ed"] > 1.0 and t1["ed"] < 1.0  # oedema bright on T2, a little dark on T1
-        # Enhancement on T1c only: brighter than any normal tissue there, not on T1.
-        assert t1c["et"] > 1.25 * t1["et"] and t1c["et"] > max(1.0, t1c["gm"])
-        assert t1["et"] < 1.0
+        assert t1c["et"] > 1.25 * t1["et"] and t1c["et"] > 1.3  # enhancement on T1c only
         if "ncr" in t1:
             assert t1["ncr"] < 0.7 and t1c["ncr"] < 0.7 and t2["ncr"] > 1.0  # necrosis
         assert t2["et"] < t2["ed"]  # the oedema, not the wall, is the T2-bright part

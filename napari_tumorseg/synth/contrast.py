@@ -36,13 +36,13 @@ TISSUE_SIGNAL: dict[str, tuple[float, float, float]] = {
 LESION_SIGNAL: dict[str, tuple[float, float, float, float]] = {
     "flair": (1.40, 0.95, 1.20, 1.12),
     "t1": (0.80, 0.42, 0.66, 0.82),
-    "t1c": (0.82, 0.45, 0.74, 1.55),
+    "t1c": (0.82, 0.45, 0.74, 1.70),
     "t2": (1.30, 1.55, 1.20, 1.05),
 }
 # How much of the enhancement texture the non-contrast sequences show.
 TEXTURE_SHARE = {"flair": 0.4, "t1": 0.4, "t1c": 1.0, "t2": 0.4}
 VESSEL_STEP_MM, VESSEL_LENGTH_MM = 3.0, 9.0  # grid and correlation length of the vessel noise
-VESSEL_SIGNAL = 1.2  # extra T1c signal of an enhancing vessel, WM units: as bright as tumour
+VESSEL_SIGNAL = 0.8  # extra T1c signal of an enhancing vessel, WM units
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def sample_contrast(rng: np.random.Generator) -> ContrastParams:
     # Contrast uptake depends on dose and delay: scale the enhancement above T1.
     base = lesion["t1"][3]
     lesion["t1c"][3] = base + (lesion["t1c"][3] - base) * np.float32(rng.uniform(0.75, 1.25))
-    return ContrastParams(tissue=tissue, lesion=lesion, vessel_width=float(rng.uniform(0.12, 0.2)))
+    return ContrastParams(tissue=tissue, lesion=lesion, vessel_width=float(rng.uniform(0.1, 0.18)))
 
 
 def vessel_field(
@@ -99,7 +99,7 @@ def vessel_field(
     sigma = VESSEL_LENGTH_MM / VESSEL_STEP_MM
     fields = np.stack([smooth_noise(rng, shape, sigma) for _ in range(2)], axis=-1)
     strength = np.zeros(index.shape[1], dtype=np.float32)
-    in_csf = np.flatnonzero(tissue[2] > 0.05)
+    in_csf = np.flatnonzero(tissue[2] > 0.08)
     if in_csf.size:
         sampler = GridSampler(index[:, in_csf], spacing, np.zeros(3), VESSEL_STEP_MM, shape)
         first, second = sampler.sample_all(fields)
