@@ -72,6 +72,7 @@ def main(out: Path) -> int:
     dock.correct_panel.save_now()
     dock.correct_panel.uncertainty_box.setChecked(True)
     dock.go_to_slice(int(corrected[0]))
+    dock.scroll_to(dock.correct_panel)
     shoot(viewer, app, out / "3-correct.png")
     dock.correct_panel.uncertainty_box.setChecked(False)
 
@@ -80,6 +81,7 @@ def main(out: Path) -> int:
 
     wait(app, dock.segment_panel.segment_volume())
     wait(app, dock.export_panel.export(scratch / f"{case.name}_seg.nii.gz"))
+    dock.scroll_to(dock.export_panel)
     shoot(viewer, app, out / "5-export.png")
     viewer.close()
     return 0

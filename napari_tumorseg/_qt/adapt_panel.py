@@ -207,6 +207,7 @@ class AdaptPanel(QGroupBox):
         self.status.setText(f"New version {outcome.report.version_id}: {outcome.report.reason}")
         self.dock.state.model_changed.emit(outcome.report.version_id or "")
         self._show_report_actions(True)
+        self.dock.scroll_to(self.card)
 
     def promote(self) -> None:
         if self.report is None or not self.report.version_id:

@@ -56,12 +56,12 @@ class TumourSegmentationWidget(QWidget):
         for panel in (self.case_panel, self.segment_panel, self.correct_panel, self.adapt_panel, self.export_panel):
             column.addWidget(panel)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(content)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.addWidget(self.scroll)
         self.setMinimumWidth(400)
 
     # --- layers the plugin owns ---------------------------------------------------------
@@ -124,6 +124,10 @@ class TumourSegmentationWidget(QWidget):
             if layer.name == name and layer in self.viewer.layers:
                 return layer
         return None
+
+    def scroll_to(self, panel: QWidget) -> None:
+        """Bring a section into view (after a long job, its result is what the user wants to see)."""
+        self.scroll.ensureWidgetVisible(panel, 0, 0)
 
     def current_slice(self) -> int:
         return int(self.viewer.dims.current_step[0])
