@@ -32,10 +32,14 @@ def default_registry_root() -> Path:
 
 
 def shipped_model_dirs() -> list[Path]:
-    """Folders that may hold shipped pretrained models: in the installed package, and in a source checkout."""
-    package = Path(__file__).resolve().parents[1]
-    candidates = [package / "resources" / "models", package.parent / "resources" / "models"]
-    return [c for c in dict.fromkeys(candidates) if c.is_dir()]
+    """The folder of shipped pretrained models (``resources/models``), if this install has one."""
+    from ..resources import resources_root
+
+    try:
+        folder = resources_root() / "models"
+    except FileNotFoundError:
+        return []
+    return [folder] if folder.is_dir() else []
 
 
 @dataclass

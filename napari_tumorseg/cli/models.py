@@ -50,12 +50,19 @@ def _registry() -> Any:
 
 
 def _dice_change(version: Any) -> str:
-    anchor = version.metrics.get("anchor") if isinstance(version.metrics, dict) else None
-    corrections = version.metrics.get("corrections") if isinstance(version.metrics, dict) else None
+    """A short Dice summary: before -> after for adapted versions, the model card's ET Dice for shipped ones."""
+    metrics = version.metrics if isinstance(version.metrics, dict) else {}
     parts = []
-    for name, scores in (("corr", corrections), ("anchor", anchor)):
+    for name, key in (("corr", "corrections"), ("anchor", "anchor")):
+        scores = metrics.get(key)
         if isinstance(scores, dict) and scores.get("before") is not None and scores.get("after") is not None:
             parts.append(f"{name} {scores['before']:.2f}->{scores['after']:.2f}")
+    for key, value in metrics.items():
+        # Model cards: {"synthetic-glioma": {"ET": {"dice": {"mean": ...}}}, ...}
+        try:
+            parts.append(f"{key.removeprefix('synthetic-')} ET {float(value['ET']['dice']['mean']):.2f}")
+        except (KeyError, TypeError, ValueError):
+            continue
     return ", ".join(parts)
 
 
