@@ -127,7 +127,9 @@ class TumourSegmentationWidget(QWidget):
 
     def scroll_to(self, panel: QWidget) -> None:
         """Bring a section into view (after a long job, its result is what the user wants to see)."""
-        self.scroll.ensureWidgetVisible(panel, 0, 0)
+        # Vertical only: ensureWidgetVisible would also shift the panels sideways.
+        top = panel.mapTo(self.scroll.widget(), panel.rect().topLeft()).y()
+        self.scroll.verticalScrollBar().setValue(top)
 
     def current_slice(self) -> int:
         return int(self.viewer.dims.current_step[0])
