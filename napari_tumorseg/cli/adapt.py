@@ -56,7 +56,9 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, help="side of the random training crops; 0 for whole slices")
     parser.add_argument("--seed", type=int, help="seed of task order, crops and flips")
     parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    # One thread by default: the small training steps gain little from a second one, and when
+    # the cores are shared (napari, other jobs) two OpenMP threads wait on each other for seconds.
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -122,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--model", help="a version id or checkpoint file (default: active, else a new base-16 U-Net)")
     bench.add_argument("--output", type=Path, help="also write the JSON here")
     _add_hyperparameters(bench)
-    bench.set_defaults(func=run_bench, threads=2)
+    bench.set_defaults(func=run_bench)
 
 
 def _load_model(registry: Any, spec: str | None) -> tuple[Any, str | None]:
