@@ -250,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
         except StopIteration as stop:
             outcome = stop.value
             break
-        if progress.phase != phase:
+        # A new phase, or the same phase started again (the anchor set, then the replay set).
+        if progress.phase != phase or progress.step == 1:
             if bar is not None:
                 bar.close()
             bar, phase = _progress_bar(progress.total), progress.phase
