@@ -231,9 +231,8 @@ def meta_tune(
         grads, loss = meta_gradient(
             working, params, meta_tasks, inner_lr=config.inner_lr, first_order=config.first_order, loss_fn=loss_fn
         )
-        optimizer.zero_grad(set_to_none=False)
         for name, parameter in params.items():
-            parameter.grad = grads[name]
+            parameter.grad = grads[name]  # replaces last step's gradient
         if replay is not None:
             replay_loss = replay.loss(working, generator, loss_fn)
             replay_loss.backward()  # adds to the meta-gradient already in .grad
