@@ -135,6 +135,8 @@ class AdaptPanel(QGroupBox):
         self.meta_batch_box.setValue(defaults.meta_batch_size)
         self.tolerance_box.setValue(defaults.tolerance)
         self.seed_box.setValue(defaults.seed)
+        self._default_replay = defaults.replay or 8
+        self.replay_box.setChecked(defaults.replay > 0)
         meta = method in ("active", "passive")
         for widget in (self.inner_lr_box, self.first_order_box, self.meta_batch_box):
             widget.setEnabled(meta)
@@ -151,7 +153,7 @@ class AdaptPanel(QGroupBox):
             meta_batch_size=self.meta_batch_box.value(),
             tolerance=self.tolerance_box.value(),
             seed=self.seed_box.value(),
-            replay=16 if self.replay_box.isChecked() else 0,
+            replay=self._default_replay if self.replay_box.isChecked() else 0,
         )
 
     def _toggle_advanced(self, shown: bool) -> None:

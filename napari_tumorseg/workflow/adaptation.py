@@ -40,7 +40,7 @@ def adapt_to_review(
         anchor_shape: grid of the synthetic anchor cases (default: BraTS size; tests use a small one).
         cancel: a threading.Event or callable, checked at every step.
     """
-    from ..adapt.anchors import anchor_set, replay_pools
+    from ..adapt.anchors import anchor_set_steps, replay_pools_steps
     from ..adapt.corrections import Corrections, case_corrections
     from ..adapt.run import run_adaptation
 
@@ -63,8 +63,11 @@ def adapt_to_review(
             ),
         )
     )
-    anchor = anchor_set(loaded.config, loaded.preprocessing, shape=anchor_shape)
-    replay = replay_pools(config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape)
+    # Built once and cached; the first time takes a while, so it reports progress and can be cancelled.
+    anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel)
+    replay = yield from replay_pools_steps(
+        config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel
+    )
     return (
         yield from run_adaptation(
             loaded.model,
