@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..io.labels import CLASS_ABBREVIATIONS, CLASS_COLORS, CLASS_NAMES
+from ..workflow.review import slice_uncertainty_scores
 from .jobs import Job, notify_error
 
 if TYPE_CHECKING:
@@ -145,8 +146,11 @@ class SegmentPanel(QGroupBox):
         def segmenting(cancel):
             segmenter = state.segmenter(version.id, device)
             result = yield from segmenter.run(case, cancel=cancel)
-            # The per-voxel entropy is heavy numpy work: do it here, off the GUI thread.
-            return None if result is None else (result, result.entropy())
+            if result is None:
+                return None
+            # Entropy and the per-slice doubt are heavy numpy work: do them here, off the GUI thread.
+            uncertainty = result.entropy()
+            return result, uncertainty, slice_uncertainty_scores(uncertainty, result.labels)
 
         def on_progress(report) -> None:
             self.progress.setRange(0, max(report.total, 1))
@@ -160,9 +164,9 @@ class SegmentPanel(QGroupBox):
                 layer.refresh()
 
         def on_done(outcome) -> None:
-            result, uncertainty = outcome
+            result, uncertainty, scores = outcome
             labels = state.accept_prediction(
-                result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data
+                result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data, slice_scores=scores
             )
             layer.data = labels
             self.status.setText(f"Segmented with {version.id} on {result.device} in {result.seconds:.1f} s.")

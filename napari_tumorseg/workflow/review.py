@@ -27,20 +27,14 @@ def entropy(probabilities: np.ndarray, axis: int = 0) -> np.ndarray:
     return terms.sum(axis=axis).astype(np.float32)
 
 
-def least_certain_slices(
-    uncertainty: np.ndarray,
-    prediction: np.ndarray,
-    k: int = 5,
-    exclude: set[int] | None = None,
-    margin: int = 5,
-) -> list[int]:
-    """The ``k`` axial slices most worth a radiologist's look, least certain first.
+def slice_uncertainty_scores(uncertainty: np.ndarray, prediction: np.ndarray, margin: int = 5) -> np.ndarray:
+    """How doubtful each axial slice is: its summed entropy near the predicted tumour.
 
-    A slice scores the summed entropy of its voxels near the predicted tumour
-    (within ``margin`` voxels in-plane), so a large doubtful tumour boundary
-    outranks the faint doubt every network has at the brain's edge on the
-    first and last slices. With no tumour predicted anywhere, the whole slice
-    counts. Slices already corrected (``exclude``) are skipped.
+    Only voxels within ``margin`` voxels (in-plane) of the predicted tumour
+    count, so a large doubtful tumour boundary outranks the faint doubt every
+    network has at the brain's edge on the first and last slices. With no
+    tumour predicted anywhere, the whole slice counts. Heavy for a full
+    volume (a 3D dilation): run it off the GUI thread.
     """
     tumour = prediction > 0
     if tumour.any():
@@ -51,8 +45,25 @@ def least_certain_slices(
         structure[0, 1, :] = structure[0, :, 1] = True
         region = binary_dilation(tumour, structure=structure, iterations=margin)
         uncertainty = np.where(region, uncertainty, 0)
-    per_slice = uncertainty.reshape(uncertainty.shape[0], -1).sum(axis=1)
-    order = np.argsort(-per_slice, kind="stable")
+    return uncertainty.reshape(uncertainty.shape[0], -1).sum(axis=1).astype(np.float64)
+
+
+def rank_slices(scores: np.ndarray, k: int = 5, exclude: set[int] | None = None) -> list[int]:
+    """The ``k`` slices with the highest score (above 0), skipping ``exclude``."""
+    order = np.argsort(-scores, kind="stable")
     exclude = exclude or set()
-    chosen = [int(z) for z in order if per_slice[z] > 0 and int(z) not in exclude]
-    return chosen[:k]
+    return [int(z) for z in order if scores[z] > 0 and int(z) not in exclude][:k]
+
+
+def least_certain_slices(
+    uncertainty: np.ndarray,
+    prediction: np.ndarray,
+    k: int = 5,
+    exclude: set[int] | None = None,
+    margin: int = 5,
+) -> list[int]:
+    """The ``k`` axial slices most worth a radiologist's look, least certain first.
+
+    See :func:`slice_uncertainty_scores`; slices already corrected (``exclude``) are skipped.
+    """
+    return rank_slices(slice_uncertainty_scores(uncertainty, prediction, margin), k, exclude)

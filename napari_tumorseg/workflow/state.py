@@ -14,7 +14,7 @@ import numpy as np
 from psygnal import Signal
 
 from ..io.case import Case
-from .review import changed_slices, least_certain_slices
+from .review import changed_slices, rank_slices, slice_uncertainty_scores
 from .session import CorrectionStore, RestoredSession
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class ReviewState:
         self.store: CorrectionStore | None = None
         self.prediction: np.ndarray | None = None
         self.uncertainty: np.ndarray | None = None
+        self.slice_scores: np.ndarray | None = None  # per-slice doubt, for the suggestions
         self.prediction_model: str | None = None
         self.corrected: list[int] = []
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
@@ -79,7 +80,7 @@ class ReviewState:
         """Make ``case`` current; returns the corrections saved for it earlier, if any."""
         self.case = case
         self.store = CorrectionStore(case, root=self.sessions_root)
-        self.prediction = self.uncertainty = self.prediction_model = None
+        self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = None
         self.corrected = []
         restored = self.store.restore()
         if restored is not None:
@@ -95,12 +96,15 @@ class ReviewState:
         model_id: str,
         uncertainty: np.ndarray | None = None,
         current_labels: np.ndarray | None = None,
+        slice_scores: np.ndarray | None = None,
     ) -> np.ndarray:
         """A new model output; returns the labels to show.
 
         The radiologist's corrected slices are never overwritten: they are
         carried over from ``current_labels`` and stay recorded as corrections
-        against the new prediction.
+        against the new prediction. ``slice_scores`` (see
+        ``review.slice_uncertainty_scores``) may be computed beforehand off the
+        GUI thread; otherwise they are computed here.
         """
         store = self._require_store()
         labels = prediction.astype(np.uint8, copy=True)
@@ -108,6 +112,9 @@ class ReviewState:
             labels[self.corrected] = current_labels[self.corrected]
         store.start(prediction, model_id)
         self.prediction, self.uncertainty, self.prediction_model = store.prediction, uncertainty, model_id
+        if slice_scores is None and uncertainty is not None:
+            slice_scores = slice_uncertainty_scores(uncertainty, self.prediction)
+        self.slice_scores = slice_scores
         self.corrected = store.save(labels)
         self.prediction_changed.emit()
         self.corrections_changed.emit(list(self.corrected))
@@ -132,6 +139,8 @@ class ReviewState:
         self.prediction = store.prediction
         if self.uncertainty is not None and uncertainty_slice is not None:
             self.uncertainty[z] = uncertainty_slice
+            if self.slice_scores is not None:
+                self.slice_scores[z] = slice_uncertainty_scores(uncertainty_slice[None], labels_slice[None])[0]
         self.corrected = store.save(current_labels)
         self.prediction_changed.emit()
 
@@ -148,9 +157,9 @@ class ReviewState:
 
     def suggestions(self, k: int) -> list[int]:
         """Slices the model is least sure of, not yet corrected."""
-        if self.uncertainty is None or self.prediction is None:
+        if self.slice_scores is None:
             return []
-        return least_certain_slices(self.uncertainty, self.prediction, k, exclude=set(self.corrected))
+        return rank_slices(self.slice_scores, k, exclude=set(self.corrected))
 
     def changed_against_prediction(self, labels: np.ndarray) -> list[int]:
         return [] if self.prediction is None else changed_slices(labels, self.prediction)
