@@ -168,7 +168,9 @@ class SegmentPanel(QGroupBox):
             labels = state.accept_prediction(
                 result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data, slice_scores=scores
             )
-            layer.data = labels
+            # In place: assigning layer.data makes napari rebuild the layer (a visible stall on big volumes).
+            np.copyto(layer.data, labels)
+            layer.refresh()
             self.status.setText(f"Segmented with {version.id} on {result.device} in {result.seconds:.1f} s.")
             self.dock.correct_panel.refresh()
 
