@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
+from ..io.atomic import fsync_folder
 from .versions import (
     ACTIVE_FILE,
     CANDIDATE,
@@ -51,7 +52,6 @@ from .versions import (
     WEIGHTS_FILE,
     ModelVersion,
     default_registry_root,
-    fsync_folder,
     shipped_model_dirs,
     write_json_atomically,
 )

@@ -59,7 +59,7 @@ def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: boo
         if isinstance(error, OSError):
             raise CaseError(target, f"cannot write: {error.strerror or error}") from None
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return target
 
 
@@ -115,7 +115,7 @@ def _publish(temporary: Path, target: Path, overwrite: bool) -> None:
     temporary.unlink()
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Persist the rename itself (POSIX); a no-op where folders cannot be opened."""
     try:
         descriptor = os.open(folder, os.O_RDONLY)
