@@ -16,12 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ..resources import resource_path
 from .grid import BRATS_SHAPE, CoarseGrid, voxel_spacing
+
+if TYPE_CHECKING:
+    import torch
 
 RESOURCE = ("anatomy", "icbm152_2009a_brats.npz")
 TISSUES: tuple[str, ...] = ("gm", "wm", "csf")
@@ -42,7 +46,7 @@ class Anatomy:
         coarse: the coarse grid smooth fields of this anatomy live on.
     """
 
-    tissue: object
+    tissue: torch.Tensor
     offset: np.ndarray
     shape: tuple[int, int, int]
     spacing: np.ndarray
@@ -106,11 +110,6 @@ def _load_resource() -> np.ndarray:
     return tissue
 
 
-def load_tissue_maps() -> np.ndarray:
-    """The shipped 1 mm GM, WM, CSF maps, (3, 155, 240, 240) uint8 (255 = 1), read-only."""
-    return _load_resource()
-
-
 def _resample(tissue: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Fractions (float32, 0..1) resampled onto a coarser grid over the same field of view."""
     factors = np.asarray(tissue.shape[1:]) / np.asarray(shape)
@@ -151,10 +150,10 @@ def _anatomy_for(shape: tuple[int, int, int]) -> Anatomy:
     else:
         full = _resample(full, shape)
         brain = full.sum(axis=0) >= BRAIN_THRESHOLD
-    occupied = np.nonzero(brain.any(axis=(1, 2))), np.nonzero(brain.any(axis=(0, 2))), np.nonzero(brain.any(axis=(0, 1)))
+    occupied = [np.flatnonzero(brain.any(axis=other)) for other in ((1, 2), (0, 2), (0, 1))]
     margin = np.ceil(CROP_MARGIN_MM / spacing).astype(int)
-    low = np.array([max(int(o[0].min()) - m, 0) for o, m in zip(occupied, margin)])
-    high = np.array([min(int(o[0].max()) + 1 + m, n) for o, m, n in zip(occupied, margin, shape)])
+    low = np.array([max(int(o.min()) - m, 0) for o, m in zip(occupied, margin)])
+    high = np.array([min(int(o.max()) + 1 + m, n) for o, m, n in zip(occupied, margin, shape)])
     crop = full[:, low[0] : high[0], low[1] : high[1], low[2] : high[2]]
     if crop.dtype == np.uint8:
         crop = crop.astype(np.float32) * np.float32(1.0 / 255.0)

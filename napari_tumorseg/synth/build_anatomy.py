@@ -56,7 +56,8 @@ def _load_template(folder: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
             raise SystemExit(f"{name}: not on the grid of the other template maps")
         affine = image.affine
         maps[key] = np.asarray(image.dataobj, dtype=np.float32)
-    if not np.allclose(np.abs(np.diag(affine)[:3]), 1.0) or not np.allclose(affine[:3, :3], np.diag(np.diag(affine)[:3])):
+    linear = affine[:3, :3]
+    if not np.allclose(np.abs(np.diag(linear)), 1.0) or not np.allclose(linear, np.diag(np.diag(linear))):
         raise SystemExit("expected 1 mm axis-aligned template maps")
     return maps, affine
 

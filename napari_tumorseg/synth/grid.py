@@ -60,7 +60,7 @@ class CoarseGrid:
     """Nodes every ``spacing_mm`` over the field of view, for fields that are smooth anyway.
 
     Node ``n`` sits at ``n * spacing_mm`` mm, the last one at or beyond the
-    far edge, so a fine position ``p`` has coarse index ``p / spacing_mm``.
+    far edge, so a position ``p`` (mm) has coarse index ``p / spacing_mm``.
     """
 
     spacing_mm: float = COARSE_SPACING_MM
@@ -73,10 +73,6 @@ class CoarseGrid:
     def positions_mm(self) -> np.ndarray:
         """Node positions, (3, *shape) float32 in mm."""
         return (np.indices(self.shape, dtype=np.float32) * np.float32(self.spacing_mm)).astype(np.float32)
-
-    def index_of(self, points_mm: np.ndarray) -> np.ndarray:
-        """Positions (3, N) in mm -> fractional coarse indices (3, N)."""
-        return (points_mm / np.float32(self.spacing_mm)).astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)

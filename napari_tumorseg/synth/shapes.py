@@ -98,9 +98,8 @@ def lesion_fields(
     reach = 3.0 * lesion.boundary_noise_mm + 2.0
     fine_half_side = float(lesion.radii_mm.max() * (1.0 + (reach + TAPER_MM) / lesion.mean_radius_mm))
     fine_step = float(np.clip(lesion.boundary_length_mm / 3.0, 0.8, 3.0))
-    fine = _NoiseBox(
-        rng, lesion.centre_mm, fine_half_side, fine_step, (lesion.boundary_length_mm, RIM_NOISE_MM, NET_NOISE_MM, TEXTURE_NOISE_MM)
-    )
+    fine_lengths = (lesion.boundary_length_mm, RIM_NOISE_MM, NET_NOISE_MM, TEXTURE_NOISE_MM)
+    fine = _NoiseBox(rng, lesion.centre_mm, fine_half_side, fine_step, fine_lengths)
     coarse = _NoiseBox(rng, lesion.centre_mm, lesion.extent_mm, OEDEMA_NOISE_STEP_MM, (OEDEMA_NOISE_MM,))
 
     outside = (normalised - 1.0) * radius  # approximate distance outside the smooth outline
