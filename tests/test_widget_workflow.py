@@ -153,3 +153,18 @@ def test_bad_file_notifies_and_keeps_viewer_usable(qtbot, dock, tmp_path, monkey
     assert "broken_flair.nii.gz" in shown[0] and "\n" not in shown[0]
     assert dock.state.case is None and dock.case_panel.open_folder_button.isEnabled()
     assert jobs  # the module under test is the one patched
+
+
+def test_segmentation_layer_is_ready_when_the_case_opens(qtbot, dock, small_glioma_folder):
+    # Made while the case opens, so starting a segmentation does not stall the GUI adding it.
+    wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
+    layer = dock.segmentation_layer(create=False)
+    assert layer is not None and layer.data.shape == dock.state.case.shape and not layer.data.any()
+
+
+def test_only_the_slice_on_screen_is_repainted_while_segmenting(qtbot, dock, small_glioma_folder):
+    wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
+    dock.go_to_slice(7)
+    panel = dock.segment_panel
+    assert panel._on_screen([6, 7, 8])
+    assert not panel._on_screen([0, 1, 2])

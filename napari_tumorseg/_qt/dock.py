@@ -13,6 +13,7 @@ import numpy as np
 from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
 from ..workflow.settings import Settings
+from .pauses import settle_heap, warm_up_torch
 from ..workflow.state import ReviewState
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class TumourSegmentationWidget(QWidget):
         self.state = state or ReviewState()
         self.settings = Settings.load()
         self._plugin_layers: list[Any] = []
+        self._shown_case: Case | None = None
 
         self.case_panel = CasePanel(self)
         self.segment_panel = SegmentPanel(self)
@@ -63,6 +65,7 @@ class TumourSegmentationWidget(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
         self.setMinimumWidth(400)
+        warm_up_torch()
 
     # --- layers the plugin owns ---------------------------------------------------------
 
@@ -71,12 +74,17 @@ class TumourSegmentationWidget(QWidget):
         from .._layers import case_to_layer_data
 
         self.remove_plugin_layers()
+        self._shown_case = case
         for data, kwargs, layer_type in case_to_layer_data(case):
             layer = getattr(self.viewer, f"add_{layer_type}")(data, **kwargs)
             self._plugin_layers.append(layer)
         if case.label is not None:
             # The reference is for comparison; the editable mask is the segmentation.
             self._plugin_layers[-1].visible = False
+        # The editable mask exists from the start (napari takes ~0.4 s to add a labels layer:
+        # better now, while the case opens, than as a freeze when segmentation starts).
+        self.segmentation_layer()
+        settle_heap()
 
     def remove_plugin_layers(self) -> None:
         for layer in self._plugin_layers:
@@ -87,10 +95,10 @@ class TumourSegmentationWidget(QWidget):
     def segmentation_layer(self, create: bool = True):
         """The editable labels layer, made on first use with BraTS names, colours and geometry."""
         layer = self._own_layer(SEGMENTATION_LAYER)
-        if layer is None and create and self.state.case is not None:
+        case = self._shown_case
+        if layer is None and create and case is not None:
             from .._layers import labels_layer_kwargs
 
-            case = self.state.case
             layer = self.viewer.add_labels(np.zeros(case.shape, np.uint8), **labels_layer_kwargs(case, SEGMENTATION_LAYER))
             self._plugin_layers.append(layer)
             self.correct_panel.watch(layer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,6 +43,7 @@ class SegmentPanel(QGroupBox):
         self.job: Job | None = None
         self._previous: np.ndarray | None = None
         self._created_layer = False
+        self._last_refresh = 0.0
 
         self.model_box = QComboBox()
         self.model_box.currentIndexChanged.connect(self._show_provenance)
@@ -158,10 +160,12 @@ class SegmentPanel(QGroupBox):
             self.status.setText(f"Segmenting… {report.done}/{report.total} slices, {report.elapsed:.1f} s")
             if report.labels is not None and len(report.z_indices):
                 # Fill in slice by slice, leaving the radiologist's corrected slices alone.
+                written = [z for z in report.z_indices.tolist() if z not in protected]
                 for z, labels in zip(report.z_indices.tolist(), report.labels):
                     if z not in protected:
                         layer.data[z] = labels
-                layer.refresh()
+                if self._on_screen(written):
+                    layer.refresh()
 
         def on_done(outcome) -> None:
             result, uncertainty, scores = outcome
@@ -185,6 +189,21 @@ class SegmentPanel(QGroupBox):
             what="segmentation",
         )
         return self.job.start()
+
+    def _on_screen(self, slices: list[int]) -> bool:
+        """Whether new labels on these slices change what the viewer shows.
+
+        A repaint costs 30-70 ms of the GUI thread under software OpenGL, so
+        in the 2D view only the slice on screen is repainted as it arrives;
+        napari reads the others from the filled array when the user scrolls.
+        """
+        if self.dock.viewer.dims.ndisplay != 2:
+            now = time.monotonic()
+            if now - self._last_refresh < 1.0:  # 3D: at most one repaint a second
+                return False
+            self._last_refresh = now
+            return True
+        return self.dock.current_slice() in slices
 
     def segment_current_slice(self) -> None:
         """Re-run the model on the slice on screen (fast enough to stay on the GUI thread)."""
