@@ -173,3 +173,26 @@ def test_render_redraws_markdown_and_figures_from_results_json(lifelong_twice):
     assert (out / "results.md").read_text() == markdown
     assert_png(out / "figure3_unet_vs_dycnn.png")
     assert main(["experiment", "render", str(out / "nowhere")]) == 2
+
+
+def test_meta_tune_replays_source_slices_like_the_plugin(meta_tune_twice, tmp_path):
+    # The default runs each method as "Adapt model" does: with replay of glioma source slices.
+    (config, results, _), _, out_with, cache = meta_tune_twice
+    assert config.replay and all(c["replay"] > 0 for c in results["adapt_configs"].values())
+    assert "Replay: on" in (out_with / "results.md").read_text()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model("unet", base_width=4, depth=2)
+    plain = MetaTuneConfig.quick(patients=2, held_out=1, eval_slices=2, held_out_slices=2, ks=(2,), main_k=2,
+                                 seeds=1, shape=TINY_SHAPE, adapt_overrides=TINY_STEPS, anchor_per_case=1,
+                                 methods=("naive",), replay=False)
+    without = drive(meta_tune_experiment(model, plain, tmp_path, model_description="tiny", command="test",
+                                         cache_dir=cache, anchor_cache=cache), lambda _: None)
+    assert without["adapt_configs"]["naive"]["replay"] == 0
+    assert "Replay: off" in (tmp_path / "results.md").read_text()
+
+    def naive_losses(document):
+        return [r["losses"] for r in document["records"] if r["method"] == "naive" and r["k"] == 2 and r["seed"] == 0]
+
+    # Same patients, seed and step: the loss with replay also counts the source slices.
+    assert len(naive_losses(without)) == 2 and naive_losses(without) != naive_losses(results)

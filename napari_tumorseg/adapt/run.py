@@ -58,6 +58,13 @@ def _score_phase(
     return scores
 
 
+def make_replay(config: AdaptConfig, replay_pools: Sequence[SlicePool], model: nn.Module) -> Replay | None:
+    """The replay the config asks for, on the model's device; None when replay is off or there are no pools."""
+    if config.replay <= 0 or not any(len(pool) for pool in replay_pools):
+        return None
+    return Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop).to(model_device(model))
+
+
 def run_adaptation(
     model: nn.Module,
     corrections: Corrections,
@@ -102,9 +109,7 @@ def run_adaptation(
     before = yield from _score_phase(model, sets, PHASE_SCORING_BEFORE, cancel)
     timings["scoring_before"] = round(time.perf_counter() - started, 3)
 
-    replay = None
-    if config.replay > 0 and any(len(pool) for pool in replay_pools):
-        replay = Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop).to(model_device(model))
+    replay = make_replay(config, replay_pools, model)
     tick = time.perf_counter()
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
     timings["adapting"] = round(time.perf_counter() - tick, 3)

@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--sweep-patients", type=int, help="patients for the ks other than --main-k (default 8; 0: all)")
     m.add_argument("--sweep-seeds", type=int, help="repeat seeds for the ks other than --main-k (default 1; 0: all)")
     m.add_argument("--methods", type=_names, help="comma list of baseline,naive,passive,passive-fo,active,active-fo")
+    m.add_argument("--no-replay", action="store_true",
+                   help="adapt on the corrections alone, as the paper states the methods (default: replay "
+                        "source slices, as the plugin does)")
     m.add_argument("--keep-journal", action="store_true",
                    help="keep the journal of finished adaptations in --out after writing the results (to merge "
                         "runs that did parts of one experiment); an interrupted run always resumes from it")
@@ -185,13 +188,15 @@ def run_meta_tune_command(args: argparse.Namespace) -> int:
     for name in ("sweep_patients", "sweep_seeds"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name) or None
+    if args.no_replay:
+        changes["replay"] = False
     try:
         config = MetaTuneConfig.quick(**changes) if args.quick else MetaTuneConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
     model, description = _load_model(args, config)
     command = _explicit_command(args, ("model", "patients", "held_out", "ks", "main_k", "sweep_patients",
-                                       "sweep_seeds", "methods"))
+                                       "sweep_seeds", "methods", "no_replay"))
     cache_dir, anchor_cache = _cache(args)
     generator = meta_tune_experiment(model, config, args.out, model_description=description, command=command,
                                      device=device, cache_dir=cache_dir, anchor_cache=anchor_cache,

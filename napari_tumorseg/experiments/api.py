@@ -98,7 +98,7 @@ def _unit_identity(model: nn.Module, config: MetaTuneConfig, device: Any) -> dic
 
     from ..synth.generate import GENERATOR_VERSION
 
-    fields = ("shape", "eval_slices", "held_out", "held_out_slices", "adapt_overrides", "anchor_per_case")
+    fields = ("shape", "eval_slices", "held_out", "held_out_slices", "adapt_overrides", "anchor_per_case", "replay")
     return {"model": model_digest(model), "generator": GENERATOR_VERSION, "device": str(device),
             "threads": torch.get_num_threads(), **{f: json_ready(getattr(config, f)) for f in fields}}
 

@@ -79,6 +79,9 @@ class MetaTuneConfig:
         adapt_overrides: per adapt method ("naive", "passive", "active"), AdaptConfig fields
             to change from ``adapt.config.default_config`` (empty: the plugin's defaults).
         anchor_per_case: anchor slices per anchor case (the guard's default 4).
+        replay: mix source (glioma) slices into every step, as the plugin does by default
+            (``AdaptConfig.replay``); False runs the methods as the paper states them, on the
+            corrections alone.
     """
 
     patients: int = 20
@@ -95,6 +98,7 @@ class MetaTuneConfig:
     shape: tuple[int, int, int] | None = None
     adapt_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     anchor_per_case: int = 4
+    replay: bool = True
 
     def __post_init__(self) -> None:
         self.ks = tuple(sorted({int(k) for k in self.ks}))
@@ -132,7 +136,10 @@ class MetaTuneConfig:
         from ..adapt.config import default_config
 
         adapt_method, fixed = METHOD_SPECS[method]  # type: ignore[misc]
-        return default_config(adapt_method, **{**self.adapt_overrides.get(adapt_method, {}), **fixed, "seed": seed})
+        changes = {**self.adapt_overrides.get(adapt_method, {}), **fixed, "seed": seed}
+        if not self.replay:
+            changes["replay"] = 0
+        return default_config(adapt_method, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,7 +193,7 @@ def run_meta_tune(
         cancel: a threading.Event or a callable returning True to stop (ExperimentCancelled).
         journal: finished adaptations to reuse and to record (see ``journal``); None keeps none.
     """
-    from ..adapt.anchors import anchor_set
+    from ..adapt.anchors import anchor_set, replay_pools
     from ..adapt.guard import score_set
 
     clock = ProgressClock(config.units(), cancel)
@@ -205,6 +212,9 @@ def run_meta_tune(
         "anchor": anchor_set(model.config, shape=config.shape, per_case=config.anchor_per_case,
                              cache_dir=anchor_cache),
     }
+    # The same source slices the plugin replays (built once; each run's config says whether to use them).
+    replay_count = max(config.adapt_config(m, config.seed).replay for m in config.methods[1:]) if len(config.methods) > 1 else 0
+    replay = replay_pools(replay_count, model.config, shape=config.shape, cache_dir=anchor_cache) if replay_count else []
     timings["preparing_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -234,7 +244,7 @@ def run_meta_tune(
                     reused += record is not None
                     if record is None:
                         record = yield from _adapt_and_score(model, corrections, config.adapt_config(method, seed),
-                                                             {"own": own_set, **sets_shared}, cancel)
+                                                             {"own": own_set, **sets_shared}, replay, cancel)
                         record = {"k": k, "patient": patient.seed, "seed": seed, "method": method, **record}
                         journal.add(unit, record)
                     records.append(record)
@@ -258,14 +268,15 @@ def run_meta_tune(
 
 
 def _adapt_and_score(
-    model: nn.Module, corrections: Any, adapt_config: Any, sets: dict[str, Any], cancel: Any
+    model: nn.Module, corrections: Any, adapt_config: Any, sets: dict[str, Any], replay_pools: Any, cancel: Any
 ) -> Generator[ExperimentProgress, None, dict[str, Any]]:
     """Adapt a copy of ``model`` with one method and score it on every set."""
     from ..adapt.guard import score_set
-    from ..adapt.run import METHOD_RUNNERS
+    from ..adapt.run import METHOD_RUNNERS, make_replay
 
     started = time.perf_counter()
-    runner = METHOD_RUNNERS[adapt_config.method](model, corrections, adapt_config, cancel=cancel)
+    replay = make_replay(adapt_config, replay_pools, model)
+    runner = METHOD_RUNNERS[adapt_config.method](model, corrections, adapt_config, cancel=cancel, replay=replay)
     result = yield from _quietly(runner)
     seconds = time.perf_counter() - started
     return {**{name: score_set(result.model, s) for name, s in sets.items()}, "seconds": round(seconds, 3),

@@ -49,6 +49,8 @@ def meta_tune_markdown(results: dict[str, Any]) -> str:
         + (f"; the k sweep uses the first {config['sweep_patients']} patients" if config["sweep_patients"] else "")
         + ".",
         "",
+        _replay_sentence(config, results.get("adapt_configs", {})),
+        "",
         "Dice is computed over the pooled voxels of each set; ± is the standard deviation over patients (of each "
         "patient's mean over seeds); [s: ...] is the standard deviation over seeds (of each seed's mean over "
         "patients).",
@@ -169,3 +171,13 @@ def _seed_cell(stats: dict[str, Any]) -> str:
     if stats["mean"] is None:
         return "n/a"
     return f"{stats['mean']:.3f}" if stats["std"] is None else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def _replay_sentence(config: dict[str, Any], adapt_configs: dict[str, Any]) -> str:
+    """Whether the methods replayed source slices (the plugin's default) or saw the corrections alone."""
+    if not config.get("replay", True):
+        return "Replay: off; every method adapts on the corrections alone, as the paper states them."
+    counts = sorted({c.get("replay", 0) for c in adapt_configs.values()})
+    per_step = sorted({c.get("replay_per_step", 0) for c in adapt_configs.values()})
+    return (f"Replay: on, as in the plugin: {', '.join(map(str, counts))} glioma source slices (not the anchor "
+            f"slices), {', '.join(map(str, per_step))} mixed into every step.")
