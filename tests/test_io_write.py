@@ -198,3 +198,20 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
         assert fresh.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(umask)
+
+
+def test_stream_writer_failing_midway_leaves_the_previous_file(tmp_path):
+    target = tmp_path / "cache.npz"
+    target.write_bytes(b"previous")
+
+    def write_half_then_fail(stream):
+        np.savez(stream, a=np.arange(10))
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(CaseError, match="No space left on device"):
+        atomic.atomic_write_stream(target, write_half_then_fail, overwrite=True)
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["cache.npz"]  # no temporary file left behind
+
+    atomic.atomic_write_stream(target, lambda stream: np.savez(stream, a=np.arange(10)), overwrite=True)
+    np.testing.assert_array_equal(np.load(target)["a"], np.arange(10))

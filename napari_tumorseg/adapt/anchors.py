@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,12 +43,9 @@ Group = tuple[np.ndarray, np.ndarray, tuple[str, ...]]  # inputs, labels, names
 
 def default_cache_dir() -> Path:
     """``$TUMORSEG_HOME/cache``, else the platform's user cache folder."""
-    override = os.environ.get("TUMORSEG_HOME")
-    if override:
-        return Path(override) / "cache"
-    from platformdirs import user_cache_dir
+    from ..paths import cache_home
 
-    return Path(user_cache_dir("napari-tumorseg", appauthor=False))
+    return cache_home()
 
 
 def _source_case_slices(
@@ -108,17 +103,14 @@ def _write_cache(path: Path, groups: list[Group]) -> None:
     arrays: dict[str, np.ndarray] = {"count": np.array(len(groups))}
     for i, (inputs, labels, names) in enumerate(groups):
         arrays[f"inputs_{i}"], arrays[f"labels_{i}"], arrays[f"names_{i}"] = inputs, labels, np.array(names)
+    from ..errors import CaseError
+    from ..io.atomic import atomic_write_stream
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError:
+        atomic_write_stream(path, lambda stream: np.savez_compressed(stream, **arrays), overwrite=True)
+    except (OSError, CaseError):
         return  # a read-only cache folder only costs time
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, **arrays)
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
 
 
 # In-memory cache of prepared source slices, keyed by what defines them (a few entries at most).

@@ -35,8 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelError
-from ..io.atomic import fsync_folder
+from ..errors import CaseError, ModelError
+from ..io.atomic import atomic_write_bytes, fsync_folder
 from .versions import (
     ACTIVE_FILE,
     CANDIDATE,
@@ -307,17 +307,10 @@ class ModelRegistry:
                 f"model version {version_id} was rejected ({version.reason}); use --force to activate it anyway"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".active.", suffix=".tmp", dir=self.root)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(version_id + "\n")
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.root / ACTIVE_FILE)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        fsync_folder(self.root)
+            atomic_write_bytes(self.root / ACTIVE_FILE, (version_id + "\n").encode("utf-8"), overwrite=True)
+        except CaseError as error:
+            raise ModelError(f"{error.path}: {error.problem}") from None
         version.active = True
         return version
 

@@ -6,8 +6,6 @@ See ``registry`` for the folder layout and the operations on it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +21,9 @@ PREFERRED_PRETRAINED_ARCH = "unet"
 
 def default_registry_root() -> Path:
     """``$TUMORSEG_HOME/models``, else the platform's user data folder + ``models``."""
-    override = os.environ.get("TUMORSEG_HOME")
-    if override:
-        return Path(override) / "models"
-    from platformdirs import user_data_dir
+    from ..paths import models_dir
 
-    return Path(user_data_dir("napari-tumorseg", appauthor=False)) / "models"
+    return models_dir()
 
 
 def shipped_model_dirs() -> list[Path]:
@@ -90,15 +85,12 @@ class ModelVersion:
 
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON: a temporary file beside ``path``, fsync, then ``os.replace``."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` as JSON through the project's one atomic writer (temporary file, fsync, rename)."""
+    from ..errors import CaseError, ModelError
+    from ..io.atomic import atomic_write_bytes
+
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, sort_keys=True)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        atomic_write_bytes(path, text.encode("utf-8"), overwrite=True)
+    except CaseError as error:
+        raise ModelError(f"{path}: {error.problem}") from None

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -299,19 +298,9 @@ def json_ready(value: Any) -> Any:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a text file so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        # mkstemp makes the file private; results are for sharing, so use the usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    from ..io.atomic import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,17 +159,14 @@ def _write(path: Path, patient: PreparedPatient | None, seed: int) -> None:
             name=np.array(patient.name), seed=np.array(seed), inputs=patient.inputs, labels=patient.labels,
             indices=np.asarray(patient.indices, dtype=np.int64), eval_count=np.array(patient.eval_count),
         )
+    from ..errors import CaseError
+    from ..io.atomic import atomic_write_stream
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError:
+        atomic_write_stream(path, lambda stream: np.savez_compressed(stream, **arrays), overwrite=True)
+    except (OSError, CaseError):
         return  # an unwritable cache only costs time
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(stream, **arrays)
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
 
 
 def prepare_patient(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import CaseError
 
@@ -32,6 +34,18 @@ def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: boo
         CaseError: the target exists (and overwrite is False), or the folder
             cannot be written.
     """
+    return atomic_write_stream(path, lambda stream: _write_all(stream, data), overwrite=overwrite)
+
+
+def atomic_write_stream(
+    path: str | PathLike[str], write: Callable[[BinaryIO], object], *, overwrite: bool = False
+) -> Path:
+    """Let ``write`` fill a binary stream, then publish it at ``path`` atomically.
+
+    For content made by a library that writes to a file (``np.savez``,
+    ``json.dump`` through a text wrapper) without first building the whole
+    file in memory. Arguments, return value and errors as :func:`atomic_write_bytes`.
+    """
     target = Path(path)
     folder = target.parent
     if not folder.is_dir():
@@ -50,7 +64,7 @@ def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: boo
     try:
         _set_mode(handle, target)
         with os.fdopen(handle, "wb") as stream:
-            _write_all(stream, data)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         _publish(temporary, target, overwrite)
@@ -61,6 +75,12 @@ def atomic_write_bytes(path: str | PathLike[str], data: bytes, *, overwrite: boo
         raise
     fsync_folder(folder)
     return target
+
+
+def atomic_write_text(path: str | PathLike[str], text: str, *, overwrite: bool = True) -> Path:
+    """Write UTF-8 text atomically, making the folder if needed (results, JSON records)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
 def _set_mode(handle: int, target: Path) -> None:

@@ -19,7 +19,6 @@ uninterrupted one would.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,15 +86,10 @@ class SliceCache:
         }
         for i, (img, lab, avail) in enumerate(zip(self.images, self.labels, self.availability)):
             arrays[f"images_{i}"], arrays[f"labels_{i}"], arrays[f"availability_{i}"] = img, lab, avail
+        from ..io.atomic import atomic_write_stream
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write_stream(path, lambda stream: np.savez(stream, **arrays), overwrite=True)
         return path
 
     @classmethod

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,19 +91,11 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
 
 
 def write_atomically(path: Path, payload: bytes) -> None:
-    """Temporary file in the same folder, fsync, rename: a crash never leaves half a file."""
+    """The project's atomic writer (temporary file, fsync, rename): a crash never leaves half a file."""
+    from ..io.atomic import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; these files are meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, payload, overwrite=True)
 
 
 def load_training_state(path: str | os.PathLike[str]) -> TrainingState:

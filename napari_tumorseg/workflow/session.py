@@ -24,7 +24,7 @@ import numpy as np
 
 from ..io.atomic import atomic_write_bytes
 from ..io.case import Case
-from .paths import sessions_dir
+from ..paths import sessions_dir
 from .review import changed_slices
 
 
@@ -53,7 +53,7 @@ class CorrectionStore:
 
     Args:
         case: the case being corrected.
-        root: the sessions folder (default: the user's, see workflow.paths).
+        root: the sessions folder (default: the user's, see napari_tumorseg.paths).
     """
 
     def __init__(self, case: Case, root: Path | None = None) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ..io.atomic import atomic_write_bytes
-from .paths import settings_file
+from ..paths import settings_file
 
 
 @dataclass
