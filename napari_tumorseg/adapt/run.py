@@ -65,6 +65,54 @@ def make_replay(config: AdaptConfig, replay_pools: Sequence[SlicePool], model: n
     return Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop).to(model_device(model))
 
 
+def adapt_loaded_model(
+    loaded: Any,
+    corrections: Corrections,
+    config: AdaptConfig,
+    *,
+    registry: ModelRegistry | None,
+    parent_id: str | None,
+    anchor_shape: tuple[int, int, int] | None = None,
+    force: bool = False,
+    auto_activate: bool = True,
+    cancel: CancelFlag = None,
+) -> Generator[AdaptProgress, None, AdaptationOutcome]:
+    """Build (or reuse) the source anchor and replay sets, then :func:`run_adaptation`.
+
+    What "Adapt model" and ``tumorseg adapt`` both do. The source sets are
+    synthetic glioma slices, cached after the first build, which takes a while:
+    it reports progress and can be cancelled like the rest.
+
+    Args:
+        loaded: a ``models.checkpoint`` loaded model (its ``model``, ``config`` and ``preprocessing``).
+        anchor_shape: grid of the synthetic source cases (default: BraTS size; tests use a small one).
+        corrections, config, registry, parent_id, force, auto_activate, cancel: as :func:`run_adaptation`.
+    """
+    from .anchors import anchor_set_steps, replay_pools_steps
+
+    if config.method == "dycnn":
+        require_dycnn(loaded.model)  # fail before the source sets are built
+    anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel)
+    replay = yield from replay_pools_steps(
+        config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel
+    )
+    return (
+        yield from run_adaptation(
+            loaded.model,
+            corrections,
+            config,
+            anchor=anchor,
+            replay_pools=replay,
+            registry=registry,
+            parent_id=parent_id,
+            preprocessing=loaded.preprocessing,
+            force=force,
+            auto_activate=auto_activate,
+            cancel=cancel,
+        )
+    )
+
+
 def run_adaptation(
     model: nn.Module,
     corrections: Corrections,

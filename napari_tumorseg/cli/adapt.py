@@ -207,9 +207,8 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from ..adapt.anchors import anchor_set_steps, replay_pools_steps
     from ..adapt.registry import ModelRegistry
-    from ..adapt.run import run_adaptation
+    from ..adapt.run import adapt_loaded_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -219,30 +218,15 @@ def run(args: argparse.Namespace) -> int:
     if config.method == "dycnn":
         from ..adapt.continual import require_dycnn
 
-        require_dycnn(loaded.model)
+        require_dycnn(loaded.model)  # before reading the corrections
     corrections = _corrections(args, loaded.config, loaded.preprocessing, config.reference_slices)
     shape = tuple(args.anchor_shape) if args.anchor_shape else None
 
-    def pipeline() -> Any:
-        # The first run builds the synthetic source sets (cached afterwards): show it as a phase.
-        anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=shape)
-        replay = yield from replay_pools_steps(config.replay, loaded.config, loaded.preprocessing, shape=shape)
-        return (
-            yield from run_adaptation(
-                loaded.model,
-                corrections,
-                config,
-                anchor=anchor,
-                replay_pools=replay,
-                registry=registry,
-                parent_id=parent,
-                preprocessing=loaded.preprocessing,
-                force=args.force,
-                auto_activate=not args.no_activate,
-            )
-        )
-
-    generator = pipeline()
+    # The first run builds the synthetic source sets (cached afterwards): each shows as a phase.
+    generator = adapt_loaded_model(
+        loaded, corrections, config, registry=registry, parent_id=parent, anchor_shape=shape,
+        force=args.force, auto_activate=not args.no_activate,
+    )
     bar, phase = None, None
     while True:
         try:
@@ -265,8 +249,9 @@ def run(args: argparse.Namespace) -> int:
     for line in report.summary_lines():
         print(line, file=sys.stderr)
     if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report.to_json() + "\n", encoding="utf-8")
+        from ..io.atomic import atomic_write_text
+
+        atomic_write_text(args.report, report.to_json() + "\n")
     print(report.version_id)
     return 0 if report.status != "rejected" else EXIT_REJECTED
 

@@ -40,9 +40,8 @@ def adapt_to_review(
         anchor_shape: grid of the synthetic anchor cases (default: BraTS size; tests use a small one).
         cancel: a threading.Event or callable, checked at every step.
     """
-    from ..adapt.anchors import anchor_set_steps, replay_pools_steps
     from ..adapt.corrections import Corrections, case_corrections
-    from ..adapt.run import run_adaptation
+    from ..adapt.run import adapt_loaded_model
 
     case = state.case
     if case is None:
@@ -63,22 +62,9 @@ def adapt_to_review(
             ),
         )
     )
-    # Built once and cached; the first time takes a while, so it reports progress and can be cancelled.
-    anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel)
-    replay = yield from replay_pools_steps(
-        config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel
-    )
     return (
-        yield from run_adaptation(
-            loaded.model,
-            corrections,
-            config,
-            anchor=anchor,
-            replay_pools=replay,
-            registry=state.registry,
-            parent_id=version_id,
-            preprocessing=loaded.preprocessing,
-            force=force,
-            cancel=cancel,
+        yield from adapt_loaded_model(
+            loaded, corrections, config, registry=state.registry, parent_id=version_id,
+            anchor_shape=anchor_shape, force=force, cancel=cancel,
         )
     )
