@@ -11,7 +11,7 @@ from torch.func import functional_call
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
-from napari_tumorseg.adapt.losses import dice_ce_loss
+from napari_tumorseg.models.losses import dice_ce_loss
 from napari_tumorseg.adapt.maml import active_schedule, meta_gradient, meta_tune, split_good_bad
 
 torch.set_num_threads(1)

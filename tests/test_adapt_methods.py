@@ -11,7 +11,7 @@ from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_co
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.continual import dycnn_continual
 from napari_tumorseg.adapt.corrections import Corrections
-from napari_tumorseg.adapt.losses import dice_ce_loss
+from napari_tumorseg.models.losses import dice_ce_loss
 from napari_tumorseg.adapt.maml import meta_tune
 from napari_tumorseg.adapt.naive import naive_finetune
 from napari_tumorseg.adapt.progress import AdaptationCancelled

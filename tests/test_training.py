@@ -83,7 +83,7 @@ def test_modality_dropout_zeroes_channels_and_availability(tiny_cache):
 def test_training_changes_weights_and_lowers_the_loss_on_its_batch(tiny_cache, torch_single_thread):
     import torch
 
-    from napari_tumorseg.adapt.losses import dice_ce_loss
+    from napari_tumorseg.models.losses import dice_ce_loss
     from napari_tumorseg.training.data import Augmentation, sample_batch
 
     trainer = _tiny_trainer("unet", tiny_cache, 20, torch, lr=1e-2)

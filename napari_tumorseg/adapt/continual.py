@@ -24,7 +24,7 @@ from ..errors import AdaptationError
 from ..models.dynconv import get_temperature, set_temperature
 from .config import AdaptConfig
 from .corrections import Corrections
-from .losses import dice_ce_loss
+from ..models.losses import dice_ce_loss
 from .naive import cycling_batches, gradient_step
 from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
 from .sampling import LossFn, Replay, correction_pools, flat_tasks

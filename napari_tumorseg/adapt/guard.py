@@ -24,7 +24,7 @@ import numpy as np
 from torch import nn
 
 from .corrections import Corrections
-from .losses import region_dice
+from ..models.losses import region_dice
 from .training import predict_labels
 
 CORRECTIONS_SET, HELD_OUT_SET, ANCHOR_SET = "corrections", "held_out", "anchor"

@@ -39,7 +39,7 @@ from torch.func import functional_call
 
 from .config import AdaptConfig
 from .corrections import Corrections
-from .losses import dice_ce_loss, per_slice_dice
+from ..models.losses import dice_ce_loss, per_slice_dice
 from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
 from .sampling import LossFn, Replay, Sample, SlicePool, correction_pools, flat_tasks, grouped_loss, sample_views
 from .training import MethodResult, make_optimizer, model_device, predict_labels, trainable_parameters, working_copy

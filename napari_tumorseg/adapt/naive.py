@@ -15,7 +15,7 @@ from torch import nn
 
 from .config import AdaptConfig
 from .corrections import Corrections
-from .losses import dice_ce_loss
+from ..models.losses import dice_ce_loss
 from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
 from .sampling import LossFn, Replay, SlicePool, correction_pools, flat_tasks, grouped_loss, make_view
 from .training import MethodResult, make_optimizer, model_device, trainable_parameters, working_copy

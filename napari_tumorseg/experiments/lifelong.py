@@ -193,7 +193,7 @@ def stream_batches(
 def _score(model: Any, test: tuple[list[np.ndarray], list[np.ndarray]], device: Any) -> dict[str, float]:
     import torch
 
-    from ..adapt.losses import region_dice
+    from ..models.losses import region_dice
 
     model.eval()
     predictions, references = [], []
@@ -215,7 +215,7 @@ def train_stream(
     """Train one network from scratch through one stream; score both test sets after every batch."""
     import torch
 
-    from ..adapt.losses import dice_ce_loss
+    from ..models.losses import dice_ce_loss
     from ..models import build_model
     from ..models.dynconv import TemperatureAnnealer
     from ..training.data import Augmentation, sample_batch

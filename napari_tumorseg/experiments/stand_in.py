@@ -55,7 +55,7 @@ def pretrain_stand_in(config: StandInConfig, shape: Sequence[int]) -> nn.Module:
     import torch
 
     from ..adapt.corrections import case_corrections, slices_with_tumour
-    from ..adapt.losses import dice_ce_loss
+    from ..models.losses import dice_ce_loss
     from ..adapt.sampling import SlicePool, flat_tasks, grouped_loss, make_view
     from ..models import build_model
     from ..synth.generate import make_case

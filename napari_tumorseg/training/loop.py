@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapt.losses import dice_ce_loss, region_dice
+from ..models.losses import dice_ce_loss, region_dice
 from ..models.dynconv import TemperatureAnnealer, get_temperature
 from .data import Augmentation, SliceCache, sample_batch
 from .state import TrainingState

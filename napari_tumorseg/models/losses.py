@@ -1,4 +1,4 @@
-"""The adaptation loss (soft Dice + cross-entropy) and the hard Dice used to rank and guard.
+"""The training and adaptation loss (soft Dice + cross-entropy) and the hard Dice used to rank and guard.
 
 Loss: ``cross_entropy + (1 - mean soft Dice over the three tumour classes)``,
 the nnU-Net recipe. Cross-entropy gives every voxel a gradient (so the skull
