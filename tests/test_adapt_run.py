@@ -166,3 +166,14 @@ def test_replay_is_reported(registry):
     _, outcome = drive(run_adaptation(loaded.model, toy_corrections(), config, anchor=toy_anchor(), replay_pools=pools))
     assert outcome.report.replay == {"used": True, "slices": 4, "per_step": 4, "weight": 1.0}
     assert outcome.report.version_id is None and outcome.report.status == CANDIDATE
+
+
+def test_decide_rejects_an_adaptation_that_makes_the_rest_of_the_case_worse():
+    anchor_held = SetScores(16, {"mean": 0.90}, {"mean": 0.90})
+    case_worse = SetScores(8, {"mean": 0.93}, {"mean": 0.68})
+    case_noise = SetScores(8, {"mean": 0.93}, {"mean": 0.89})  # within the looser held-out bound (0.05)
+    verdict = decide(anchor_held, held_out=case_worse)
+    assert not verdict.accepted and "other slices" in verdict.reason and "0.250" in verdict.reason
+    assert decide(anchor_held, held_out=case_noise).accepted
+    assert decide(anchor_held, held_out=case_worse, force=True).activate
+    assert decide(anchor_held, tolerance=0.3, held_out=case_worse).accepted  # a looser tolerance loosens both

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
@@ -251,11 +252,14 @@ def report_card_html(report: AdaptationReport) -> str:
             f"<tr><td>{SET_LABELS.get(name, name)} ({scores.slices})</td>"
             f"<td align=right>{before:.3f}</td><td align=right>{after:.3f}</td><td>{arrow}</td></tr>"
         )
-    verdict = "accepted" if report.status != "rejected" else "<b>rejected</b>"
+    # The guard's own sentence: which check decided (anchor or the case's other slices), with numbers.
+    reason = html.escape(report.reason)
+    if report.status == "rejected":
+        reason = reason.replace("rejected", "<b>rejected</b>", 1)
     return (
         "<table><tr><th align=left>Dice</th><th>before</th><th>after</th><th></th></tr>"
         + "".join(rows)
-        + f"</table>Guard: {verdict} (anchor drop {report.anchor_drop:+.3f}, tolerance {report.tolerance:.3f})"
+        + f"</table>Guard: {reason}"
     )
 
 

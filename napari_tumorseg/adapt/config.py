@@ -62,7 +62,8 @@ class AdaptConfig:
         replay: source-domain (synthetic glioma) slices in the replay set; 0 = no replay.
         replay_per_step: replay slices mixed into each step.
         replay_weight: weight of the replay loss against the corrections' loss.
-        tolerance: largest drop of the anchor set's Dice the guard accepts.
+        tolerance: largest drop of the anchor set's Dice the guard accepts (the held-out
+            slices, when there are any, may drop by ``max(tolerance, 0.05)``).
         reference_slices: held-out slices of each case (with a reference) scored before and after.
     """
 

@@ -21,7 +21,7 @@ from torch import nn
 from .config import AdaptConfig
 from .continual import dycnn_continual, require_dycnn
 from .corrections import Corrections
-from .guard import ANCHOR_SET, EvalSet, SetScores, correction_sets, decide, score_set
+from .guard import ANCHOR_SET, HELD_OUT_SET, EvalSet, SetScores, correction_sets, decide, score_set
 from .maml import meta_tune
 from .naive import naive_finetune
 from .progress import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptProgress, CancelFlag, StepClock
@@ -167,7 +167,7 @@ def run_adaptation(
     timings["scoring_after"] = round(time.perf_counter() - tick, 3)
 
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
-    decision = decide(dice[ANCHOR_SET], config.tolerance, force)
+    decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET))
     activate = decision.activate and (auto_activate or decision.forced)
     replay_info: dict[str, Any] = {"used": replay is not None}
     if replay is not None:

@@ -55,7 +55,7 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
     parser.add_argument("--crop", type=int, help="side of the random training crops; 0 for whole slices")
     parser.add_argument("--seed", type=int, help="seed of task order, crops and flips")
-    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02)")
+    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02); the held-out slices may drop by max(this, 0.05)")
     # One thread by default: the small training steps gain little from a second one, and when
     # the cores are shared (napari, other jobs) two OpenMP threads wait on each other for seconds.
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
