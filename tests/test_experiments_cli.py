@@ -37,3 +37,17 @@ def test_missing_model_file_is_a_clean_error(tmp_path, capsys):
 def test_ks_must_be_positive_integers(value):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["experiment", "meta-tune", "--out", "x", "--ks", value])
+
+
+@pytest.mark.parametrize("experiment", ["meta-tune", "lifelong"])
+def test_quick_mode_runs_end_to_end_from_the_command_line(tmp_path, experiment):
+    # The CI smoke test of both reproductions: the real command, its --quick settings, every output file.
+    out = tmp_path / experiment
+    status = main(["experiment", experiment, "--out", str(out), "--quick", "--threads", "1",
+                   "--cache-dir", str(tmp_path / "cache")])
+    assert status == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"results.json", "results.md"} <= names
+    assert sum(name.endswith(".png") for name in names) >= 2
+    assert not any(name.startswith(".") for name in names)  # the journal is gone once the results are written
+    assert f"tumorseg experiment {experiment} --out" in (out / "results.md").read_text()
