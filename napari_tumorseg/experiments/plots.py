@@ -45,21 +45,25 @@ def _value(summary: dict[str, Any], key: str = "mean") -> float:
 
 
 def dice_vs_k(results: dict[str, Any], path: Path) -> Path:
-    """ET and WT Dice (mean ± std over patients) against k, per method, on own and held-out slices."""
+    """ET and WT Dice (mean ± std over patients) against k, per method, on own, held-out and anchor slices."""
     plt = _pyplot()
     config, summary = results["config"], results["analysis"]["summary"]
     ks = [int(k) for k in config["ks"]]
-    figure, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    sets = ("own", "held_out", "anchor")
+    figure, axes = plt.subplots(2, len(sets), figsize=(4.6 * len(sets), 7), sharex=True, layout="constrained")
+    methods = list(config["methods"])
     for row, region in enumerate(("ET", "WT")):
-        for col, set_name in enumerate(("own", "held_out")):
+        for col, set_name in enumerate(sets):
             ax = axes[row][col]
-            for method in config["methods"]:
+            for index, method in enumerate(methods):
                 stats = [summary[str(k)][method][set_name][region] for k in ks]
                 means = np.array([_value(s) for s in stats])
                 stds = np.array([_value(s, "std_patients") for s in stats])
                 style = "--" if method == "baseline" else "-"
-                ax.errorbar(ks, means, yerr=np.nan_to_num(stds), label=METHOD_LABELS[method], color=COLOURS[method],
-                            linestyle=style, marker="o", capsize=3, alpha=0.9)
+                # Side by side at each k, so the error bars of the methods do not hide one another.
+                dodge = (index - (len(methods) - 1) / 2) * 0.15
+                ax.errorbar(np.array(ks) + dodge, means, yerr=np.nan_to_num(stds), label=METHOD_LABELS[method],
+                            color=COLOURS[method], linestyle=style, marker="o", capsize=3, alpha=0.9)
             ax.set_title(f"{region} Dice, {SET_TITLES[set_name]}")
             ax.set_xticks(ks)
             ax.set_ylim(0, 1)
@@ -67,7 +71,7 @@ def dice_vs_k(results: dict[str, Any], path: Path) -> Path:
             if row == 1:
                 ax.set_xlabel("corrected slices k")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.06))
+    figure.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     figure.suptitle("Meta-tune on synthetic metastasis: Dice against the number of corrected slices "
                     "(mean ± std over patients)", fontsize=10)
     return _save(figure, path)
@@ -80,7 +84,7 @@ def forgetting_vs_gain(results: dict[str, Any], path: Path, region: str = "ET") 
     k = str(config["main_k"])
     records = results["records"]
     baseline = {r["patient"]: r for r in records if r["method"] == "baseline"}
-    figure, ax = plt.subplots(figsize=(7, 5.5))
+    figure, ax = plt.subplots(figsize=(7, 5.5), layout="constrained")
     for method in config["methods"][1:]:
         runs = [r for r in records if r["method"] == method and str(r["k"]) == k]
         gains = [r["own"][region] - baseline[r["patient"]]["own"][region] for r in runs]
@@ -132,7 +136,7 @@ def lifelong_figure1(results: dict[str, Any], path: Path, arch: str = "unet") ->
     config, runs = results["config"], results["runs"]
     region = results["analysis"]["primary_region"]
     settings = config["settings"]
-    figure, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), sharey=True, squeeze=False)
+    figure, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), sharey=True, squeeze=False, layout="constrained")
     for ax, setting in zip(axes[0], settings):
         run = next(r for r in runs if r["arch"] == arch and r["setting"] == setting)
         _shade_stream(ax, run)
@@ -157,7 +161,7 @@ def lifelong_figure3(results: dict[str, Any], path: Path) -> Path:
     config, runs = results["config"], results["runs"]
     region = results["analysis"]["primary_region"]
     settings = [s for s in config["settings"] if s != "joint"] or list(config["settings"])
-    figure, axes = plt.subplots(2, len(settings), figsize=(5 * len(settings), 7.5), squeeze=False)
+    figure, axes = plt.subplots(2, len(settings), figsize=(5 * len(settings), 7.5), squeeze=False, layout="constrained")
     for col, setting in enumerate(settings):
         ax = axes[0][col]
         _shade_stream(ax, next(r for r in runs if r["setting"] == setting))
