@@ -46,7 +46,8 @@ def meta_tune_markdown(results: dict[str, Any]) -> str:
            else "") + f"), {config['eval_slices']} evaluation slices each; held-out: {len(results['held_out'])} "
         f"patients x {config['held_out_slices']} slices; anchor: {results['anchor']['slices']} glioma slices. "
         f"Repeat seeds: {config['seeds']} at k = {k}"
-        + (f"; the k sweep uses the first {config['sweep_patients']} patients" if config["sweep_patients"] else "")
+        + (f"; the k sweep uses the first {config['sweep_patients']} patients" if config["sweep_patients"]
+           and len(config["ks"]) > 1 else "")
         + ".",
         "",
         _replay_sentence(config, results.get("adapt_configs", {})),
