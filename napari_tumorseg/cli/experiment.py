@@ -73,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--sweep-patients", type=int, help="patients for the ks other than --main-k (default 8; 0: all)")
     m.add_argument("--sweep-seeds", type=int, help="repeat seeds for the ks other than --main-k (default 1; 0: all)")
     m.add_argument("--methods", type=_names, help="comma list of baseline,naive,passive,passive-fo,active,active-fo")
+    m.add_argument("--crop", type=int, help="adapt on random crops of this side, 0 for whole slices as the plugin "
+                   "does (default 96, as in the published run)")
     m.add_argument("--no-replay", action="store_true",
                    help="adapt on the corrections alone, as the paper states the methods (default: replay "
                         "source slices, as the plugin does)")
@@ -194,9 +196,12 @@ def run_meta_tune_command(args: argparse.Namespace) -> int:
         config = MetaTuneConfig.quick(**changes) if args.quick else MetaTuneConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
+    if args.crop is not None:  # 0 = whole slices (default_config's convention)
+        config.adapt_overrides = {method: {**config.adapt_overrides.get(method, {}), "crop": args.crop}
+                                  for method in ("naive", "passive", "active")}
     model, description = _load_model(args, config)
     command = _explicit_command(args, ("model", "patients", "held_out", "ks", "main_k", "sweep_patients",
-                                       "sweep_seeds", "methods", "no_replay"))
+                                       "sweep_seeds", "methods", "no_replay", "crop"))
     cache_dir, anchor_cache = _cache(args)
     generator = meta_tune_experiment(model, config, args.out, model_description=description, command=command,
                                      device=device, cache_dir=cache_dir, anchor_cache=anchor_cache,
