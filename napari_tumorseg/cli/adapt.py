@@ -43,7 +43,10 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)"
     )
-    parser.add_argument("--first-order", action="store_true", help="meta-tune with first-order MAML (faster)")
+    order = parser.add_mutually_exclusive_group()
+    order.add_argument("--first-order", action="store_true", help="meta-tune with first-order MAML (the default)")
+    order.add_argument("--second-order", action="store_true",
+                       help="meta-tune with exact second-order MAML (slower; collapsed in 5 %% of runs, see README)")
     parser.add_argument(
         "--replay",
         type=int,
@@ -53,12 +56,13 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="optimisation or meta steps (method default if unset)")
     parser.add_argument("--lr", type=float, help="learning rate / meta step beta")
     parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
-    parser.add_argument("--crop", type=int, help="side of the random training crops; 0 for whole slices")
+    parser.add_argument("--crop", type=int, help="train on random crops of this side (default: whole slices)")
     parser.add_argument("--seed", type=int, help="seed of task order, crops and flips")
     parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02); the held-out slices may drop by max(this, 0.05)")
-    # One thread by default: the small training steps gain little from a second one, and when
-    # the cores are shared (napari, other jobs) two OpenMP threads wait on each other for seconds.
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
+    # torch's default (every core): on an idle 2-core machine two threads adapt 1.6x faster than one.
+    # On a machine busy with other jobs, --threads 1 avoids OpenMP threads waiting on each other.
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core; "
+                        "1 on a busy machine)")
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -66,7 +70,7 @@ def _config(args: argparse.Namespace) -> Any:
 
     return default_config(
         args.method,
-        first_order=args.first_order or None,
+        first_order=False if args.second_order else (args.first_order or None),
         replay=args.replay,
         steps=args.steps,
         lr=args.lr,
