@@ -57,3 +57,12 @@ def test_forgetting_measures_on_a_hand_made_curve():
     assert measures["curve_average"] == pytest.approx(np.mean([0.45, 0.6, 0.625]))
     mixed = run_measures([batch("mixed", 0.5, 0.6)], "WT")
     assert mixed["backward_transfer"] is None and mixed["drop_on_switch"] is None
+
+
+def test_without_availability_the_network_is_not_told_the_modality():
+    cache = fake_cache()
+    told = restrict(cache, [0, 1], ["t2", "flair"])
+    blind = restrict(cache, [0, 1], ["t2", "flair"], availability=False)
+    assert [a.tolist() for a in told.availability] == [[0, 0, 0, 1], [1, 0, 0, 0]]
+    assert all(a.tolist() == [1, 1, 1, 1] for a in blind.availability)
+    np.testing.assert_array_equal(told.images[0], blind.images[0])  # the images are the same either way

@@ -94,6 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lifelong.add_argument("--settings", type=_names, help="comma list of joint,large,small")
     lifelong.add_argument("--base-width", type=int, help="width of both networks (default 16)")
     lifelong.add_argument("--workers", type=int, help="processes making synthetic cases (default: one per core)")
+    lifelong.add_argument("--no-availability", action="store_true",
+                          help="do not tell the networks which modality is present (constant availability planes)")
     lifelong.set_defaults(func=run_lifelong_command)
 
     render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
@@ -223,12 +225,14 @@ def run_lifelong_command(args: argparse.Namespace) -> int:
                               "test_patients": "test_patients", "steps_per_patient": "steps_per_patient",
                               "large_batch": "large_batch", "small_batch": "small_batch", "settings": "settings",
                               "base_width": "base_width", "workers": "workers"})
+    if args.no_availability:
+        changes["availability"] = False
     try:
         config = LifelongConfig.quick(**changes) if args.quick else LifelongConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
     command = _explicit_command(args, ("train_patients", "test_patients", "steps_per_patient", "large_batch",
-                                       "small_batch", "settings", "base_width", "workers"))
+                                       "small_batch", "settings", "base_width", "workers", "no_availability"))
     cache_dir, _ = _cache(args)
     generator = lifelong_experiment(config, args.out, command=command, device=device, cache_dir=cache_dir)
     results = _drive(generator, config.units())

@@ -79,6 +79,9 @@ class LifelongConfig:
         seeds: repeats (initial weights and crops), ``seed``, ``seed + 1``, ...
         seed: the first repeat seed.
         workers: processes making synthetic cases (None: one per core).
+        availability: give the networks the availability planes, as the segmenter has (True),
+            or constant planes, so a network cannot tell which modality it is shown (False,
+            closer to the paper's networks, whose only input was the image).
     """
 
     shape: tuple[int, int, int] = (78, 120, 120)
@@ -104,6 +107,7 @@ class LifelongConfig:
     seeds: int = 3
     seed: int = 0
     workers: int | None = None
+    availability: bool = True
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(n) for n in self.shape)
@@ -141,7 +145,7 @@ class LifelongConfig:
         return asdict(self)
 
 
-def restrict(cache: Any, cases: Sequence[int], modality: str | Sequence[str]) -> Any:
+def restrict(cache: Any, cases: Sequence[int], modality: str | Sequence[str], availability: bool = True) -> Any:
     """A SliceCache of some cases, each with one modality present and the others absent.
 
     Args:
@@ -149,13 +153,15 @@ def restrict(cache: Any, cases: Sequence[int], modality: str | Sequence[str]) ->
         cases: indices of the cases to keep.
         modality: "t2" or "flair" for every case, or one per case: the other image
             channels are zeroed and their availability is 0.
+        availability: False sets every availability plane to 1 whatever is present (the
+            network is not told which modality it sees).
     """
     from ..training.data import SliceCache
 
     per_case = [modality] * len(cases) if isinstance(modality, str) else list(modality)
     if len(per_case) != len(cases):
         raise ValueError(f"{len(per_case)} modalities for {len(cases)} cases")
-    images, availability = [], []
+    images, flags = [], []
     for c, name in zip(cases, per_case):
         index = MODALITIES.index(name)
         planes = cache.images[c].copy()
@@ -163,8 +169,9 @@ def restrict(cache: Any, cases: Sequence[int], modality: str | Sequence[str]) ->
         keep[index :: len(MODALITIES)] = True  # this modality in every context slot
         planes[:, ~keep] = 0
         images.append(planes)
-        availability.append((np.arange(len(MODALITIES)) == index).astype(np.float32))
-    return SliceCache(tuple(images), tuple(cache.labels[c] for c in cases), tuple(availability),
+        present = np.arange(len(MODALITIES)) == index if availability else np.ones(len(MODALITIES), dtype=bool)
+        flags.append(present.astype(np.float32))
+    return SliceCache(tuple(images), tuple(cache.labels[c] for c in cases), tuple(flags),
                       tuple(cache.names[c] for c in cases), cache.context)
 
 
@@ -235,7 +242,8 @@ def train_stream(
     for number, (modality, cases) in enumerate(stream_batches(config, setting, modalities), start=1):
         clock.check()
         # Joint: the same single-modality patients, all of them mixed in every step.
-        data = restrict(train, cases, modality if modality is not None else [modalities[c] for c in cases])
+        data = restrict(train, cases, modality if modality is not None else [modalities[c] for c in cases],
+                        config.availability)
         for _ in range(config.steps_per_patient * config.small_batch if setting == "joint"
                        else config.steps_per_patient * len(cases)):
             inputs, targets = sample_batch(data, step, seed, config.batch_size, augmentation)
@@ -294,8 +302,8 @@ def run_lifelong(
         raise ValueError("a synthetic glioma case without tumour slices: use a finer grid")
     half = config.test_patients // 2
     tests = {
-        "t2": validation_slices(restrict(test, range(half), "t2"), per_case=config.test_slices),
-        "flair": validation_slices(restrict(test, range(half, config.test_patients), "flair"),
+        "t2": validation_slices(restrict(test, range(half), "t2", config.availability), per_case=config.test_slices),
+        "flair": validation_slices(restrict(test, range(half, config.test_patients), "flair", config.availability),
                                    per_case=config.test_slices),
     }
     # Alternate by seed order so each modality gets every other synthetic case.

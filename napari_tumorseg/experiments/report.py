@@ -124,7 +124,10 @@ def lifelong_markdown(results: dict[str, Any]) -> str:
         f"{data['test_slices']['flair']} slices). Every run: {config['train_patients'] * config['steps_per_patient']} "
         f"steps of {config['batch_size']} crops of {config['crop']}x{config['crop']}; large batches = "
         f"{config['large_batch']} patients, small = {config['small_batch']}; networks from scratch "
-        f"(base width {config['base_width']}, depth {config['depth']}); {config['seeds']} seeds.",
+        f"(base width {config['base_width']}, depth {config['depth']}); {config['seeds']} seeds. "
+        + ("The networks are told which modality is present (availability planes, as the segmenter is)."
+           if config.get("availability", True) else
+           "The networks are not told which modality is present (constant availability planes)."),
         "",
         f"Primary region {region} (T2 and FLAIR show the oedema and the whole tumour; the enhancing tumour needs T1c). "
         "± is the standard deviation over seeds. Backward transfer < 0 and drop on switch > 0 mean forgetting.",
