@@ -163,8 +163,29 @@ def test_segmentation_layer_is_ready_when_the_case_opens(qtbot, dock, small_glio
 
 
 def test_only_the_slice_on_screen_is_repainted_while_segmenting(qtbot, dock, small_glioma_folder):
+    # A repaint is tens of ms of GUI thread: the batches that do not hold the slice on screen must not cost one.
     wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
     dock.go_to_slice(7)
     panel = dock.segment_panel
     assert panel._on_screen([6, 7, 8])
     assert not panel._on_screen([0, 1, 2])
+
+    layer = dock.segmentation_layer(create=False)
+    repaints, reports = [], []
+    original = layer.refresh
+    layer.refresh = lambda *args, **kwargs: (repaints.append(1), original(*args, **kwargs))
+    job = panel.segment_volume()
+    job.worker.yielded.connect(reports.append)
+    wait_for(qtbot, job)
+    batches = sum(1 for report in reports if report.labels is not None and len(report.z_indices))
+    assert batches >= 3  # several batches arrived...
+    assert len(repaints) <= 2  # ...but only the one holding slice 7, and the final result, were repainted
+
+
+def test_opening_a_case_settles_the_heap(qtbot, dock, small_glioma_folder):
+    # Long-lived objects are frozen when the case opens, so later full collections do not walk them mid-job.
+    import gc
+
+    gc.unfreeze()
+    wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
+    assert gc.get_freeze_count() > 0

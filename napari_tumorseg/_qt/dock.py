@@ -13,8 +13,8 @@ import numpy as np
 from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
 from ..workflow.settings import Settings
-from .pauses import settle_heap, warm_up_torch
 from ..workflow.state import ReviewState
+from .pauses import settle_heap, warm_up_torch
 
 if TYPE_CHECKING:
     import napari

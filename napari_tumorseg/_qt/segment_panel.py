@@ -160,10 +160,11 @@ class SegmentPanel(QGroupBox):
             self.status.setText(f"Segmenting… {report.done}/{report.total} slices, {report.elapsed:.1f} s")
             if report.labels is not None and len(report.z_indices):
                 # Fill in slice by slice, leaving the radiologist's corrected slices alone.
-                written = [z for z in report.z_indices.tolist() if z not in protected]
+                written = []
                 for z, labels in zip(report.z_indices.tolist(), report.labels):
                     if z not in protected:
                         layer.data[z] = labels
+                        written.append(z)
                 if self._on_screen(written):
                     layer.refresh()
 

@@ -21,14 +21,15 @@ the 16-slice glioma anchor set):
   under 1 %, so MAML degenerates to plain training on the query samples; at
   1e-2 to 3e-2 it lowers it by 5-10 % and stays stable.
 - Whole slices (``crop=None``) for naive and meta-tuning, not 96-px crops:
-  on 8 metastasis patients (k = 5, ``tumorseg experiment meta-tune ... --crop
-  0`` against the 96-px default of the first full run) ET Dice on the
-  patients' other slices rose 0.83-0.84 -> 0.90-0.91 and on held-out patients
-  0.89 -> 0.92, the anchor unchanged; on one case whose corrected slices held
-  only oedema, crops made the rest of the case collapse (0.93 -> 0.40) and
-  whole slices did not (0.93 -> 0.95). Instance norm sees different
-  statistics in a crop than in the slice it later segments. Cost: about 1.5x
-  the time per step.
+  on 20 metastasis patients at k = 5 (docs/results/meta-tune-whole-slices
+  against the same seed of docs/results/meta-tune) ET Dice on the patients'
+  other slices rose 0.839 -> 0.906 (naive) and 0.851 -> 0.899 (first-order
+  active), on held-out patients 0.89 -> 0.92, the anchor unchanged; on one
+  case whose corrected slices held only oedema, crops made the rest of the
+  case collapse (0.93 -> 0.40) and whole slices did not (0.93 -> 0.95).
+  Instance norm sees different statistics in a crop than in the slice it
+  later segments. Cost: 1.5-2.2x the time (bench-adapt on one thread: active
+  14.8 -> 21.8 s, naive 16.2 -> 35.1 s; on two threads 13.4 and 20.1 s).
 - First-order meta-tuning by default: in that first full run (120 runs of
   each order) the second-order variants collapsed in 6 runs and first-order
   in none, first-order scored as well, and it is 1.6x faster.

@@ -35,8 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CaseError, ModelError
-from ..io.atomic import atomic_write_bytes, fsync_folder
+from ..errors import ModelError
+from ..io.atomic import fsync_folder
 from .versions import (
     ACTIVE_FILE,
     CANDIDATE,
@@ -54,6 +54,7 @@ from .versions import (
     default_registry_root,
     shipped_model_dirs,
     write_json_atomically,
+    write_text_atomically,
 )
 
 __all__ = [
@@ -307,10 +308,7 @@ class ModelRegistry:
                 f"model version {version_id} was rejected ({version.reason}); use --force to activate it anyway"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            atomic_write_bytes(self.root / ACTIVE_FILE, (version_id + "\n").encode("utf-8"), overwrite=True)
-        except CaseError as error:
-            raise ModelError(f"{error.path}: {error.problem}") from None
+        write_text_atomically(self.root / ACTIVE_FILE, version_id + "\n")
         version.active = True
         return version
 

@@ -85,11 +85,15 @@ class ModelVersion:
 
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON through the project's one atomic writer (temporary file, fsync, rename)."""
+    """Write ``data`` as JSON (see :func:`write_text_atomically`)."""
+    write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """The project's one atomic writer (temporary file, fsync, rename), failing as a ModelError."""
     from ..errors import CaseError, ModelError
     from ..io.atomic import atomic_write_bytes
 
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     try:
         atomic_write_bytes(path, text.encode("utf-8"), overwrite=True)
     except CaseError as error:

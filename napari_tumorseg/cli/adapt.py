@@ -58,7 +58,8 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
     parser.add_argument("--crop", type=int, help="train on random crops of this side (default: whole slices)")
     parser.add_argument("--seed", type=int, help="seed of task order, crops and flips")
-    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02); the held-out slices may drop by max(this, 0.05)")
+    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02); the "
+                        "held-out slices may drop by max(this, 0.05)")
     # torch's default (every core): on an idle 2-core machine two threads adapt 1.6x faster than one.
     # On a machine busy with other jobs, --threads 1 avoids OpenMP threads waiting on each other.
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core; "

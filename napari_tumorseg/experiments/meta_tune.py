@@ -220,8 +220,8 @@ def run_meta_tune(
                              cache_dir=anchor_cache),
     }
     # The same source slices the plugin replays (built once; each run's config says whether to use them).
-    replay_count = max(config.adapt_config(m, config.seed).replay for m in config.methods[1:]) if len(config.methods) > 1 else 0
-    replay = replay_pools(replay_count, model.config, shape=config.shape, cache_dir=anchor_cache) if replay_count else []
+    replay_count = max((config.adapt_config(m, config.seed).replay for m in config.methods[1:]), default=0)
+    replay = replay_pools(replay_count, model.config, shape=config.shape, cache_dir=anchor_cache)
     timings["preparing_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()

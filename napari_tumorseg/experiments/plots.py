@@ -136,7 +136,8 @@ def lifelong_figure1(results: dict[str, Any], path: Path, arch: str = "unet") ->
     config, runs = results["config"], results["runs"]
     region = results["analysis"]["primary_region"]
     settings = config["settings"]
-    figure, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), sharey=True, squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), sharey=True, squeeze=False,
+                                layout="constrained")
     for ax, setting in zip(axes[0], settings):
         run = next(r for r in runs if r["arch"] == arch and r["setting"] == setting)
         _shade_stream(ax, run)
