@@ -38,8 +38,9 @@ def main(out: Path) -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
+    from napari_tumorseg._qt.adapt_panel import scroll_into_view
     from napari_tumorseg._qt.dock import TumourSegmentationWidget
-    from napari_tumorseg.adapt.registry import ModelRegistry
+    from napari_tumorseg.models.registry import ModelRegistry
     from napari_tumorseg.synth import make_case
     from napari_tumorseg.workflow.state import ReviewState
 
@@ -56,7 +57,7 @@ def main(out: Path) -> int:
     dock.case_panel.show_case(case)
     tumour = case.label.reshape(case.shape[0], -1).astype(bool).sum(axis=1)
     busiest = np.argsort(-tumour)
-    dock.go_to_slice(int(busiest[0]))
+    dock.layers.go_to_slice(int(busiest[0]))
     shoot(viewer, app, out / "1-case.png")
 
     wait(app, dock.segment_panel.segment_volume())
@@ -64,15 +65,15 @@ def main(out: Path) -> int:
     viewer.layers["FLAIR"].visible = False
     shoot(viewer, app, out / "2-segment.png")
 
-    layer = dock.segmentation_layer(create=False)
+    layer = dock.layers.segmentation(create=False)
     corrected = np.sort(busiest[:15:3])
     data = layer.data.copy()
     data[corrected] = case.label[corrected]
     layer.data = data
-    dock.correct_panel.save_now()
+    dock.layers.save_edits_now()
     dock.correct_panel.uncertainty_box.setChecked(True)
-    dock.go_to_slice(int(corrected[0]))
-    dock.scroll_to(dock.correct_panel)
+    dock.layers.go_to_slice(int(corrected[0]))
+    scroll_into_view(dock.correct_panel)
     shoot(viewer, app, out / "3-correct.png")
     dock.correct_panel.uncertainty_box.setChecked(False)
 
@@ -81,7 +82,7 @@ def main(out: Path) -> int:
 
     wait(app, dock.segment_panel.segment_volume())
     wait(app, dock.export_panel.export(scratch / f"{case.name}_seg.nii.gz"))
-    dock.scroll_to(dock.export_panel)
+    scroll_into_view(dock.export_panel)
     shoot(viewer, app, out / "5-export.png")
     viewer.close()
     return 0

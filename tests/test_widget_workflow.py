@@ -20,7 +20,7 @@ WAIT_MS = 60_000
 
 @pytest.fixture
 def registry(tmp_path, torch_single_thread):
-    from napari_tumorseg.adapt.registry import ModelRegistry
+    from napari_tumorseg.models.registry import ModelRegistry
     from napari_tumorseg.models import build_model
     from napari_tumorseg.models.checkpoint import save_checkpoint
 
@@ -53,7 +53,7 @@ def open_and_segment(qtbot, dock, folder):
     job = dock.segment_panel.segment_volume()
     wait_for(qtbot, job)
     qtbot.waitUntil(lambda: dock.state.prediction is not None, timeout=WAIT_MS)
-    return dock.segmentation_layer(create=False)
+    return dock.layers.segmentation(create=False)
 
 
 def paint_correction(dock, layer, z):
@@ -61,7 +61,7 @@ def paint_correction(dock, layer, z):
     coords = np.array([[z, y, x] for y in range(20, 26) for x in range(20, 26)])
     layer.selected_label = ET
     layer.data_setitem(tuple(coords.T), ET)
-    dock.correct_panel.save_now()
+    dock.layers.save_edits_now()
 
 
 def test_open_segment_correct_adapt_export(qtbot, dock, small_glioma_folder, tmp_path):
@@ -80,7 +80,7 @@ def test_open_segment_correct_adapt_export(qtbot, dock, small_glioma_folder, tmp
     assert panel.method() == "active"  # the default method
     panel.steps_box.setValue(2)
     panel.tolerance_box.setValue(0.5)
-    parent = dock.segment_panel.selected_version().id
+    parent = dock.state.selected_version.id
     wait_for(qtbot, panel.adapt())
     assert panel.report is not None and panel.report.parent_id == parent
     active = dock.state.registry.active()
@@ -107,7 +107,7 @@ def test_corrections_survive_reopening(qtbot, dock, small_glioma_folder):
     # A new widget state (as after a crash) opening the same case gets the corrections back.
     dock.state.case = None
     wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
-    restored = dock.segmentation_layer(create=False)
+    restored = dock.layers.segmentation(create=False)
     np.testing.assert_array_equal(restored.data, painted)
     assert dock.state.corrected == [z]
 
@@ -121,7 +121,7 @@ def test_cancel_segmentation_keeps_previous_labels(qtbot, dock, small_glioma_fol
     job.cancel()
     wait_for(qtbot, job)
     qtbot.waitUntil(lambda: "cancelled" in dock.segment_panel.status.text(), timeout=WAIT_MS)
-    np.testing.assert_array_equal(dock.segmentation_layer(create=False).data, before)
+    np.testing.assert_array_equal(dock.layers.segmentation(create=False).data, before)
 
 
 def test_cancel_adaptation_keeps_active_model(qtbot, dock, small_glioma_folder):
@@ -158,26 +158,26 @@ def test_bad_file_notifies_and_keeps_viewer_usable(qtbot, dock, tmp_path, monkey
 def test_segmentation_layer_is_ready_when_the_case_opens(qtbot, dock, small_glioma_folder):
     # Made while the case opens, so starting a segmentation does not stall the GUI adding it.
     wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
-    layer = dock.segmentation_layer(create=False)
+    layer = dock.layers.segmentation(create=False)
     assert layer is not None and layer.data.shape == dock.state.case.shape and not layer.data.any()
 
 
 def test_only_the_slice_on_screen_is_repainted_while_segmenting(qtbot, dock, small_glioma_folder):
     # A repaint is tens of ms of GUI thread: the batches that do not hold the slice on screen must not cost one.
     wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
-    dock.go_to_slice(7)
+    dock.layers.go_to_slice(7)
     panel = dock.segment_panel
     assert panel._on_screen([6, 7, 8])
     assert not panel._on_screen([0, 1, 2])
 
-    layer = dock.segmentation_layer(create=False)
+    layer = dock.layers.segmentation(create=False)
     repaints, reports = [], []
     original = layer.refresh
     layer.refresh = lambda *args, **kwargs: (repaints.append(1), original(*args, **kwargs))
     job = panel.segment_volume()
-    job.worker.yielded.connect(reports.append)
+    job.progress.connect(reports.append)
     wait_for(qtbot, job)
-    batches = sum(1 for report in reports if report.labels is not None and len(report.z_indices))
+    batches = sum(1 for report in reports if report.data is not None and len(report.data.z))
     assert batches >= 3  # several batches arrived...
     assert len(repaints) <= 2  # ...but only the one holding slice 7, and the final result, were repainted
 

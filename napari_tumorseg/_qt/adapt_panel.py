@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
@@ -16,6 +17,7 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -25,7 +27,9 @@ from .jobs import Job, notify_error
 
 if TYPE_CHECKING:
     from ..adapt.report import AdaptationReport
-    from .dock import TumourSegmentationWidget
+    from ..workflow.settings import Settings
+    from ..workflow.state import ReviewState
+    from .layers import PluginLayers
 
 METHOD_LABELS = {
     "active": "Active meta-tune (worst-learned first)",
@@ -37,11 +41,19 @@ SET_LABELS = {"corrections": "Corrected slices", "held_out": "Other slices of th
 
 
 class AdaptPanel(QGroupBox):
-    def __init__(self, dock: TumourSegmentationWidget) -> None:
+    """Adapts the state's selected model version to the corrected slices; then promote, roll back, re-segment.
+
+    Args:
+        state: the review state.
+        layers: the plugin's layers (the labels as the radiologist left them).
+        settings: the persisted settings (the method).
+    """
+
+    def __init__(self, state: ReviewState, layers: PluginLayers, settings: Settings) -> None:
         super().__init__("4 · Adapt")
         from ..adapt.config import default_config
 
-        self.dock = dock
+        self.state, self.layers, self.settings = state, layers, settings
         self.job: Job | None = None
         self.report: AdaptationReport | None = None
         self.anchor_shape: tuple[int, int, int] | None = None  # tests use small anchor cases
@@ -50,7 +62,8 @@ class AdaptPanel(QGroupBox):
         self.method_box = QComboBox()
         for key, text in METHOD_LABELS.items():
             self.method_box.addItem(text, key)
-        self.method_box.setCurrentIndex(max(0, list(METHOD_LABELS).index(dock.settings.method)) if dock.settings.method in METHOD_LABELS else 0)
+        methods = list(METHOD_LABELS)
+        self.method_box.setCurrentIndex(methods.index(settings.method) if settings.method in methods else 0)
         self.method_box.currentIndexChanged.connect(self._method_chosen)
         self.steps_box = QSpinBox()
         self.steps_box.setRange(1, 500)
@@ -95,7 +108,7 @@ class AdaptPanel(QGroupBox):
         self.resegment_button = QPushButton("Re-segment with new model")
         self.promote_button.clicked.connect(self.promote)
         self.rollback_button.clicked.connect(self.rollback)
-        self.resegment_button.clicked.connect(self.dock.segment_panel.segment_volume)
+        self.resegment_button.clicked.connect(self._resegment)
 
         form = QFormLayout()
         form.addRow("Method", self.method_box)
@@ -119,6 +132,7 @@ class AdaptPanel(QGroupBox):
         layout.addLayout(after_row)
         self._method_chosen()
         self._show_report_actions(False)
+        state.case_opened.connect(lambda *_: self.cancel())
 
     # --- settings -----------------------------------------------------------------------
 
@@ -141,8 +155,8 @@ class AdaptPanel(QGroupBox):
         meta = method in ("active", "passive")
         for widget in (self.inner_lr_box, self.first_order_box, self.meta_batch_box):
             widget.setEnabled(meta)
-        self.dock.settings.method = method
-        self.dock.save_settings()
+        self.settings.method = method
+        self.settings.save_quietly()
 
     def config(self):
         return self._default_config(
@@ -166,13 +180,12 @@ class AdaptPanel(QGroupBox):
     def adapt(self) -> Job | None:
         from ..workflow.adaptation import adapt_to_review
 
-        dock, state = self.dock, self.dock.state
-        version = dock.segment_panel.selected_version()
-        layer = dock.segmentation_layer(create=False)
+        state, version = self.state, self.state.selected_version
+        layer = self.layers.segmentation(create=False)
         if state.case is None or version is None or layer is None:
             self.status.setText("Open a case and segment it first.")
             return None
-        dock.correct_panel.save_now()
+        self.layers.save_edits_now()
         if not state.corrected:
             self.status.setText("Correct at least one slice first (paint on the Segmentation layer).")
             return None
@@ -200,31 +213,33 @@ class AdaptPanel(QGroupBox):
 
     def _progress(self, report) -> None:
         self.progress.setRange(0, max(report.total, 1))
-        self.progress.setValue(report.step)
-        loss = "" if report.loss != report.loss else f", loss {report.loss:.3f}"
-        self.status.setText(f"{report.phase}: {report.step}/{report.total}{loss}, about {report.eta:.0f} s left")
+        self.progress.setValue(report.done)
+        loss = "" if math.isnan(report.loss) else f", loss {report.loss:.3f}"
+        self.status.setText(f"{report.phase}: {report.done}/{report.total}{loss}, about {report.eta:.0f} s left")
 
     def _finished(self, outcome) -> None:
         self.report = outcome.report
         self.card.setText(report_card_html(outcome.report))
         self.status.setText(f"New version {outcome.report.version_id}: {outcome.report.reason}")
-        self.dock.state.model_changed.emit(outcome.report.version_id or "")
+        self.state.model_changed.emit(outcome.report.version_id or "")
         self._show_report_actions(True)
-        self.dock.scroll_to(self.card)
+        scroll_into_view(self.card)
+
+    def _resegment(self) -> None:
+        self.state.request_segmentation(self.report.version_id if self.report is not None else None)
 
     def promote(self) -> None:
         if self.report is None or not self.report.version_id:
             return
         try:
-            self.dock.state.activate(self.report.version_id, force=True)
+            self.state.activate(self.report.version_id, force=True)
             self.status.setText(f"{self.report.version_id} is now the active model.")
         except Exception as error:
             notify_error(error, "promoting the model")
 
     def rollback(self) -> None:
         try:
-            parent = self.dock.state.registry.rollback()
-            self.dock.state.model_changed.emit(parent.id)
+            parent = self.state.rollback()
             self.status.setText(f"Rolled back: {parent.id} is the active model again.")
         except Exception as error:
             notify_error(error, "rolling back")
@@ -261,6 +276,18 @@ def report_card_html(report: AdaptationReport) -> str:
         + "".join(rows)
         + f"</table>Guard: {reason}"
     )
+
+
+def scroll_into_view(widget: QWidget) -> None:
+    """Bring a widget into view in the scroll area around it (after a long job, its result is what the user wants)."""
+    area = widget.parentWidget()
+    while area is not None and not isinstance(area, QScrollArea):
+        area = area.parentWidget()
+    if area is None or area.widget() is None:
+        return
+    # Vertical only: ensureWidgetVisible would also shift the panels sideways.
+    top = widget.mapTo(area.widget(), widget.rect().topLeft()).y()
+    area.verticalScrollBar().setValue(top)
 
 
 def _float_box(low: float, high: float, decimals: int) -> QDoubleSpinBox:

@@ -23,7 +23,7 @@ def open_workflow(case: Case, *, segment: bool = True, show: bool = True):
     viewer.window.add_dock_widget(dock, name="Tumour segmentation", area="right")
     dock.case_panel.show_case(case)
     # Start mid-tumour when the reference says where it is, else mid-volume.
-    dock.go_to_slice(_interesting_slice(case))
+    dock.layers.go_to_slice(_interesting_slice(case))
     job = None
     if segment and dock.state.prediction is None:
         job = dock.segment_panel.segment_volume()

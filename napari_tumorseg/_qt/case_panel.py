@@ -8,17 +8,28 @@ from typing import TYPE_CHECKING
 from qtpy.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ..io.case import DISPLAY_NAMES, MODALITIES
-from .jobs import Job
+from ..jobs import Progress
+from .jobs import Job, notify_warning
 
 if TYPE_CHECKING:
     from ..io.case import Case
-    from .dock import TumourSegmentationWidget
+    from ..workflow.session import RestoredSession
+    from ..workflow.settings import Settings
+    from ..workflow.state import ReviewState
 
 
 class CasePanel(QGroupBox):
-    def __init__(self, dock: TumourSegmentationWidget) -> None:
+    """Reads a case in the background and makes it the review state's case.
+
+    Args:
+        state: the review state (its case is what every other panel shows).
+        settings: the persisted settings (the last folder).
+    """
+
+    def __init__(self, state: ReviewState, settings: Settings) -> None:
         super().__init__("1 · Case")
-        self.dock = dock
+        self.state = state
+        self.settings = settings
         self.job: Job | None = None
         self.open_folder_button = QPushButton("Open case folder…")
         self.open_files_button = QPushButton("Open files…")
@@ -34,48 +45,50 @@ class CasePanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.summary)
+        state.case_opened.connect(self._case_opened)
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a case folder", self.dock.settings.last_folder)
+        folder = QFileDialog.getExistingDirectory(self, "Open a case folder", self.settings.last_folder)
         if folder:
             self.open_path(Path(folder))
 
     def _choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Open the files of one case", self.dock.settings.last_folder, "NIfTI (*.nii *.nii.gz)"
+            self, "Open the files of one case", self.settings.last_folder, "NIfTI (*.nii *.nii.gz)"
         )
         if files:
             self.open_path([Path(f) for f in files])
 
     def open_path(self, path: Path | list[Path]) -> Job:
-        """Read a case in the background, then show it (a bad file gives a notification, nothing else)."""
+        """Read a case in the background, then open it (a bad file gives a notification, nothing else)."""
         from ..io import read_case
 
         def reading(cancel):
-            yield "reading"
+            yield Progress(0, 1, "reading")
             if isinstance(path, list):
                 return read_case(None, modality_files=path)
             return read_case(path)
 
         first = path[0] if isinstance(path, list) else path
-        self.dock.settings.last_folder = str(first.parent if first.is_file() else first)
-        self.dock.save_settings()
+        self.settings.last_folder = str(first.parent if first.is_file() else first)
+        self.settings.save_quietly()
         self._busy(True)
         self.summary.setText(f"Reading {first.name}…")
-        self.job = Job(reading, on_done=self.show_case, on_failed=lambda _: self._failed(), on_finished=lambda: self._busy(False), what="opening the case")
+        self.job = Job(reading, on_done=self.show_case, on_failed=lambda _: self._failed(),
+                       on_finished=lambda: self._busy(False), what="opening the case")
         return self.job.start()
 
     def show_case(self, case: Case) -> None:
-        """Show an already-read case (also used by the main job and tests)."""
-        self.dock.segment_panel.cancel()
-        self.dock.adapt_panel.cancel()
-        self.dock.show_case(case)
-        restored = self.dock.state.open_case(case)
+        """Open an already-read case (also used by the main job and tests)."""
+        self.state.open_case(case)
+
+    def _case_opened(self, case: Case, restored: RestoredSession | None) -> None:
         self.summary.setText(describe_case(case))
-        self.dock.segment_panel.case_opened(restored)
+        for problem in restored.problems if restored is not None else ():
+            notify_warning(problem)
 
     def _failed(self) -> None:
-        case = self.dock.state.case
+        case = self.state.case
         self.summary.setText(describe_case(case) if case is not None else "No case open.")
 
     def _busy(self, busy: bool) -> None:

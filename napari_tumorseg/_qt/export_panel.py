@@ -8,18 +8,33 @@ from typing import TYPE_CHECKING
 from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout
 
 from ..io.labels import LabelConvention
+from ..jobs import Progress
 from .jobs import Job
 
 if TYPE_CHECKING:
-    from .dock import TumourSegmentationWidget
+    from ..workflow.settings import Settings
+    from ..workflow.state import ReviewState
+    from .layers import PluginLayers
 
-CONVENTION_CHOICES = {"As the input": None, "BraTS 2020 (ET = 4)": LabelConvention.BRATS2020, "BraTS 2023 (ET = 3)": LabelConvention.BRATS2023}
+CONVENTION_CHOICES = {
+    "As the input": None,
+    "BraTS 2020 (ET = 4)": LabelConvention.BRATS2020,
+    "BraTS 2023 (ET = 3)": LabelConvention.BRATS2023,
+}
 
 
 class ExportPanel(QGroupBox):
-    def __init__(self, dock: TumourSegmentationWidget) -> None:
+    """Writes the Segmentation layer on the case's source grid.
+
+    Args:
+        state: the review state (the case and its geometry).
+        layers: the plugin's layers (the Segmentation layer).
+        settings: the persisted settings (the last folder).
+    """
+
+    def __init__(self, state: ReviewState, layers: PluginLayers, settings: Settings) -> None:
         super().__init__("5 · Export")
-        self.dock = dock
+        self.state, self.layers, self.settings = state, layers, settings
         self.job: Job | None = None
         self.convention_box = QComboBox()
         self.convention_box.addItems(list(CONVENTION_CHOICES))
@@ -35,11 +50,11 @@ class ExportPanel(QGroupBox):
         layout.addWidget(self.status)
 
     def _choose_file(self) -> None:
-        case = self.dock.state.case
-        if case is None or self.dock.segmentation_layer(create=False) is None:
+        case = self.state.case
+        if case is None or self.layers.segmentation(create=False) is None:
             self.status.setText("Nothing to export yet: open and segment a case.")
             return
-        start = Path(self.dock.settings.last_folder or ".") / f"{case.name}_seg.nii.gz"
+        start = Path(self.settings.last_folder or ".") / f"{case.name}_seg.nii.gz"
         # The dialog asks before replacing an existing file.
         path, _ = QFileDialog.getSaveFileName(self, "Save the mask", str(start), "NIfTI (*.nii.gz *.nii)")
         if path:
@@ -49,7 +64,7 @@ class ExportPanel(QGroupBox):
         """Write the Segmentation layer to ``path`` in the background (atomic: all or nothing)."""
         from ..io import write_mask
 
-        case, layer = self.dock.state.case, self.dock.segmentation_layer(create=False)
+        case, layer = self.state.case, self.layers.segmentation(create=False)
         if case is None or layer is None:
             self.status.setText("Nothing to export yet: open and segment a case.")
             return None
@@ -59,7 +74,7 @@ class ExportPanel(QGroupBox):
         labels, geometry = layer.data.copy(), case.geometry
 
         def writing(cancel):
-            yield "writing"
+            yield Progress(0, 1, "writing")
             return write_mask(labels, geometry, path, convention=convention, overwrite=overwrite)
 
         self.save_button.setEnabled(False)

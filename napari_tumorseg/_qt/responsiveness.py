@@ -10,8 +10,6 @@ real viewer on a BraTS-size synthetic case, as a user would.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,7 +76,8 @@ def run_benchmark(domain: str = "metastasis", seed: int = 20000, corrected: int 
     import torch
     from qtpy.QtWidgets import QApplication
 
-    from ..adapt.registry import ModelRegistry
+    from ..machine import describe_machine
+    from ..models.registry import ModelRegistry
     from ..synth import make_case
     from ..workflow.state import ReviewState
     from .dock import TumourSegmentationWidget
@@ -108,13 +107,13 @@ def run_benchmark(domain: str = "metastasis", seed: int = 20000, corrected: int 
     results.append(recorder.stop("segment volume", time.perf_counter() - started))
 
     # The radiologist's corrections: the reference on the slices with the most tumour.
-    layer = dock.segmentation_layer(create=False)
+    layer = dock.layers.segmentation(create=False)
     tumour = case.label.reshape(case.shape[0], -1).astype(bool).sum(axis=1)
     slices = np.sort(np.argsort(-tumour)[: corrected * 3 : 3])
     data = layer.data.copy()
     data[slices] = case.label[slices]
     layer.data = data
-    dock.correct_panel.save_now()
+    dock.layers.save_edits_now()
 
     recorder.start()
     started = time.perf_counter()
@@ -125,19 +124,19 @@ def run_benchmark(domain: str = "metastasis", seed: int = 20000, corrected: int 
     results.append(recorder.stop(f"adapt ({dock.adapt_panel.method()}, {len(slices)} slices)", time.perf_counter() - started))
     viewer.close()
     return {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "torch_threads": torch.get_num_threads(),
+        "machine": describe_machine(),
         "tick_ms": TICK_MS,
         "case": f"synthetic {domain} seed {seed}, {case.shape}",
         "phases": [asdict(r) for r in results],
     }
 
 
-def main(output: str | None = None, **kwargs) -> int:
+def main(output: Path | None = None, overwrite: bool = False, **kwargs) -> int:
+    from ..io.atomic import atomic_write_text
+
     result = run_benchmark(**kwargs)
     text = json.dumps(result, indent=2)
     print(text)
     if output:
-        with open(output, "w", encoding="utf-8") as stream:
-            stream.write(text + "\n")
+        atomic_write_text(output, text + "\n", overwrite=overwrite, make_folder=True)
     return 0

@@ -22,8 +22,11 @@ from ..workflow.review import slice_uncertainty_scores
 from .jobs import Job, notify_error
 
 if TYPE_CHECKING:
+    from ..io.case import Case
     from ..workflow.session import RestoredSession
-    from .dock import TumourSegmentationWidget
+    from ..workflow.settings import Settings
+    from ..workflow.state import ReviewState
+    from .layers import PluginLayers
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -37,21 +40,27 @@ def legend_html() -> str:
 
 
 class SegmentPanel(QGroupBox):
-    def __init__(self, dock: TumourSegmentationWidget) -> None:
+    """Chooses the model version (the state's selection) and fills the Segmentation layer with its output.
+
+    Args:
+        state: the review state.
+        layers: the plugin's layers.
+        settings: the persisted settings (the device).
+    """
+
+    def __init__(self, state: ReviewState, layers: PluginLayers, settings: Settings) -> None:
         super().__init__("2 · Segment")
-        self.dock = dock
+        self.state, self.layers, self.settings = state, layers, settings
         self.job: Job | None = None
-        self._previous: np.ndarray | None = None
-        self._created_layer = False
         self._last_refresh = 0.0
 
         self.model_box = QComboBox()
-        self.model_box.currentIndexChanged.connect(self._show_provenance)
+        self.model_box.currentIndexChanged.connect(self._model_chosen)
         self.provenance = QLabel()
         self.provenance.setWordWrap(True)
         self.device_box = QComboBox()
         self.device_box.addItems(DEVICES)
-        self.device_box.setCurrentText(dock.settings.device if dock.settings.device in DEVICES else "auto")
+        self.device_box.setCurrentText(settings.device if settings.device in DEVICES else "auto")
         self.device_box.currentTextChanged.connect(self._device_chosen)
         self.segment_button = QPushButton("Segment volume")
         self.slice_button = QPushButton("Segment this slice")
@@ -63,8 +72,15 @@ class SegmentPanel(QGroupBox):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.status = QLabel()
+        self.status.setWordWrap(True)
         self.legend = QLabel(legend_html())
+        self._lay_out()
+        state.model_changed.connect(lambda _: self.refresh_models())
+        state.case_opened.connect(self._case_opened)
+        state.segmentation_requested.connect(self._segmentation_requested)
+        self.refresh_models()
 
+    def _lay_out(self) -> None:
         form = QFormLayout()
         form.addRow("Model", self.model_box)
         form.addRow("", self.provenance)
@@ -78,33 +94,33 @@ class SegmentPanel(QGroupBox):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.legend)
-        dock.state.model_changed.connect(lambda _: self.refresh_models())
-        self.refresh_models()
 
     # --- models -------------------------------------------------------------------------
 
     def refresh_models(self) -> None:
-        registry = self.dock.state.registry
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
+        """List the usable versions, the active one selected."""
         try:
-            versions = [v for v in registry.list() if v.status != "corrupt"]
+            versions = [v for v in self.state.registry.list() if v.status != "corrupt"]
         except Exception as error:  # an unreadable registry must not break the panel
             notify_error(error, "listing the model versions")
             versions = []
         active = next((v.id for v in versions if v.active), versions[0].id if versions else None)
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
         for version in versions:
             self.model_box.addItem(f"{version.id}  [{version.display_status}]", version)
-        index = next((i for i, v in enumerate(versions) if v.id == active), -1)
-        self.model_box.setCurrentIndex(index)
+        self.model_box.setCurrentIndex(next((i for i, v in enumerate(versions) if v.id == active), -1))
         self.model_box.blockSignals(False)
-        self._show_provenance()
+        self._model_chosen()
 
-    def selected_version(self):
-        return self.model_box.currentData()
+    def _select(self, version_id: str) -> None:
+        index = next((i for i in range(self.model_box.count()) if self.model_box.itemData(i).id == version_id), -1)
+        if index >= 0:
+            self.model_box.setCurrentIndex(index)
 
-    def _show_provenance(self) -> None:
-        version = self.selected_version()
+    def _model_chosen(self) -> None:
+        version = self.model_box.currentData()
+        self.state.select_model(version)
         if version is None:
             self.provenance.setText("No model found.")
             return
@@ -116,59 +132,66 @@ class SegmentPanel(QGroupBox):
         self.provenance.setText(" · ".join(parts))
 
     def _device_chosen(self, device: str) -> None:
-        self.dock.settings.device = device
-        self.dock.save_settings()
+        self.settings.device = device
+        self.settings.save_quietly()
+
+    # --- following the state ------------------------------------------------------------
+
+    def _case_opened(self, case: Case, restored: RestoredSession | None) -> None:
+        self.cancel()
+        self.progress.setValue(0)
+        if restored is None or restored.labels is None:
+            self.status.setText("")
+        elif restored.prediction is None:
+            self.status.setText(f"Restored {len(restored.corrected)} corrected slice(s); the saved prediction "
+                                "could not be read: segment the volume again (your corrections are kept).")
+        else:
+            self.status.setText(f"Restored the saved session: {len(restored.corrected)} corrected slice(s).")
+
+    def _segmentation_requested(self, version_id: str | None) -> None:
+        if version_id:
+            self._select(version_id)
+        self.segment_volume()
 
     # --- segmentation -------------------------------------------------------------------
 
-    def case_opened(self, restored: RestoredSession | None) -> None:
-        """A new case is shown: restore its saved corrections, or segment it."""
-        self.progress.setValue(0)
-        if restored is not None:
-            layer = self.dock.segmentation_layer()
-            layer.data = restored.labels
-            self.dock.correct_panel.refresh()
-            self.status.setText(f"Restored the saved session: {len(restored.corrected)} corrected slice(s).")
-        else:
-            self.status.setText("")
-
     def segment_volume(self) -> Job | None:
-        state, version = self.dock.state, self.selected_version()
+        """Segment the case in the background, filling the layer slice by slice; corrected slices are kept."""
+        state, version = self.state, self.state.selected_version
         if state.case is None or version is None:
             self.status.setText("Open a case first." if state.case is None else "No model to run.")
             return None
         self.cancel()
-        existing = self.dock.segmentation_layer(create=False)
-        self._created_layer = existing is None
-        layer = self.dock.segmentation_layer()
-        self._previous = None if self._created_layer else layer.data.copy()
+        layer = self.layers.segmentation()
+        previous = layer.data.copy()
         device, case = self.device_box.currentText(), state.case
         protected = set(state.corrected)
 
         def segmenting(cancel):
             segmenter = state.segmenter(version.id, device)
             result = yield from segmenter.run(case, cancel=cancel)
-            if result is None:
-                return None
             # Entropy and the per-slice doubt are heavy numpy work: do them here, off the GUI thread.
             uncertainty = result.entropy()
             return result, uncertainty, slice_uncertainty_scores(uncertainty, result.labels)
 
         def on_progress(report) -> None:
+            if state.case is not case:
+                return
             self.progress.setRange(0, max(report.total, 1))
             self.progress.setValue(report.done)
             self.status.setText(f"Segmenting… {report.done}/{report.total} slices, {report.elapsed:.1f} s")
-            if report.labels is not None and len(report.z_indices):
+            if report.data is not None:
                 # Fill in slice by slice, leaving the radiologist's corrected slices alone.
-                written = []
-                for z, labels in zip(report.z_indices.tolist(), report.labels):
+                written = [z for z in report.data.z.tolist() if z not in protected]
+                for z, labels in zip(report.data.z.tolist(), report.data.labels):
                     if z not in protected:
                         layer.data[z] = labels
-                        written.append(z)
                 if self._on_screen(written):
                     layer.refresh()
 
         def on_done(outcome) -> None:
+            if state.case is not case:
+                return  # another case was opened meanwhile
             result, uncertainty, scores = outcome
             labels = state.accept_prediction(
                 result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data, slice_scores=scores
@@ -177,18 +200,19 @@ class SegmentPanel(QGroupBox):
             np.copyto(layer.data, labels)
             layer.refresh()
             self.status.setText(f"Segmented with {version.id} on {result.device} in {result.seconds:.1f} s.")
-            self.dock.correct_panel.refresh()
+
+        def on_stopped(cancelled: bool) -> None:
+            """Cancel (or failure) keeps the previous state: the labels as they were before this run."""
+            if state.case is case and layer in self.layers.viewer.layers:
+                layer.data = previous
+            self.progress.setValue(0)
+            self.status.setText("Segmentation cancelled; the previous labels are kept." if cancelled
+                                else "Segmentation failed; the previous labels are kept.")
 
         self._busy(True)
-        self.job = Job(
-            segmenting,
-            on_progress=on_progress,
-            on_done=on_done,
-            on_cancelled=self._restore_previous,
-            on_failed=lambda _: self._restore_previous(cancelled=False),
-            on_finished=lambda: self._busy(False),
-            what="segmentation",
-        )
+        self.job = Job(segmenting, on_progress=on_progress, on_done=on_done, on_cancelled=lambda: on_stopped(True),
+                       on_failed=lambda _: on_stopped(False), on_finished=lambda: self._busy(False),
+                       what="segmentation")
         return self.job.start()
 
     def _on_screen(self, slices: list[int]) -> bool:
@@ -198,21 +222,21 @@ class SegmentPanel(QGroupBox):
         in the 2D view only the slice on screen is repainted as it arrives;
         napari reads the others from the filled array when the user scrolls.
         """
-        if self.dock.viewer.dims.ndisplay != 2:
+        if self.layers.viewer.dims.ndisplay != 2:
             now = time.monotonic()
             if now - self._last_refresh < 1.0:  # 3D: at most one repaint a second
                 return False
             self._last_refresh = now
             return True
-        return self.dock.current_slice() in slices
+        return self.layers.current_slice() in slices
 
     def segment_current_slice(self) -> None:
         """Re-run the model on the slice on screen (fast enough to stay on the GUI thread)."""
-        state, version = self.dock.state, self.selected_version()
+        state, version = self.state, self.state.selected_version
         if state.case is None or version is None or state.prediction is None:
             self.status.setText("Segment the volume first.")
             return
-        z = self.dock.current_slice()
+        z = self.layers.current_slice()
         if state.is_corrected(z):
             self.status.setText(f"Slice {z} holds your corrections; they are kept as they are.")
             return
@@ -221,7 +245,7 @@ class SegmentPanel(QGroupBox):
         except Exception as error:
             notify_error(error, "segmenting the slice")
             return
-        layer = self.dock.segmentation_layer()
+        layer = self.layers.segmentation()
         layer.data[z] = result.labels
         layer.refresh()
         from ..workflow.review import entropy
@@ -232,17 +256,6 @@ class SegmentPanel(QGroupBox):
     def cancel(self) -> None:
         if self.job is not None and self.job.is_running:
             self.job.cancel()
-
-    def _restore_previous(self, cancelled: bool = True) -> None:
-        """Cancel keeps the previous state: the labels as they were before this run."""
-        layer = self.dock.segmentation_layer(create=False)
-        if layer is not None:
-            if self._created_layer:
-                self.dock.viewer.layers.remove(layer)
-            elif self._previous is not None:
-                layer.data = self._previous
-        self.progress.setValue(0)
-        self.status.setText("Segmentation cancelled; the previous labels are kept." if cancelled else "Segmentation failed.")
 
     def _busy(self, busy: bool) -> None:
         self.segment_button.setEnabled(not busy)

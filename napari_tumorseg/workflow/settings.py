@@ -21,8 +21,10 @@ class Settings:
     def load(cls, path: Path | None = None) -> Settings:
         path = path or settings_file()
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
             return cls()  # first run, or a file we cannot trust: defaults
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known and isinstance(v, type(getattr(cls(), k)))}
@@ -30,5 +32,11 @@ class Settings:
 
     def save(self, path: Path | None = None) -> None:
         path = path or settings_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps(asdict(self), indent=2).encode(), overwrite=True)
+        atomic_write_bytes(path, json.dumps(asdict(self), indent=2).encode(), overwrite=True, make_folder=True)
+
+    def save_quietly(self, path: Path | None = None) -> None:
+        """Save, ignoring any failure: settings are a convenience and must never break the workflow."""
+        try:
+            self.save(path)
+        except Exception:  # noqa: BLE001 - a read-only home, a full disk: the next save may work
+            pass

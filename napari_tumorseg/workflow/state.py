@@ -1,8 +1,9 @@
-"""What the review panels share, without Qt: the case, the model's output, the corrections.
+"""What the review panels share, without Qt: the case, the model's output, the corrections, the chosen model.
 
-The napari dock widget's panels talk through this object's signals (psygnal,
-which needs no Qt), so each panel is a thin view and the logic is testable
-without a viewer.
+The review state owns the workflow's facts and emits a signal (psygnal, which
+needs no Qt) for each change; the napari dock's panels listen to these
+signals and never call each other, so each panel is a thin view and the logic
+is testable without a viewer.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from .review import changed_slices, rank_slices, slice_uncertainty_scores
 from .session import CorrectionStore, RestoredSession
 
 if TYPE_CHECKING:
-    from ..adapt.registry import ModelRegistry
     from ..inference.segmenter import Segmenter
+    from ..models.registry import ModelRegistry, ModelVersion
 
 
 class ReviewState:
@@ -30,10 +31,12 @@ class ReviewState:
         sessions_root: where corrections are kept (default: the user's sessions folder).
     """
 
-    case_opened = Signal(object)
+    case_opened = Signal(object, object)  # the case, and its RestoredSession (or None)
     prediction_changed = Signal()
-    corrections_changed = Signal(object)
-    model_changed = Signal(str)
+    corrections_changed = Signal(object)  # the corrected slices
+    model_changed = Signal(str)  # the active version changed, or a new version was stored
+    model_selected = Signal(object)  # the ModelVersion chosen to segment and adapt with (or None)
+    segmentation_requested = Signal(object)  # "segment the volume with this version id"
 
     def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None) -> None:
         self._registry = registry
@@ -45,6 +48,7 @@ class ReviewState:
         self.slice_scores: np.ndarray | None = None  # per-slice doubt, for the suggestions
         self.prediction_model: str | None = None
         self.corrected: list[int] = []
+        self.selected_version: ModelVersion | None = None
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
 
     # --- models ------------------------------------------------------------------------
@@ -52,7 +56,7 @@ class ReviewState:
     @property
     def registry(self) -> ModelRegistry:
         if self._registry is None:
-            from ..adapt.registry import ModelRegistry
+            from ..models.registry import ModelRegistry
 
             self._registry = ModelRegistry()
         return self._registry
@@ -74,10 +78,28 @@ class ReviewState:
         self.registry.activate(version_id, force=force)
         self.model_changed.emit(version_id)
 
+    def rollback(self) -> ModelVersion:
+        """Activate the active version's parent; returns it."""
+        parent = self.registry.rollback()
+        self.model_changed.emit(parent.id)
+        return parent
+
+    def select_model(self, version: ModelVersion | None) -> None:
+        """The version the user chose to segment and adapt with."""
+        self.selected_version = version
+        self.model_selected.emit(version)
+
+    def request_segmentation(self, version_id: str | None = None) -> None:
+        """Ask for the volume to be segmented again (with ``version_id``, else the selected version)."""
+        self.segmentation_requested.emit(version_id)
+
     # --- the case and its labels ----------------------------------------------------------
 
     def open_case(self, case: Case) -> RestoredSession | None:
-        """Make ``case`` current; returns the corrections saved for it earlier, if any."""
+        """Make ``case`` current; returns what was saved for it earlier, if anything.
+
+        Damaged session files are renamed aside; ``RestoredSession.problems`` says where.
+        """
         self.case = case
         self.store = CorrectionStore(case, root=self.sessions_root)
         self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = None
@@ -87,7 +109,7 @@ class ReviewState:
             self.prediction = restored.prediction
             self.prediction_model = restored.model_id
             self.corrected = restored.corrected
-        self.case_opened.emit(case)
+        self.case_opened.emit(case, restored)
         return restored
 
     def accept_prediction(
@@ -110,12 +132,11 @@ class ReviewState:
         labels = prediction.astype(np.uint8, copy=True)
         if current_labels is not None and self.corrected:
             labels[self.corrected] = current_labels[self.corrected]
-        store.start(prediction, model_id)
+        self.corrected = store.start(prediction, model_id, labels)
         self.prediction, self.uncertainty, self.prediction_model = store.prediction, uncertainty, model_id
         if slice_scores is None and uncertainty is not None:
             slice_scores = slice_uncertainty_scores(uncertainty, self.prediction)
         self.slice_scores = slice_scores
-        self.corrected = store.save(labels)
         self.prediction_changed.emit()
         self.corrections_changed.emit(list(self.corrected))
         return labels
@@ -135,19 +156,19 @@ class ReviewState:
             raise ValueError(f"slice {z} holds corrections; they are never overwritten")
         prediction = self.prediction.copy()
         prediction[z] = labels_slice
-        store.start(prediction, self.prediction_model or "unknown")
+        self.corrected = store.start(prediction, self.prediction_model or "unknown", current_labels)
         self.prediction = store.prediction
         if self.uncertainty is not None and uncertainty_slice is not None:
             self.uncertainty[z] = uncertainty_slice
             if self.slice_scores is not None:
                 self.slice_scores[z] = slice_uncertainty_scores(uncertainty_slice[None], labels_slice[None])[0]
-        self.corrected = store.save(current_labels)
         self.prediction_changed.emit()
 
     def record_edit(self, labels: np.ndarray) -> list[int]:
-        """The user painted: save the corrected slices at once (crash safety); returns them."""
-        if self.prediction is None:
-            return []
+        """The user painted: save the corrected slices at once (crash safety); returns them.
+
+        Before any prediction, every painted slice counts as corrected.
+        """
         self.corrected = self._require_store().save(labels)
         self.corrections_changed.emit(list(self.corrected))
         return self.corrected
