@@ -13,15 +13,22 @@ class TumorsegError(Exception):
     """
 
 
-class CaseError(TumorsegError):
-    """A case (a folder or file of MRI volumes) cannot be read or written."""
+class _FileProblem(TumorsegError):
+    """An error about one file: ``path: problem``, on one line whatever a library said."""
 
     def __init__(self, path: str | PathLike[str] | None, problem: str) -> None:
         self.path = None if path is None else str(path)
         self.problem = problem
         text = problem if self.path is None else f"{self.path}: {problem}"
-        # One line, whatever the underlying library said.
         super().__init__(" ".join(text.split()))
+
+
+class CaseError(_FileProblem):
+    """A case (a folder or file of MRI volumes) cannot be read, or a mask cannot be made of it."""
+
+
+class WriteError(_FileProblem):
+    """A file cannot be written (it exists, its folder is missing, the disk is full...); nothing was changed."""
 
 
 class ModelError(TumorsegError):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from napari_tumorseg.adapt import anchors
-from napari_tumorseg.adapt.progress import AdaptationCancelled
+from napari_tumorseg.adapt.config import PHASE_PREPARING_SOURCE
+from napari_tumorseg.jobs import Cancelled
 from napari_tumorseg.models.config import ModelConfig
 
 SHAPE = (48, 80, 80)
@@ -56,9 +57,9 @@ def test_building_reports_progress_and_can_be_cancelled(tmp_path):
     cancel = threading.Event()
     steps = anchors.anchor_set_steps(CONFIG, seeds=SEEDS, shape=SHAPE, cache_dir=tmp_path, cancel=cancel)
     progress = next(steps)
-    assert progress.phase == anchors.PHASE_PREPARING_SOURCE and (progress.step, progress.total) == (1, 2)
+    assert progress.phase == PHASE_PREPARING_SOURCE and (progress.done, progress.total) == (1, 2)
     cancel.set()
-    with pytest.raises(AdaptationCancelled):
+    with pytest.raises(Cancelled):
         next(steps)
     assert not list(tmp_path.glob("source-slices-*.npz")), "a cancelled build caches nothing"
 

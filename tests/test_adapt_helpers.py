@@ -74,9 +74,7 @@ def same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def drive(generator):
     """Run a method or run generator to the end; returns (progress reports, return value)."""
+    from napari_tumorseg.jobs import drive as drive_job
+
     reports = []
-    while True:
-        try:
-            reports.append(next(generator))
-        except StopIteration as stop:
-            return reports, stop.value
+    return reports, drive_job(generator, on_progress=reports.append)

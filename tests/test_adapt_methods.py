@@ -14,7 +14,7 @@ from napari_tumorseg.adapt.corrections import Corrections
 from napari_tumorseg.models.losses import dice_ce_loss
 from napari_tumorseg.adapt.maml import meta_tune
 from napari_tumorseg.adapt.naive import naive_finetune
-from napari_tumorseg.adapt.progress import AdaptationCancelled
+from napari_tumorseg.jobs import Cancelled
 from napari_tumorseg.adapt.sampling import Replay, SlicePool, correction_pools, grouped_loss
 from napari_tumorseg.errors import AdaptationError
 from napari_tumorseg.models.dynconv import get_temperature
@@ -43,7 +43,7 @@ def test_method_changes_weights_lowers_loss_and_keeps_the_original(method):
     assert same_state(original, state_copy(model)), "the given model must never be modified"
     assert not same_state(original, state_copy(result.model))
     assert corrections_loss(result.model, corrections) < corrections_loss(model, corrections) - 0.05
-    assert [r.step for r in reports] == list(range(1, len(reports) + 1))
+    assert [r.done for r in reports] == list(range(1, len(reports) + 1))
     assert reports[-1].total == len(reports) and reports[-1].eta == 0
     assert len(result.losses) == len(reports)
 
@@ -85,9 +85,9 @@ def test_cancel_stops_at_the_next_step_and_leaves_the_model(method):
     generator = RUNNERS[method](model, toy_corrections(), default_config(method, steps=50, crop=16), cancel=cancel)
     seen = [next(generator), next(generator)]
     cancel.set()
-    with pytest.raises(AdaptationCancelled):
+    with pytest.raises(Cancelled):
         next(generator)
-    assert [r.step for r in seen] == [1, 2]
+    assert [r.done for r in seen] == [1, 2]
     assert same_state(original, state_copy(model))
 
 
@@ -96,7 +96,7 @@ def test_cancel_flag_may_be_a_callable():
     generator = naive_finetune(
         tiny_model(), toy_corrections(), default_config("naive", steps=9), cancel=lambda: next(calls)
     )
-    with pytest.raises(AdaptationCancelled):
+    with pytest.raises(Cancelled):
         drive(generator)
 
 

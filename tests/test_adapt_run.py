@@ -10,18 +10,18 @@ import pytest
 import torch
 from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_anchor, toy_corrections
 
-from napari_tumorseg.adapt.config import default_config
-from napari_tumorseg.adapt.guard import EvalSet, SetScores, decide
-from napari_tumorseg.adapt.progress import (
+from napari_tumorseg.adapt.config import (
     PHASE_ADAPTING,
     PHASE_SAVING,
     PHASE_SCORING_AFTER,
     PHASE_SCORING_BEFORE,
-    AdaptationCancelled,
+    default_config,
 )
-from napari_tumorseg.adapt.registry import CANDIDATE, REJECTED, ModelRegistry
+from napari_tumorseg.adapt.guard import EvalSet, SetScores, decide
 from napari_tumorseg.adapt.run import run_adaptation
+from napari_tumorseg.jobs import Cancelled
 from napari_tumorseg.models.checkpoint import save_checkpoint
+from napari_tumorseg.models.registry import CANDIDATE, REJECTED, ModelRegistry
 
 torch.set_num_threads(1)
 FAST = dict(steps=10, lr=3e-2, inner_lr=3e-2, crop=16, optimizer="adam", replay=0)
@@ -143,10 +143,10 @@ def test_cancel_in_any_phase_writes_nothing_and_keeps_the_model(registry, phase)
         parent_id=parent.id,
         cancel=cancel,
     )
-    with pytest.raises(AdaptationCancelled):
+    with pytest.raises(Cancelled):
         for progress in generator:
             # Saving has one step; cancel just before it by stopping at the end of scoring-after.
-            last_scoring = progress.phase == PHASE_SCORING_AFTER and progress.step == progress.total
+            last_scoring = progress.phase == PHASE_SCORING_AFTER and progress.done == progress.total
             if progress.phase == phase or (phase == PHASE_SAVING and last_scoring):
                 cancel.set()
     assert registry_files(registry.root) == before

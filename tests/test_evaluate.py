@@ -124,7 +124,7 @@ def test_evaluation_of_a_perfect_segmenter_and_of_missing_modalities(small_gliom
             return type("Result", (), {"labels": small_glioma.label})()
 
     generator = evaluate({"oracle": Oracle()}, [small_glioma], missing=("t1", "t1c"))
-    scored = list(generator)
+    scored = [progress.data for progress in generator]
     assert len(scored) == 1 and all(scored[0].scores[r]["dice"] == 1.0 for r in ("WT", "TC", "ET"))
     assert all(scored[0].scores[r]["hd95"] == 0.0 for r in ("WT", "TC", "ET"))
     with pytest.raises(ValueError, match="no modality"):

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from napari_tumorseg.experiments.api import lifelong_experiment, meta_tune_experiment
-from napari_tumorseg.experiments.common import drive, without_timings
+from napari_tumorseg.experiments.common import without_timings
+from napari_tumorseg.jobs import Cancelled, drive
 from napari_tumorseg.experiments.lifelong import LifelongConfig
 from napari_tumorseg.experiments.meta_tune import METHOD_SPECS, SETS, MetaTuneConfig
 from napari_tumorseg.models import build_model
@@ -103,11 +104,10 @@ def test_meta_tune_is_deterministic_for_a_seed(meta_tune_twice):
 
 def test_meta_tune_resumes_after_a_cancel_with_the_same_results(meta_tune_twice, tmp_path):
     from napari_tumorseg.experiments.api import JOURNAL_NAME
-    from napari_tumorseg.experiments.common import ExperimentCancelled
 
     (_, uninterrupted, _), _, _, cache = meta_tune_twice
     reports = []
-    with pytest.raises(ExperimentCancelled):
+    with pytest.raises(Cancelled):
         meta_tune_run(tmp_path, cache, cancel=lambda: len(reports) >= 20, reports=reports)
     journal = tmp_path / JOURNAL_NAME
     finished = len(journal.read_text().splitlines()) - 1  # minus the header

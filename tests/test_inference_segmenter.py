@@ -15,6 +15,7 @@ from napari_tumorseg.errors import ModelError
 from napari_tumorseg.inference.preprocess import prepare_case, slices_to_input
 from napari_tumorseg.inference.segmenter import Segmenter, choose_device, segment_case
 from napari_tumorseg.io.case import MODALITIES, Case, Geometry
+from napari_tumorseg.jobs import Cancelled, drive
 from napari_tumorseg.models import PreprocessingConfig, build_model
 from napari_tumorseg.models.checkpoint import save_checkpoint
 
@@ -103,21 +104,15 @@ def test_outside_the_brain_is_background_with_certainty_and_empty_slices_are_ski
 
 def test_progress_reports_fill_in_every_brain_slice_once() -> None:
     case = _case()
-    generator = Segmenter(_model(), device="cpu", batch_size=3).run(case)
     reports = []
-    while True:
-        try:
-            reports.append(next(generator))
-        except StopIteration as stop:
-            result = stop.value
-            break
-    assert reports[0].done == 0 and reports[0].labels is None
+    result = drive(Segmenter(_model(), device="cpu", batch_size=3).run(case), on_progress=reports.append)
+    assert reports[0].done == 0 and reports[0].data is None
     assert [r.done for r in reports[1:]] == sorted({r.done for r in reports[1:]})
     assert reports[-1].done == reports[-1].total == result.slices_run and reports[-1].fraction == 1.0
-    seen = np.concatenate([r.z_indices for r in reports[1:]])
+    seen = np.concatenate([r.data.z for r in reports[1:]])
     assert len(seen) == len(set(seen.tolist())) == result.slices_run
     for report in reports[1:]:
-        np.testing.assert_array_equal(report.labels, result.labels[report.z_indices])
+        np.testing.assert_array_equal(report.data.labels, result.labels[report.data.z])
     assert all(b.elapsed >= a.elapsed for a, b in zip(reports, reports[1:]))
 
 
@@ -132,9 +127,8 @@ def test_cancel_stops_after_the_current_batch(use_event: bool) -> None:
     first_batch = next(generator)
     assert first_batch.done == 2 and len(shapes) == 1
     event.set()
-    with pytest.raises(StopIteration) as stop:
+    with pytest.raises(Cancelled):
         next(generator)
-    assert stop.value.value is None
     assert len(shapes) == 1  # no batch ran after the cancel
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import napari_tumorseg.io.atomic as atomic
-from napari_tumorseg.errors import CaseError
+from napari_tumorseg.errors import CaseError, WriteError
 from napari_tumorseg.io import Case, Geometry, LabelConvention, case_paths, read_case, write_case, write_mask
 from napari_tumorseg.io.labels import ED, ET, NCR
 from napari_tumorseg.io.testing import ORIENTATIONS, SMALL_SHAPE, label_volume
@@ -114,7 +114,7 @@ def test_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
     case = _case()
     target = tmp_path / "mask.nii.gz"
     target.write_bytes(b"precious")
-    with pytest.raises(CaseError, match="mask.nii.gz: already exists"):
+    with pytest.raises(WriteError, match="mask.nii.gz: already exists"):
         write_mask(case.label, case.geometry, target, convention="brats2020")
     assert target.read_bytes() == b"precious"
     assert _folder_listing(tmp_path) == ["mask.nii.gz"]
@@ -127,7 +127,7 @@ def test_write_case_refuses_before_writing_anything(tmp_path: Path) -> None:
     folder = tmp_path / "c"
     folder.mkdir()
     (folder / "Sub-7_seg.nii.gz").write_bytes(b"old")
-    with pytest.raises(CaseError, match="Sub-7_seg.nii.gz: already exists"):
+    with pytest.raises(WriteError, match="Sub-7_seg.nii.gz: already exists"):
         write_case(case, folder)
     assert _folder_listing(folder) == ["Sub-7_seg.nii.gz"]
     write_case(case, folder, overwrite=True)
@@ -156,7 +156,7 @@ def test_disk_full_mid_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pyt
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(CaseError, match="mask.nii: cannot write: No space left on device"):
+    with pytest.raises(WriteError, match="mask.nii: cannot write: No space left on device"):
         write_mask(case.label, case.geometry, target, convention="brats2020", overwrite=True)
     assert target.read_bytes() == b"old mask"
     assert _folder_listing(tmp_path) == ["mask.nii"]
@@ -180,7 +180,7 @@ def test_bad_mask_writes(tmp_path: Path) -> None:
     wrong[0, 0, 0] = 4
     with pytest.raises(CaseError, match=r"m.nii: internal labels must be 0..3, got 4"):
         write_mask(wrong, case.geometry, tmp_path / "m.nii", convention="brats2020")
-    with pytest.raises(CaseError, match=r"missing/m.nii: cannot write: the folder does not exist"):
+    with pytest.raises(WriteError, match=r"missing/m.nii: cannot write: the folder does not exist"):
         write_mask(case.label, case.geometry, tmp_path / "missing" / "m.nii", convention="brats2020")
     assert _folder_listing(tmp_path) == []
 
@@ -208,7 +208,7 @@ def test_stream_writer_failing_midway_leaves_the_previous_file(tmp_path):
         np.savez(stream, a=np.arange(10))
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(CaseError, match="No space left on device"):
+    with pytest.raises(WriteError, match="No space left on device"):
         atomic.atomic_write_stream(target, write_half_then_fail, overwrite=True)
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["cache.npz"]  # no temporary file left behind

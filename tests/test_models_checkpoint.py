@@ -13,7 +13,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from napari_tumorseg.errors import ModelError
+from napari_tumorseg.errors import ModelError, WriteError
 from napari_tumorseg.models import PreprocessingConfig, build_model
 from napari_tumorseg.models.checkpoint import (
     load_checkpoint,
@@ -89,7 +89,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(os, "replace", failing_replace)
     torch.manual_seed(9)
-    with pytest.raises(ModelError, match="m.safetensors.*No space left"):
+    with pytest.raises(WriteError, match="m.safetensors: cannot write: No space left"):
         save_checkpoint(path, build_model("unet", **TINY))
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]

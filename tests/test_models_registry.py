@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_adapt_helpers import same_state, state_copy, tiny_model
 
-from napari_tumorseg.adapt.registry import (
+from napari_tumorseg.models.registry import (
     ACTIVE_FILE,
     CANDIDATE,
     CORRUPT,
@@ -130,20 +130,34 @@ def test_rollback_to_a_deleted_parent_is_a_clear_error(registry):
         registry.rollback()
 
 
-@pytest.mark.parametrize("damage", ["bad-json", "missing-weights", "missing-json", "wrong-status"])
+def _damage_version_file(folder, damage: str) -> None:
+    path = folder / "version.json"
+    data = json.loads(path.read_text())
+    if damage == "bad-json":
+        path.write_text("{ not json")
+    elif damage == "missing-weights":
+        (folder / "weights.safetensors").unlink()
+    elif damage == "missing-json":
+        path.unlink()
+    elif damage == "wrong-status":
+        path.write_text(json.dumps({**data, "status": "bogus"}))
+    elif damage == "deeply-nested":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    elif damage == "mistyped-metrics":
+        path.write_text(json.dumps({**data, "metrics": {"corrections": {"before": "x", "after": [1]}}}))
+    elif damage == "mistyped-field":
+        path.write_text(json.dumps({**data, "metrics": "high", "parent": 7}))
+    elif damage == "not-utf8":
+        path.write_bytes(b"\xff\xfe{" + path.read_bytes())
+
+
+@pytest.mark.parametrize("damage", ["bad-json", "missing-weights", "missing-json", "wrong-status", "deeply-nested",
+                                    "mistyped-field", "not-utf8"])
 def test_a_corrupt_entry_is_a_clear_error_and_the_others_still_list(registry, damage):
     good = _add(registry, "unet-synthetic")
     bad = _add(registry, "unet-synthetic", seed=3)
     folder = registry.versions_dir / bad.id
-    if damage == "bad-json":
-        (folder / "version.json").write_text("{ not json")
-    elif damage == "missing-weights":
-        (folder / "weights.safetensors").unlink()
-    elif damage == "missing-json":
-        (folder / "version.json").unlink()
-    else:
-        data = json.loads((folder / "version.json").read_text())
-        (folder / "version.json").write_text(json.dumps({**data, "status": "bogus"}))
+    _damage_version_file(folder, damage)
     listed = {v.id: v for v in registry.list()}
     assert listed[good.id].status == CANDIDATE
     assert listed[bad.id].status == CORRUPT and str(folder) in listed[bad.id].error
@@ -169,6 +183,16 @@ def test_a_corrupt_pretrained_file_is_listed_as_corrupt(registry, shipped):
     assert registry.active_id() == "unet-synthetic"
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00bad", b"\x00" * 5000, b"", b"v" * 100_000])
+def test_an_unreadable_active_pointer_falls_back_to_the_default(registry, content):
+    version = _add(registry, "unet-synthetic")
+    registry.activate(version.id)
+    (registry.root / ACTIVE_FILE).write_bytes(content)
+    assert registry.active_id() == "unet-synthetic"
+    assert registry.load()[1].id == "unet-synthetic"
+    assert len(registry.list()) == 3
+
+
 def test_active_pointer_to_a_vanished_version_falls_back_to_pretrained(registry):
     version = _add(registry, "unet-synthetic")
     registry.activate(version.id)
@@ -184,7 +208,7 @@ def registry_files(root) -> dict[str, bytes]:
 
 
 def test_a_failed_write_leaves_nothing_behind(registry, monkeypatch):
-    import napari_tumorseg.adapt.registry as registry_module
+    import napari_tumorseg.models.registry as registry_module
 
     registry.activate(_add(registry, "unet-synthetic").id)
     before = registry_files(registry.root)
@@ -192,7 +216,7 @@ def test_a_failed_write_leaves_nothing_behind(registry, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(registry_module, "write_json_atomically", fail)
+    monkeypatch.setattr(registry_module, "atomic_write_json", fail)
     with pytest.raises(OSError, match="disk full"):
         _add(registry, "unet-synthetic", seed=5)
     assert registry_files(registry.root) == before

@@ -30,10 +30,15 @@ def _tiny_trainer(arch, cache, steps, torch, **config):
 
 
 def _run(trainer, stop_after=None):
+    """The training reports of a run (each progress report's TrainingReport), stopped after ``stop_after`` steps."""
+    from napari_tumorseg.jobs import Cancelled, drive
+
     reports = []
-    generator = trainer.run(cancel=lambda: stop_after is not None and trainer.step >= stop_after)
-    for report in generator:
-        reports.append(report)
+    try:
+        drive(trainer.run(cancel=lambda: stop_after is not None and trainer.step >= stop_after),
+              on_progress=lambda progress: reports.append(progress.data))
+    except Cancelled:
+        assert stop_after is not None, "only a run asked to stop is cancelled"
     return reports
 
 

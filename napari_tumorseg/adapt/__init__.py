@@ -4,15 +4,16 @@ Importing this package is cheap (no torch); the names below load their
 module on first use.
 
     corrections = Corrections.of(case_corrections(case, labels, [70, 75, 80], model_config=loaded.config))
-    outcome = run_to_completion(run_adaptation(
+    outcome = drive(run_adaptation(
         loaded.model, corrections, default_config("active"),
         anchor=anchor_set(loaded.config), registry=ModelRegistry(), parent_id=version.id))
     outcome.report.to_json()
 
-Methods (each a generator of AdaptProgress that checks a cancel flag):
-``naive_finetune``, ``meta_tune`` (passive / active MAML, paper 000),
-``dycnn_continual`` (paper 004). ``run_adaptation`` wraps any of them with
-scoring before and after, the forgetting guard and the registry.
+Methods (each a long job of ``napari_tumorseg.jobs``: a generator of Progress
+that checks a cancel flag): ``naive_finetune``, ``meta_tune`` (passive /
+active MAML, paper 000), ``dycnn_continual`` (paper 004). ``run_adaptation``
+wraps any of them with scoring before and after, the forgetting guard and the
+model registry (``napari_tumorseg.models.registry``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ _EXPORTS: dict[str, str] = {
     "CaseCorrections": "corrections",
     "Corrections": "corrections",
     "case_corrections": "corrections",
-    "AdaptProgress": "progress",
-    "AdaptationCancelled": "progress",
     "naive_finetune": "naive",
     "meta_tune": "maml",
     "meta_gradient": "maml",
@@ -43,9 +42,6 @@ _EXPORTS: dict[str, str] = {
     "AdaptationReport": "report",
     "AdaptationOutcome": "run",
     "run_adaptation": "run",
-    "run_to_completion": "run",
-    "ModelRegistry": "registry",
-    "ModelVersion": "registry",
     "benchmark_adaptation": "bench",
 }
 

@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from ..jobs import CancelFlag, Clock, Progress, drive
 from ..models.config import ModelConfig, PreprocessingConfig
+from .config import PHASE_PREPARING_SOURCE
 from .corrections import case_corrections, slices_with_tumour
 from .guard import ANCHOR_SET, EvalSet
-from .progress import AdaptProgress, CancelFlag, StepClock
 from .sampling import SlicePool
 
 ANCHOR_SEEDS: tuple[int, ...] = (5001, 5002, 5003, 5004)
@@ -36,7 +37,6 @@ REPLAY_SEEDS: tuple[int, ...] = tuple(range(6001, 6033))
 SLICES_PER_CASE = 4
 DOMAIN = "glioma"
 CACHE_FORMAT = "napari-tumorseg-source-slices/1"
-PHASE_PREPARING_SOURCE = "preparing-source"
 
 Group = tuple[np.ndarray, np.ndarray, tuple[str, ...]]  # inputs, labels, names
 
@@ -103,13 +103,13 @@ def _write_cache(path: Path, groups: list[Group]) -> None:
     arrays: dict[str, np.ndarray] = {"count": np.array(len(groups))}
     for i, (inputs, labels, names) in enumerate(groups):
         arrays[f"inputs_{i}"], arrays[f"labels_{i}"], arrays[f"names_{i}"] = inputs, labels, np.array(names)
-    from ..errors import CaseError
+    from ..errors import WriteError
     from ..io.atomic import atomic_write_stream
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_stream(path, lambda stream: np.savez_compressed(stream, **arrays), overwrite=True)
-    except (OSError, CaseError):
+    except (OSError, WriteError):
         return  # a read-only cache folder only costs time
 
 
@@ -127,7 +127,7 @@ def source_slices_steps(
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,
-) -> Generator[AdaptProgress, None, list[Group]]:
+) -> Generator[Progress, None, list[Group]]:
     """Prepared tumour slices of synthetic glioma cases, one group per seed; a generator.
 
     Yields one progress report per synthetic case made (nothing when cached),
@@ -142,7 +142,7 @@ def source_slices_steps(
         per_case: slices per case, spread over the tumour.
         shape: the synthetic grid (default: the BraTS 1 mm grid).
         cache_dir: the cache folder; True for :func:`default_cache_dir`, None or False for none.
-        cancel: a threading.Event or callable; a cancel raises AdaptationCancelled.
+        cancel: a threading.Event or callable; a cancel raises Cancelled.
     """
     preprocessing = preprocessing or PreprocessingConfig()
     folder = default_cache_dir() if cache_dir is True else (cache_dir or None)
@@ -159,7 +159,7 @@ def source_slices_steps(
     if groups is None:
         # Width, architecture and temperature do not change the input: build for the layout only.
         config = ModelConfig(depth=layout[0], context=layout[1])
-        clock = StepClock(len(seeds), PHASE_PREPARING_SOURCE, cancel)
+        clock = Clock(len(seeds), PHASE_PREPARING_SOURCE, cancel)
         groups = []
         for seed in seeds:
             clock.check()
@@ -179,15 +179,7 @@ def source_slices(
     seeds: Sequence[int], model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any
 ) -> list[Group]:
     """:func:`source_slices_steps` run to its end (same arguments)."""
-    return _drive(source_slices_steps(seeds, model_config, preprocessing, **options))
-
-
-def _drive(generator: Generator[AdaptProgress, None, Any]) -> Any:
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
+    return drive(source_slices_steps(seeds, model_config, preprocessing, **options))
 
 
 def anchor_set_steps(
@@ -199,7 +191,7 @@ def anchor_set_steps(
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,
-) -> Generator[AdaptProgress, None, EvalSet]:
+) -> Generator[Progress, None, EvalSet]:
     """The guard's fixed source anchor set, as a generator (see :func:`source_slices_steps`)."""
     groups = yield from source_slices_steps(
         seeds, model_config, preprocessing, per_case=per_case, shape=shape, cache_dir=cache_dir, cancel=cancel
@@ -216,7 +208,7 @@ def anchor_set_steps(
 
 def anchor_set(model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any) -> EvalSet:
     """The guard's fixed source anchor set (the arguments of :func:`anchor_set_steps`)."""
-    return _drive(anchor_set_steps(model_config, preprocessing, **options))
+    return drive(anchor_set_steps(model_config, preprocessing, **options))
 
 
 def replay_pools_steps(
@@ -228,7 +220,7 @@ def replay_pools_steps(
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,
-) -> Generator[AdaptProgress, None, list[SlicePool]]:
+) -> Generator[Progress, None, list[SlicePool]]:
     """``count`` source slices to replay, as SlicePools (one per case); none for count 0.
 
     Args:
@@ -260,4 +252,4 @@ def replay_pools(
     count: int, model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any
 ) -> list[SlicePool]:
     """The replay set (the arguments of :func:`replay_pools_steps`)."""
-    return _drive(replay_pools_steps(count, model_config, preprocessing, **options))
+    return drive(replay_pools_steps(count, model_config, preprocessing, **options))

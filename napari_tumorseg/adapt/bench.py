@@ -14,8 +14,6 @@ separately as ``anchor_build_s``.
 
 from __future__ import annotations
 
-import os
-import platform
 import tempfile
 import time
 from typing import Any
@@ -32,7 +30,7 @@ def _default_model(method: str) -> tuple[nn.Module, str]:
     import torch
 
     from ..models import build_model
-    from .registry import CORRUPT, ModelRegistry
+    from ..models.registry import CORRUPT, ModelRegistry
 
     registry = ModelRegistry()
     wanted = "dycnn" if method == "dycnn" else None
@@ -74,12 +72,14 @@ def benchmark_adaptation(
     from ..synth.generate import make_case
     from .anchors import anchor_set, replay_pools
     from .corrections import Corrections, case_corrections, slices_with_tumour
-    from .registry import ModelRegistry
-    from .run import run_adaptation, run_to_completion
+    from ..jobs import drive
+    from ..machine import describe_machine, load_average
+    from ..models.registry import ModelRegistry
+    from .run import run_adaptation
 
     if threads:
         torch.set_num_threads(int(threads))
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load_before = load_average()
     config = config or default_config(method, **overrides)
     method = config.method
     source = "given"
@@ -107,7 +107,7 @@ def benchmark_adaptation(
     with tempfile.TemporaryDirectory(prefix="tumorseg-bench-") as folder:
         registry = ModelRegistry(folder, pretrained_dirs=[])
         tick, cpu_tick = time.perf_counter(), time.process_time()
-        outcome = run_to_completion(
+        outcome = drive(
             run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry)
         )
         timings["adapt_and_guard_s"] = time.perf_counter() - tick
@@ -116,17 +116,8 @@ def benchmark_adaptation(
         timings["adapt_and_guard_cpu_s"] = time.process_time() - cpu_tick
     report = outcome.report
     return {
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            # Other work on the machine slows every figure here; this says how busy it was.
-            "load_average_1min": {
-                "before": load_before,
-                "after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            },
-        },
+        # Other work on the machine slows every figure here; the load before and after says how busy it was.
+        "machine": {**describe_machine(), "load_average_before": load_before},
         "model": {"source": source, "arch": model.config.arch, "base_width": model.config.base_width},
         "method": method,
         "corrected_slices": len(picks),

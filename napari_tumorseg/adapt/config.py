@@ -43,6 +43,12 @@ from typing import Any
 from ..errors import AdaptationError
 
 METHODS: tuple[str, ...] = ("naive", "passive", "active", "dycnn")
+# Phases of one adaptation run, in the order they happen (the ``phase`` of its progress reports).
+PHASE_PREPARING_SOURCE = "preparing-source"
+PHASE_SCORING_BEFORE = "scoring-before"
+PHASE_ADAPTING = "adapting"
+PHASE_SCORING_AFTER = "scoring-after"
+PHASE_SAVING = "saving"
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 DEFAULT_METHOD = "active"
 

@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from ..errors import AdaptationError
+from ..jobs import CancelFlag, Clock, Progress
 from ..models.dynconv import get_temperature, set_temperature
-from .config import AdaptConfig
-from .corrections import Corrections
 from ..models.losses import dice_ce_loss
+from .config import PHASE_ADAPTING, AdaptConfig
+from .corrections import Corrections
 from .naive import cycling_batches, gradient_step
-from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
 from .sampling import LossFn, Replay, correction_pools, flat_tasks
 from .training import MethodResult, make_optimizer, model_device, trainable_parameters, working_copy
 
@@ -50,14 +50,14 @@ def dycnn_continual(
     cancel: CancelFlag = None,
     replay: Replay | None = None,
     loss_fn: LossFn = dice_ce_loss,
-) -> Generator[AdaptProgress, None, MethodResult]:
+) -> Generator[Progress, None, MethodResult]:
     """Update a copy of a Dy-CNN on each case's corrections in turn, temperature frozen.
 
     Args:
         model: the current Dy-CNN (left untouched).
         corrections: one batch per case, in arrival order.
         config: ``steps`` per batch, ``lr``, ``optimizer``, ``batch_size``, ``crop``, ``seed``.
-        cancel: checked before every step; a cancel raises AdaptationCancelled.
+        cancel: checked before every step; a cancel raises Cancelled.
         replay: source slices mixed into every step, or None.
         loss_fn: (logits, labels) -> scalar.
 
@@ -66,7 +66,7 @@ def dycnn_continual(
     """
     temperature = require_dycnn(model)
     pools = correction_pools(corrections, model_device(model))
-    clock = StepClock(config.steps * len(pools), PHASE_ADAPTING, cancel)
+    clock = Clock(config.steps * len(pools), PHASE_ADAPTING, cancel)
     clock.check()
     working = working_copy(model)
     set_temperature(working, temperature)
@@ -85,5 +85,5 @@ def dycnn_continual(
             if get_temperature(working) != temperature:
                 raise AdaptationError(f"the attention temperature moved from {temperature} during a continual update")
             losses.append(loss)
-            yield clock.tick(loss, detail=f"batch {pool_index + 1}/{len(pools)}")
+            yield clock.tick(detail=f"batch {pool_index + 1}/{len(pools)}", loss=loss)
     return MethodResult(working, losses, arrivals, {"temperature": temperature, "batches": len(pools)})

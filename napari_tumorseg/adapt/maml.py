@@ -37,10 +37,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .config import AdaptConfig
-from .corrections import Corrections
+from ..jobs import CancelFlag, Clock, Progress
 from ..models.losses import dice_ce_loss, per_slice_dice
-from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
+from .config import PHASE_ADAPTING, AdaptConfig
+from .corrections import Corrections
 from .sampling import LossFn, Replay, Sample, SlicePool, correction_pools, flat_tasks, grouped_loss, sample_views
 from .training import MethodResult, make_optimizer, model_device, predict_labels, trainable_parameters, working_copy
 
@@ -172,7 +172,7 @@ def meta_tune(
     cancel: CancelFlag = None,
     replay: Replay | None = None,
     loss_fn: LossFn = dice_ce_loss,
-) -> Generator[AdaptProgress, None, MethodResult]:
+) -> Generator[Progress, None, MethodResult]:
     """Meta-tune a copy of ``model`` on the corrections; passive or active per ``config.method``.
 
     Args:
@@ -181,17 +181,17 @@ def meta_tune(
         config: ``method`` "passive" or "active", ``steps`` meta steps, ``lr``
             (beta), ``inner_lr`` (alpha), ``first_order``, ``meta_batch_size``,
             ``crop``, ``good_threshold``, ``seed``.
-        cancel: checked before every meta step; a cancel raises AdaptationCancelled.
+        cancel: checked before every meta step; a cancel raises Cancelled.
         replay: source slices mixed into every meta step, or None.
         loss_fn: (logits, labels) -> scalar.
 
     Yields:
-        AdaptProgress after every meta step.
+        Progress after every meta step.
 
     Returns:
         MethodResult with the adapted copy, the losses and the task order.
     """
-    clock = StepClock(config.steps, PHASE_ADAPTING, cancel)
+    clock = Clock(config.steps, PHASE_ADAPTING, cancel)
     clock.check()
     working = working_copy(model)
     params = trainable_parameters(working)
@@ -239,5 +239,5 @@ def meta_tune(
             loss += float(replay_loss.detach())
         optimizer.step()
         losses.append(loss)
-        yield clock.tick(loss, detail=", ".join(names[t] for t in batch))
+        yield clock.tick(detail=", ".join(names[t] for t in batch), loss=loss)
     return MethodResult(working, losses, task_order, details)

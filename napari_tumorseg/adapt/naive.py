@@ -13,10 +13,10 @@ from collections.abc import Generator, Iterator, Sequence
 import torch
 from torch import nn
 
-from .config import AdaptConfig
-from .corrections import Corrections
+from ..jobs import CancelFlag, Clock, Progress
 from ..models.losses import dice_ce_loss
-from .progress import PHASE_ADAPTING, AdaptProgress, CancelFlag, StepClock
+from .config import PHASE_ADAPTING, AdaptConfig
+from .corrections import Corrections
 from .sampling import LossFn, Replay, SlicePool, correction_pools, flat_tasks, grouped_loss, make_view
 from .training import MethodResult, make_optimizer, model_device, trainable_parameters, working_copy
 
@@ -66,24 +66,24 @@ def naive_finetune(
     cancel: CancelFlag = None,
     replay: Replay | None = None,
     loss_fn: LossFn = dice_ce_loss,
-) -> Generator[AdaptProgress, None, MethodResult]:
+) -> Generator[Progress, None, MethodResult]:
     """Fine-tune a copy of ``model`` on the corrected slices.
 
     Args:
         model: the current model (left untouched).
         corrections: the corrected slices.
         config: ``steps``, ``lr``, ``optimizer``, ``batch_size``, ``crop``, ``seed``.
-        cancel: checked before every step; a cancel raises AdaptationCancelled.
+        cancel: checked before every step; a cancel raises Cancelled.
         replay: source slices mixed into every step, or None.
         loss_fn: (logits, labels) -> scalar.
 
     Yields:
-        AdaptProgress after every step.
+        Progress after every step.
 
     Returns:
         MethodResult with the adapted copy and the losses.
     """
-    clock = StepClock(config.steps, PHASE_ADAPTING, cancel)
+    clock = Clock(config.steps, PHASE_ADAPTING, cancel)
     clock.check()
     working = working_copy(model)
     optimizer = make_optimizer(list(trainable_parameters(working).values()), config)
@@ -95,5 +95,5 @@ def naive_finetune(
         clock.check()
         loss = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
         losses.append(loss)
-        yield clock.tick(loss)
+        yield clock.tick(loss=loss)
     return MethodResult(working, losses, [], {"batch_size": config.batch_size})

@@ -1,9 +1,9 @@
 """One adaptation run, end to end: score before, adapt, score after, guard, save the version.
 
-``run_adaptation`` is a generator, like the methods: it yields AdaptProgress
-reports for every phase and checks the cancel flag before every step. Until
-the run is complete nothing is written: a cancel (AdaptationCancelled) or an
-error leaves the caller's model and the registry exactly as they were. Then
+``run_adaptation`` is a long job like the methods (see ``napari_tumorseg.jobs``):
+it yields a Progress for every step of every phase and checks the cancel flag
+before each. Until the run is complete nothing is written: a cancel
+(``jobs.Cancelled``) or an error leaves the caller's model and the registry exactly as they were. Then
 the new version is stored in one atomic rename and, if the guard accepts it
 (or the user forces it), activated by an atomic pointer replace.
 """
@@ -18,19 +18,19 @@ from typing import Any
 
 from torch import nn
 
-from .config import AdaptConfig
+from ..jobs import CancelFlag, Clock, Progress
+from .config import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptConfig
 from .continual import dycnn_continual, require_dycnn
 from .corrections import Corrections
 from .guard import ANCHOR_SET, HELD_OUT_SET, EvalSet, SetScores, correction_sets, decide, score_set
 from .maml import meta_tune
 from .naive import naive_finetune
-from .progress import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptProgress, CancelFlag, StepClock
-from .registry import CANDIDATE, REJECTED, ModelRegistry
+from ..models.registry import CANDIDATE, REJECTED, ModelRegistry
 from .report import AdaptationReport
 from .sampling import Replay, SlicePool
 from .training import MethodResult, model_device
 
-METHOD_RUNNERS: dict[str, Callable[..., Generator[AdaptProgress, None, MethodResult]]] = {
+METHOD_RUNNERS: dict[str, Callable[..., Generator[Progress, None, MethodResult]]] = {
     "naive": naive_finetune,
     "passive": meta_tune,
     "active": meta_tune,
@@ -48,8 +48,8 @@ class AdaptationOutcome:
 
 def _score_phase(
     model: nn.Module, sets: list[EvalSet], phase: str, cancel: CancelFlag
-) -> Generator[AdaptProgress, None, dict[str, dict[str, float]]]:
-    clock = StepClock(len(sets), phase, cancel)
+) -> Generator[Progress, None, dict[str, dict[str, float]]]:
+    clock = Clock(len(sets), phase, cancel)
     scores: dict[str, dict[str, float]] = {}
     for evaluation in sets:
         clock.check()
@@ -76,7 +76,7 @@ def adapt_loaded_model(
     force: bool = False,
     auto_activate: bool = True,
     cancel: CancelFlag = None,
-) -> Generator[AdaptProgress, None, AdaptationOutcome]:
+) -> Generator[Progress, None, AdaptationOutcome]:
     """Build (or reuse) the source anchor and replay sets, then :func:`run_adaptation`.
 
     What "Adapt model" and ``tumorseg adapt`` both do. The source sets are
@@ -126,7 +126,7 @@ def run_adaptation(
     force: bool = False,
     auto_activate: bool = True,
     cancel: CancelFlag = None,
-) -> Generator[AdaptProgress, None, AdaptationOutcome]:
+) -> Generator[Progress, None, AdaptationOutcome]:
     """Adapt ``model`` to ``corrections`` with ``config.method``, guard it, and store the version.
 
     Args:
@@ -143,7 +143,7 @@ def run_adaptation(
         cancel: a threading.Event or a callable returning True to stop.
 
     Yields:
-        AdaptProgress for scoring before, adapting, scoring after and saving.
+        Progress for scoring before, adapting, scoring after and saving.
 
     Returns:
         AdaptationOutcome with the report and the adapted network.
@@ -195,7 +195,7 @@ def run_adaptation(
     )
 
     if registry is not None:
-        clock = StepClock(1, PHASE_SAVING, cancel)
+        clock = Clock(1, PHASE_SAVING, cancel)
         clock.check()  # the last moment a cancel can still leave no trace
         report.version_id = registry.new_version_id()
         timings["total"] = round(time.perf_counter() - started, 3)
@@ -219,17 +219,3 @@ def run_adaptation(
     timings["total"] = round(time.perf_counter() - started, 3)
     report.timings = timings
     return AdaptationOutcome(report, result.model)
-
-
-def run_to_completion(
-    generator: Generator[AdaptProgress, None, AdaptationOutcome],
-    on_progress: Callable[[AdaptProgress], None] | None = None,
-) -> AdaptationOutcome:
-    """Drive an adaptation generator to its end (for scripts and tests); returns its outcome."""
-    while True:
-        try:
-            progress = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        if on_progress is not None:
-            on_progress(progress)

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import TumorsegError
+from ..jobs import Cancelled
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,13 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
+    except Cancelled as error:
+        print(f"tumorseg: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except TumorsegError as error:
         # The user's mistake, not ours: one line, no traceback.
         print(f"tumorseg: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("tumorseg: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `tumorseg info --json | head`: the reader left; that is not an error of ours.
         # Point stdout at /dev/null so the interpreter's final flush does not raise again.

@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._types import positive_int
+
 EXIT_REJECTED = 3
 
 
@@ -53,7 +55,7 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="replay N synthetic glioma slices against forgetting (default 8; 0: off)",
     )
-    parser.add_argument("--steps", type=int, help="optimisation or meta steps (method default if unset)")
+    parser.add_argument("--steps", type=positive_int, help="optimisation or meta steps (method default if unset)")
     parser.add_argument("--lr", type=float, help="learning rate / meta step beta")
     parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
     parser.add_argument("--crop", type=int, help="train on random crops of this side (default: whole slices)")
@@ -62,7 +64,7 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
                         "held-out slices may drop by max(this, 0.05)")
     # torch's default (every core): on an idle 2-core machine two threads adapt 1.6x faster than one.
     # On a machine busy with other jobs, --threads 1 avoids OpenMP threads waiting on each other.
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core; "
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's, one per core; "
                         "1 on a busy machine)")
 
 
@@ -116,6 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="activate the new version even if the guard rejects it")
     parser.add_argument("--no-activate", action="store_true", help="keep the new version as a candidate")
     parser.add_argument("--report", type=Path, help="write the adaptation report here (JSON)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --report file")
     parser.add_argument("--anchor-shape", type=_slice_list, help=argparse.SUPPRESS)  # tests: small synthetic anchors
     _add_hyperparameters(parser)
     parser.set_defaults(func=run)
@@ -125,9 +128,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="time adapting 5 corrected slices and guarding the result (JSON)",
         description="Seconds to adapt and guard a model on corrected slices of a BraTS-size synthetic metastasis case.",
     )
-    bench.add_argument("--slices", type=int, default=5, help="corrected slices (default: %(default)s)")
+    bench.add_argument("--slices", type=positive_int, default=5, help="corrected slices (default: %(default)s)")
     bench.add_argument("--model", help="a version id or checkpoint file (default: active, else a new base-16 U-Net)")
     bench.add_argument("--output", type=Path, help="also write the JSON here")
+    bench.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     _add_hyperparameters(bench)
     bench.set_defaults(func=run_bench)
 
@@ -149,14 +153,15 @@ def _read_corrected(case: Any, path: Path, slices: list[int] | None) -> tuple[An
     from ..errors import CaseError
 
     if path.is_dir():
-        store = path / "corrections.npz"
+        from ..workflow.session import CORRECTIONS_FILE, read_corrections
+
+        store = path / CORRECTIONS_FILE
         try:
-            with np.load(store) as saved:
-                indices, stored = saved["indices"].astype(int).tolist(), saved["slices"]
-        except (OSError, KeyError, ValueError) as error:
-            raise CaseError(store, f"not a corrections file ({error})") from None
-        if stored.shape[1:] != case.shape[1:] or len(indices) != len(stored):
-            raise CaseError(store, f"corrections of shape {stored.shape} do not fit the case grid {case.shape}")
+            indices, stored = read_corrections(store, case.shape)
+        except FileNotFoundError:
+            raise CaseError(path, f"holds no {CORRECTIONS_FILE}; give a corrected mask or a session folder") from None
+        if not indices:
+            raise CaseError(store, "holds no corrected slice")
         volume = np.zeros(case.shape, np.uint8)
         volume[indices] = stored
         chosen = slices or indices
@@ -171,6 +176,9 @@ def _read_corrected(case: Any, path: Path, slices: list[int] | None) -> tuple[An
         raise CaseError(path, "the corrected mask is not on the case's voxel grid")
     if not slices:
         raise CaseError(path, "give --slices for a corrected mask: which axial slices were corrected")
+    outside = sorted(z for z in slices if not 0 <= z < case.shape[0])
+    if outside:
+        raise CaseError(path, f"slices {outside} are outside the case's axial slices 0..{case.shape[0] - 1}")
     return case.geometry.to_canonical(labels), slices
 
 
@@ -198,12 +206,6 @@ def _corrections(args: argparse.Namespace, model_config: Any, preprocessing: Any
     return Corrections(tuple(cases))
 
 
-def _progress_bar(total_hint: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total_hint, file=sys.stderr, unit="step", dynamic_ncols=True, leave=False)
-
-
 def run(args: argparse.Namespace) -> int:
     """Adapt, guard, store the version; print its id.
 
@@ -212,9 +214,13 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from ..adapt.registry import ModelRegistry
     from ..adapt.run import adapt_loaded_model
+    from ..io.atomic import atomic_write_text, check_writable
+    from ..models.registry import ModelRegistry
+    from ._progress import run_with_progress
 
+    if args.report:
+        check_writable(args.report, overwrite=args.overwrite, make_folder=True)  # before a version is stored
     if args.threads:
         torch.set_num_threads(args.threads)
     config = _config(args)
@@ -232,31 +238,11 @@ def run(args: argparse.Namespace) -> int:
         loaded, corrections, config, registry=registry, parent_id=parent, anchor_shape=shape,
         force=args.force, auto_activate=not args.no_activate,
     )
-    bar, phase = None, None
-    while True:
-        try:
-            progress = next(generator)
-        except StopIteration as stop:
-            outcome = stop.value
-            break
-        # A new phase, or the same phase started again (the anchor set, then the replay set).
-        if progress.phase != phase or progress.step == 1:
-            if bar is not None:
-                bar.close()
-            bar, phase = _progress_bar(progress.total), progress.phase
-            bar.set_description(phase)
-        bar.update(1)
-        if progress.loss == progress.loss:  # not NaN
-            bar.set_postfix(loss=f"{progress.loss:.4f}", refresh=False)
-    if bar is not None:
-        bar.close()
-    report = outcome.report
+    report = run_with_progress(generator).report
     for line in report.summary_lines():
         print(line, file=sys.stderr)
     if args.report:
-        from ..io.atomic import atomic_write_text
-
-        atomic_write_text(args.report, report.to_json() + "\n")
+        atomic_write_text(args.report, report.to_json() + "\n", overwrite=args.overwrite, make_folder=True)
     print(report.version_id)
     return 0 if report.status != "rejected" else EXIT_REJECTED
 
@@ -268,14 +254,17 @@ def run_bench(args: argparse.Namespace) -> int:
         args: the parsed arguments of ``register``.
     """
     from ..adapt.bench import benchmark_adaptation
-    from ..adapt.registry import ModelRegistry
+    from ..io.atomic import atomic_write_text, check_writable
+    from ..models.registry import ModelRegistry
 
+    if args.output:
+        check_writable(args.output, overwrite=args.overwrite, make_folder=True)
     model = _load_model(ModelRegistry(), args.model)[0].model if args.model else None
     result = benchmark_adaptation(
         args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args)
     )
     text = json.dumps(result, indent=2)
     if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
+        atomic_write_text(args.output, text + "\n", overwrite=args.overwrite, make_folder=True)
     print(text)
     return 0

@@ -23,15 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-
-def _shape(text: str) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected Z,Y,X (e.g. 155,240,240), got {text!r}")
-    return values
+from ._types import grid_shape, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,15 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device", nargs="+", default=["auto"],
         help="cpu, cuda, mps, or auto = the CPU and, when present, the GPU (default)",
     )
-    parser.add_argument("--batch-size", type=int, help="slices per batch (default: the Segmenter's per device)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--repeats", type=int, default=3, help="warm runs after the cold one (default 3)")
-    parser.add_argument("--shape", type=_shape, default=(155, 240, 240), help="Z,Y,X grid (default 155,240,240)")
+    parser.add_argument("--batch-size", type=positive_int, help="slices per batch (default: the Segmenter's per device)")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="warm runs after the cold one (default 3)")
+    parser.add_argument("--shape", type=grid_shape, default=(155, 240, 240), help="Z,Y,X grid (default 155,240,240)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic case and random weights")
     parser.add_argument(
         "--phantom", action="store_true", help="time an ellipsoid phantom instead of a synthetic glioma"
     )
     parser.add_argument("-o", "--output", type=Path, help="also write the JSON to this file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.set_defaults(func=run)
 
 
@@ -92,16 +85,18 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed arguments of ``register``.
     """
-    from ..errors import ModelError
     from ..inference.benchmark import (
         BenchSpec,
         benchmark_case,
-        machine,
         phantom_case,
         run_worker,
         save_case_arrays,
     )
+    from ..io.atomic import atomic_write_text, check_writable
+    from ..machine import describe_machine
 
+    if args.output:
+        check_writable(args.output, overwrite=args.overwrite, make_folder=True)  # before minutes of timing
     if args.model is not None:
         from ..models.checkpoint import read_checkpoint_info
 
@@ -115,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         case, source = benchmark_case(args.shape, args.seed)
     report = {
         "command": "tumorseg bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "tumorseg bench",
-        "machine": machine(),
+        "machine": describe_machine(),
         "case": {"source": source, "shape": list(case.shape), "modalities": list(case.modalities)},
         "results": [],
     }
@@ -135,8 +130,5 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
-        try:
-            args.output.write_text(text + "\n")
-        except OSError as error:
-            raise ModelError(f"{args.output}: cannot write the benchmark ({error.strerror or error})") from error
+        atomic_write_text(args.output, text + "\n", overwrite=args.overwrite, make_folder=True)
     return 1 if any("error" in r for r in report["results"]) else 0

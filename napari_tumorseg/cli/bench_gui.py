@@ -20,13 +20,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--corrected", type=int, default=5, help="slices corrected before adapting")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io.atomic import check_writable
+    from .view import require_display
+
+    if args.output:
+        check_writable(args.output, overwrite=args.overwrite, make_folder=True)
+    require_display("bench-gui")
     from .._qt.responsiveness import main
 
     return main(
-        output=str(args.output) if args.output else None,
+        output=args.output, overwrite=args.overwrite,
         domain=args.domain, seed=args.seed, corrected=args.corrected, threads=args.threads,
     )

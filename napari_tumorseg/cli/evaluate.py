@@ -14,7 +14,6 @@ stdout as each case finishes, then the summary of each model.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -45,22 +44,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers: the dispatcher's subparsers.
     """
-    from .train import _seeds, _shape
+    from ._types import grid_shape, positive_int, seed_range
 
     p = subparsers.add_parser("evaluate", help="Dice and HD95 (WT, TC, ET) per case and mean ± std",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cases", nargs="?", type=Path, help="a folder of case folders with reference masks (or one case)")
     p.add_argument("--synthetic", choices=["glioma", "metastasis"], help="evaluate on synthetic cases instead")
-    p.add_argument("--seeds", type=_seeds, help="synthetic seeds, e.g. 10000:10020")
-    p.add_argument("--shape", type=_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
+    p.add_argument("--seeds", type=seed_range, help="synthetic seeds, e.g. 10000:10020")
+    p.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
     p.add_argument("--model", action="append", help="checkpoint file or version id; repeat to compare")
     p.add_argument("--missing", type=_modalities, default=(), help="modalities to remove first, e.g. t1,t1c")
     p.add_argument("--lesion-wise", action="store_true", help="also BraTS 2023 lesion-wise Dice and HD95")
     p.add_argument("--json", type=Path, help="write every score and the summaries here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--record", action="store_true", help="add the summary to each checkpoint's model card")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--batch-size", type=int, help="slices per batch")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--batch-size", type=positive_int, help="slices per batch")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.set_defaults(func=run)
 
 
@@ -72,7 +72,7 @@ def _load(spec: str | None, device: str, batch_size: int | None) -> tuple[str, A
     if spec is not None and Path(spec).suffix in (".safetensors", ".pt", ".pth"):
         loaded, name, path = load_checkpoint(spec), Path(spec).stem, Path(spec)
     else:
-        from ..adapt.registry import ModelRegistry
+        from ..models.registry import ModelRegistry
 
         loaded, version = ModelRegistry().load(spec)
         name, path = version.id, Path(version.weights) if version.read_only else None
@@ -126,9 +126,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import TumorsegError
-    from ..training.card import hardware_description, record_evaluation
+    from ..io.atomic import atomic_write_json, check_writable
+    from ..jobs import drive
+    from ..machine import describe_machine
+    from ..training.card import record_evaluation
     from ..training.evaluation import evaluate, format_scores, format_summary
 
+    if args.json:
+        check_writable(args.json, overwrite=args.overwrite, make_folder=True)  # before the run, not after
     if args.threads:
         torch.set_num_threads(args.threads)
     cases, count, description, key = _cases(args)
@@ -141,26 +146,25 @@ def run(args: argparse.Namespace) -> int:
     loaded = [_load(spec, args.device, args.batch_size) for spec in (args.model or [None])]
     segmenters = {name: segmenter for name, segmenter, _ in loaded}
     print(f"# {description}; models: {', '.join(segmenters)}", flush=True)
-    generator = evaluate(segmenters, cases, missing=args.missing, lesion_wise=args.lesion_wise)
+    def show(progress: Any) -> None:
+        scored = progress.data
+        print(f"{scored.model:<16} {scored.case:<20} {format_scores(scored.scores)}  ({scored.seconds:.1f} s)",
+              flush=True)
+
     try:
-        while True:
-            scored = next(generator)
-            print(f"{scored.model:<16} {scored.case:<20} {format_scores(scored.scores)}  ({scored.seconds:.1f} s)",
-                  flush=True)
-    except StopIteration as stop:
-        evaluation = stop.value
+        evaluation = drive(evaluate(segmenters, cases, missing=args.missing, lesion_wise=args.lesion_wise,
+                                    total=count), on_progress=show)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
     device = str(next(iter(segmenters.values())).device)
     document = {"set": description, "cases": count, "missing": list(args.missing), "command": command_line(args),
-                "hardware": hardware_description(device), "models": evaluation.to_dict()}
+                "hardware": describe_machine(device), "models": evaluation.to_dict()}
     for name in segmenters:
         print(f"\n{name}: mean ± std over {len(evaluation.per_case[name])} cases ({description})")
         for line in format_summary(evaluation.summary(name)):
             print("  " + line)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        atomic_write_json(args.json, document, overwrite=args.overwrite, make_folder=True)
     if args.record:
         for name, _, path in loaded:
             if path is None:

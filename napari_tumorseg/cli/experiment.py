@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers: the dispatcher's subparsers.
     """
-    from .train import _shape
+    from ._types import grid_shape, positive_int
 
     p = subparsers.add_parser("experiment", help="reproduce the papers' experiments (meta-tune, lifelong)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,9 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         q.add_argument("--quick", action="store_true", help="tiny smoke-test settings (a few minutes on a CPU)")
         q.add_argument("--seed", type=int, help="first repeat seed (default 0)")
         q.add_argument("--seeds", type=int, help="number of repeat seeds")
-        q.add_argument("--shape", type=_shape, help="synthetic grid Z,Y,X")
+        q.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X")
         q.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
-        q.add_argument("--threads", type=int, help="torch CPU threads (default: the usable cores, at most 8)")
+        q.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the usable cores, at most 8)")
         q.add_argument("--cache-dir", type=Path, help="prepared-case cache (default: the user cache folder)")
         q.add_argument("--no-cache", action="store_true", help="prepare every case afresh, cache nothing")
 
@@ -138,24 +138,10 @@ def _changes(args: argparse.Namespace, mapping: dict[str, str]) -> dict[str, Any
     return {field: getattr(args, name) for name, field in mapping.items() if getattr(args, name, None) is not None}
 
 
-def _progress(total: int) -> Any:
-    from tqdm import tqdm
+def _drive(generator: Any) -> Any:
+    from ._progress import run_with_progress
 
-    return tqdm(total=total, file=sys.stderr, unit="run", dynamic_ncols=True)
-
-
-def _drive(generator: Any, total: int) -> Any:
-    bar = _progress(total)
-    try:
-        while True:
-            try:
-                report = next(generator)
-            except StopIteration as stop:
-                return stop.value
-            bar.update(report.done - bar.n)
-            bar.set_postfix_str(f"{report.phase}: {report.detail}"[-60:])
-    finally:
-        bar.close()
+    return run_with_progress(generator, unit="run", postfix=lambda report: {"": report.detail[-60:]})
 
 
 def _load_model(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
@@ -208,7 +194,7 @@ def run_meta_tune_command(args: argparse.Namespace) -> int:
     generator = meta_tune_experiment(model, config, args.out, model_description=description, command=command,
                                      device=device, cache_dir=cache_dir, anchor_cache=anchor_cache,
                                      keep_journal=args.keep_journal)
-    results = _drive(generator, config.units())
+    results = _drive(generator)
     print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
           file=sys.stderr)
     return 0
@@ -235,7 +221,7 @@ def run_lifelong_command(args: argparse.Namespace) -> int:
                                        "small_batch", "settings", "base_width", "workers", "no_availability"))
     cache_dir, _ = _cache(args)
     generator = lifelong_experiment(config, args.out, command=command, device=device, cache_dir=cache_dir)
-    results = _drive(generator, config.units())
+    results = _drive(generator)
     print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
           file=sys.stderr)
     return 0

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _registry() -> Any:
-    from ..adapt.registry import ModelRegistry
+    from ..models.registry import ModelRegistry
 
     return ModelRegistry()
 

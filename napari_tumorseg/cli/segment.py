@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._types import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a model version id (`tumorseg models list`) or a .safetensors checkpoint; default: the active version",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
-    parser.add_argument("--batch-size", type=int, default=None, help="slices per batch (default: by device)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="slices per batch (default: by device)")
     parser.add_argument(
         "--convention",
         choices=("input", "brats2020", "brats2023"),
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_segmenter(model: str | None, device: str, batch_size: int | None = None):
     """A Segmenter for a version id, a checkpoint file, or the active version."""
-    from ..adapt.registry import ModelRegistry
+    from ..models.registry import ModelRegistry
     from ..inference.segmenter import Segmenter
 
     if model is not None and Path(model).suffix in (".safetensors", ".pt", ".pth"):
@@ -48,29 +50,19 @@ def load_segmenter(model: str | None, device: str, batch_size: int | None = None
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..errors import CaseError
     from ..io import read_case, write_mask
+    from ..io.atomic import check_writable
     from ..io.labels import LabelConvention
+    from ..io.nifti import require_nifti_suffix
+    from ._progress import run_with_progress
 
+    # Refuse a bad output before minutes of work, not after.
+    require_nifti_suffix(args.output)
+    check_writable(args.output, overwrite=args.overwrite)
     order = tuple(m.strip() for m in args.order.split(",")) if args.order else None
     case = read_case(args.case, order=order)
-    if args.output.exists() and not args.overwrite:
-        # Refuse before minutes of work, not after.
-        raise CaseError(args.output, "already exists; pass --overwrite to replace it")
     segmenter, model_id = load_segmenter(args.model, args.device, args.batch_size)
-    generator = segmenter.run(case)
-    with tqdm(total=1, unit="slice", file=sys.stderr, disable=args.quiet, leave=False) as bar:
-        while True:
-            try:
-                report = next(generator)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            bar.total = report.total
-            bar.n = report.done
-            bar.refresh()
+    result = run_with_progress(segmenter.run(case), quiet=args.quiet, unit="slice")
     convention = case.label_convention if args.convention == "input" else LabelConvention(args.convention)
     written = write_mask(result.labels, case.geometry, args.output, convention=convention, overwrite=args.overwrite)
     print(

@@ -17,17 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+from ._types import grid_shape
+
 DOMAIN_CHOICES = ("glioma", "metastasis")
-
-
-def _shape(text: str) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 8:
-        raise argparse.ArgumentTypeError(f"expected Z,Y,X of at least 8 each (e.g. 155,240,240), got {text!r}")
-    return values
 
 
 def _probability(text: str) -> float:
@@ -57,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the first case (default 0)")
     parser.add_argument("--out", type=Path, help="parent folder of the case folders")
     parser.add_argument(
-        "--size", "--shape", dest="shape", type=_shape, default=(155, 240, 240),
+        "--size", "--shape", dest="shape", type=grid_shape, default=(155, 240, 240),
         help="Z,Y,X grid over the BraTS field of view (default 155,240,240 = 1 mm)",
     )
     parser.add_argument(

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._types import grid_shape, positive_int, seed_range
+
 # Seeds other commands rely on being unseen in training: the adaptation's anchor
 # and replay sets, and the held-out evaluation sets of the shipped models.
 EVALUATION_SEEDS = {"glioma": range(10000, 10020), "metastasis": range(20000, 20020)}
@@ -30,26 +32,6 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
                 "empty_slices", "modality_dropout", "anneal_fraction", "float16")
-
-
-def _shape(text: str) -> tuple[int, int, int]:
-    try:
-        values = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected Z,Y,X (e.g. 155,240,240), got {text!r}")
-    return values
-
-
-def _seeds(text: str) -> str:
-    from ..training.data import seed_range
-
-    try:
-        seed_range(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,16 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", choices=["unet", "dycnn"], help="architecture (required unless --resume)")
     p.add_argument("--out", type=Path, required=True, help="the model to write (.safetensors)")
     data = p.add_mutually_exclusive_group()
-    data.add_argument("--synthetic-seeds", type=_seeds, help="synthetic training cases, e.g. 0:64 (default)")
+    data.add_argument("--synthetic-seeds", type=seed_range, help="synthetic training cases, e.g. 0:64 (default)")
     data.add_argument("--data", type=Path, help="a folder of BraTS case folders with reference masks")
     p.add_argument("--domain", choices=["glioma", "metastasis"], default="glioma", help="synthetic domain")
-    p.add_argument("--shape", type=_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
-    p.add_argument("--val-seeds", type=_seeds, default=DEFAULT_VALIDATION_SEEDS,
+    p.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
+    p.add_argument("--val-seeds", type=seed_range, default=DEFAULT_VALIDATION_SEEDS,
                    help="synthetic validation cases (default %(default)s)")
     p.add_argument("--val-cases", type=int, default=2, help="with --data: the last N cases validate (default 2)")
-    p.add_argument("--steps", type=int, help="optimisation steps (default 1000); with --resume: a new total "
+    p.add_argument("--steps", type=positive_int, help="optimisation steps (default 1000); with --resume: a new total "
                    "(the learning-rate schedule is stretched or shortened from there on)")
-    p.add_argument("--batch", type=int, default=8, help="crops per step (default %(default)s)")
+    p.add_argument("--batch", type=positive_int, default=8, help="crops per step (default %(default)s)")
     p.add_argument("--crop", type=int, default=128, help="crop side, a multiple of 2**depth (default %(default)s)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default %(default)s)")
     p.add_argument("--base-width", type=int, default=16)
@@ -83,13 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--modality-dropout", type=float, default=0.35, help="chance a crop keeps a random subset")
     p.add_argument("--tumour-slices", type=int, default=20, help="tumour slices kept per case (default %(default)s)")
     p.add_argument("--empty-slices", type=int, default=4, help="tumour-free slices kept per case")
-    p.add_argument("--epoch-steps", type=int, default=50, help="steps between validation and saved state")
+    p.add_argument("--epoch-steps", type=positive_int, default=50, help="steps between validation and saved state")
     p.add_argument("--float16", action="store_true", help="store the weights as float16 (half the file)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and every random draw")
     p.add_argument("--resume", type=Path, help="a .train-state file (or the output whose state is beside it)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--workers", type=int, help="processes making synthetic cases (default: one per CPU)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--workers", type=positive_int, help="processes making synthetic cases (default: one per CPU)")
     p.add_argument("--cache-dir", type=Path, help="slice cache folder (default: the user cache folder)")
     p.set_defaults(func=run)
 
@@ -181,7 +163,6 @@ def _caches(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
     from ..inference.segmenter import choose_device
     from ..models import build_model
@@ -226,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     if state is not None:
         trainer.load_state(state)
         print(f"tumorseg: resuming {state_path} at step {trainer.step}", file=sys.stderr)
-    finished = _drive(trainer, tqdm)
+    finished = _train(trainer)
     if not finished:
         print(f"tumorseg: interrupted; state saved in {state_path}", file=sys.stderr)
         return 130
@@ -236,36 +217,42 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _drive(trainer: Any, tqdm: Any) -> bool:
-    """Run the trainer with a progress bar on stderr; Ctrl-C (SIGINT) or SIGTERM saves the state and returns False.
+def _train(trainer: Any) -> bool:
+    """Run the trainer with a progress line on stderr; Ctrl-C (SIGINT) or SIGTERM saves the state and returns False.
 
     The signals only set a flag the trainer checks between steps, so the saved
     state is never that of a half-done optimiser step.
     """
     import signal
 
-    bar = tqdm(total=trainer.config.steps, initial=trainer.step, file=sys.stderr, unit="step", dynamic_ncols=True)
-    stop_requested = []
+    from ..jobs import Cancelled
+    from ._progress import run_with_progress
+
+    stop_requested: list[int] = []
 
     def request_stop(signum: int, frame: Any) -> None:
         stop_requested.append(signum)
 
+    def numbers(progress: Any) -> dict[str, str]:
+        step = progress.data
+        shown = {"loss": f"{progress.loss:.3f}", "lr": f"{step.lr:.1e}"}
+        if step.temperature is not None:
+            shown["T"] = f"{step.temperature:.1f}"
+        return shown
+
+    def validation(progress: Any, line: Any) -> None:
+        step = progress.data
+        if step.validation is not None:
+            scores = " ".join(f"{k} {v:.3f}" for k, v in step.validation.items())
+            line.write(f"step {step.step}: loss {step.loss:.4f}, validation Dice {scores}")
+
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    generator = trainer.run(lambda: bool(stop_requested))
     try:
-        while True:
-            try:
-                report = next(generator)
-            except StopIteration as stop:
-                return bool(stop.value)
-            bar.update(1)
-            bar.set_postfix(loss=f"{report.loss:.3f}", lr=f"{report.lr:.1e}",
-                            **({"T": f"{report.temperature:.1f}"} if report.temperature is not None else {}))
-            if report.validation is not None:
-                scores = " ".join(f"{k} {v:.3f}" for k, v in report.validation.items())
-                bar.write(f"step {report.step}: loss {report.loss:.4f}, validation Dice {scores}", file=sys.stderr)
+        run_with_progress(trainer.run(lambda: bool(stop_requested)), postfix=numbers, also=validation)
+        return True
+    except Cancelled:
+        return False
     finally:
-        bar.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -274,7 +261,8 @@ def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict
                  wall: float, device: Any) -> None:
     from ..models.checkpoint import read_checkpoint_info, save_checkpoint
     from ..models.dynconv import get_temperature
-    from ..training.card import hardware_description, new_card, write_card
+    from ..machine import describe_machine
+    from ..training.card import new_card, write_card
 
     model = trainer.model.to("cpu").eval()
     save_checkpoint(args.out, model, half_precision=bool(args.float16), metadata={"training": "see card"})
@@ -284,7 +272,7 @@ def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict
     last = trainer.history[-1] if trainer.history else {}
     training = {
         "data": data, "hyperparameters": config.to_dict(), "steps": trainer.step, "command": commands[0],
-        "resumed_with": commands[1:], "wall_time_s": round(wall, 1), "hardware": hardware_description(str(device)),
+        "resumed_with": commands[1:], "wall_time_s": round(wall, 1), "hardware": describe_machine(device),
         "final_loss": last.get("loss"), "final_validation_dice": last.get("validation"),
         "final_temperature": get_temperature(model), "loss": "cross-entropy + (1 - soft Dice of NCR, ED, ET)",
         "optimizer": "AdamW, linear warm-up then cosine decay",

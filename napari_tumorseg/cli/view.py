@@ -7,6 +7,8 @@ it shows the same window, writes a PNG of it and exits.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 
@@ -37,12 +39,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def require_display(command: str) -> None:
+    """Refuse, in one line, to start Qt where there is no display (Qt would abort the process)."""
+    from ..errors import TumorsegError
+
+    if not sys.platform.startswith("linux") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs"):
+        return
+    if not os.environ.get("DISPLAY"):
+        example = f"xvfb-run -a tumorseg {command}" + (" --screenshot out.png" if command == "view" else "")
+        raise TumorsegError(
+            f"tumorseg {command} needs a display and none is set (DISPLAY is empty); run it under Xvfb: `{example}`"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io import read_case
     from ..synth import make_case
 
     # Read before napari starts, so bad input fails with one line and no window.
     case = read_case(args.case) if args.case else make_case(args.sample, args.seed)
+    if args.screenshot is not None:
+        from ..io.atomic import check_writable
+
+        check_writable(args.screenshot, overwrite=True, make_folder=True)
+    require_display("view")
 
     from .._qt.app import launch
 

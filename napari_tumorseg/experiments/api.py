@@ -1,6 +1,6 @@
 """Run an experiment end to end and write its folder: results.json, results.md and the PNG figures.
 
-Both are generators of :class:`~napari_tumorseg.experiments.common.ExperimentProgress`
+Both are long jobs (see ``napari_tumorseg.jobs``): generators of Progress
 that return the results document, so the CLI drives them with a progress bar
 and the tests drive them with tiny settings. Nothing but a journal of
 finished units is written until the experiment has finished; a
@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .common import ExperimentProgress, json_ready, machine_description, write_json, write_text_atomic
+from ..io.atomic import atomic_write_text
+from ..jobs import Progress
+from ..machine import describe_machine
+from .common import json_ready, write_json
 from .journal import Journal, model_digest
 from .lifelong import LifelongConfig, run_lifelong
 from .meta_tune import MetaTuneConfig, run_meta_tune
@@ -40,7 +43,7 @@ def meta_tune_experiment(
     cancel: Any = None,
     resume: bool = True,
     keep_journal: bool = False,
-) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+) -> Generator[Progress, None, dict[str, Any]]:
     """The meta-tune experiment; writes ``out``/results.json, results.md, dice_vs_k.png, forgetting_vs_gain.png.
 
     Args:
@@ -63,7 +66,7 @@ def meta_tune_experiment(
     from .report import meta_tune_markdown
 
     started = time.perf_counter()
-    machine = machine_description(device)
+    machine = describe_machine(device)
     model = model.to(device).eval()
     journal = Journal(Path(out) / JOURNAL_NAME if resume else None, _unit_identity(model, config, device))
     raw = yield from run_meta_tune(model, config, cache_dir=cache_dir, anchor_cache=anchor_cache, cancel=cancel,
@@ -112,7 +115,7 @@ def lifelong_experiment(
     cache_dir: Path | None = None,
     cancel: Any = None,
     resume: bool = True,
-) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+) -> Generator[Progress, None, dict[str, Any]]:
     """The lifelong experiment; writes ``out``/results.json, results.md and the figure PNGs.
 
     Args:
@@ -129,7 +132,7 @@ def lifelong_experiment(
     from .report import lifelong_markdown
 
     started = time.perf_counter()
-    machine = machine_description(device)
+    machine = describe_machine(device)
     journal = Journal(Path(out) / LIFELONG_JOURNAL_NAME if resume else None, _lifelong_identity(config, device))
     raw = yield from run_lifelong(config, device=device, cache_dir=cache_dir, cancel=cancel, journal=journal)
     timings = {**raw.pop("timings"), "wall_time_s": round(time.perf_counter() - started, 1)}
@@ -163,7 +166,7 @@ def _write(out: Path, results: dict[str, Any], markdown: str, plots: Any) -> Non
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plots(results, out)
-    write_text_atomic(out / "results.md", markdown)
+    atomic_write_text(out / "results.md", markdown, overwrite=True, make_folder=True)
     write_json(out / "results.json", results)  # last: its presence says the folder is complete
 
 
@@ -190,6 +193,6 @@ def render(out: Path) -> list[Path]:
     else:
         raise ValueError(f"{out / 'results.json'}: not the results of a known experiment")
     paths = plots(results, out)
-    write_text_atomic(out / "results.md", markdown)
+    atomic_write_text(out / "results.md", markdown, overwrite=True, make_folder=True)
     return [*paths, out / "results.md"]
 

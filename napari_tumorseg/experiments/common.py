@@ -1,4 +1,4 @@
-"""What both experiments share: seed ranges, statistics, progress, the machine, and result files.
+"""What both experiments share: seed ranges, statistics, torch's threads, and result files.
 
 Seeds. Every synthetic case is ``make_case(domain, seed)``; the experiments
 take their cases from ranges that no other command uses (training, validation,
@@ -18,18 +18,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from ..errors import TumorsegError
 
 # Seeds other commands own (domain -> ranges), copied here because the CLI that
 # defines some of them sits above this layer; tests/test_experiments_common.py
@@ -48,10 +41,6 @@ META_TUNE_HELD_OUT_SEEDS = 31000  # metastasis patients never adapted on
 LIFELONG_TRAIN_SEEDS = 40000  # glioma patients of the lifelong stream
 LIFELONG_TEST_SEEDS = 41000  # glioma patients of its T2-only and FLAIR-only test sets
 STAND_IN_PRETRAIN_SEEDS = 42000  # glioma cases that pretrain the --quick stand-in model
-
-
-class ExperimentCancelled(TumorsegError):
-    """The user stopped an experiment; nothing was written."""
 
 
 def check_seeds(groups: Mapping[str, tuple[str, Sequence[int]]]) -> None:
@@ -159,81 +148,7 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     return result
 
 
-# --- progress -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExperimentProgress:
-    """One unit of an experiment done (an adaptation scored, a stream batch trained).
-
-    Args:
-        done: units finished.
-        total: units in the whole experiment.
-        phase: "preparing", "adapting", "training", ...
-        detail: what was just done, for the progress bar.
-        elapsed: seconds since the experiment started.
-    """
-
-    done: int
-    total: int
-    phase: str
-    detail: str
-    elapsed: float
-
-
-class ProgressClock:
-    """Counts units of work, checks the cancel flag, and makes progress reports.
-
-    Args:
-        total: units the experiment will do.
-        cancel: a threading.Event, a callable returning True to stop, or None.
-    """
-
-    def __init__(self, total: int, cancel: threading.Event | Callable[[], bool] | None = None) -> None:
-        self.total = int(total)
-        self.done = 0
-        self.started = time.perf_counter()
-        if cancel is None:
-            self._cancelled: Callable[[], bool] = lambda: False
-        elif isinstance(cancel, threading.Event):
-            self._cancelled = cancel.is_set
-        else:
-            self._cancelled = cancel
-
-    def check(self) -> None:
-        """Raise ExperimentCancelled when asked to stop."""
-        if self._cancelled():
-            raise ExperimentCancelled(f"experiment cancelled after {self.done} of {self.total} units")
-
-    def tick(self, phase: str, detail: str, units: int = 1) -> ExperimentProgress:
-        self.done += units
-        return ExperimentProgress(self.done, self.total, phase, detail, time.perf_counter() - self.started)
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-
-def drive(generator: Any, on_progress: Callable[[ExperimentProgress], None] | None = None) -> Any:
-    """Run an experiment generator to its end; returns its value."""
-    while True:
-        try:
-            report = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        if on_progress is not None:
-            on_progress(report)
-
-
-# --- machine, threads, device ----------------------------------------------------------------
-
-
-def available_cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+# --- threads, device --------------------------------------------------------------------
 
 
 def setup_torch(threads: int | None, device: str = "auto") -> Any:
@@ -253,27 +168,10 @@ def setup_torch(threads: int | None, device: str = "auto") -> Any:
 
     from ..inference.segmenter import choose_device
 
-    torch.set_num_threads(int(threads) if threads else min(available_cores(), 8))
+    from ..machine import usable_cores
+
+    torch.set_num_threads(int(threads) if threads else min(usable_cores(), 8))
     return choose_device(device)
-
-
-def machine_description(device: Any) -> dict[str, Any]:
-    """The machine and its load, so a timing can be read in context."""
-    import torch
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cores": available_cores(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-    }
-    if getattr(device, "type", str(device)) == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    if hasattr(os, "getloadavg"):
-        info["load_average_1min"] = round(os.getloadavg()[0], 2)
-    return info
 
 
 # --- result files ---------------------------------------------------------------------------
@@ -296,16 +194,12 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file so a reader never sees half of it."""
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented, strictly valid JSON (see :func:`json_ready`), written atomically."""
     from ..io.atomic import atomic_write_text
 
-    atomic_write_text(path, text)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """``data`` as indented, strictly valid JSON (see :func:`json_ready`)."""
-    write_text_atomic(path, json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n")
+    text = json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n"
+    atomic_write_text(path, text, overwrite=True, make_folder=True)
 
 
 def without_timings(results: Any) -> Any:

@@ -37,11 +37,10 @@ from typing import Any
 import numpy as np
 
 from ..io.case import MODALITIES
+from ..jobs import Clock, Progress
 from .common import (
     LIFELONG_TEST_SEEDS,
     LIFELONG_TRAIN_SEEDS,
-    ExperimentProgress,
-    ProgressClock,
     check_seeds,
     seed_list,
 )
@@ -217,8 +216,8 @@ def _score(model: Any, test: tuple[list[np.ndarray], list[np.ndarray]], device: 
 
 def train_stream(
     arch: str, setting: str, seed: int, config: LifelongConfig, train: Any, modalities: Sequence[str],
-    tests: dict[str, Any], device: Any, clock: ProgressClock,
-) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+    tests: dict[str, Any], device: Any, clock: Clock,
+) -> Generator[Progress, None, dict[str, Any]]:
     """Train one network from scratch through one stream; score both test sets after every batch."""
     import torch
 
@@ -260,7 +259,7 @@ def train_stream(
             step += 1
         curve.append({"batch": number, "step": step, "modality": modality or "mixed",
                       **{name: _score(model, test, device) for name, test in tests.items()}})
-        yield clock.tick("training", f"{arch} {setting} seed {seed}: batch {number} ({modality or 'mixed'})")
+        yield clock.tick(f"{arch} {setting} seed {seed}: batch {number} ({modality or 'mixed'})", phase="training")
     return {"arch": arch, "setting": setting, "seed": seed, "curve": curve, "losses": losses,
             "seconds": round(time.perf_counter() - started, 2)}
 
@@ -272,20 +271,20 @@ def run_lifelong(
     cache_dir: Path | None = None,
     cancel: Any = None,
     journal: Journal | None = None,
-) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+) -> Generator[Progress, None, dict[str, Any]]:
     """Run every (arch, setting, seed); yields progress, returns the raw runs (see ``lifelong_analysis``).
 
     Args:
         config: the experiment's settings.
         device: where the networks train.
         cache_dir: folder of the cached training and test slices (None: no cache).
-        cancel: a threading.Event or a callable returning True to stop (ExperimentCancelled).
+        cancel: a threading.Event or a callable returning True to stop (jobs.Cancelled).
         journal: finished runs to reuse and to record (see ``journal``); None keeps none.
     """
     from ..training.data import validation_slices
     from ..training.sources import SliceLayout, synthetic_slice_cache
 
-    clock = ProgressClock(config.units(), cancel)
+    clock = Clock(config.units(), cancel=cancel)
     train_seeds = seed_list(LIFELONG_TRAIN_SEEDS, config.train_patients)
     test_seeds = seed_list(LIFELONG_TEST_SEEDS, config.test_patients)
     check_seeds({"train": ("glioma", train_seeds), "test": ("glioma", test_seeds)})
@@ -294,10 +293,10 @@ def run_lifelong(
     common = dict(shape=config.shape, cache_dir=cache_dir, workers=config.workers)
     train = synthetic_slice_cache("glioma", train_seeds, SliceLayout(
         multiple=multiple, tumour_slices=config.tumour_slices, empty_slices=config.empty_slices), **common)
-    yield clock.tick("preparing", f"{len(train.names)} training patients")
+    yield clock.tick(f"{len(train.names)} training patients", phase="preparing")
     test = synthetic_slice_cache("glioma", test_seeds, SliceLayout(
         multiple=multiple, tumour_slices=3 * config.test_slices, empty_slices=0), **common)
-    yield clock.tick("preparing", f"{len(test.names)} test patients")
+    yield clock.tick(f"{len(test.names)} test patients", phase="preparing")
     if len(train.names) != config.train_patients or len(test.names) != config.test_patients:
         raise ValueError("a synthetic glioma case without tumour slices: use a finer grid")
     half = config.test_patients // 2
@@ -320,7 +319,8 @@ def run_lifelong(
                     journal.add((seed, setting, arch), run)
                 else:  # finished before an interruption: count its batches as done
                     reused += 1
-                    yield clock.tick("training", f"{arch} {setting} seed {seed}: from the journal", len(run["curve"]))
+                    yield clock.tick(f"{arch} {setting} seed {seed}: from the journal", phase="training",
+                                     units=len(run["curve"]))
                 runs.append(run)
     return {
         "runs": runs,

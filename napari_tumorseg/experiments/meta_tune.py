@@ -29,11 +29,10 @@ from typing import Any
 
 from torch import nn
 
+from ..jobs import Clock, Progress, drive
 from .common import (
     META_TUNE_HELD_OUT_SEEDS,
     META_TUNE_PATIENT_SEEDS,
-    ExperimentProgress,
-    ProgressClock,
     check_seeds,
     seed_list,
 )
@@ -160,8 +159,8 @@ class MetaTuneConfig:
 
 def _prepare_group(
     start: int, count: int, model: nn.Module, config: MetaTuneConfig, eval_slices: int, max_k: int,
-    cache_dir: Path | None, clock: ProgressClock, what: str, limit: int = 200,
-) -> Generator[ExperimentProgress, None, tuple[list[PreparedPatient], list[int]]]:
+    cache_dir: Path | None, clock: Clock, what: str, limit: int = 200,
+) -> Generator[Progress, None, tuple[list[PreparedPatient], list[int]]]:
     """The first ``count`` qualifying patients from seed ``start``, and the seeds skipped."""
     patients: list[PreparedPatient] = []
     skipped: list[int] = []
@@ -175,7 +174,7 @@ def _prepare_group(
             skipped.append(seed)
             continue
         patients.append(patient)
-        yield clock.tick("preparing", f"{what} {patient.name}")
+        yield clock.tick(f"{what} {patient.name}", phase="preparing")
     if len(patients) < count:
         raise ValueError(f"only {len(patients)} of {count} {what} cases from seed {start} have enough tumour slices")
     return patients, skipped
@@ -189,7 +188,7 @@ def run_meta_tune(
     anchor_cache: Path | None | bool = True,
     cancel: Any = None,
     journal: Journal | None = None,
-) -> Generator[ExperimentProgress, None, dict[str, Any]]:
+) -> Generator[Progress, None, dict[str, Any]]:
     """Run the experiment; yields progress, returns the raw records (see ``meta_tune_analysis.analyse``).
 
     Args:
@@ -197,13 +196,13 @@ def run_meta_tune(
         config: the experiment's settings.
         cache_dir: folder of cached prepared patients (None: no cache).
         anchor_cache: the anchor set's cache (as ``adapt.anchors.anchor_set``'s ``cache_dir``).
-        cancel: a threading.Event or a callable returning True to stop (ExperimentCancelled).
+        cancel: a threading.Event or a callable returning True to stop (jobs.Cancelled).
         journal: finished adaptations to reuse and to record (see ``journal``); None keeps none.
     """
     from ..adapt.anchors import anchor_set, replay_pools
     from ..adapt.guard import score_set
 
-    clock = ProgressClock(config.units(), cancel)
+    clock = Clock(config.units(), cancel=cancel)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
     patients, skipped = yield from _prepare_group(
@@ -232,7 +231,7 @@ def run_meta_tune(
         own = score_set(model, patient.eval_set())
         records.append({"k": None, "patient": patient.seed, "seed": None, "method": "baseline", "own": own,
                         **baseline_shared, "seconds": 0.0, "losses": []})
-        yield clock.tick("baseline", patient.name)
+        yield clock.tick(patient.name, phase="baseline")
     timings["baseline_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -250,12 +249,12 @@ def run_meta_tune(
                     record = journal.get(unit)
                     reused += record is not None
                     if record is None:
-                        record = yield from _adapt_and_score(model, corrections, config.adapt_config(method, seed),
+                        record = _adapt_and_score(model, corrections, config.adapt_config(method, seed),
                                                              {"own": own_set, **sets_shared}, replay, cancel)
                         record = {"k": k, "patient": patient.seed, "seed": seed, "method": method, **record}
                         journal.add(unit, record)
                     records.append(record)
-                    yield clock.tick("adapting", f"k={k} {patient.name} seed {seed} {method}")
+                    yield clock.tick(f"k={k} {patient.name} seed {seed} {method}", phase="adapting")
     records.sort(key=lambda r: (r["k"] is not None, r["k"] or 0, r["patient"], r["seed"] or 0,
                                 list(METHOD_SPECS).index(r["method"])))
     timings["adapting_s"] = time.perf_counter() - tick
@@ -276,15 +275,15 @@ def run_meta_tune(
 
 def _adapt_and_score(
     model: nn.Module, corrections: Any, adapt_config: Any, sets: dict[str, Any], replay_pools: Any, cancel: Any
-) -> Generator[ExperimentProgress, None, dict[str, Any]]:
-    """Adapt a copy of ``model`` with one method and score it on every set."""
+) -> dict[str, Any]:
+    """Adapt a copy of ``model`` with one method and score it on every set (one step of the experiment)."""
     from ..adapt.guard import score_set
     from ..adapt.run import METHOD_RUNNERS, make_replay
 
     started = time.perf_counter()
     replay = make_replay(adapt_config, replay_pools, model)
     runner = METHOD_RUNNERS[adapt_config.method](model, corrections, adapt_config, cancel=cancel, replay=replay)
-    result = yield from _quietly(runner)
+    result = drive(runner)
     seconds = time.perf_counter() - started
     return {**{name: score_set(result.model, s) for name, s in sets.items()}, "seconds": round(seconds, 3),
             "losses": [round(v, 5) for v in result.losses], "details": _details(result.details)}
@@ -294,16 +293,6 @@ def _corrections(patient: PreparedPatient, k: int) -> Any:
     from ..adapt.corrections import Corrections
 
     return Corrections.of(patient.corrections(k))
-
-
-def _quietly(generator: Generator[Any, None, Any]) -> Generator[ExperimentProgress, None, Any]:
-    """Drive a method's generator without passing its per-step reports on (one report per adaptation)."""
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
-    yield  # pragma: no cover - makes this a generator
 
 
 def _details(details: dict[str, Any]) -> dict[str, Any]:

@@ -159,13 +159,13 @@ def _write(path: Path, patient: PreparedPatient | None, seed: int) -> None:
             name=np.array(patient.name), seed=np.array(seed), inputs=patient.inputs, labels=patient.labels,
             indices=np.asarray(patient.indices, dtype=np.int64), eval_count=np.array(patient.eval_count),
         )
-    from ..errors import CaseError
+    from ..errors import WriteError
     from ..io.atomic import atomic_write_stream
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_stream(path, lambda stream: np.savez_compressed(stream, **arrays), overwrite=True)
-    except (OSError, CaseError):
+    except (OSError, WriteError):
         return  # an unwritable cache only costs time
 
 

@@ -18,11 +18,13 @@ def _header(results: dict[str, Any], title: str) -> list[str]:
     machine = results.get("machine", {})
     timings = results.get("timings", {})
     lines = [f"# {title}", "", "Command:", "", f"    {results['command']}", ""]
-    lines.append(f"Machine: {machine.get('processor', '?')}, {machine.get('cores', '?')} cores, "
+    # Results written before the machine had one description used "processor", "cores", "load_average_1min".
+    cpu, cores = machine.get("cpu", machine.get("processor", "?")), machine.get("usable_cores", machine.get("cores", "?"))
+    load = (machine.get("load_average") or [machine.get("load_average_1min")])[0]
+    lines.append(f"Machine: {cpu}, {cores} cores, "
                  f"torch {machine.get('torch', '?')} with {machine.get('torch_threads', '?')} threads, "
                  f"device {machine.get('device', '?')}"
-                 + (f", 1-min load average {machine['load_average_1min']} at the start"
-                    if "load_average_1min" in machine else "") + ".")
+                 + (f", 1-min load average {load} at the start" if load is not None else "") + ".")
     if "wall_time_s" in timings:
         lines.append(f"Wall time: {timings['wall_time_s'] / 60:.1f} min.")
     reused = results.get("adaptations_from_journal", results.get("runs_from_journal"))

@@ -13,8 +13,8 @@ from .preprocess import (
     slices_to_input,
 )
 from .segmenter import (
-    SegmentationProgress,
     SegmentationResult,
+    SegmentedSlices,
     Segmenter,
     SliceSegmentation,
     choose_device,
@@ -25,8 +25,8 @@ __all__ = [
     "CropBox",
     "PreparedVolume",
     "PreprocessPlan",
-    "SegmentationProgress",
     "SegmentationResult",
+    "SegmentedSlices",
     "Segmenter",
     "SliceSegmentation",
     "choose_device",

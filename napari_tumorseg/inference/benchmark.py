@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -80,28 +79,6 @@ def load_case_arrays(path: str | Path) -> Case:
         images = {key: data[key] for key in data.files}
     shape = next(iter(images.values())).shape
     return Case(Path(path).stem, images, Geometry(_CANONICAL_AFFINE, shape))
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores, torch version and GPU, for the record."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def _peak_rss_mb() -> float:

@@ -1,10 +1,10 @@
 """The Segmenter: a network applied slice by slice to a case, with progress and cancel.
 
-The work is a generator (:meth:`Segmenter.run`) yielding a
-:class:`SegmentationProgress` after every batch, with the labels of the slices
-just finished so a viewer can fill them in, and checking the cancel flag
-before every batch: a cancel stops at the next batch and the generator
-returns None. Done, it returns a :class:`SegmentationResult`.
+The work is a long job (see ``napari_tumorseg.jobs``): :meth:`Segmenter.run`
+yields a Progress after every batch, whose ``data`` holds the labels of the
+slices just finished (:class:`SegmentedSlices`) so a viewer can fill them in,
+and checks the cancel flag before every batch: a cancel raises
+``jobs.Cancelled`` at the next batch. Done, it returns a :class:`SegmentationResult`.
 
 Speed (CPU): only the brain's bounding box is run, slices without brain are
 skipped, each batch runs under ``torch.inference_mode()``. Memory: the
@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ModelError
 from ..io.case import Case
 from ..io.labels import NUM_CLASSES
+from ..jobs import CancelFlag, Clock, Progress, drive
 from ..models.config import ModelConfig, PreprocessingConfig
 from .preprocess import PreprocessPlan, case_channels, normalized_slices, plan_preprocessing, slices_to_input
 
@@ -40,21 +41,7 @@ if TYPE_CHECKING:
 PROBABILITY_STORAGE = ("uint8", "float16", "none")
 DEFAULT_BATCH = {"cpu": 4, "cuda": 32, "mps": 16}
 _BACKGROUND = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-
-
-class _Settable(Protocol):
-    def is_set(self) -> bool: ...
-
-
-CancelFlag = Callable[[], bool] | _Settable | None
-
-
-def _cancelled(cancel: CancelFlag) -> bool:
-    if cancel is None:
-        return False
-    if hasattr(cancel, "is_set"):
-        return bool(cancel.is_set())
-    return bool(cancel())
+PHASE_SEGMENTING = "segmenting"
 
 
 def choose_device(requested: str | None = "auto") -> torch.device:
@@ -80,26 +67,16 @@ def choose_device(requested: str | None = "auto") -> torch.device:
 
 
 @dataclass(frozen=True)
-class SegmentationProgress:
-    """One batch done.
+class SegmentedSlices:
+    """The slices one batch finished (the ``data`` of a segmentation's progress report).
 
     Args:
-        done: brain slices segmented so far.
-        total: brain slices to segment.
-        elapsed: seconds since the run started.
-        z_indices: canonical z of the slices just finished (empty in the first report).
-        labels: ``(len(z_indices), Y, X)`` uint8 internal labels of those slices.
+        z: canonical z of the slices.
+        labels: ``(len(z), Y, X)`` uint8 internal labels of those slices.
     """
 
-    done: int
-    total: int
-    elapsed: float
-    z_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    labels: np.ndarray | None = None
-
-    @property
-    def fraction(self) -> float:
-        return 1.0 if self.total == 0 else self.done / self.total
+    z: np.ndarray
+    labels: np.ndarray
 
 
 @dataclass
@@ -310,15 +287,13 @@ class Segmenter:
 
     # --- the work ----------------------------------------------------------------------
 
-    def run(
-        self, case: Case, cancel: CancelFlag = None
-    ) -> Generator[SegmentationProgress, None, SegmentationResult | None]:
-        """Segment ``case``; yields after every batch; returns the result, or None if cancelled.
+    def run(self, case: Case, cancel: CancelFlag = None) -> Generator[Progress, None, SegmentationResult]:
+        """Segment ``case``; yields a Progress after every batch; returns the result.
 
         Args:
             case: the case (any non-empty subset of modalities).
-            cancel: a callable returning True, or an object with ``is_set()``
-                (threading.Event), checked before every batch.
+            cancel: a threading.Event or a callable returning True, checked
+                before every batch; a cancel raises ``jobs.Cancelled``.
         """
         started = time.perf_counter()
         channels = case_channels(case)
@@ -332,11 +307,11 @@ class Segmenter:
             cropped_probs[...] = background[:, None, None, None]
         todo = np.flatnonzero(plan.brain_slices)
         volume = normalized_slices(channels, plan)
-        yield SegmentationProgress(done=0, total=len(todo), elapsed=time.perf_counter() - started)
+        clock = Clock(len(todo), PHASE_SEGMENTING, cancel)
+        yield clock.start()
         done = 0
         while done < len(todo):
-            if _cancelled(cancel):
-                return None
+            clock.check()
             batch_slices = todo[done : done + self.batch_size]
             probs = self._forward(slices_to_input(volume, plan.availability, batch_slices, self.config.context))
             batch_labels = crop.uncrop_slices(_argmax_classes(probs))
@@ -345,13 +320,7 @@ class Segmenter:
             if cropped_probs is not None:
                 cropped_probs[:, batch_slices] = self._store(probs.numpy()).transpose(1, 0, 2, 3)
             done += len(batch_slices)
-            yield SegmentationProgress(
-                done=done,
-                total=len(todo),
-                elapsed=time.perf_counter() - started,
-                z_indices=z_indices,
-                labels=batch_labels,
-            )
+            yield clock.tick(units=len(batch_slices), data=SegmentedSlices(z_indices, batch_labels))
         if self.min_lesion_mm3 > 0:
             from .postprocess import remove_small_lesions
 
@@ -367,12 +336,7 @@ class Segmenter:
 
     def segment(self, case: Case) -> SegmentationResult:
         """Blocking :meth:`run` to the end."""
-        generator = self.run(case)
-        while True:
-            try:
-                next(generator)
-            except StopIteration as stop:
-                return stop.value
+        return drive(self.run(case))
 
     def segment_slice(self, case: Case, z: int) -> SliceSegmentation:
         """One axial slice (canonical index ``z``), e.g. to refresh the slice on screen.

@@ -163,7 +163,7 @@ def read_dicom_case(
         name: the case id (default: the folder's name).
         seg: an optional NIfTI reference mask on the same grid.
     """
-    from .reader import SourceVolume, assemble_case
+    from .assemble import SourceVolume, assemble_case
 
     root = Path(folder)
     series = find_dicom_series(root)

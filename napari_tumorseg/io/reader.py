@@ -16,37 +16,22 @@ absent from ``Case.images``. Every file must lie on the grid of the first.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CaseError
+from .assemble import SourceVolume, assemble_case
 from .case import MODALITIES, Case, Geometry
 from .folders import CaseFiles, contains_dicom, find_case_files, visible_entries
 from .labels import LabelConvention
 from .naming import SEG_ROLE, brats_role, guess_modality, nifti_stem, nifti_suffix, normalize_modality
-from .nifti import load_nifti, read_nifti_image, read_nifti_label
-from .volumes import check_same_grid, clean_image, squeeze_to_3d
+from .nifti import load_nifti, read_nifti_image
+from .volumes import clean_image, squeeze_to_3d
 
 PathArg = str | PathLike[str]
 _NO_MODALITY_IN_NAME = "no recognisable modality in the file name; say which (flair, t1, t1c or t2)"
-
-
-@dataclass
-class SourceVolume:
-    """One volume on its source grid, before the case is assembled.
-
-    Args:
-        data: float32 voxels in the file's own axis order.
-        geometry: the grid of the file.
-        path: the file (or DICOM folder) it came from.
-    """
-
-    data: np.ndarray
-    geometry: Geometry
-    path: Path
 
 
 def read_case(
@@ -221,53 +206,6 @@ def _read_4d(
         for index, key in enumerate(keys)
     }
     return assemble_case(name or _stem_case_name(path), volumes, seg=seg)
-
-
-def assemble_case(
-    name: str,
-    volumes: Mapping[str, SourceVolume],
-    *,
-    seg: PathArg | None = None,
-    label: tuple[np.ndarray, LabelConvention, Geometry, Path] | None = None,
-    default_convention: LabelConvention = LabelConvention.BRATS2020,
-) -> Case:
-    """Check that every volume shares one grid, then bring them to the canonical layout.
-
-    Args:
-        name: the case id.
-        volumes: modality key -> volume on its source grid.
-        seg: a label file to read and check against the same grid.
-        label: an already read label (internal labels, convention, grid, file), instead of ``seg``.
-        default_convention: the convention when the labels fit both, or there are none.
-    """
-    ordered = [(key, volumes[key]) for key in MODALITIES if key in volumes]
-    reference = ordered[0][1]
-    for _, volume in ordered[1:]:
-        check_same_grid(reference.geometry, reference.path, volume.geometry, volume.path)
-    geometry = reference.geometry
-    convention = default_convention
-    canonical_label = None
-    if seg is not None:
-        seg_path = Path(seg)
-        labels, convention, seg_geometry = read_nifti_label(seg_path, default=default_convention)
-        label = (labels, convention, seg_geometry, seg_path)
-    if label is not None:
-        labels, convention, seg_geometry, seg_path = label
-        check_same_grid(geometry, reference.path, seg_geometry, seg_path)
-        canonical_label = np.ascontiguousarray(geometry.to_canonical(labels))
-    sources = {key: volume.path for key, volume in ordered}
-    if label is not None:
-        sources[SEG_ROLE] = label[3]
-    # Contiguous copies: downstream code slices along axis 0 and feeds torch.
-    images = {key: np.ascontiguousarray(geometry.to_canonical(volume.data)) for key, volume in ordered}
-    return Case(
-        name=name,
-        images=images,
-        geometry=geometry,
-        label=canonical_label,
-        label_convention=convention,
-        sources=sources,
-    )
 
 
 def _read_image(path: Path) -> SourceVolume:

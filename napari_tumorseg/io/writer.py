@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CaseError
-from .atomic import atomic_write_bytes
+from ..errors import CaseError, WriteError
+from .atomic import atomic_write_bytes, check_writable
 from .case import Case, Geometry
 from .labels import LabelConvention, LabelValueError, from_internal
 from .naming import LAYOUT_SUFFIXES, SEG_ROLE, case_file_name
@@ -142,14 +142,12 @@ def write_case(
     if not case.name or any(separator in case.name for separator in ("/", "\\")):
         raise CaseError(folder, f"case name {case.name!r} cannot prefix file names")
     targets = case_paths(case, folder, layout)
-    if not overwrite:
-        existing = [path for path in targets.values() if path.exists()]
-        if existing:
-            raise CaseError(existing[0], "already exists; pass overwrite=True (or --overwrite) to replace it")
+    for path in targets.values():
+        check_writable(path, overwrite=overwrite, make_folder=True)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CaseError(folder, f"cannot create the folder ({error.strerror or error})") from None
+        raise WriteError(folder, f"cannot create the folder ({error.strerror or error})") from None
     for key in case.modalities:
         write_image(case.images[key], case.geometry, targets[key], overwrite=overwrite)
     if case.label is not None:

@@ -93,7 +93,8 @@ def save_checkpoint(
         half_precision: store float tensors as float16 (half the file; loading
             casts back to float32), e.g. for weights shipped in the package.
 
-    Returns the path written. Raises ModelError if it cannot be written.
+    Returns the path written. Raises ModelError for metadata that is not JSON, WriteError
+    if the file cannot be written.
     """
     import torch
     from safetensors.torch import save as safetensors_bytes
@@ -127,21 +128,9 @@ def save_checkpoint(
         }
     except (TypeError, ValueError) as error:
         raise _fail(path, f"metadata is not JSON-serialisable ({error})") from error
-    payload = safetensors_bytes(tensors, metadata=header)
-    _write_atomically(path, payload)
-    return path
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    """The project's one atomic writer (temporary file, fsync, rename, normal permissions)."""
-    from ..errors import CaseError
     from ..io.atomic import atomic_write_bytes
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, payload, overwrite=True)
-    except (CaseError, OSError) as error:
-        raise _fail(path, f"cannot write checkpoint ({getattr(error, 'problem', None) or error})") from error
+    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata=header), overwrite=True, make_folder=True)
 
 
 def _parse_info(path: Path, header: dict[str, str]) -> CheckpointInfo:

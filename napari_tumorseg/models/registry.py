@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
-from ..io.atomic import fsync_folder
+from ..io.atomic import atomic_write_json, atomic_write_text, fsync_folder
 from .versions import (
     ACTIVE_FILE,
     CANDIDATE,
     CORRUPT,
+    MAX_VERSION_FILE_BYTES,
     PREFERRED_PRETRAINED_ARCH,
     PRETRAINED,
     REJECTED,
@@ -51,10 +52,9 @@ from .versions import (
     VERSION_FORMAT,
     WEIGHTS_FILE,
     ModelVersion,
+    check_version_record,
     default_registry_root,
     shipped_model_dirs,
-    write_json_atomically,
-    write_text_atomically,
 )
 
 __all__ = [
@@ -72,7 +72,7 @@ __all__ = [
 if TYPE_CHECKING:
     from torch import nn
 
-    from ..models.checkpoint import LoadedCheckpoint
+    from .checkpoint import LoadedCheckpoint
 
 
 class ModelRegistry:
@@ -108,7 +108,7 @@ class ModelRegistry:
         return list(found.values())
 
     def _read_pretrained(self, path: Path) -> ModelVersion:
-        from ..models.checkpoint import read_checkpoint_info
+        from .checkpoint import read_checkpoint_info
 
         try:
             info = read_checkpoint_info(path)
@@ -119,8 +119,10 @@ class ModelRegistry:
         try:
             card = json.loads(path.with_name(f"{path.stem}.card.json").read_text(encoding="utf-8"))
             metrics = card.get("metrics", metrics) if isinstance(card, dict) else metrics
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass  # no card, or an unreadable one: the weights are still usable
+        if not isinstance(metrics, dict):
+            metrics = {}
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
         return ModelVersion(
             path.stem,
@@ -137,15 +139,14 @@ class ModelRegistry:
         weights = folder / WEIGHTS_FILE
         meta_path = folder / VERSION_FILE
         try:
-            data = json.loads(meta_path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("format") != VERSION_FORMAT:
-                raise ValueError("not a napari-tumorseg version file")
-            status = data["status"]
-            if status not in STORED_STATUSES:
-                raise ValueError(f"unknown status {status!r}")
-        except (OSError, ValueError, KeyError) as error:
-            problem = "missing" if isinstance(error, FileNotFoundError) else f"unreadable ({error})"
+            if meta_path.stat().st_size > MAX_VERSION_FILE_BYTES:
+                raise ValueError(f"larger than {MAX_VERSION_FILE_BYTES} bytes")
+            # UnicodeDecodeError is a ValueError; a deeply nested file raises RecursionError.
+            data = check_version_record(json.loads(meta_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, RecursionError) as error:
+            problem = "missing" if isinstance(error, FileNotFoundError) else f"unreadable ({_short(error)})"
             return ModelVersion(folder.name, CORRUPT, weights, error=f"{meta_path}: version file {problem}")
+        status = data["status"]
         if not weights.is_file():
             return ModelVersion(folder.name, CORRUPT, weights, error=f"{weights}: weights file missing")
         return ModelVersion(
@@ -177,9 +178,11 @@ class ModelRegistry:
         return versions
 
     def _pointer(self) -> str | None:
+        """The id the active pointer names; None when it is missing or unreadable (then the default is active)."""
         try:
-            text = (self.root / ACTIVE_FILE).read_text(encoding="utf-8").strip()
-        except OSError:
+            with open(self.root / ACTIVE_FILE, "rb") as stream:
+                text = stream.read(256).decode("utf-8").strip()
+        except (OSError, ValueError):
             return None
         return text or None
 
@@ -218,7 +221,7 @@ class ModelRegistry:
 
         Raises ModelError naming the file if the weights cannot be loaded.
         """
-        from ..models.checkpoint import load_checkpoint
+        from .checkpoint import load_checkpoint
 
         version = self.active() if version_id is None else self.get(version_id)
         return load_checkpoint(version.weights, device=device), version
@@ -258,7 +261,7 @@ class ModelRegistry:
             preprocessing: the PreprocessingConfig the parent was trained with.
             version_id: an explicit id (default: a new time-stamped one).
         """
-        from ..models.checkpoint import model_config_of, save_checkpoint
+        from .checkpoint import model_config_of, save_checkpoint
 
         if status not in STORED_STATUSES:
             raise ValueError(f"status must be one of {STORED_STATUSES}, got {status!r}")
@@ -286,8 +289,8 @@ class ModelRegistry:
             provenance = {k: data[k] for k in ("id", "parent", "method", "corrections_hash", "created")}
             save_checkpoint(staging / WEIGHTS_FILE, model, preprocessing=preprocessing, metadata=provenance)
             if report is not None:
-                write_json_atomically(staging / REPORT_FILE, report)
-            write_json_atomically(staging / VERSION_FILE, data)
+                atomic_write_json(staging / REPORT_FILE, report, sort_keys=True)
+            atomic_write_json(staging / VERSION_FILE, data, sort_keys=True)
             fsync_folder(staging)
             os.rename(staging, target)  # the one step that makes the version exist
         except BaseException:
@@ -308,7 +311,7 @@ class ModelRegistry:
                 f"model version {version_id} was rejected ({version.reason}); use --force to activate it anyway"
             )
         self.root.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(self.root / ACTIVE_FILE, version_id + "\n")
+        atomic_write_text(self.root / ACTIVE_FILE, version_id + "\n", overwrite=True)
         version.active = True
         return version
 
@@ -356,3 +359,9 @@ class ModelRegistry:
                     shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
             except OSError:
                 continue
+
+
+def _short(error: BaseException) -> str:
+    """An exception as a few words on one line (a JSON error can quote a whole line of the file)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:120]

@@ -1,11 +1,10 @@
-"""Model versions as data: statuses, file names, the version record, and safe small writes.
+"""Model versions as data: statuses, file names, the version record and how it is checked.
 
 See ``registry`` for the folder layout and the operations on it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,19 @@ WEIGHTS_FILE, VERSION_FILE, REPORT_FILE, ACTIVE_FILE = "weights.safetensors", "v
 STALE_STAGING_SECONDS = 3600
 # The pretrained model used when nothing was activated yet, by preference.
 PREFERRED_PRETRAINED_ARCH = "unet"
+# A version file is a few kB; anything much larger is not one (and is not read whole).
+MAX_VERSION_FILE_BYTES = 1 << 20
+# The type of every field a version file may hold (None allowed where listed).
+VERSION_FIELDS: dict[str, tuple[type, ...]] = {
+    "parent": (str, type(None)),
+    "method": (str, type(None)),
+    "arch": (str, type(None)),
+    "hyperparameters": (dict,),
+    "corrections_hash": (str, type(None)),
+    "metrics": (dict,),
+    "created": (str,),
+    "reason": (str,),
+}
 
 
 def default_registry_root() -> Path:
@@ -84,17 +96,19 @@ class ModelVersion:
         return data
 
 
-def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON (see :func:`write_text_atomically`)."""
-    write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def check_version_record(data: Any) -> dict[str, Any]:
+    """The fields of a version file, or ValueError saying what is wrong with it.
 
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """The project's one atomic writer (temporary file, fsync, rename), failing as a ModelError."""
-    from ..errors import CaseError, ModelError
-    from ..io.atomic import atomic_write_bytes
-
-    try:
-        atomic_write_bytes(path, text.encode("utf-8"), overwrite=True)
-    except CaseError as error:
-        raise ModelError(f"{path}: {error.problem}") from None
+    Args:
+        data: the parsed JSON of ``version.json``.
+    """
+    if not isinstance(data, dict) or data.get("format") != VERSION_FORMAT:
+        raise ValueError("not a napari-tumorseg version file")
+    status = data.get("status")
+    if status not in STORED_STATUSES:
+        raise ValueError(f"unknown status {str(status)[:40]!r}")
+    for name, types in VERSION_FIELDS.items():
+        value = data.get(name, types[0]())
+        if not isinstance(value, types):
+            raise ValueError(f"field {name!r} is a {type(value).__name__}, expected {types[0].__name__}")
+    return data

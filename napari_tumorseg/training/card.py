@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,27 +35,6 @@ def card_path_for(model_path: str | os.PathLike[str]) -> Path:
     """``glioma-unet.safetensors`` -> ``glioma-unet.card.json`` in the same folder."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.stem + CARD_SUFFIX)
-
-
-def hardware_description(device: str) -> dict[str, Any]:
-    """The machine a command ran on: CPU model and cores, torch threads, the device, versions."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    described = {
-        "device": device, "cpu": cpu, "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(terse=True),
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        described["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return described
 
 
 def new_card(name: str, architecture: dict[str, Any], preprocessing: dict[str, Any], training: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +92,8 @@ def _is_half(model_path: Path) -> bool:
 
 def write_card(model_path: str | os.PathLike[str], card: dict[str, Any]) -> Path:
     """Write the card beside the checkpoint, into its metadata, and re-render the folder's MODEL_CARD.md."""
+    from ..io.atomic import atomic_write_json
     from ..models.checkpoint import load_checkpoint, save_checkpoint
-    from .state import write_atomically
 
     model_path = Path(model_path)
     loaded = load_checkpoint(model_path)
@@ -127,7 +105,7 @@ def write_card(model_path: str | os.PathLike[str], card: dict[str, Any]) -> Path
     save_checkpoint(model_path, loaded.model, config=loaded.config, preprocessing=loaded.preprocessing,
                     metadata=metadata, half_precision=_is_half(model_path))
     path = card_path_for(model_path)
-    write_atomically(path, (json.dumps(card, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_json(path, card, overwrite=True, sort_keys=True)
     render_folder(model_path.parent)
     return path
 
@@ -215,10 +193,10 @@ def render_markdown(cards: list[dict[str, Any]]) -> str:
 
 def render_folder(folder: str | os.PathLike[str]) -> Path:
     """Re-render ``MODEL_CARD.md`` from every ``*.card.json`` in ``folder``."""
-    from .state import write_atomically
+    from ..io.atomic import atomic_write_text
 
     folder = Path(folder)
     cards = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob(f"*{CARD_SUFFIX}"))]
     path = folder / MARKDOWN_NAME
-    write_atomically(path, render_markdown(cards).encode())
+    atomic_write_text(path, render_markdown(cards), overwrite=True)
     return path

@@ -1,7 +1,8 @@
 """Evaluate segmenters on cases with reference masks: Dice and HD95 per BraTS region, per case and summarised.
 
-:func:`evaluate` is a generator yielding one :class:`CaseScores` per (case,
-model) and returning an :class:`Evaluation`; each case is read or made once
+:func:`evaluate` is a long job (see ``napari_tumorseg.jobs``) yielding a
+Progress per (case, model), its ``data`` the :class:`CaseScores`, and
+returning an :class:`Evaluation`; each case is read or made once
 and segmented by every model, so comparing models costs one case each.
 Modalities can be removed before segmenting (``missing``), to measure how a
 model copes with, for example, T2 + FLAIR only; the reference is unchanged.
@@ -10,11 +11,12 @@ model copes with, for example, T2 + FLAIR only; the reference is unchanged.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..io.case import MODALITIES, Case
+from ..jobs import CancelFlag, Clock, Progress
 from ..metrics import region_metrics, summarize
 
 REGIONS = ("WT", "TC", "ET")
@@ -73,8 +75,9 @@ def evaluate(
     *,
     missing: Sequence[str] = (),
     lesion_wise: bool = False,
-    cancel: Callable[[], bool] | None = None,
-) -> Generator[CaseScores, None, Evaluation | None]:
+    total: int = 0,
+    cancel: CancelFlag = None,
+) -> Generator[Progress, None, Evaluation]:
     """Segment every case with every model and score it against the case's reference.
 
     Args:
@@ -82,12 +85,13 @@ def evaluate(
         cases: cases with reference masks (read or made lazily, one at a time).
         missing: modalities to remove before segmenting.
         lesion_wise: also the BraTS 2023 lesion-wise Dice and HD95.
-        cancel: checked before each case; returns None when it says stop.
+        total: the number of cases, for the progress reports (0: not known).
+        cancel: checked before each case; a cancel raises ``jobs.Cancelled``.
     """
     result = Evaluation({name: [] for name in segmenters})
+    clock = Clock(total * len(segmenters), "evaluating", cancel)
     for case in cases:
-        if cancel is not None and cancel():
-            return None
+        clock.check()
         if case.label is None:
             raise ValueError(f"case {case.name} has no reference mask")
         shown = without_modalities(case, missing) if missing else case
@@ -99,7 +103,7 @@ def evaluate(
                                     lesion_wise=lesion_wise)
             scored = CaseScores(name, case.name, scores, seconds)
             result.per_case[name].append(scored)
-            yield scored
+            yield clock.tick(f"{name} {case.name}", data=scored)
     return result
 
 

@@ -1,8 +1,10 @@
 """Supervised training as a small template: ``train_step``, ``validation_step``, ``on_epoch_end``.
 
-:meth:`Trainer.run` is a generator: it yields a :class:`TrainingReport` after
-every step and checks the cancel flag before each one, so a GUI runs it in a
-thread and the CLI with a progress line. An "epoch" is ``epoch_steps`` steps
+:meth:`Trainer.run` is a long job (see ``napari_tumorseg.jobs``): it yields a
+Progress after every step, whose ``data`` is the step's :class:`TrainingReport`,
+and checks the cancel flag before each one (a cancel saves the state, then
+raises ``jobs.Cancelled``), so a GUI runs it in a thread and the CLI with a
+progress line. An "epoch" is ``epoch_steps`` steps
 (the data are random crops, there is no natural pass over them): at its end
 the validation slices are scored and the training state is written, so a
 crash loses at most one epoch.
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..jobs import CancelFlag, Cancelled, Clock, Progress
 from ..models.losses import dice_ce_loss, region_dice
 from ..models.dynconv import TemperatureAnnealer, get_temperature
 from .data import Augmentation, SliceCache, sample_batch
@@ -211,20 +214,24 @@ class Trainer:
 
     # --- the run ----------------------------------------------------------------------------
 
-    def run(self, cancel: Callable[[], bool] | None = None) -> Generator[TrainingReport, None, bool]:
-        """Train up to ``config.steps``; yields a report per step; returns False if cancelled.
+    def run(self, cancel: CancelFlag = None) -> Generator[Progress, None, None]:
+        """Train up to ``config.steps``; yields a Progress per step (its ``data`` a TrainingReport).
 
         Args:
-            cancel: checked before every step; when it returns True the state is
-                saved and the run stops.
+            cancel: checked before every step; when it says stop the state is
+                saved and ``jobs.Cancelled`` is raised.
         """
         config = self.config
         started = time.perf_counter()
+        clock = Clock(config.steps, "training", cancel)
+        clock.done = self.step
         while self.step < config.steps:
-            if cancel is not None and cancel():
+            try:
+                clock.check()
+            except Cancelled:
                 if self.save_state is not None:
                     self.save_state(self.state())
-                return False
+                raise
             inputs, targets = sample_batch(self.data, self.step, config.seed, config.batch_size, config.augmentation)
             torch.manual_seed(config.seed * 1_000_003 + self.step)
             lr = config.lr_at(self.step)
@@ -239,5 +246,4 @@ class Trainer:
             if self.step % config.epoch_steps == 0 or self.step == config.steps:
                 report = TrainingReport(**{**asdict(report), "validation": self.validation_step()})
                 self.on_epoch_end(report)
-            yield report
-        return True
+            yield clock.tick(loss=loss, data=report)

@@ -86,16 +86,10 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
         "format": STATE_FORMAT,
         "state": json.dumps({"step": state.step, "optimizer": optim_rest, "info": state.info}),
     }
-    write_atomically(path, save(tensors, metadata=header))
-    return path
-
-
-def write_atomically(path: Path, payload: bytes) -> None:
-    """The project's atomic writer (temporary file, fsync, rename): a crash never leaves half a file."""
     from ..io.atomic import atomic_write_bytes
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, payload, overwrite=True)
+    atomic_write_bytes(path, save(tensors, metadata=header), overwrite=True, make_folder=True)
+    return path
 
 
 def load_training_state(path: str | os.PathLike[str]) -> TrainingState:

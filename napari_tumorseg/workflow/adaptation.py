@@ -11,7 +11,7 @@ from ..errors import AdaptationError
 
 if TYPE_CHECKING:
     from ..adapt.config import AdaptConfig
-    from ..adapt.progress import AdaptProgress, CancelFlag
+    from ..jobs import CancelFlag, Progress
     from ..adapt.run import AdaptationOutcome
     from .state import ReviewState
 
@@ -25,7 +25,7 @@ def adapt_to_review(
     force: bool = False,
     anchor_shape: tuple[int, int, int] | None = None,
     cancel: CancelFlag = None,
-) -> Generator[AdaptProgress, None, AdaptationOutcome]:
+) -> Generator[Progress, None, AdaptationOutcome]:
     """Adapt version ``version_id`` to the corrected slices of the current case.
 
     The new version is stored in the registry and becomes active if the
