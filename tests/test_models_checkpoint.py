@@ -190,6 +190,6 @@ def test_legacy_pt_loads_weights_only_and_never_runs_code(tmp_path: Path) -> Non
         pickle.dump({"state_dict": {}, "config": {}, "payload": _Exploit()}, handle)
     marker = Path("/tmp/napari_tumorseg_pwned")
     marker.unlink(missing_ok=True)
-    with pytest.raises(ModelError, match=r"evil\.pt: not a loadable weights-only torch file"):
+    with pytest.raises(ModelError, match=r"evil\.pt: holds pickled Python code, not plain weights; it was not loaded"):
         load_checkpoint(evil)
     assert not marker.exists()

@@ -39,7 +39,7 @@ def test_anatomy_resource_loads_without_nilearn(monkeypatch):
 def test_anatomy_resource_is_compact_and_licensed():
     path = resources.resource_path(*RESOURCE)
     assert path.is_file() and path.stat().st_size < 5_000_000
-    notice = (path.parent / "LICENSE.txt").read_text()
+    notice = (path.parent / "LICENSE.txt").read_text(encoding="utf-8")
     assert "McConnell Brain Imaging Centre" in notice and "Permission to use, copy, modify" in notice
     with np.load(path) as data:
         assert set(TISSUES) <= set(data.files)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_case
 
     order = [item.strip() for item in args.order.split(",") if item.strip()] if args.order else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        case = read_case(args.path, order=order, modality=args.modality, seg=args.seg)
-    for warning in caught:
-        # One line per repair, without the source line Python's default format adds.
-        print(f"tumorseg: warning: {warning.message}", file=sys.stderr)
+    # Each repair (NaN voxels set to 0...) shows as one "tumorseg: warning:" line (see cli.main).
+    case = read_case(args.path, order=order, modality=args.modality, seg=args.seg)
     summary = describe(case)
     if args.json:
         print(json.dumps(summary, indent=2))

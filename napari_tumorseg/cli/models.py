@@ -55,8 +55,10 @@ def _dice_change(version: Any) -> str:
     parts = []
     for name, key in (("corr", "corrections"), ("anchor", "anchor")):
         scores = metrics.get(key)
-        if isinstance(scores, dict) and scores.get("before") is not None and scores.get("after") is not None:
-            parts.append(f"{name} {scores['before']:.2f}->{scores['after']:.2f}")
+        try:
+            parts.append(f"{name} {float(scores['before']):.2f}->{float(scores['after']):.2f}")  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            continue  # absent, or not numbers: a version file is the user's to edit
     for key, value in metrics.items():
         # Model cards: {"synthetic-glioma": {"ET": {"dice": {"mean": ...}}}, ...}
         try:

@@ -172,7 +172,9 @@ def _span(any_along: np.ndarray, margin: int) -> tuple[int, int]:
 
 
 def _round_up(value: int, multiple: int) -> int:
-    return max(multiple, -(-value // multiple) * multiple)
+    # At least two strides: the deepest level then has 2x2 values, which its normalisation needs
+    # (a tiny brain box, a few voxels bright in an empty volume, must not crash the network).
+    return max(2 * multiple, -(-value // multiple) * multiple)
 
 
 def plan_preprocessing(channels: Channels, *, multiple: int, margin: int = 4) -> PreprocessPlan:

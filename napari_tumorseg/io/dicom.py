@@ -12,7 +12,8 @@ which is exact (a sign change of two rows), so world coordinates are kept.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..errors import CaseError
 from .case import MODALITIES, Case, Geometry
 from .folders import is_dicom_file
 from .naming import guess_modality
-from .volumes import clean_image
+from .volumes import check_volume_size, clean_image
 
 # (0008,103E) Series Description, the free-text name a scanner gives a series.
 _SERIES_DESCRIPTION = "0008|103e"
@@ -149,6 +150,7 @@ def read_dicom_series(item: DicomSeries) -> tuple[np.ndarray, Geometry]:
         dimension = image.GetDimension()
         raise CaseError(item.folder, f"DICOM series '{item.description}' is {dimension}D, expected 3D")
     array = sitk.GetArrayViewFromImage(image).transpose(2, 1, 0)
+    check_volume_size(array.shape, item.folder)
     volume = clean_image(array, item.folder)
     return volume, Geometry(ras_affine_from_sitk(image), volume.shape)
 
@@ -163,9 +165,27 @@ def read_dicom_case(
         name: the case id (default: the folder's name).
         seg: an optional NIfTI reference mask on the same grid.
     """
+    with _quiet_itk():
+        return _read_dicom_case(Path(folder), name, seg)
+
+
+@contextmanager
+def _quiet_itk() -> Iterator[None]:
+    """ITK prints its own warnings on stderr ("Non uniform sampling or missing slices detected"): the checks
+    here say what matters, on one line, naming the file."""
+    import SimpleITK as sitk
+
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
+
+
+def _read_dicom_case(root: Path, name: str | None, seg: str | PathLike[str] | None) -> Case:
     from .assemble import SourceVolume, assemble_case
 
-    root = Path(folder)
     series = find_dicom_series(root)
     if not series:
         raise CaseError(root, "holds DICOM files but no readable DICOM series")

@@ -7,6 +7,9 @@ into a one-line CaseError naming the file, so no traceback reaches the user.
 from __future__ import annotations
 
 import gzip
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 
@@ -22,6 +25,10 @@ from .volumes import clean_image, read_label_values, squeeze_to_3d
 _XFORM_SCANNER = 1
 # nibabel's default for .nii.gz; higher levels cost much time for little space on masks.
 _GZIP_LEVEL = 1
+# A brain MRI volume is a few million voxels; a header may declare anything (32767^3 in 352 bytes).
+MAX_VOXELS = 512**3
+# Deflate never compresses more than about 1032:1, so a .gz file cannot hold more than this many bytes per byte.
+_MAX_GZIP_RATIO = 1100
 
 
 def load_nifti(path: str | PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -33,21 +40,13 @@ def load_nifti(path: str | PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         CaseError: missing, unreadable, truncated or corrupt file, or an unusable affine.
     """
-    import nibabel as nib
-
     path = Path(path)
     if not path.exists():
         raise CaseError(path, "no such file")
     if not path.is_file():
         raise CaseError(path, "is not a file")
     try:
-        # mmap=False reads the whole data block now, so truncation shows here
-        # rather than later in some unrelated function holding a memmap.
-        image = nib.load(path, mmap=False)
-        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
-            raise CaseError(path, f"is a {type(image).__name__}, not a NIfTI image")
-        data = np.asanyarray(image.dataobj)
-        affine = np.asarray(image.affine, dtype=np.float64)
+        data, affine = _read_voxels(path)
     except CaseError:
         raise
     except MemoryError:
@@ -59,6 +58,58 @@ def load_nifti(path: str | PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise CaseError(path, "the header's affine is singular or not finite")
     return data, affine
+
+
+@contextmanager
+def _quiet_nibabel() -> Iterator[None]:
+    """nibabel reports header repairs on stderr ("pixdim[1,2,3] should be non-zero..."): not the user's concern.
+
+    Our own messages say what matters, on one line; the problems nibabel cannot repair become a CaseError.
+    """
+    logger = logging.getLogger("nibabel.global")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _check_declared_size(path: Path, header: object) -> None:
+    """Refuse a header that declares more voxels than the file can hold, or than any brain volume has.
+
+    Checked before the data are read, so a 352-byte file that declares 32767^3
+    voxels costs nothing.
+    """
+    shape = tuple(int(n) for n in header.get_data_shape())  # type: ignore[attr-defined]
+    voxels = int(np.prod(shape, dtype=np.float64)) if shape else 0
+    declared = voxels * header.get_data_dtype().itemsize  # type: ignore[attr-defined]
+    size = path.stat().st_size
+    shape_text = "x".join(str(n) for n in shape)
+    if voxels > MAX_VOXELS:
+        raise CaseError(path, f"the header declares {shape_text} voxels, more than any MRI volume "
+                              f"(at most {MAX_VOXELS:,}); corrupt or not an image")
+    if path.name.lower().endswith(".gz"):
+        if declared > size * _MAX_GZIP_RATIO:
+            raise CaseError(path, f"unreadable, truncated or corrupt NIfTI file (the header declares {shape_text} "
+                                  f"voxels, {declared:,} bytes, more than a {size:,}-byte compressed file holds)")
+    elif int(header.get_data_offset()) + declared > size:  # type: ignore[attr-defined]
+        raise CaseError(path, f"unreadable, truncated or corrupt NIfTI file (the header declares {shape_text} "
+                              f"voxels, {declared:,} bytes, in a file of {size:,} bytes)")
+
+
+def _read_voxels(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels as stored and the affine; nibabel's own errors pass through."""
+    import nibabel as nib
+
+    with _quiet_nibabel():
+        # mmap=False reads the whole data block now, so truncation shows here
+        # rather than later in some unrelated function holding a memmap.
+        image = nib.load(path, mmap=False)
+        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
+            raise CaseError(path, f"is a {type(image).__name__}, not a NIfTI image")
+        _check_declared_size(path, image.header)
+        return np.asanyarray(image.dataobj), np.asarray(image.affine, dtype=np.float64)
 
 
 def read_nifti_image(path: str | PathLike[str]) -> tuple[np.ndarray, Geometry]:

@@ -21,6 +21,8 @@ from .labels import LabelConvention, LabelValueError, detect_convention, to_inte
 # 200 mm), and DICOM positions are decimal strings, so exact equality would
 # reject files that were written from one grid.
 GRID_TOLERANCE_MM = 1e-3
+# The networks see axial slices; a volume needs two axes this long to have slices worth segmenting.
+MIN_SLICE_SIDE = 8
 
 
 def squeeze_to_3d(data: np.ndarray, path: str | PathLike[str], what: str = "image") -> np.ndarray:
@@ -37,7 +39,21 @@ def squeeze_to_3d(data: np.ndarray, path: str | PathLike[str], what: str = "imag
         shape = "x".join(str(s) for s in data.shape)
         hint = " (a 4D NIfTI is read as one file with the modality order given)" if data.ndim == 4 else ""
         raise CaseError(path, f"the {what} is {data.ndim}D with shape {shape}, expected a 3D volume{hint}")
+    check_volume_size(data.shape, path, what)
     return data
+
+
+def check_volume_size(shape: tuple[int, ...], path: str | PathLike[str], what: str = "image") -> None:
+    """Refuse a volume too small to hold MRI slices (1x1x1, 3x3x200...): two axes of MIN_SLICE_SIDE voxels.
+
+    Args:
+        shape: the volume's shape (3 axes).
+        path: the file, for the error message.
+        what: "image" or "label", for the error message.
+    """
+    if sorted(shape)[-2] < MIN_SLICE_SIDE:
+        raise CaseError(path, f"the {what} is {_shape_text(tuple(shape))} voxels, too small for an MRI volume "
+                              f"(two axes of at least {MIN_SLICE_SIDE} voxels are needed)")
 
 
 def clean_image(data: np.ndarray, path: str | PathLike[str]) -> np.ndarray:

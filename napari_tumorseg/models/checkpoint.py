@@ -196,13 +196,20 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
 def _read_legacy(path: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
     """A ``.pt`` file: {"state_dict": ..., "config": {...}, "preprocessing": {...}}, no pickled code."""
     import pickle
+    import warnings
 
     import torch
 
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise _fail(path, f"not a loadable weights-only torch file ({_first_line(error)})") from error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not the user's concern
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message advises loading with weights_only=False: the one thing never to do with it.
+        raise _fail(path, "holds pickled Python code, not plain weights; it was not loaded (use a .safetensors "
+                          "checkpoint, or a .pt file of tensors only)") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise _fail(path, f"not a loadable weights-only torch file ({_first_line(error)})") from None
     if not isinstance(blob, dict) or "state_dict" not in blob or "config" not in blob:
         raise _fail(path, "a .pt checkpoint must be a dict with 'state_dict' and 'config'")
     header = {

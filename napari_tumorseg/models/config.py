@@ -17,6 +17,11 @@ NORMS: tuple[str, ...] = ("instance", "group")
 ACTIVATIONS: tuple[str, ...] = ("leaky_relu", "relu", "gelu")
 # Masks the networks predict use the internal labels of io/labels.py.
 LABEL_CONVENTION = "internal: 0 background, 1 NCR, 2 ED, 3 ET"
+# A checkpoint's header may declare any network; building it allocates what it says. These bound
+# what a config may ask for (the shipped networks: base width 16, depth 4, 2 M parameters).
+MAX_SETTING = {"base_width": 512, "depth": 8, "context": 8, "num_modalities": 16, "num_classes": 16,
+               "norm_groups": 512, "num_kernels": 16, "attention_reduction": 512}
+MAX_PARAMETERS = 100_000_000
 
 
 def _from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
@@ -66,6 +71,15 @@ class ModelConfig:
     temperature: float = 30.0
 
     def __post_init__(self) -> None:
+        for name, limit in MAX_SETTING.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            if value > limit:
+                raise ValueError(f"{name} = {value} is beyond any network this program builds (at most {limit})")
+        for name in ("dropout", "temperature"):
+            if not isinstance(getattr(self, name), (int, float)) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHITECTURES}")
         if self.norm not in NORMS:
@@ -81,6 +95,15 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.approximate_parameters() > MAX_PARAMETERS:
+            raise ValueError(f"base_width {self.base_width} at depth {self.depth} makes about "
+                             f"{self.approximate_parameters():,} parameters; at most {MAX_PARAMETERS:,}")
+
+    def approximate_parameters(self) -> int:
+        """About how many weights the network has (two 3x3 convolutions per level, down and up), before building it."""
+        kernels = self.num_kernels if self.arch == "dycnn" else 1
+        widths = [self.base_width * 2**level for level in range(self.depth + 1)]
+        return 4 * 9 * kernels * sum(width * width for width in widths) + 9 * self.in_channels * self.base_width
 
     @property
     def image_channels(self) -> int:

@@ -1,0 +1,90 @@
+"""Nothing saved is lost whichever file-system mutation a crash (SIGKILL) interrupts.
+
+``crash_points.py`` runs each operation once per mutation, killed just before
+it; here every resulting folder is reopened as the plugin would reopen it
+after a crash, and what the operation had reported saved must be there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from crash_points import crash_case, painted, prediction
+
+HELPER = Path(__file__).with_name("crash_points.py")
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork and SIGKILL")
+
+
+def crash_runs(scenario: str, workdir: Path) -> list[dict]:
+    subprocess.run([sys.executable, str(HELPER), scenario, str(workdir)], check=True, timeout=600)
+    points = json.loads((workdir / "points.json").read_text())
+    assert points[-1]["killed"] is False, "the last run completes"
+    assert len(points) >= 5, "the operation mutates the file system several times"
+    return points
+
+
+def test_corrections_survive_a_kill_at_every_mutation_of_resegmenting_and_saving(tmp_path):
+    from napari_tumorseg.workflow.session import CorrectionStore
+
+    case = crash_case()
+    points = crash_runs("review", tmp_path)
+    for point in points:
+        marks = set(point["marks"])
+        restored = CorrectionStore(case, root=Path(point["folder"]) / "sessions").restore()
+        where = f"killed before mutation {point['kill_at']} after {sorted(marks)}"
+        assert restored is not None and not restored.problems, where
+        # The corrections saved before the operation began survive every crash point...
+        np.testing.assert_array_equal(restored.labels[1], painted(case.shape, 3, 1), err_msg=where)
+        np.testing.assert_array_equal(restored.labels[2], painted(case.shape, 2, 2), err_msg=where)
+        assert {1, 2} <= set(restored.corrected), where
+        # ...and so does everything the operation reported saved.
+        if "resegmented" in marks:
+            assert restored.model_id == "m2", where
+            np.testing.assert_array_equal(restored.labels[0], prediction(case.shape, 2)[0], err_msg=where)
+        if "saved 3" in marks:
+            np.testing.assert_array_equal(restored.labels[3], painted(case.shape, 1, 3), err_msg=where)
+            assert 3 in restored.corrected, where
+        if "segmented slice 4" in marks:
+            np.testing.assert_array_equal(restored.labels[4], 2, err_msg=where)
+        visible = {p.name for p in restored_folder(point).iterdir() if not p.name.startswith(".")}
+        assert visible == {"prediction.npz", "corrections.npz"}, where
+
+
+def restored_folder(point: dict) -> Path:
+    (folder,) = (Path(point["folder"]) / "sessions").iterdir()
+    return folder
+
+
+def test_the_registry_survives_a_kill_at_every_mutation_of_adapting(tmp_path):
+    from napari_tumorseg.models.registry import CORRUPT, ModelRegistry
+
+    points = crash_runs("adapt", tmp_path)
+    for point in points:
+        folder, marks = Path(point["folder"]), point["marks"]
+        where = f"killed before mutation {point['kill_at']} after {marks}"
+        registry = ModelRegistry(folder / "registry", pretrained_dirs=[folder / "shipped"])
+        versions = {v.id: v for v in registry.list()}
+        assert not [v for v in versions.values() if v.status == CORRUPT], where
+        assert {"tiny-unet", "v1"} <= set(versions), where
+        registry.load("v1")  # the version adapted from stays whole
+        added = next((m.split()[1] for m in marks if m.startswith("added")), None)
+        if added and "rolled back" not in marks:  # (after that it may be half way out: deleted)
+            assert added in versions, where
+        if added in versions:
+            registry.load(added)
+        if "deleted" in marks:
+            assert added not in versions, where
+        # The active pointer names a whole version: the one last activated, or the one being activated.
+        activated = [m.split()[1] for m in marks if m.startswith("activated")]
+        if activated == [added, "v1"]:
+            assert registry.active_id() == "v1", where  # rolled back
+        elif activated == [added]:
+            assert registry.active_id() in {added, "v1"}, where
+        else:
+            assert registry.active_id() in {"v1", added} - {None}, where
