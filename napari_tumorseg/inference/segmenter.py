@@ -61,6 +61,8 @@ def choose_device(requested: str | None = "auto") -> torch.device:
         raise ModelError(f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)") from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"device {requested!r} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ModelError(f"device {requested!r} requested but this machine has {torch.cuda.device_count()} GPU(s)")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ModelError(f"device {requested!r} requested but MPS is not available")
     return device
