@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,20 +275,28 @@ class Ran:
     peak_mb: float
 
 
+# ``python -m napari_tumorseg ARGS``, that writes its peak resident memory (VmHWM, kB) to a file at exit.
+# (A child's ru_maxrss would count the memory of the test process it was forked from, before its exec.)
+LAUNCHER = """
+import atexit, runpy, sys
+def record_peak(path=sys.argv[1]):
+    peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    open(path, "w").write(peak)
+atexit.register(record_peak)
+sys.argv = ["tumorseg", *sys.argv[2:]]
+runpy.run_module("napari_tumorseg", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_cli(sandbox: Path, case: Case) -> Ran:
     """The command in its own process: exit status, output, and its peak resident memory."""
     env = {**os.environ, "TUMORSEG_HOME": str(sandbox / "home"), "OMP_NUM_THREADS": "1"}
     for name, value in case.env.items():
         env.pop(name, None) if value is None else env.__setitem__(name, value)
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as stdout:
-        process = subprocess.Popen([sys.executable, "-m", "napari_tumorseg", *case.argv], cwd=sandbox, env=env,
-                                   stdout=stdout, stderr=subprocess.PIPE, encoding="utf-8", errors="replace")
-        stderr = process.stderr.read()  # type: ignore[union-attr]
-        # wait4, not wait: it gives this child's own peak memory (ru_maxrss, KiB on Linux).
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        return Ran(process.returncode, stdout.read(), stderr, usage.ru_maxrss / 1024)
+    peak = sandbox.parent / "peak.kb"  # outside the sandbox, which must stay unchanged
+    done = subprocess.run([sys.executable, "-c", LAUNCHER, str(peak), *case.argv], cwd=sandbox, env=env,
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=600)
+    return Ran(done.returncode, done.stdout, done.stderr, int(peak.read_text()) / 1024)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

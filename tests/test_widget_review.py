@@ -112,3 +112,13 @@ def test_a_damaged_session_file_is_reported_set_aside_and_the_corrections_come_b
     qtbot.waitUntil(lambda: dock.state.prediction is not None, timeout=WAIT_MS)
     np.testing.assert_array_equal(dock.layers.segmentation(create=False).data[z], painted[z])
     assert (painted[z] == ET).any()
+
+
+def test_the_segmentation_layer_is_locked_while_the_model_writes_into_it(qtbot, dock, small_glioma_folder):
+    # A stroke during the run would be mixed with half a prediction, and the final labels would overwrite it.
+    wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
+    layer = dock.layers.segmentation(create=False)
+    job = dock.segment_panel.segment_volume()
+    assert not layer.editable
+    wait_for(qtbot, job)
+    assert layer.editable

@@ -209,10 +209,15 @@ class SegmentPanel(QGroupBox):
             self.status.setText("Segmentation cancelled; the previous labels are kept." if cancelled
                                 else "Segmentation failed; the previous labels are kept.")
 
+        def on_finished() -> None:
+            layer.editable = True
+            self._busy(False)
+
+        # Locked while the model writes into it: a stroke now would be mixed with half a prediction.
+        layer.editable = False
         self._busy(True)
         self.job = Job(segmenting, on_progress=on_progress, on_done=on_done, on_cancelled=lambda: on_stopped(True),
-                       on_failed=lambda _: on_stopped(False), on_finished=lambda: self._busy(False),
-                       what="segmentation")
+                       on_failed=lambda _: on_stopped(False), on_finished=on_finished, what="segmentation")
         return self.job.start()
 
     def _on_screen(self, slices: list[int]) -> bool:
