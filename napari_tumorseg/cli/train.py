@@ -277,6 +277,8 @@ def _drive(trainer: Any, tqdm: Any) -> bool:
 
 def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict[str, Any], commands: list[str],
                  wall: float, device: Any) -> None:
+    from datetime import datetime, timezone
+
     from ..models.checkpoint import read_checkpoint_info, save_checkpoint
     from ..models.dynconv import get_temperature
     from ..training.card import hardware_description, new_card, write_card
@@ -288,6 +290,7 @@ def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict
                     "storage": "float16" if args.float16 else "float32"}
     last = trainer.history[-1] if trainer.history else {}
     training = {
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": data, "hyperparameters": config.to_dict(), "steps": trainer.step, "command": commands[0],
         "resumed_with": commands[1:], "wall_time_s": round(wall, 1), "hardware": hardware_description(str(device)),
         "final_loss": last.get("loss"), "final_validation_dice": last.get("validation"),
