@@ -29,7 +29,7 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 # Run settings a resumed run takes from its state, not from the command line.
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
-                "empty_slices", "modality_dropout", "anneal_fraction", "float16")
+                "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance")
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -81,6 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernels", type=int, default=4, help="Dy-CNN kernels K (default %(default)s)")
     p.add_argument("--anneal-fraction", type=float, default=0.1, help="Dy-CNN: part of the steps annealing T 30->1")
     p.add_argument("--modality-dropout", type=float, default=0.35, help="chance a crop keeps a random subset")
+    p.add_argument("--tumour-crop-prob", type=float, default=0.8,
+                   help="chance a crop is centred near tumour, else anywhere in the brain (default %(default)s)")
+    p.add_argument("--appearance", type=float, default=0.0,
+                   help="chance a crop gets a random contrast curve, bias, blur and noise per modality")
     p.add_argument("--tumour-slices", type=int, default=20, help="tumour slices kept per case (default %(default)s)")
     p.add_argument("--empty-slices", type=int, default=4, help="tumour-free slices kept per case")
     p.add_argument("--epoch-steps", type=int, default=50, help="steps between validation and saved state")
@@ -206,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, epoch_steps=args.epoch_steps,
         anneal_fraction=args.anneal_fraction,
-        augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout),
+        augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout,
+                                  tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance),
     )
     run_args = {name: (list(v) if isinstance(v := getattr(args, name), tuple) else
                        str(v) if isinstance(v, Path) else v) for name in RUN_SETTINGS}
