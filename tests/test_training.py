@@ -183,3 +183,34 @@ def test_seed_ranges():
     with pytest.raises(ValueError):
         seed_range("5:5")
     assert overlapping(range(5000, 5003), [5001, 7]) == [5001]
+
+
+def test_random_appearance_keeps_background_and_normalisation_but_changes_contrast():
+    from napari_tumorseg.training.intensity import randomise_appearance
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((3, 64, 64), dtype=np.float32)
+    image[:, 8:56, 8:56] = rng.normal(0.0, 1.0, (3, 48, 48)).astype(np.float32)
+    image[:, 20:30, 20:30] += 3.0  # a bright lesion
+    out = randomise_appearance(image.copy(), np.random.default_rng(1))
+    brain = image != 0
+    assert (out[~brain] == 0).all() and (out[brain] != 0).mean() > 0.99
+    assert out[brain].mean() == pytest.approx(image[brain].mean(), abs=1e-3)
+    assert out[brain].std() == pytest.approx(image[brain].std(), rel=1e-3)
+    assert np.abs(out - image)[brain].mean() > 0.05
+    # The lesion stays brighter than the rest: a contrast curve, not a shuffle.
+    assert out[:, 20:30, 20:30].mean() > out[:, 35:55, 35:55].mean() + 1.0
+
+
+def test_appearance_off_draws_nothing_so_older_runs_replay():
+    from napari_tumorseg.training.data import Augmentation, SliceCache, sample_batch
+
+    rng = np.random.default_rng(0)
+    cache = SliceCache(images=(rng.normal(size=(4, 4, 32, 32)).astype(np.float16),),
+                       labels=(rng.integers(0, 4, (4, 32, 32)).astype(np.uint8),),
+                       availability=(np.ones(4, dtype=np.float32),), names=("a",), context=0)
+    plain = sample_batch(cache, 3, 0, 4, Augmentation(crop=16))
+    again = sample_batch(cache, 3, 0, 4, Augmentation(crop=16, appearance=0.0))
+    changed = sample_batch(cache, 3, 0, 4, Augmentation(crop=16, appearance=1.0))
+    np.testing.assert_array_equal(plain[0], again[0])
+    assert not np.array_equal(plain[0], changed[0])

@@ -3,6 +3,19 @@
     tumorseg bench                              # both architectures, CPU (and GPU if present)
     tumorseg bench --arch unet --device cpu --repeats 5 -o bench.json
     tumorseg bench --model my_model.safetensors  # a saved model instead of random weights
+    tumorseg bench --peer segresnet --threads 2 -o versus.json   # the shipped models against MONAI's SegResNet
+
+``--peer segresnet`` times MONAI's SegResNet as the BraTS bundle runs it
+(``brats_mri_segmentation``: 3D SegResNet, sliding window 240x240x160,
+overlap 0.5; random weights, nothing downloaded; needs the ``bench`` extra)
+beside our models (the shipped ones unless ``--model``/``--arch`` say
+otherwise) in one process: same volume, same torch threads, each run once
+cold, then ``--repeats`` interleaved warm rounds. It prints a table (and
+``-o`` writes the JSON) with min/median/max, our time over the peer's round
+by round, and the targets: at most 5 s warm and at most half the peer's
+time. The volume is the real BraTS glioma of the development set when this
+machine has it (``$TUMORSEG_REAL_DATA`` or ``../shared/real``), else ``--case``
+or a synthetic glioma.
 
 The test volume is a synthetic glioma on the 155x240x240 BraTS grid (an
 ellipsoid phantom if the synthetic generator is not installed). Each
@@ -23,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ._bench_case import bench_case
 from ._types import grid_shape, positive_int
 
 
@@ -39,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--arch", nargs="+", choices=["unet", "dycnn"], default=["unet", "dycnn"],
-        help="architectures with random weights (default: both); ignored with --model",
+        "--arch", nargs="+", choices=["unet", "dycnn"],
+        help="architectures with random weights (default: both; with --peer, the shipped models); ignored with --model",
     )
     parser.add_argument("--model", type=Path, help="a checkpoint (.safetensors) to time instead")
     parser.add_argument(
@@ -55,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--phantom", action="store_true", help="time an ellipsoid phantom instead of a synthetic glioma"
     )
+    parser.add_argument("--case", type=Path, help="time this case (folder or file) instead of a synthetic one")
+    parser.add_argument("--peer", choices=["segresnet"], help="also time MONAI's SegResNet (BraTS bundle) in the same run")
+    parser.add_argument("--peer-roi", type=grid_shape, help="the peer's sliding window X,Y,Z (default the bundle's 240,240,160)")
     parser.add_argument("-o", "--output", type=Path, help="also write the JSON to this file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.set_defaults(func=run)
@@ -85,29 +102,24 @@ def run(args: argparse.Namespace) -> int:
     Args:
         args: the parsed arguments of ``register``.
     """
-    from ..inference.benchmark import (
-        BenchSpec,
-        benchmark_case,
-        phantom_case,
-        run_worker,
-        save_case_arrays,
-    )
+    from ..inference.benchmark import BenchSpec, run_worker, save_case_arrays
     from ..io.atomic import atomic_write_text, check_writable
     from ..machine import describe_machine
 
     if args.output:
         check_writable(args.output, overwrite=args.overwrite, make_folder=True)  # before minutes of timing
+    if args.peer:
+        from ._bench_peer import run_versus
+
+        return run_versus(args)
     if args.model is not None:
         from ..models.checkpoint import read_checkpoint_info
 
         archs = [read_checkpoint_info(args.model).config.arch]  # ModelError now, not in a worker
     else:
-        archs = args.arch
+        archs = args.arch or ["unet", "dycnn"]
     devices = _devices(args.device)
-    if args.phantom:
-        case, source = phantom_case(args.shape, args.seed), f"ellipsoid phantom (seed {args.seed})"
-    else:
-        case, source = benchmark_case(args.shape, args.seed)
+    case, source = bench_case(args, real_default=False)
     report = {
         "command": "tumorseg bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "tumorseg bench",
         "machine": describe_machine(),

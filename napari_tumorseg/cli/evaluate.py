@@ -1,19 +1,30 @@
-"""``tumorseg evaluate``: Dice and HD95 for WT, TC and ET, per case and mean ± std.
+"""``tumorseg evaluate``: Dice, HD95 and volumes for WT, TC and ET, per case and summarised.
 
-    tumorseg evaluate CASES_FOLDER                          # each sub-folder a case with its reference
+    tumorseg evaluate CASES_FOLDER --shipped --figures figs/   # real cases, every shipped model
     tumorseg evaluate --synthetic glioma --seeds 10000:10020 --model glioma-unet --model glioma-dycnn
     tumorseg evaluate --synthetic glioma --seeds 10000:10020 --missing t1,t1c   # T2 + FLAIR only
     tumorseg evaluate ... --json results.json --record     # also add the results to the models' cards
 
+A folder may mix cases with and without a reference mask. With a reference:
+Dice and HD95 per region on the whole volume (tumour marked anywhere counts)
+and predicted against reference volume (ml). A region the reference lacks
+(no enhancing tumour in a lower-grade glioma) is reported as "n/a" with the
+volume the model marked there, and left out of the means; the BraTS
+convention's number (Dice 1 or 0) is kept in the JSON. Without a reference:
+the predicted volume per class and the connected components. ``--figures``
+draws each case's representative slices with every model's prediction.
+
 ``--model`` is a checkpoint file or a version id (``tumorseg models list``);
-repeat it to compare models on the same cases; the default is the active
-version (the shipped U-Net until another is activated). Per-case lines go to
-stdout as each case finishes, then the summary of each model.
+repeat it to compare models on the same cases; ``--shipped`` adds every model
+in ``resources/models``; the default is the active version (the shipped
+U-Net until another is activated). Per-case lines go to stdout as each case
+finishes, then the summary of each model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -46,16 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """
     from ._types import grid_shape, positive_int, seed_range
 
-    p = subparsers.add_parser("evaluate", help="Dice and HD95 (WT, TC, ET) per case and mean ± std",
+    p = subparsers.add_parser("evaluate", help="Dice, HD95 and volumes (WT, TC, ET) per case, and a summary",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cases", nargs="?", type=Path, help="a folder of case folders with reference masks (or one case)")
+    p.add_argument("cases", nargs="?", type=Path,
+                   help="a folder of case folders, with or without reference masks (or one case)")
     p.add_argument("--synthetic", choices=["glioma", "metastasis"], help="evaluate on synthetic cases instead")
     p.add_argument("--seeds", type=seed_range, help="synthetic seeds, e.g. 10000:10020")
     p.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
     p.add_argument("--model", action="append", help="checkpoint file or version id; repeat to compare")
+    p.add_argument("--shipped", action="store_true", help="also every shipped model (resources/models)")
     p.add_argument("--missing", type=_modalities, default=(), help="modalities to remove first, e.g. t1,t1c")
     p.add_argument("--lesion-wise", action="store_true", help="also BraTS 2023 lesion-wise Dice and HD95")
-    p.add_argument("--json", type=Path, help="write every score and the summaries here")
+    p.add_argument("--figures", type=Path, help="a folder for one PNG of representative slices per case")
+    p.add_argument("--figure-slices", type=positive_int, default=8, help="axial slices per figure row (default 8)")
+    p.add_argument("--json", type=Path, help="write every score, volume, summary and the machine here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--record", action="store_true", help="add the summary to each checkpoint's model card")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
@@ -81,6 +96,24 @@ def _load(spec: str | None, device: str, batch_size: int | None) -> tuple[str, A
     return name, segmenter, path
 
 
+def _model_specs(args: argparse.Namespace) -> list[str | None]:
+    """The ``--model`` specs, then (``--shipped``) every shipped checkpoint not named already; [None] for the active one."""
+    specs: list[str | None] = list(args.model or [])
+    if args.shipped:
+        from ..errors import ModelError
+        from ..resources import resources_root
+
+        try:
+            shipped = sorted((resources_root() / "models").glob("*.safetensors"))
+        except FileNotFoundError as error:
+            raise ModelError(str(error)) from None
+        if not shipped:
+            raise ModelError("--shipped: this install has no shipped models (resources/models)")
+        named = {Path(s).resolve() for s in specs if s and Path(s).is_file()}
+        specs += [str(path) for path in shipped if path.resolve() not in named]
+    return specs or [None]
+
+
 def _cases(args: argparse.Namespace) -> tuple[Any, int, str, str]:
     """(lazy cases, count, description, card key)."""
     from ..errors import TumorsegError
@@ -99,15 +132,17 @@ def _cases(args: argparse.Namespace) -> tuple[Any, int, str, str]:
                        + (f", shape {'x'.join(map(str, args.shape))}" if args.shape else ", BraTS 1 mm grid") + ")")
         return iter_cases(args.synthetic, seeds, **kwargs), len(seeds), description, f"synthetic-{args.synthetic}"
     from ..io.folders import looks_like_case
-    from ..training.sources import case_folders, read_cases_with_reference
+    from ..io.reader import read_case
+    from ..training.sources import case_folders
 
     folders = [args.cases] if looks_like_case(args.cases) else case_folders(args.cases)
-    return read_cases_with_reference(folders), len(folders), f"{len(folders)} cases in {args.cases}", args.cases.name
+    cases = (read_case(folder) for folder in folders)  # one at a time: a BraTS case is ~150 MB in memory
+    return cases, len(folders), f"{len(folders)} cases in {args.cases}", args.cases.resolve().name
 
 
 def command_line(args: argparse.Namespace) -> str:
     parts = ["tumorseg", "evaluate"] + ([str(args.cases)] if args.cases else [])
-    for name in ("synthetic", "seeds", "shape", "model", "missing", "lesion_wise", "device", "threads"):
+    for name in ("synthetic", "seeds", "shape", "model", "shipped", "missing", "lesion_wise", "device", "threads"):
         value = getattr(args, name)
         flag = "--" + name.replace("_", "-")
         if value in (None, False, (), []):
@@ -122,15 +157,52 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def _machine(device: str) -> dict[str, Any]:
+    """The hardware record of the cards (load average included: the machine may be shared), with the time."""
+    import datetime
+
+    from ..machine import describe_machine
+
+    return {**describe_machine(device),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _run_evaluation(args: argparse.Namespace, segmenters: dict[str, Any], cases: Any) -> Any:
+    from ..errors import TumorsegError
+    from ..evaluation.report import case_line
+    from ..evaluation.run import evaluate_cases
+
+    from ..jobs import drive
+
+    generator = evaluate_cases(segmenters, cases, missing=args.missing, lesion_wise=args.lesion_wise,
+                               figures=args.figures, figure_slices=args.figure_slices)
+    try:
+        return drive(generator, on_progress=lambda progress: print(case_line(progress.data), flush=True))
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
+
+
+def _record(loaded: list[tuple[str, Any, Path | None]], key: str, document: dict[str, Any]) -> None:
+    from ..training.card import record_evaluation
+
+    for name, _, path in loaded:
+        if path is None:
+            print(f"tumorseg: {name} is not a checkpoint file with a card; not recorded", file=sys.stderr)
+            continue
+        results = document["models"][name]
+        record = {"description": document["set"], "cases": document["cases"], "missing": document["missing"],
+                  "command": document["command"], "hardware": document["hardware"],
+                  **{k: results[k] for k in ("summary", "summary_brats", "reference_empty", "per_case")}}
+        record_evaluation(path, key, record)
+        print(f"tumorseg: recorded '{key}' in the card of {path}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import TumorsegError
-    from ..io.atomic import atomic_write_json, check_writable
-    from ..jobs import drive
-    from ..machine import describe_machine
-    from ..training.card import record_evaluation
-    from ..training.evaluation import evaluate, format_scores, format_summary
+    from ..evaluation.report import summary_lines
+    from ..io.atomic import atomic_write_text, check_writable
 
     if args.json:
         check_writable(args.json, overwrite=args.overwrite, make_folder=True)  # before the run, not after
@@ -143,36 +215,21 @@ def run(args: argparse.Namespace) -> int:
             raise TumorsegError("--missing removes every modality")
         description += f", only {'+'.join(left)}"
         key += "-only-" + "+".join(left)
-    loaded = [_load(spec, args.device, args.batch_size) for spec in (args.model or [None])]
+    loaded = [_load(spec, args.device, args.batch_size) for spec in _model_specs(args)]
     segmenters = {name: segmenter for name, segmenter, _ in loaded}
     print(f"# {description}; models: {', '.join(segmenters)}", flush=True)
-    def show(progress: Any) -> None:
-        scored = progress.data
-        print(f"{scored.model:<16} {scored.case:<20} {format_scores(scored.scores)}  ({scored.seconds:.1f} s)",
-              flush=True)
-
-    try:
-        evaluation = drive(evaluate(segmenters, cases, missing=args.missing, lesion_wise=args.lesion_wise,
-                                    total=count), on_progress=show)
-    except ValueError as error:
-        raise TumorsegError(str(error)) from None
+    evaluation = _run_evaluation(args, segmenters, cases)
     device = str(next(iter(segmenters.values())).device)
     document = {"set": description, "cases": count, "missing": list(args.missing), "command": command_line(args),
-                "hardware": describe_machine(device), "models": evaluation.to_dict()}
+                "hardware": _machine(device), "models": evaluation.to_dict(), "figures": evaluation.figures}
     for name in segmenters:
-        print(f"\n{name}: mean ± std over {len(evaluation.per_case[name])} cases ({description})")
-        for line in format_summary(evaluation.summary(name)):
-            print("  " + line)
+        print()
+        print("\n".join(summary_lines(evaluation, name)))
+    for case, path in evaluation.figures.items():
+        print(f"figure of {case}: {path}")
     if args.json:
-        atomic_write_json(args.json, document, overwrite=args.overwrite, make_folder=True)
+        atomic_write_text(args.json, json.dumps(document, indent=2, allow_nan=False) + "\n",
+                          overwrite=args.overwrite, make_folder=True)
     if args.record:
-        for name, _, path in loaded:
-            if path is None:
-                print(f"tumorseg: {name} is not a checkpoint file with a card; not recorded", file=sys.stderr)
-                continue
-            record = {"description": description, "cases": count, "missing": list(args.missing),
-                      "command": document["command"], "hardware": document["hardware"],
-                      "summary": evaluation.summary(name), "per_case": document["models"][name]["per_case"]}
-            record_evaluation(path, key, record)
-            print(f"tumorseg: recorded '{key}' in the card of {path}", file=sys.stderr)
+        _record(loaded, key, document)
     return 0

@@ -3,6 +3,7 @@
     tumorseg synth --domain glioma --n 20 --seed 1000 --out data/glioma_test
     tumorseg synth --domain metastasis --n 5 --seed 0 --out data/mets --missing-prob 0.2
     tumorseg synth --bench                      # seconds per case, one core, as JSON
+    tumorseg synth --realism ../shared/real --out docs/images   # phantoms beside real cases
 
 Case ``k`` gets seed ``SEED + k`` and the folder ``OUT/<domain>_<seed:05d>/``
 with ``<name>_flair/_t1/_t1ce/_t2/_seg.nii.gz`` (BraTS 2020 layout; ET = 4 on
@@ -63,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="instead of writing cases, time the generator on one core and print JSON",
     )
     parser.add_argument("--bench-seeds", type=int, default=5, help="cases per domain for --bench (default 5)")
+    parser.add_argument("--generator-version", choices=("1", "2"), default=None,
+                        help="generator version (default: the newest)")
+    parser.add_argument("--realism", type=Path, metavar="REAL",
+                        help="a folder of real cases: write realism-slices.png and realism-histograms.png to --out")
     parser.set_defaults(func=run, _parser=parser)
 
 
@@ -73,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps(run_isolated(args.bench_seeds, args.shape), indent=2))
         return 0
+    if args.realism is not None:
+        return _realism(args)
     if args.domain is None or args.out is None:
         args._parser.error("--domain and --out are required (or --bench)")
     if args.n < 1 or args.seed < 0:
@@ -86,10 +93,34 @@ def run(args: argparse.Namespace) -> int:
     reports = write_synthetic_cases(
         args.domain, seeds, args.out,
         shape=args.shape, missing_prob=args.missing_prob, layout=args.layout, overwrite=args.overwrite,
+        **({"version": args.generator_version} if args.generator_version else {}),
     )
     with tqdm(total=args.n, file=sys.stderr, unit="case", dynamic_ncols=True, leave=False) as bar:
         for report in reports:
             bar.update(1)
             bar.set_postfix(seconds=f"{report.seconds:.1f}", refresh=False)
             print(report.folder)
+    return 0
+
+
+def _realism(args: argparse.Namespace) -> int:
+    """Phantoms beside the real cases of a folder (each sub-folder a case, or the folder one case)."""
+    from ..errors import CaseError
+    from ..io.reader import read_case
+    from ..synth.realism import realism_figures
+
+    if args.out is None:
+        args._parser.error("--realism needs --out (the folder for the figures)")
+    folders = sorted(p for p in args.realism.iterdir() if p.is_dir()) if args.realism.is_dir() else []
+    cases = []
+    for folder in folders or [args.realism]:
+        try:
+            cases.append(read_case(folder))
+        except CaseError:
+            continue  # not a case folder (e.g. a folder of algorithm outputs)
+    if not cases:
+        print(f"tumorseg: error: {args.realism}: no readable case", file=sys.stderr)
+        return 2
+    for path in realism_figures(cases, args.out):
+        print(path)
     return 0

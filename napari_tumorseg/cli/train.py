@@ -31,7 +31,7 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 # Run settings a resumed run takes from its state, not from the command line.
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
-                "empty_slices", "modality_dropout", "anneal_fraction", "float16")
+                "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernels", type=int, default=4, help="Dy-CNN kernels K (default %(default)s)")
     p.add_argument("--anneal-fraction", type=float, default=0.1, help="Dy-CNN: part of the steps annealing T 30->1")
     p.add_argument("--modality-dropout", type=float, default=0.35, help="chance a crop keeps a random subset")
+    p.add_argument("--tumour-crop-prob", type=float, default=0.8,
+                   help="chance a crop is centred near tumour, else anywhere in the brain (default %(default)s)")
+    p.add_argument("--appearance", type=float, default=0.0,
+                   help="chance a crop gets a random contrast curve, bias, blur and noise per modality")
     p.add_argument("--tumour-slices", type=int, default=20, help="tumour slices kept per case (default %(default)s)")
     p.add_argument("--empty-slices", type=int, default=4, help="tumour-free slices kept per case")
     p.add_argument("--epoch-steps", type=positive_int, default=50, help="steps between validation and saved state")
@@ -187,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, epoch_steps=args.epoch_steps,
         anneal_fraction=args.anneal_fraction,
-        augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout),
+        augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout,
+                                  tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance),
     )
     run_args = {name: (list(v) if isinstance(v := getattr(args, name), tuple) else
                        str(v) if isinstance(v, Path) else v) for name in RUN_SETTINGS}
@@ -259,6 +264,8 @@ def _train(trainer: Any) -> bool:
 
 def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict[str, Any], commands: list[str],
                  wall: float, device: Any) -> None:
+    from datetime import datetime, timezone
+
     from ..models.checkpoint import read_checkpoint_info, save_checkpoint
     from ..models.dynconv import get_temperature
     from ..machine import describe_machine
@@ -271,6 +278,7 @@ def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict
                     "storage": "float16" if args.float16 else "float32"}
     last = trainer.history[-1] if trainer.history else {}
     training = {
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": data, "hyperparameters": config.to_dict(), "steps": trainer.step, "command": commands[0],
         "resumed_with": commands[1:], "wall_time_s": round(wall, 1), "hardware": describe_machine(device),
         "final_loss": last.get("loss"), "final_validation_dice": last.get("validation"),

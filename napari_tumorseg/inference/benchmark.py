@@ -71,14 +71,20 @@ def benchmark_case(shape: tuple[int, int, int], seed: int) -> tuple[Case, str]:
 
 
 def save_case_arrays(case: Case, path: Path) -> None:
-    np.savez(path, **{key: case.images[key] for key in case.modalities})
+    """The canonical images and the voxel spacing (speck removal measures volumes in mm³)."""
+    spacing = np.asarray(case.geometry.spacing, dtype=np.float64)
+    np.savez(path, _spacing=spacing, **{key: case.images[key] for key in case.modalities})
 
 
 def load_case_arrays(path: str | Path) -> Case:
     with np.load(path) as data:
-        images = {key: data[key] for key in data.files}
+        images = {key: data[key] for key in data.files if key in MODALITIES}
+        spacing = data["_spacing"] if "_spacing" in data.files else np.ones(3)
     shape = next(iter(images.values())).shape
-    return Case(Path(path).stem, images, Geometry(_CANONICAL_AFFINE, shape))
+    # Column i of the affine is voxel axis i (already S, P, L): scaling it sets that axis's spacing.
+    affine = _CANONICAL_AFFINE.copy()
+    affine[:3, :3] *= spacing[None, :]
+    return Case(Path(path).stem, images, Geometry(affine, shape))
 
 
 def _peak_rss_mb() -> float:

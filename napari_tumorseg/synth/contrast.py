@@ -127,15 +127,34 @@ def render(
     signal = params.tissue[modality] @ tissue
     if modality == "t1c":
         signal += np.float32(VESSEL_SIGNAL) * vessels
+    return composite_tumour(signal, tissue, tumour, params.lesion[modality], TEXTURE_SHARE[modality])
+
+
+def composite_tumour(
+    signal: np.ndarray,
+    tissue: np.ndarray,
+    tumour: TumourFields,
+    lesion_signal: tuple[float, float, float, float] | np.ndarray,
+    texture_share: float,
+) -> np.ndarray:
+    """Lay the tumour compartments over a normal-brain signal (in place where possible), float32.
+
+    Args:
+        signal: (N,) the normal brain's signal at the brain points.
+        tissue: (3, N) GM, WM, CSF fractions (their sum fades at the brain's edge).
+        tumour: the tumour compartments at the points they touch.
+        lesion_signal: oedema, necrosis, non-enhancing and enhancing tumour signal.
+        texture_share: how much of the enhancement texture this modality shows.
+    """
     if tumour.where.size == 0:
         return signal.astype(np.float32)
-    oedema_s, necrosis_s, non_enhancing_s, enhancing_s = params.lesion[modality]
+    oedema_s, necrosis_s, non_enhancing_s, enhancing_s = lesion_signal
     at = tumour.where
     local = signal[at]
     fraction = tissue[0, at] + tissue[1, at] + tissue[2, at]
     # Oedema is water in the tissue: it replaces the tissue's own signal.
     local += tumour.oedema * (np.float32(oedema_s) * tumour.heterogeneity * fraction - local)
-    texture = 1.0 + np.float32(TEXTURE_SHARE[modality]) * (tumour.uptake - 1.0)
+    texture = 1.0 + np.float32(texture_share) * (tumour.uptake - 1.0)
     wall = enhancing_s * texture
     wall += tumour.non_enhancing * (np.float32(non_enhancing_s) * tumour.heterogeneity - wall)
     inside = wall + tumour.core * (np.float32(necrosis_s) * tumour.heterogeneity - wall)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
-from .generate import case_name, make_case
+from .generate import GENERATOR_VERSION, case_name, make_case
 from .grid import BRATS_SHAPE
 
 
@@ -43,6 +43,7 @@ def write_synthetic_cases(
     missing_prob: float = 0.0,
     layout: str = "brats2020",
     overwrite: bool = False,
+    version: str = GENERATOR_VERSION,
 ) -> Iterator[CaseWritten]:
     """Generate cases and write each to ``out/<domain>_<seed:05d>/`` in BraTS layout.
 
@@ -54,6 +55,7 @@ def write_synthetic_cases(
         missing_prob: chance that each modality is missing (its file is then absent).
         layout: "brats2020" (``_flair``, ``_t1``, ``_t1ce``, ``_t2``, ``_seg``) or "brats2023".
         overwrite: replace existing files; otherwise an existing case is an error.
+        version: generator version (the newest by default).
 
     Raises:
         CaseError: a case folder cannot be written (or exists, without ``overwrite``).
@@ -64,6 +66,6 @@ def write_synthetic_cases(
     out = Path(out)
     for done, seed in enumerate(seeds, start=1):
         start = time.perf_counter()
-        case = make_case(domain, seed, shape=shape, missing_prob=missing_prob)
+        case = make_case(domain, seed, shape=shape, missing_prob=missing_prob, version=version)
         folder = write_case(case, out / case_name(domain, seed), layout=layout, overwrite=overwrite)
         yield CaseWritten(done=done, total=len(seeds), folder=folder, seconds=time.perf_counter() - start)

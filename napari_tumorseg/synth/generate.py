@@ -27,15 +27,18 @@ import numpy as np
 from ..io.case import MODALITIES, Case
 from ..io.labels import LabelConvention
 from .anatomy import load_anatomy
+from .appearance import Appearance, Scanner
 from .contrast import ContrastParams, render, sample_contrast, vessel_field
 from .deformation import DeformationParams, mass_effect, random_deformation
 from .grid import BRATS_SHAPE, brats_geometry
 from .lesions import DOMAINS, Lesion, SiteMaps, sample_lesions
 from .nuisance import ScannerParams, acquire, bias_basis, choose_present, sample_scanner
 from .points import BrainPoints, brain_points
+from .structures import AnatomyDraws, Structures
 from .tumour import TumourFields, keep_lesion_components, tumour_fields
 
-GENERATOR_VERSION = "1"  # bump when the same seed would give a different case
+GENERATOR_VERSION = "2"  # the newest; bump when the same seed would give a different case
+GENERATOR_VERSIONS: tuple[str, ...] = ("1", "2")  # every version stays reproducible
 _STREAMS = ("geometry", "lesions", "contrast", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
 
 
@@ -47,17 +50,23 @@ class Phantom:
         case: the case (images, reference label, BraTS-like geometry).
         lesions: the lesions drawn, in phantom mm.
         deformation: the anatomy's random pose and shape.
-        contrast: the case's tissue and lesion signals.
+        contrast: the case's tissue and lesion signals (version 2: its appearance draw).
         scanners: modality -> its acquisition draws (present modalities only).
         points: the brain voxels and their tissue fractions after the deformation.
+        version: the generator version that made it.
+        anatomy: version 2's normal-anatomy draws (None in version 1).
+        structures: version 2's normal structures at the brain points (None in version 1).
     """
 
     case: Case
     lesions: list[Lesion]
     deformation: DeformationParams
-    contrast: ContrastParams
-    scanners: dict[str, ScannerParams]
+    contrast: ContrastParams | Appearance
+    scanners: dict[str, ScannerParams | Scanner]
     points: BrainPoints
+    version: str = "1"
+    anatomy: AnatomyDraws | None = None
+    structures: Structures | None = None
 
 
 def case_name(domain: str, seed: int) -> str:
@@ -65,15 +74,18 @@ def case_name(domain: str, seed: int) -> str:
     return f"{domain}_{seed:05d}"
 
 
-def _streams(domain: str, seed: int) -> dict[str, np.random.Generator]:
+def _streams(domain: str, seed: int, names: tuple[str, ...] = _STREAMS, salt: int = 0) -> dict[str, np.random.Generator]:
     # crc32 of the name, not hash(): stable across processes and Python versions.
-    root = np.random.SeedSequence([zlib.crc32(domain.encode()), seed])
-    return {name: np.random.default_rng(child) for name, child in zip(_STREAMS, root.spawn(len(_STREAMS)))}
+    entropy = [zlib.crc32(domain.encode()), seed] + ([salt] if salt else [])
+    root = np.random.SeedSequence(entropy)
+    return {name: np.random.default_rng(child) for name, child in zip(names, root.spawn(len(names)))}
 
 
-def _check(domain: str, seed: int) -> None:
+def _check(domain: str, seed: int, version: str = GENERATOR_VERSION) -> None:
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; expected one of {DOMAINS}")
+    if version not in GENERATOR_VERSIONS:
+        raise ValueError(f"unknown generator version {version!r}; expected one of {GENERATOR_VERSIONS}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
 
@@ -84,18 +96,36 @@ def generate_phantom(
     *,
     shape: tuple[int, int, int] = BRATS_SHAPE,
     missing_prob: float = 0.0,
+    version: str = GENERATOR_VERSION,
 ) -> Phantom:
     """Build one synthetic case with everything drawn for it.
 
     Args:
         domain: "glioma" or "metastasis".
-        seed: non-negative integer; the same (domain, seed, shape) gives the same case.
+        seed: non-negative integer; the same (domain, seed, shape, version) gives the same case.
         shape: canonical (z, y, x) grid over the BraTS field of view (240x240x155 mm);
             the default is the BraTS 1 mm grid, smaller shapes have larger voxels.
         missing_prob: chance that each modality is missing (never all four).
+        version: generator version ("1" or "2"; the newest by default).
     """
-    _check(domain, seed)
+    version = str(version)
+    _check(domain, seed, version)
     shape = tuple(int(n) for n in shape)
+    if version == "2":
+        return _generate_v2(domain, int(seed), shape, missing_prob)
+    return _generate_v1(domain, int(seed), shape, missing_prob)
+
+
+def _generate_v2(domain: str, seed: int, shape: tuple[int, int, int], missing_prob: float) -> Phantom:
+    from . import version2
+
+    parts = version2.build(domain, _streams(domain, seed, version2.STREAMS, salt=2), shape, missing_prob)
+    case = Case(name=case_name(domain, seed), images=parts.pop("images"), geometry=brats_geometry(shape),
+                label=parts.pop("label"), label_convention=LabelConvention.BRATS2020)
+    return Phantom(case=case, version="2", **parts)
+
+
+def _generate_v1(domain: str, seed: int, shape: tuple[int, int, int], missing_prob: float) -> Phantom:
     anatomy = load_anatomy(shape)
     coarse = anatomy.coarse
     rng = _streams(domain, int(seed))
@@ -151,6 +181,7 @@ def make_case(
     *,
     shape: tuple[int, int, int] = BRATS_SHAPE,
     missing_prob: float = 0.0,
+    version: str = GENERATOR_VERSION,
 ) -> Case:
     """One synthetic case: four modalities (unless some are missing) and its reference mask.
 
@@ -162,12 +193,13 @@ def make_case(
         shape: canonical (z, y, x) = (S, P, L) grid over the BraTS field of view;
             (155, 240, 240) is the BraTS 1 mm grid, smaller shapes have larger voxels.
         missing_prob: chance that each modality is missing (never all four).
+        version: generator version ("1" or "2"; the newest by default).
 
     Returns:
         A Case named ``<domain>_<seed:05d>`` with float32 images, internal labels
         (0 BG, 1 NCR, 2 ED, 3 ET) and a BraTS-like LPS geometry.
     """
-    return generate_phantom(domain, seed, shape=shape, missing_prob=missing_prob).case
+    return generate_phantom(domain, seed, shape=shape, missing_prob=missing_prob, version=version).case
 
 
 def iter_cases(
@@ -176,6 +208,7 @@ def iter_cases(
     *,
     shape: tuple[int, int, int] = BRATS_SHAPE,
     missing_prob: float = 0.0,
+    version: str = GENERATOR_VERSION,
 ) -> Iterator[Case]:
     """Synthetic cases one at a time (only one is held in memory).
 
@@ -184,6 +217,7 @@ def iter_cases(
         seeds: the seeds, in order (e.g. ``range(100)`` for training, ``range(1000, 1020)`` held out).
         shape: the grid of every case.
         missing_prob: chance that each modality is missing.
+        version: generator version.
     """
     for seed in seeds:
-        yield make_case(domain, seed, shape=shape, missing_prob=missing_prob)
+        yield make_case(domain, seed, shape=shape, missing_prob=missing_prob, version=version)

@@ -28,12 +28,15 @@ class BrainPoints:
         index: (3, N) voxel indices (z, y, x).
         tissue: (3, N) GM, WM, CSF fractions after the deformation.
         extra: (C, N) the extra smooth fields asked for, at the same voxels.
+        template_mm: (3, N) the template position (mm from the field of view's
+            corner) each voxel takes its anatomy from.
     """
 
     flat: np.ndarray
     index: np.ndarray
     tissue: np.ndarray
     extra: np.ndarray
+    template_mm: np.ndarray | None = None
 
     @property
     def fraction(self) -> np.ndarray:
@@ -93,4 +96,7 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
     brain = np.flatnonzero(tissue[0] + tissue[1] + tissue[2] >= BRAIN_THRESHOLD)
     sampler = sampler.subset(brain)
     extra = np.stack([sampler.sample(extra_fields[..., c]) for c in range(extra_fields.shape[-1])])
-    return BrainPoints(flat=flat[brain], index=index[:, brain], tissue=tissue[:, brain], extra=extra)
+    template_mm = (template_index[:, brain] + np.float32(0.5)) * spacing[:, None]
+    return BrainPoints(
+        flat=flat[brain], index=index[:, brain], tissue=tissue[:, brain], extra=extra, template_mm=template_mm
+    )

@@ -172,6 +172,7 @@ def render_markdown(cards: list[dict[str, Any]]) -> str:
                   f"- Command: `{training.get('command')}`",
                   *[f"- Resumed with: `{command}`" for command in training.get("resumed_with", [])],
                   *([f"- Note: {training['note']}"] if training.get("note") else []),
+                  *([f"- Trained: finished {training['finished']} (UTC)."] if training.get("finished") else []),
                   f"- Steps: {training.get('steps')}, batch {training.get('hyperparameters', {}).get('batch_size')}; "
                   f"wall time {training.get('wall_time_s', 0) / 60:.1f} min on {hardware.get('cpu')} "
                   f"({hardware.get('device')}, {hardware.get('torch_threads')} torch threads, shared machine).", ""]

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..io.case import MODALITIES, Case
 from ..inference.preprocess import prepare_case, slices_to_input
+from .intensity import randomise_appearance
 
 CACHE_FORMAT = "napari-tumorseg-slice-cache/1"
 _SUBSETS = [  # every non-empty proper subset of the four modalities, as keep-masks
@@ -179,6 +180,8 @@ class Augmentation:
         flip_prob: chance of each flip (left-right, anterior-posterior).
         intensity_jitter: per modality, brain voxels become ``x * (1 + u) + v``, u, v uniform in +-this.
         modality_dropout: chance a sample keeps only a random non-empty proper subset of its modalities.
+        appearance: chance a sample's modalities each get a random contrast curve, bias, blur
+            and noise (:mod:`.intensity`); 0 draws nothing, so older runs replay exactly.
     """
 
     crop: int = 128
@@ -186,6 +189,7 @@ class Augmentation:
     flip_prob: float = 0.5
     intensity_jitter: float = 0.1
     modality_dropout: float = 0.35
+    appearance: float = 0.0
 
 
 def _crop_origin(size: int, crop: int, centre: int | None, rng: np.random.Generator) -> int:
@@ -256,6 +260,9 @@ def sample_batch(
         if rng.random() < aug.flip_prob:
             image, label = image[..., ::-1, :], label[..., ::-1, :]
         image = image.reshape(-1, num_mod, crop, crop).copy()  # (context slots, modality, H, W)
+        if aug.appearance > 0 and rng.random() < aug.appearance:
+            for modality in range(num_mod):
+                image[:, modality] = randomise_appearance(image[:, modality], rng)
         scale = 1 + rng.uniform(-aug.intensity_jitter, aug.intensity_jitter, num_mod)
         shift = rng.uniform(-aug.intensity_jitter, aug.intensity_jitter, num_mod)
         brain = image != 0  # background stays exactly 0, as the preprocessing leaves it

@@ -1,0 +1,222 @@
+"""Version-2 appearance: every class's signal drawn per case and per modality, SynthSeg-style.
+
+Version 1 jittered one textbook contrast by a few percent, so a network could
+learn "z-scored FLAIR above 1.5 is oedema" and fail on the next scanner.
+Here each case draws, for each modality, the signal of every tissue,
+structure and tumour compartment from wide ranges (relative to white matter,
+set by eye from published protocols and the appearance of clinical scans,
+never fitted to the real development cases), keeping only the orderings a
+radiologist relies on:
+
+- FLAIR: CSF dark; oedema and non-enhancing tumour brighter than both
+  grey and white matter (which may swap order between scanners);
+- T1: white matter above grey matter above CSF; tumour darkish;
+- T1c: the T1 contrast plus gadolinium: enhancing tumour, vessels, dura,
+  sinuses and choroid plexus enhance, by amounts drawn per case;
+- T2: CSF brightest of the normal tissues; oedema, necrosis and
+  non-enhancing tumour bright; flow voids dark.
+
+:func:`acquire_volume` then applies the scanner: contrast curve, bias field,
+Rician noise and blur (thick slices along a random axis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ..io.case import MODALITIES
+from .structures import Structures
+from .tumour import TumourFields
+
+# class -> modality -> (low, high) signal relative to `reference` (log-uniform draw).
+# reference "wm": white matter = 1; "matter": the brighter of grey and white matter.
+RANGES: dict[str, tuple[str, dict[str, tuple[float, float]]]] = {
+    "gm": ("wm", {"flair": (0.85, 1.45), "t1": (0.55, 0.88), "t2": (1.1, 1.7)}),
+    "csf": ("matter", {"flair": (0.08, 0.5), "t1": (0.12, 0.5), "t2": (1.4, 3.2)}),
+    "rim": ("matter", {"flair": (1.1, 1.8), "t1": (0.75, 1.0), "t2": (1.05, 1.8)}),
+    "wmh": ("matter", {"flair": (1.2, 2.2), "t1": (0.7, 0.98), "t2": (1.1, 2.0)}),
+    "choroid": ("wm", {"flair": (0.8, 1.8), "t1": (0.6, 1.0), "t2": (0.9, 2.2)}),
+    "vessel": ("wm", {"flair": (0.4, 1.6), "t1": (0.4, 1.0), "t2": (0.2, 1.2)}),
+    "dura": ("wm", {"flair": (0.4, 1.5), "t1": (0.4, 1.0), "t2": (0.3, 1.2)}),
+    "oedema": ("matter", {"flair": (1.2, 2.2), "t1": (0.6, 0.95), "t2": (1.15, 2.2)}),
+    "necrosis": ("matter", {"flair": (0.4, 1.8), "t1": (0.2, 0.65), "t2": (1.2, 2.8)}),
+    "non_enhancing": ("matter", {"flair": (1.05, 2.0), "t1": (0.45, 0.85), "t2": (1.1, 2.4)}),
+    "enhancing": ("matter", {"flair": (0.9, 1.8), "t1": (0.55, 1.0), "t2": (0.9, 1.8)}),
+}
+# Extra T1c signal after gadolinium, WM units; classes not listed do not enhance.
+ENHANCEMENT: dict[str, tuple[float, float]] = {
+    "enhancing": (0.45, 1.8), "vessel": (0.5, 2.5), "dura": (0.4, 2.0), "choroid": (0.6, 2.2),
+}
+FLOW_VOID = {"flair": (0.2, 0.8), "t2": (0.15, 0.7)}  # signal factor in flow voids
+LESION_ORDER = ("oedema", "necrosis", "non_enhancing", "enhancing")  # as contrast.LESION_SIGNAL
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """One case's signals: modality -> class -> signal (WM = 1), flow-void factors, texture gain."""
+
+    signal: dict[str, dict[str, float]]
+    flow_void: dict[str, float]
+    texture: dict[str, float]
+
+
+def _draw(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def sample_appearance(rng: np.random.Generator) -> Appearance:
+    """Draw every class's signal in every modality for one case.
+
+    Args:
+        rng: the case's appearance stream.
+    """
+    signal: dict[str, dict[str, float]] = {}
+    for modality in ("flair", "t1", "t2"):
+        values = {"wm": 1.0}
+        for name, (reference, ranges) in RANGES.items():
+            base = 1.0 if reference == "wm" else max(values["wm"], values["gm"])
+            values[name] = base * _draw(rng, *ranges[modality])
+        signal[modality] = values
+    # T1c: the same T1 weighting, a little brighter overall, plus each class's uptake.
+    signal["t1c"] = {name: value * _draw(rng, 0.95, 1.1) for name, value in signal["t1"].items()}
+    for name, (low, high) in ENHANCEMENT.items():
+        signal["t1c"][name] += _draw(rng, low, high)
+    flow_void = {m: float(rng.uniform(*FLOW_VOID[m])) if m in FLOW_VOID else 1.0 for m in MODALITIES}
+    texture = {m: float(rng.uniform(0.01, 0.06)) for m in MODALITIES}
+    return Appearance(signal=signal, flow_void=flow_void, texture=texture)
+
+
+def _blend(signal: np.ndarray, membership: np.ndarray, value: np.ndarray | float) -> None:
+    """``signal <- signal + membership * (value - signal)`` in place (a structure replaces what was there)."""
+    signal += membership * (value - signal)
+
+
+def render_normal(appearance: Appearance, modality: str, tissue: np.ndarray, structures: Structures) -> np.ndarray:
+    """Noise-free signal of the normal brain at the brain points, WM units.
+
+    Args:
+        appearance: the case's signals.
+        modality: one of MODALITIES.
+        tissue: (3, N) GM, WM, CSF fractions.
+        structures: the normal structures' memberships.
+    """
+    s = appearance.signal[modality]
+    gm, wm, csf = tissue
+    fraction = gm + wm + csf
+    matter = gm + wm
+    signal = (np.float32(s["gm"]) * gm + np.float32(s["wm"]) * wm).astype(np.float32)
+    signal *= 1.0 + np.float32(appearance.texture[modality]) * structures.texture
+    signal += np.float32(s["csf"]) * csf
+    for name, membership in (("rim", structures.rim), ("wmh", structures.wmh)):
+        _blend(signal, membership * matter, np.float32(s[name]) * matter + np.float32(s["csf"]) * csf)
+    csf_signal = np.float32(s["csf"]) * (1.0 + (np.float32(appearance.flow_void[modality]) - 1.0) * structures.flow_void)
+    _blend(signal, structures.ventricle * (structures.flow_void > 0), csf_signal * fraction)
+    for name in ("choroid", "vessel", "dura"):
+        _blend(signal, getattr(structures, name), np.float32(s[name]) * fraction)
+    return signal
+
+
+def lesion_signals(appearance: Appearance, modality: str) -> tuple[float, float, float, float]:
+    """(oedema, necrosis, non-enhancing, enhancing) signal in this modality, for the tumour compositing."""
+    s = appearance.signal[modality]
+    return tuple(float(s[name]) for name in LESION_ORDER)
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """One modality's acquisition (version 2).
+
+    Args:
+        scale: scanner units per WM unit.
+        gamma: contrast curve exponent.
+        bias_weights: (2,) weights of the shared bias basis (log scale).
+        noise: Rician noise standard deviation, WM units before ``scale``.
+        blur_mm: (3,) Gaussian blur sigma along (z, y, x) in mm (thick slices along one axis).
+    """
+
+    scale: float
+    gamma: float
+    bias_weights: tuple[float, float]
+    noise: float
+    blur_mm: tuple[float, float, float]
+
+
+def sample_scanner(rng: np.random.Generator) -> Scanner:
+    """Draw one modality's acquisition: wider than version 1's, with thick slices half the time."""
+    blur = np.full(3, rng.uniform(0.0, 0.6))
+    blur[blur < 0.3] = 0.0  # too little to see, and the costliest step to run
+    if rng.random() < 0.5:
+        axis = 0 if rng.random() < 0.7 else int(rng.integers(1, 3))
+        blur[axis] = rng.uniform(0.6, 2.2)
+    return Scanner(
+        scale=_draw(rng, 100.0, 5000.0),
+        gamma=_draw(rng, 0.65, 1.5),
+        bias_weights=tuple(float(w) for w in rng.normal(0.0, 0.2, 2).clip(-0.45, 0.45)),
+        noise=_draw(rng, 0.005, 0.05),
+        blur_mm=tuple(float(b) for b in blur),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PointBox:
+    """The brain points' bounding box (plus a margin), where volume operations such as blur run.
+
+    Args:
+        slices: the box in the full volume.
+        shape: its shape.
+        local_flat: (N,) flat index of each point inside the box.
+    """
+
+    slices: tuple[slice, slice, slice]
+    shape: tuple[int, int, int]
+    local_flat: np.ndarray
+
+    @classmethod
+    def around(cls, index: np.ndarray, shape: tuple[int, int, int], margin: int = 4) -> PointBox:
+        """The box around points at voxel indices (3, N) of a volume of ``shape``."""
+        low = np.maximum(index.min(axis=1) - margin, 0)
+        high = np.minimum(index.max(axis=1) + 1 + margin, shape)
+        size = tuple(int(n) for n in high - low)
+        local = np.ravel_multi_index(tuple(index - low[:, None]), size)
+        return cls(tuple(slice(int(a), int(b)) for a, b in zip(low, high)), size, local)
+
+
+def acquire_volume(
+    signal: np.ndarray,
+    box: PointBox,
+    spacing: np.ndarray,
+    bias_basis_at_points: np.ndarray,
+    scanner: Scanner,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Scanner intensities of one modality at the brain points (the volume is 0 outside: skull-stripped).
+
+    Args:
+        signal: (N,) noise-free signal at the brain points, WM units.
+        box: the points' bounding box (blur runs inside it).
+        spacing: voxel size (mm).
+        bias_basis_at_points: (2, N) the shared bias basis at the points.
+        scanner: this modality's acquisition.
+        rng: this modality's scanner stream (after :func:`sample_scanner`).
+
+    Returns:
+        (N,) float32 intensities, all positive.
+    """
+    value = np.power(np.maximum(signal, 1e-4), np.float32(scanner.gamma), dtype=np.float32)
+    value *= np.exp(np.asarray(scanner.bias_weights, dtype=np.float32) @ bias_basis_at_points)
+    sigma = np.float32(scanner.noise)
+    real = value + sigma * rng.standard_normal(value.shape, dtype=np.float32)
+    imaginary = sigma * rng.standard_normal(value.shape, dtype=np.float32)
+    value = np.sqrt(real * real + imaginary * imaginary)
+    sigmas = np.asarray(scanner.blur_mm) / spacing
+    if sigmas.max() > 0.25:
+        # Thick slices average their neighbours, and the brain's edge with the 0 around it.
+        volume = np.zeros(box.shape, dtype=np.float32)
+        volume.reshape(-1)[box.local_flat] = value
+        volume = ndi.gaussian_filter(volume, np.where(sigmas > 0.25, sigmas, 0.0), mode="constant", truncate=2.5)
+        value = volume.reshape(-1)[box.local_flat]
+    # The magnitude image is never exactly 0 in the brain; 0 means "outside" in BraTS.
+    return np.maximum(value * np.float32(scanner.scale), np.float32(1e-3 * scanner.scale))

@@ -1,0 +1,88 @@
+"""Generator version 2: phantoms built to transfer to real scans.
+
+The same skeleton as version 1 (:mod:`.generate`): a deformed template, the
+domain's lesions with their mass effect, tissue sampled at the brain voxels,
+tumour compartments, then one rendering per modality. What changes is what a
+network can learn from it (see issue "sim-to-real phantoms"):
+
+1. wider head poses, sizes and deformations (:func:`.deformation.sample_deformation_params_v2`);
+2. the tissue reshaped and the normal structures real scans show
+   (:mod:`.structures`): folded cortex, ventricles of every size, the
+   periventricular rim, white-matter hyperintensities, choroid plexus, flow
+   voids, vessels, dura, falx and sinuses;
+3. more tumour kinds (:mod:`.lesion_types`);
+4. every signal drawn per case and modality, and a wider scanner: contrast
+   curve, bias, noise and thick-slice blur (:mod:`.appearance`).
+
+Each step draws from its own random stream, so asking for fewer modalities
+never changes the others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io.case import MODALITIES
+from .anatomy import load_anatomy
+from .appearance import PointBox, acquire_volume, lesion_signals, render_normal, sample_appearance, sample_scanner
+from .contrast import composite_tumour
+from .deformation import mass_effect, random_deformation, sample_deformation_params_v2
+from .lesion_types import sample_lesions_v2
+from .lesions import SiteMaps
+from .nuisance import bias_basis, choose_present
+from .points import brain_points
+from .regions import load_regions
+from .structures import normal_structures, sample_anatomy_draws
+from .tumour import keep_lesion_components, tumour_fields
+
+STREAMS = ("geometry", "lesions", "anatomy", "appearance", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
+TEXTURE_SHARE = {"flair": 0.4, "t1": 0.4, "t1c": 1.0, "t2": 0.4}  # enhancement texture seen per modality
+
+
+def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, int, int], missing_prob: float) -> dict:
+    """Everything a version-2 phantom is made of (the arguments of :class:`~.generate.Phantom`, less the case).
+
+    Args:
+        domain: "glioma" or "metastasis".
+        rng: one generator per name in :data:`STREAMS`.
+        shape: canonical (z, y, x) grid.
+        missing_prob: chance that each modality is missing.
+
+    Returns:
+        A dict with images, label and the draws: lesions, deformation,
+        contrast (the appearance), scanners, points, anatomy, structures.
+    """
+    anatomy = load_anatomy(shape)
+    coarse = anatomy.coarse
+    displacement, deformation = random_deformation(rng["geometry"], coarse, sample_deformation_params_v2)
+    lesions = sample_lesions_v2(domain, rng["lesions"], SiteMaps(anatomy.at_coarse_nodes(displacement), coarse))
+    for lesion in lesions:
+        displacement += mass_effect(coarse.positions_mm, lesion.centre_mm, lesion.displaced_radius_mm)
+    points = brain_points(anatomy, displacement, bias_basis(rng["bias"], coarse))
+    draws = sample_anatomy_draws(rng["anatomy"])
+    structures = normal_structures(rng["anatomy"], points, anatomy.spacing, load_regions(), draws)
+    tumour = tumour_fields(lesions, rng["lesions"], points.index, anatomy.spacing, points.tissue)
+    keep_lesion_components(tumour, points.flat, shape, single=domain == "glioma")
+
+    appearance = sample_appearance(rng["appearance"])
+    present = choose_present(rng["missing"], missing_prob)
+    images, scanners = {}, {}
+    box = PointBox.around(points.index, shape)
+    for modality in present:
+        stream = rng[f"scanner_{modality}"]
+        scanners[modality] = sample_scanner(stream)
+        signal = render_normal(appearance, modality, points.tissue, structures)
+        signal = composite_tumour(signal, points.tissue, tumour, lesion_signals(appearance, modality),
+                                  TEXTURE_SHARE[modality])
+        intensity = acquire_volume(signal, box, anatomy.spacing, points.extra, scanners[modality], stream)
+        images[modality] = _scatter(intensity, points.flat, shape)
+    label = np.zeros(shape, dtype=np.uint8)
+    label.reshape(-1)[points.flat[tumour.where]] = tumour.label
+    return dict(images=images, label=label, lesions=lesions, deformation=deformation, contrast=appearance,
+                scanners=scanners, points=points, anatomy=draws, structures=structures)
+
+
+def _scatter(values: np.ndarray, flat: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    volume = np.zeros(shape, dtype=np.float32)
+    volume.reshape(-1)[flat] = values
+    return volume

@@ -1,0 +1,165 @@
+"""Generator version 2: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from napari_tumorseg.io.case import MODALITIES
+from napari_tumorseg.io.labels import ED, ET, NCR
+from napari_tumorseg.synth import GENERATOR_VERSION, generate_phantom, make_case
+from napari_tumorseg.synth.anatomy import load_anatomy
+from napari_tumorseg.synth.appearance import sample_appearance
+from napari_tumorseg.synth.deformation import random_deformation, sample_deformation_params_v2
+from napari_tumorseg.synth.lesion_types import sample_glioma_v2, sample_metastases_v2
+from napari_tumorseg.synth.lesions import SiteMaps
+
+SHAPE = (40, 64, 64)  # the BraTS field of view at about 3.8 mm
+SEEDS = (0, 1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def phantoms():
+    return {(d, s): generate_phantom(d, s, shape=SHAPE) for d in ("glioma", "metastasis") for s in SEEDS}
+
+
+@pytest.fixture(scope="module")
+def sites():
+    """Coarse site maps of a few deformed heads, for drawing many lesion sets cheaply."""
+    anatomy = load_anatomy(SHAPE)
+    maps = []
+    for seed in range(3):
+        displacement, _ = random_deformation(np.random.default_rng(seed), anatomy.coarse, sample_deformation_params_v2)
+        maps.append(SiteMaps(anatomy.at_coarse_nodes(displacement), anatomy.coarse))
+    return maps
+
+
+def test_version_2_is_the_default_and_differs_from_version_1():
+    assert GENERATOR_VERSION == "2"
+    newest, oldest = make_case("glioma", 0, shape=SHAPE), make_case("glioma", 0, shape=SHAPE, version="1")
+    assert not np.array_equal(newest.images["flair"], oldest.images["flair"])
+    again = make_case("glioma", 0, shape=SHAPE, version="2")
+    for key in MODALITIES:
+        np.testing.assert_array_equal(again.images[key], newest.images[key])
+    np.testing.assert_array_equal(again.label, newest.label)
+
+
+def test_case_contract(phantoms):
+    for (domain, seed), phantom in phantoms.items():
+        case = phantom.case
+        assert phantom.version == "2" and phantom.anatomy is not None
+        assert case.name == f"{domain}_{seed:05d}" and case.shape == SHAPE
+        assert set(np.unique(case.label)) <= {0, NCR, ED, ET} and case.label.any()
+        for key in MODALITIES:
+            image = case.images[key]
+            assert image.dtype == np.float32 and np.isfinite(image).all()
+            brain = image > 0
+            assert 0.05 < brain.mean() < 0.3  # skull-stripped: 0 outside the brain
+            assert brain[case.label > 0].all(), "tumour outside the brain"
+
+
+def test_gliomas_are_high_or_lower_grade(sites):
+    kinds = set()
+    for seed in range(40):
+        (lesion,) = sample_glioma_v2(np.random.default_rng(seed), sites[seed % len(sites)])
+        if lesion.rim_mm is None:
+            assert lesion.non_enhancing_fraction == 1.0  # lower grade: all NCR/NET, no enhancing wall
+            kinds.add("lower")
+        else:
+            kinds.add("high")
+        assert 20.0 <= 2 * lesion.mean_radius_mm <= 70.0
+    assert kinds == {"lower", "high"}
+
+
+def test_lower_grade_glioma_has_no_enhancing_tumour():
+    found = 0
+    for seed in range(12):
+        phantom = generate_phantom("glioma", seed, shape=SHAPE)
+        if phantom.lesions[0].rim_mm is None:
+            label = phantom.case.label
+            assert not (label == ET).any() and (label == NCR).any()
+            found += 1
+    assert found, "no lower-grade glioma among the seeds"
+
+
+def test_metastases_vary_in_number_size_and_kind(sites):
+    counts, diameters, kinds = [], [], set()
+    for seed in range(150):
+        lesions = sample_metastases_v2(np.random.default_rng(seed), sites[seed % len(sites)])
+        counts.append(len(lesions))
+        for lesion in lesions:
+            diameters.append(2 * lesion.mean_radius_mm)
+            kinds.add("solid" if lesion.rim_mm is None else "hollow")
+    assert min(counts) == 1 and 6 <= max(counts) <= 10
+    assert 2.5 <= min(diameters) < 6.0 and 25.0 < max(diameters) <= 42.0
+    assert kinds == {"solid", "hollow"}
+
+
+def test_normal_structures_are_drawn_with_their_own_signal():
+    """Vessels, dura and choroid plexus can enhance; the periventricular rim can be FLAIR-bright; none is tumour."""
+    from napari_tumorseg.synth.appearance import render_normal
+
+    phantom = generate_phantom("metastasis", 0)  # full size: thin structures need 1 mm voxels
+    points, structures = phantom.points, phantom.structures
+    label = phantom.case.label.reshape(-1)[points.flat]
+    normal_wm = (label == 0) & (points.tissue[1] > 0.95)
+    for modality, name in (("t1c", "vessel"), ("t1c", "dura"), ("t1c", "choroid"), ("flair", "rim")):
+        member = (getattr(structures, name) > 0.9) & (label == 0) & (points.fraction > 0.95)
+        if name == "rim":
+            member &= points.tissue[2] < 0.05  # the rim is tissue, not the ventricle's edge
+        assert member.sum() > 50, f"no {name} drawn"
+        signal = render_normal(phantom.contrast, modality, points.tissue, structures)
+        relative = phantom.contrast.signal[modality][name] / phantom.contrast.signal[modality]["wm"]
+        ratio = np.median(signal[member]) / np.median(signal[normal_wm])
+        assert ratio == pytest.approx(relative, rel=0.25), (name, ratio, relative)
+    assert structures.wmh.max() <= 1.0 and structures.ventricle.sum() > 1000
+
+
+def test_appearance_is_drawn_per_case_keeping_the_orderings_radiologists_use():
+    ratios = []
+    for seed in range(200):
+        s = sample_appearance(np.random.default_rng(seed)).signal
+        assert s["t1"]["csf"] < s["t1"]["gm"] < s["t1"]["wm"]
+        assert s["t2"]["csf"] > max(s["t2"]["gm"], s["t2"]["wm"])
+        assert s["flair"]["csf"] < min(s["flair"]["gm"], s["flair"]["wm"])
+        assert s["flair"]["oedema"] > max(s["flair"]["gm"], s["flair"]["wm"])
+        assert s["t1c"]["enhancing"] > 1.2 * s["t1"]["enhancing"]
+        assert s["t1c"]["necrosis"] < s["t1c"]["enhancing"]
+        ratios.append(s["flair"]["gm"] / s["flair"]["wm"])
+    # Grey and white matter swap order on FLAIR between scanners: the network cannot rely on it.
+    assert min(ratios) < 0.95 and max(ratios) > 1.3
+
+
+def test_missing_modalities_do_not_change_the_rest():
+    full = make_case("metastasis", 7, shape=SHAPE)
+    case = make_case("metastasis", 7, shape=SHAPE, missing_prob=0.5)
+    assert case.missing_modalities
+    for key in case.modalities:
+        np.testing.assert_array_equal(case.images[key], full.images[key])
+    np.testing.assert_array_equal(case.label, full.label)
+
+
+def test_tumour_is_connected_per_lesion(phantoms):
+    for seed in SEEDS:
+        label = phantoms[("glioma", seed)].case.label
+        assert ndi.label(label > 0)[1] == 1  # a glioma is one lesion
+
+
+# What version 2 makes of these seeds; a change that moves them must be version 3.
+VERSION_2_FINGERPRINT = {
+    ("glioma", 0): ((370, 2354, 185), {"flair": 140.1, "t1": 205.0, "t1c": 3988.9, "t2": 6215.8}),
+    ("glioma", 1): ((1174, 1132, 659), {"flair": 3741.6, "t1": 95.0, "t1c": 150.7, "t2": 1507.0}),
+    ("metastasis", 0): ((0, 230, 1), {"flair": 112.0, "t1": 671.6, "t1c": 161.1, "t2": 682.9}),
+    ("metastasis", 1): ((0, 351, 18), {"flair": 871.5, "t1": 470.3, "t1c": 1703.7, "t2": 2435.7}),
+}
+
+
+def test_generator_version_2_still_makes_the_same_cases(phantoms):
+    for key, (counts, medians) in VERSION_2_FINGERPRINT.items():
+        case = phantoms[key].case
+        found = tuple(int((case.label == value).sum()) for value in (NCR, ED, ET))
+        np.testing.assert_allclose(found, counts, rtol=0.01, atol=2, err_msg=f"{key} labels")
+        for modality, median in medians.items():
+            image = case.images[modality]
+            assert float(np.median(image[image > 0])) == pytest.approx(median, rel=0.005), (key, modality)
