@@ -25,6 +25,10 @@ from napari_tumorseg.models import build_model
 
 SHAPE = (48, 80, 80)
 PRETRAIN_STEPS = 150
+# Version 1's fixed contrast lets a tiny network learn the source domain in 150
+# steps, so the gap measured is the domain's, not an under-trained network's:
+# this tests the adaptation methods, not the phantoms.
+GENERATOR = "1"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def glioma_model():
     model = build_model("unet", base_width=8, depth=3)
     pools = []
     for seed in range(100, 104):
-        case = make_case("glioma", seed, shape=SHAPE)
+        case = make_case("glioma", seed, shape=SHAPE, version=GENERATOR)
         slices = slices_with_tumour(case.label)
         prepared = case_corrections(case, case.label, slices, model_config=model.config, reference_slices=0)
         pools.append(SlicePool.from_arrays(prepared.inputs, prepared.labels, [str(z) for z in slices]))
@@ -60,7 +64,7 @@ def glioma_model():
 def metastasis(glioma_model):
     from napari_tumorseg.synth.generate import make_case
 
-    case = make_case("metastasis", 903, shape=SHAPE)
+    case = make_case("metastasis", 903, shape=SHAPE, version=GENERATOR)
     prepared = case_corrections(
         case, case.label, slices_with_tumour(case.label, limit=5), model_config=glioma_model.config, reference_slices=16
     )

@@ -96,7 +96,7 @@ def test_training_changes_weights_and_lowers_the_loss_on_its_batch(tiny_cache, t
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     with torch.no_grad():
         loss_before = float(dice_ce_loss(trainer.model(x), y))
-    for _ in range(20):  # the same batch: it must be learned
+    for _ in range(30):  # the same batch: it must be learned
         trainer.train_step(x, y)
     with torch.no_grad():
         loss_after = float(dice_ce_loss(trainer.model(x), y))
