@@ -44,7 +44,7 @@ def test_the_real_folder_mixes_a_labelled_glioma_without_et_and_unlabelled_cases
 
     names = [LABELLED, *UNLABELLED]
     generator = evaluate_cases({"nothing": Nothing()}, (read_case(REAL / n) for n in names))
-    results = {r.case: r for r in generator}
+    results = {progress.data.case: progress.data for progress in generator}
     assert set(results) == set(names)
     lgg = results[LABELLED]
     assert lgg.has_reference and lgg.regions["ET"]["status"] == "reference_empty"

@@ -5,7 +5,7 @@ does. The command line is ``tumorseg train`` and ``tumorseg evaluate``.
 
     cache = synthetic_slice_cache("glioma", range(64), SliceLayout(), cache_dir=folder)
     trainer = Trainer(build_model("unet"), cache, TrainConfig(steps=500))
-    for report in trainer.run(): ...
+    drive(trainer.run(), on_progress=print)   # napari_tumorseg.jobs.drive: a Progress per step
 """
 
 from __future__ import annotations
