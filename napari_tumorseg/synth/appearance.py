@@ -56,11 +56,13 @@ LESION_ORDER = ("oedema", "necrosis", "non_enhancing", "enhancing")  # as contra
 
 @dataclass(frozen=True)
 class Appearance:
-    """One case's signals: modality -> class -> signal (WM = 1), flow-void factors, texture gain."""
+    """One case's signals: modality -> class -> signal (WM = 1), flow-void factors, texture gain,
+    and the factor of everything below the tentorium."""
 
     signal: dict[str, dict[str, float]]
     flow_void: dict[str, float]
     texture: dict[str, float]
+    infratentorial: dict[str, float]
 
 
 def _draw(rng: np.random.Generator, low: float, high: float) -> float:
@@ -86,7 +88,9 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         signal["t1c"][name] += _draw(rng, low, high)
     flow_void = {m: float(rng.uniform(*FLOW_VOID[m])) if m in FLOW_VOID else 1.0 for m in MODALITIES}
     texture = {m: float(rng.uniform(0.01, 0.06)) for m in MODALITIES}
-    return Appearance(signal=signal, flow_void=flow_void, texture=texture)
+    # Coil sensitivity and tissue make the posterior fossa brighter or darker than the cerebrum.
+    infratentorial = {m: _draw(rng, 0.85, 1.35) for m in MODALITIES}
+    return Appearance(signal=signal, flow_void=flow_void, texture=texture, infratentorial=infratentorial)
 
 
 def _blend(signal: np.ndarray, membership: np.ndarray, value: np.ndarray | float) -> None:
@@ -116,6 +120,7 @@ def render_normal(appearance: Appearance, modality: str, tissue: np.ndarray, str
     _blend(signal, structures.ventricle * (structures.flow_void > 0), csf_signal * fraction)
     for name in ("choroid", "vessel", "dura"):
         _blend(signal, getattr(structures, name), np.float32(s[name]) * fraction)
+    signal *= 1.0 + np.float32(appearance.infratentorial[modality] - 1.0) * structures.infratentorial
     return signal
 
 
@@ -133,6 +138,8 @@ class Scanner:
         scale: scanner units per WM unit.
         gamma: contrast curve exponent.
         bias_weights: (2,) weights of the shared bias basis (log scale).
+        regional: log-amplitude of this sequence's own smooth intensity variation
+            (susceptibility, flow, coil), on top of the shared bias.
         noise: Rician noise standard deviation, WM units before ``scale``.
         blur_mm: (3,) Gaussian blur sigma along (z, y, x) in mm (thick slices along one axis).
     """
@@ -140,6 +147,7 @@ class Scanner:
     scale: float
     gamma: float
     bias_weights: tuple[float, float]
+    regional: float
     noise: float
     blur_mm: tuple[float, float, float]
 
@@ -155,6 +163,7 @@ def sample_scanner(rng: np.random.Generator) -> Scanner:
         scale=_draw(rng, 100.0, 5000.0),
         gamma=_draw(rng, 0.65, 1.5),
         bias_weights=tuple(float(w) for w in rng.normal(0.0, 0.2, 2).clip(-0.45, 0.45)),
+        regional=float(rng.uniform(0.0, 0.15)),
         noise=_draw(rng, 0.005, 0.05),
         blur_mm=tuple(float(b) for b in blur),
     )
@@ -189,6 +198,7 @@ def acquire_volume(
     box: PointBox,
     spacing: np.ndarray,
     bias_basis_at_points: np.ndarray,
+    regional_field: np.ndarray,
     scanner: Scanner,
     rng: np.random.Generator,
 ) -> np.ndarray:
@@ -199,6 +209,7 @@ def acquire_volume(
         box: the points' bounding box (blur runs inside it).
         spacing: voxel size (mm).
         bias_basis_at_points: (2, N) the shared bias basis at the points.
+        regional_field: (N,) this sequence's own smooth unit-variance field.
         scanner: this modality's acquisition.
         rng: this modality's scanner stream (after :func:`sample_scanner`).
 
@@ -206,7 +217,8 @@ def acquire_volume(
         (N,) float32 intensities, all positive.
     """
     value = np.power(np.maximum(signal, 1e-4), np.float32(scanner.gamma), dtype=np.float32)
-    value *= np.exp(np.asarray(scanner.bias_weights, dtype=np.float32) @ bias_basis_at_points)
+    log_bias = np.asarray(scanner.bias_weights, dtype=np.float32) @ bias_basis_at_points
+    value *= np.exp(log_bias + np.float32(scanner.regional) * regional_field)
     sigma = np.float32(scanner.noise)
     real = value + sigma * rng.standard_normal(value.shape, dtype=np.float32)
     imaginary = sigma * rng.standard_normal(value.shape, dtype=np.float32)

@@ -40,6 +40,7 @@ CORTEX_MM = 2.2  # thickness of the cortical ribbon
 FOLD_DEPTH_MM = 11.0  # typical depth of a sulcus below the brain's surface
 FOLD_STEP_MM = 2.0  # grid of the folding noise
 TILT, TILT_STEP_MM, TILT_LENGTH_MM = 0.5, 4.0, 10.0  # how much, and how smoothly, sulci lean
+CEREBELLUM_FROM_Y_MM = 140.0  # template: the cerebellum lies behind this coronal plane, the brainstem before it
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class AnatomyDraws:
         choroid_coverage: share of the ventricles filled by choroid plexus.
         flow_void_coverage: share of the ventricles that shows flow voids.
         texture: relative amplitude of the tissue texture.
+        folia_grey: grey-matter share of the cerebellar cortex (folia below the voxel size).
+        folia_depth_mm: how deep the cerebellar cortex reaches before the white-matter core.
+        fissure_share: level below which the fine noise makes a CSF fissure.
     """
 
     sharpness: float
@@ -79,6 +83,9 @@ class AnatomyDraws:
     choroid_coverage: float
     flow_void_coverage: float
     texture: float
+    folia_grey: float
+    folia_depth_mm: float
+    fissure_share: float
 
 
 def sample_anatomy_draws(rng: np.random.Generator) -> AnatomyDraws:
@@ -100,6 +107,9 @@ def sample_anatomy_draws(rng: np.random.Generator) -> AnatomyDraws:
         choroid_coverage=float(rng.uniform(0.15, 0.6)),
         flow_void_coverage=float(rng.uniform(0.0, 0.4)),
         texture=float(rng.uniform(0.2, 1.0)),
+        folia_grey=float(rng.uniform(0.6, 0.9)),
+        folia_depth_mm=float(rng.uniform(8.0, 16.0)),
+        fissure_share=float(rng.uniform(0.03, 0.15) * (1.0 + age)),
     )
 
 
@@ -116,6 +126,8 @@ class Structures:
         vessel: enhancing vessels.
         dura: dura, falx and venous sinuses.
         texture: zero-mean tissue texture (about unit variance).
+        infratentorial: below the tentorium (cerebellum and brainstem), where
+            the coil and the tissue make the signal differ from the cerebrum's.
     """
 
     ventricle: np.ndarray
@@ -126,6 +138,7 @@ class Structures:
     vessel: np.ndarray
     dura: np.ndarray
     texture: np.ndarray
+    infratentorial: np.ndarray
 
 
 class _LocalNoise:
@@ -168,6 +181,7 @@ def shape_tissue(
     fraction = gm + wm + csf
     _sharpen(gm, wm, draws.sharpness)
     _fold_cortex(noise.rng, points, regions, draws)
+    _cerebellar_cortex(points, regions[0], noise, draws)
     depth, ventricle_distance = regions[:2]
     # Ventricles: a soft 1 mm edge at the grown (or shrunk) outline.
     grown = ventricle_distance - np.float32(draws.ventricle_growth_mm)
@@ -239,6 +253,30 @@ def _fold_cortex(
     gm[:] = (1.0 - band) * gm + band * target_matter * grey
     wm[:] = (1.0 - band) * wm + band * target_matter * (1.0 - grey)
     csf[:] = (1.0 - band) * csf + band * target_csf
+
+
+def cerebellum_weight(template_mm: np.ndarray) -> np.ndarray:
+    """How much a point belongs to the cerebellum: below the tentorium and behind the brainstem (0..1)."""
+    z, y = template_mm[0], template_mm[1]
+    below = np.clip((np.float32(SUPRATENTORIAL_MM) - z) / 4.0, 0.0, 1.0)
+    return (below * np.clip((y - np.float32(CEREBELLUM_FROM_Y_MM)) / 8.0, 0.0, 1.0)).astype(np.float32)
+
+
+def _cerebellar_cortex(points: BrainPoints, depth: np.ndarray, noise: _LocalNoise, draws: AnatomyDraws) -> None:
+    """Cerebellar folia, far finer than a voxel: mostly grey matter with thin CSF fissures (in place).
+
+    At 1 mm the folia blur into a fairly even grey texture around the
+    white-matter core (the arbor vitae), unlike the cerebrum's gyri.
+    """
+    gm, wm, csf = points.tissue
+    weight = cerebellum_weight(points.template_mm) * _ramp(depth - np.float32(draws.folia_depth_mm), 3.0)
+    matter = gm + wm
+    fissure = np.clip(np.abs(noise.field(2.0)) < np.float32(draws.fissure_share), 0.0, 1.0) * np.float32(0.6)
+    target_csf = np.maximum(csf, fissure * (matter + csf))
+    target_matter = matter + csf - target_csf
+    gm[:] = (1.0 - weight) * gm + weight * target_matter * np.float32(draws.folia_grey)
+    wm[:] = (1.0 - weight) * wm + weight * target_matter * np.float32(1.0 - draws.folia_grey)
+    csf[:] = (1.0 - weight) * csf + weight * target_csf
 
 
 def _tubes(
@@ -346,4 +384,5 @@ def normal_structures(
         vessel=vessel,
         dura=_dura(at, points.template_mm, noise.field(8.0), draws),
         texture=texture * np.float32(draws.texture),
+        infratentorial=np.clip((np.float32(SUPRATENTORIAL_MM) - points.template_mm[0]) / 6.0 + 0.5, 0.0, 1.0),
     )

@@ -27,6 +27,7 @@ from .anatomy import load_anatomy
 from .appearance import PointBox, acquire_volume, lesion_signals, render_normal, sample_appearance, sample_scanner
 from .contrast import composite_tumour
 from .deformation import mass_effect, random_deformation, sample_deformation_params_v2
+from .grid import smooth_noise
 from .lesion_types import sample_lesions_v2
 from .lesions import SiteMaps
 from .nuisance import bias_basis, choose_present
@@ -37,6 +38,7 @@ from .tumour import keep_lesion_components, tumour_fields
 
 STREAMS = ("geometry", "lesions", "anatomy", "appearance", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
 TEXTURE_SHARE = {"flair": 0.4, "t1": 0.4, "t1c": 1.0, "t2": 0.4}  # enhancement texture seen per modality
+REGIONAL_LENGTH_MM = 30.0  # correlation length of each sequence's own smooth intensity variation
 
 
 def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, int, int], missing_prob: float) -> dict:
@@ -58,7 +60,10 @@ def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, in
     lesions = sample_lesions_v2(domain, rng["lesions"], SiteMaps(anatomy.at_coarse_nodes(displacement), coarse))
     for lesion in lesions:
         displacement += mass_effect(coarse.positions_mm, lesion.centre_mm, lesion.displaced_radius_mm)
-    points = brain_points(anatomy, displacement, bias_basis(rng["bias"], coarse))
+    # Smooth fields sampled with the anatomy: the shared coil bias, then one field per sequence.
+    regional = np.stack([smooth_noise(rng["bias"], coarse.shape, REGIONAL_LENGTH_MM / coarse.spacing_mm)
+                         for _ in MODALITIES], axis=-1)
+    points = brain_points(anatomy, displacement, np.concatenate([bias_basis(rng["bias"], coarse), regional], axis=-1))
     draws = sample_anatomy_draws(rng["anatomy"])
     structures = normal_structures(rng["anatomy"], points, anatomy.spacing, load_regions(), draws)
     tumour = tumour_fields(lesions, rng["lesions"], points.index, anatomy.spacing, points.tissue)
@@ -74,7 +79,9 @@ def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, in
         signal = render_normal(appearance, modality, points.tissue, structures)
         signal = composite_tumour(signal, points.tissue, tumour, lesion_signals(appearance, modality),
                                   TEXTURE_SHARE[modality])
-        intensity = acquire_volume(signal, box, anatomy.spacing, points.extra, scanners[modality], stream)
+        regional_field = points.extra[2 + MODALITIES.index(modality)]
+        intensity = acquire_volume(signal, box, anatomy.spacing, points.extra[:2], regional_field, scanners[modality],
+                                   stream)
         images[modality] = _scatter(intensity, points.flat, shape)
     label = np.zeros(shape, dtype=np.uint8)
     label.reshape(-1)[points.flat[tumour.where]] = tumour.label
