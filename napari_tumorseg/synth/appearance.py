@@ -93,9 +93,18 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
     return Appearance(signal=signal, flow_void=flow_void, texture=texture, infratentorial=infratentorial)
 
 
-def _blend(signal: np.ndarray, membership: np.ndarray, value: np.ndarray | float) -> None:
-    """``signal <- signal + membership * (value - signal)`` in place (a structure replaces what was there)."""
-    signal += membership * (value - signal)
+def _blend(signal: np.ndarray, where: np.ndarray, membership: np.ndarray, value: np.ndarray) -> None:
+    """``signal <- signal + membership * (value - signal)`` at the points ``where`` (a structure replaces
+    what was there; elsewhere its membership is 0 and nothing changes).
+
+    Args:
+        signal: (N,) the signal, changed in place.
+        where: indices of the points the structure touches.
+        membership, value: the structure's membership and signal at those points.
+    """
+    local = signal[where]
+    local += membership * (value - local)
+    signal[where] = local
 
 
 def render_normal(appearance: Appearance, modality: str, tissue: np.ndarray, structures: Structures) -> np.ndarray:
@@ -109,18 +118,24 @@ def render_normal(appearance: Appearance, modality: str, tissue: np.ndarray, str
     """
     s = appearance.signal[modality]
     gm, wm, csf = tissue
-    fraction = gm + wm + csf
-    matter = gm + wm
     signal = (np.float32(s["gm"]) * gm + np.float32(s["wm"]) * wm).astype(np.float32)
     signal *= 1.0 + np.float32(appearance.texture[modality]) * structures.texture
     signal += np.float32(s["csf"]) * csf
-    for name, membership in (("rim", structures.rim), ("wmh", structures.wmh)):
-        _blend(signal, membership * matter, np.float32(s[name]) * matter + np.float32(s["csf"]) * csf)
-    csf_signal = np.float32(s["csf"]) * (1.0 + (np.float32(appearance.flow_void[modality]) - 1.0) * structures.flow_void)
-    _blend(signal, structures.ventricle * (structures.flow_void > 0), csf_signal * fraction)
+    for name in ("rim", "wmh"):
+        at = structures.support(name)
+        matter, fluid = gm[at] + wm[at], csf[at]
+        value = np.float32(s[name]) * matter + np.float32(s["csf"]) * fluid
+        _blend(signal, at, getattr(structures, name)[at] * matter, value)
+    at = structures.support("flow_void")
+    void = structures.flow_void[at]
+    csf_signal = np.float32(s["csf"]) * (1.0 + (np.float32(appearance.flow_void[modality]) - 1.0) * void)
+    _blend(signal, at, structures.ventricle[at] * (void > 0), csf_signal * (gm[at] + wm[at] + csf[at]))
     for name in ("choroid", "vessel", "dura"):
-        _blend(signal, getattr(structures, name), np.float32(s[name]) * fraction)
-    signal *= 1.0 + np.float32(appearance.infratentorial[modality] - 1.0) * structures.infratentorial
+        at = structures.support(name)
+        fraction = gm[at] + wm[at] + csf[at]
+        _blend(signal, at, getattr(structures, name)[at], np.float32(s[name]) * fraction)
+    at = structures.support("infratentorial")
+    signal[at] *= 1.0 + np.float32(appearance.infratentorial[modality] - 1.0) * structures.infratentorial[at]
     return signal
 
 

@@ -95,7 +95,7 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
     tissue = anatomy.sample(template_index)
     brain = np.flatnonzero(tissue[0] + tissue[1] + tissue[2] >= BRAIN_THRESHOLD)
     sampler = sampler.subset(brain)
-    extra = np.stack([sampler.sample(extra_fields[..., c]) for c in range(extra_fields.shape[-1])])
+    extra = sampler.sample_all(extra_fields)
     template_mm = (template_index[:, brain] + np.float32(0.5)) * spacing[:, None]
     return BrainPoints(
         flat=flat[brain], index=index[:, brain], tissue=tissue[:, brain], extra=extra, template_mm=template_mm

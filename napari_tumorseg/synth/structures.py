@@ -23,7 +23,7 @@ by the template's region maps (:mod:`.regions`) and shaped by smooth noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -139,6 +139,13 @@ class Structures:
     dura: np.ndarray
     texture: np.ndarray
     infratentorial: np.ndarray
+    _support: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def support(self, name: str) -> np.ndarray:
+        """Indices of the points where structure ``name`` is non-zero (found once, reused per modality)."""
+        if name not in self._support:
+            self._support[name] = np.flatnonzero(getattr(self, name))
+        return self._support[name]
 
 
 class _LocalNoise:
@@ -153,9 +160,10 @@ class _LocalNoise:
         self.shape = tuple(int(np.ceil((h - lo) / NOISE_STEP_MM)) + 1 for lo, h in zip(low, high))
         self.sampler = GridSampler(points.index, spacing, self.origin, NOISE_STEP_MM, self.shape, box=self.box)
 
-    def field(self, length_mm: float) -> np.ndarray:
-        """A unit-variance field with this correlation length, at the points."""
-        return self.sampler.sample(smooth_noise(self.rng, self.shape, max(length_mm / NOISE_STEP_MM, 0.5)))
+    def field(self, length_mm: float, at: np.ndarray | None = None) -> np.ndarray:
+        """A unit-variance field with this correlation length, at the points (or those indexed by ``at``)."""
+        grid = smooth_noise(self.rng, self.shape, max(length_mm / NOISE_STEP_MM, 0.5))
+        return (self.sampler if at is None else self.sampler.subset(at)).sample(grid)
 
 
 def _ramp(x: np.ndarray, edge: float = 1.0) -> np.ndarray:
@@ -229,9 +237,12 @@ def _fold_cortex(
         regions: (5, N) the region maps at their template positions.
         draws: the case's anatomy draws.
     """
-    gm, wm, csf = points.tissue
-    depth = regions[0]
-    surface = points.template_mm - depth * regions[2:5]
+    all_gm, all_wm, all_csf = points.tissue
+    band = _ramp(regions[0] - np.float32(FOLD_DEPTH_MM * 1.6), 4.0) * np.clip((all_gm + all_wm) * 1.5, 0.0, 1.0)
+    inside = np.flatnonzero(band > 0)  # the rest keeps the template: no need to sample anything there
+    band, depth = band[inside], regions[0, inside]
+    gm, wm, csf = all_gm[inside], all_wm[inside], all_csf[inside]
+    surface = points.template_mm[:, inside] - depth * regions[2:5, inside]
     # Sulci lean and bend on their way in: the surface point read shifts with depth.
     coarse = grid_shape(TILT_STEP_MM)
     tilt = np.stack([smooth_noise(rng, coarse, TILT_LENGTH_MM / TILT_STEP_MM) for _ in range(3)])
@@ -247,12 +258,11 @@ def _fold_cortex(
     sulcus = _ramp(closeness - sulcus_level, 0.15) * _ramp(depth - sulcal_depth, 2.0)
     lining = _ramp(closeness - grey_level, 0.15) * _ramp(depth - sulcal_depth - CORTEX_MM, 1.0)
     grey = np.maximum(lining, _ramp(depth - CORTEX_MM, 1.0))
-    band = _ramp(depth - np.float32(FOLD_DEPTH_MM * 1.6), 4.0) * np.clip((gm + wm) * 1.5, 0.0, 1.0)
     target_csf = np.maximum(csf, sulcus * (gm + wm + csf))
     target_matter = gm + wm + csf - target_csf
-    gm[:] = (1.0 - band) * gm + band * target_matter * grey
-    wm[:] = (1.0 - band) * wm + band * target_matter * (1.0 - grey)
-    csf[:] = (1.0 - band) * csf + band * target_csf
+    all_gm[inside] = (1.0 - band) * gm + band * target_matter * grey
+    all_wm[inside] = (1.0 - band) * wm + band * target_matter * (1.0 - grey)
+    all_csf[inside] = (1.0 - band) * csf + band * target_csf
 
 
 def cerebellum_weight(template_mm: np.ndarray) -> np.ndarray:
@@ -268,15 +278,17 @@ def _cerebellar_cortex(points: BrainPoints, depth: np.ndarray, noise: _LocalNois
     At 1 mm the folia blur into a fairly even grey texture around the
     white-matter core (the arbor vitae), unlike the cerebrum's gyri.
     """
-    gm, wm, csf = points.tissue
     weight = cerebellum_weight(points.template_mm) * _ramp(depth - np.float32(draws.folia_depth_mm), 3.0)
+    inside = np.flatnonzero(weight > 0)
+    weight = weight[inside]
+    gm, wm, csf = (tissue[inside] for tissue in points.tissue)
     matter = gm + wm
-    fissure = np.clip(np.abs(noise.field(2.0)) < np.float32(draws.fissure_share), 0.0, 1.0) * np.float32(0.6)
+    fissure = np.clip(np.abs(noise.field(2.0, at=inside)) < np.float32(draws.fissure_share), 0.0, 1.0) * np.float32(0.6)
     target_csf = np.maximum(csf, fissure * (matter + csf))
     target_matter = matter + csf - target_csf
-    gm[:] = (1.0 - weight) * gm + weight * target_matter * np.float32(draws.folia_grey)
-    wm[:] = (1.0 - weight) * wm + weight * target_matter * np.float32(1.0 - draws.folia_grey)
-    csf[:] = (1.0 - weight) * csf + weight * target_csf
+    points.tissue[0, inside] = (1.0 - weight) * gm + weight * target_matter * np.float32(draws.folia_grey)
+    points.tissue[1, inside] = (1.0 - weight) * wm + weight * target_matter * np.float32(1.0 - draws.folia_grey)
+    points.tissue[2, inside] = (1.0 - weight) * csf + weight * target_csf
 
 
 def _tubes(
