@@ -29,7 +29,6 @@ from scipy import ndimage as ndi
 
 from ..io.case import MODALITIES
 from .structures import Structures
-from .tumour import TumourFields
 
 # class -> modality -> (low, high) signal relative to `reference` (log-uniform draw).
 # reference "wm": white matter = 1; "matter": the brighter of grey and white matter.

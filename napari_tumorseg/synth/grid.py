@@ -185,3 +185,8 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float)
     field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma, mode="wrap")
     std = float(field.std())
     return (field / std if std > 0 else field).astype(np.float32)
+
+
+def ramp(x: np.ndarray, edge: float = 1.0) -> np.ndarray:
+    """1 where ``x <= 0``, 0 where ``x >= edge``, linear between."""
+    return np.clip(1.0 - x / np.float32(edge), 0.0, 1.0).astype(np.float32)

@@ -24,7 +24,9 @@ import numpy as np
 
 from ..io.case import MODALITIES
 from .anatomy import load_anatomy
-from .appearance import PointBox, acquire_volume, coil_log_gain, lesion_signals, render_normal, sample_appearance, sample_scanner
+from .anatomy_draws import sample_anatomy_draws
+from .appearance import (PointBox, acquire_volume, coil_log_gain, lesion_signals, render_normal, sample_appearance,
+                         sample_scanner)
 from .contrast import composite_tumour
 from .deformation import mass_effect, random_deformation, sample_deformation_params_v2
 from .grid import smooth_noise
@@ -33,7 +35,7 @@ from .lesions import SiteMaps
 from .nuisance import bias_basis, choose_present
 from .points import brain_points
 from .regions import load_regions
-from .structures import normal_structures, sample_anatomy_draws
+from .structures import normal_structures
 from .tumour import keep_lesion_components, tumour_fields
 
 STREAMS = ("geometry", "lesions", "anatomy", "appearance", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
