@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
+from ..errors import PromptError
 from ..io.case import Case
+from ..prompts.edits import LabelEdit, edit_between
+from .history import EditHistory
 from .review import changed_slices, rank_slices, slice_uncertainty_scores
 from .session import CorrectionStore, RestoredSession
 
@@ -37,6 +40,8 @@ class ReviewState:
     model_changed = Signal(str)  # the active version changed, or a new version was stored
     model_selected = Signal(object)  # the ModelVersion chosen to segment and adapt with (or None)
     segmentation_requested = Signal(object)  # "segment the volume with this version id"
+    labels_edited = Signal(object)  # a LabelEdit the state applied (a prompt, an undo, a redo): show it
+    history_changed = Signal()  # what undo and redo would do now
 
     def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None) -> None:
         self._registry = registry
@@ -48,6 +53,9 @@ class ReviewState:
         self.slice_scores: np.ndarray | None = None  # per-slice doubt, for the suggestions
         self.prediction_model: str | None = None
         self.corrected: list[int] = []
+        self.labels: np.ndarray | None = None  # the labels as last saved: what edits are measured from
+        self.probabilities: np.ndarray | None = None  # the last volume prediction's (4, Z, Y, X), if kept
+        self.history: EditHistory | None = None
         self.selected_version: ModelVersion | None = None
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
 
@@ -102,14 +110,24 @@ class ReviewState:
         """
         self.case = case
         self.store = CorrectionStore(case, root=self.sessions_root)
-        self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = None
+        self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = self.probabilities = None
         self.corrected = []
         restored = self.store.restore()
         if restored is not None:
             self.prediction = restored.prediction
             self.prediction_model = restored.model_id
             self.corrected = restored.corrected
+        has_labels = restored is not None and restored.labels is not None
+        self.labels = restored.labels.copy() if has_labels else np.zeros(case.shape, np.uint8)  # type: ignore[union-attr]
+        self.history = EditHistory(self.store.folder / "history", case.shape)
+        problems = self.history.restore(self.labels)
+        if restored is not None:
+            restored.problems.extend(problems)
+            restored.undo_steps = self.history.position
+        elif problems:
+            restored = RestoredSession(None, None, None, [], problems)
         self.case_opened.emit(case, restored)
+        self.history_changed.emit()
         return restored
 
     def accept_prediction(
@@ -119,6 +137,7 @@ class ReviewState:
         uncertainty: np.ndarray | None = None,
         current_labels: np.ndarray | None = None,
         slice_scores: np.ndarray | None = None,
+        probabilities: np.ndarray | None = None,
     ) -> np.ndarray:
         """A new model output; returns the labels to show.
 
@@ -126,13 +145,16 @@ class ReviewState:
         carried over from ``current_labels`` and stay recorded as corrections
         against the new prediction. ``slice_scores`` (see
         ``review.slice_uncertainty_scores``) may be computed beforehand off the
-        GUI thread; otherwise they are computed here.
+        GUI thread; otherwise they are computed here. ``probabilities`` (the
+        model's ``(4, Z, Y, X)``) let the grow prompt follow the model.
         """
         store = self._require_store()
         labels = prediction.astype(np.uint8, copy=True)
         if current_labels is not None and self.corrected:
             labels[self.corrected] = current_labels[self.corrected]
         self.corrected = store.start(prediction, model_id, labels)
+        self.labels = labels.copy()
+        self.probabilities = probabilities
         self.prediction, self.uncertainty, self.prediction_model = store.prediction, uncertainty, model_id
         if slice_scores is None and uncertainty is not None:
             slice_scores = slice_uncertainty_scores(uncertainty, self.prediction)
@@ -142,7 +164,12 @@ class ReviewState:
         return labels
 
     def update_slice_prediction(
-        self, z: int, labels_slice: np.ndarray, uncertainty_slice: np.ndarray | None, current_labels: np.ndarray
+        self,
+        z: int,
+        labels_slice: np.ndarray,
+        uncertainty_slice: np.ndarray | None,
+        current_labels: np.ndarray,
+        probabilities_slice: np.ndarray | None = None,
     ) -> None:
         """A fresh prediction of one uncorrected slice (``Segment this slice``).
 
@@ -158,20 +185,101 @@ class ReviewState:
         prediction[z] = labels_slice
         self.corrected = store.start(prediction, self.prediction_model or "unknown", current_labels)
         self.prediction = store.prediction
+        self.labels = np.array(current_labels, dtype=np.uint8, copy=True)
+        if self.probabilities is not None and probabilities_slice is not None:
+            if self.probabilities.dtype == np.uint8:
+                probabilities_slice = np.rint(np.clip(probabilities_slice, 0, 1) * 255)
+            self.probabilities[:, z] = probabilities_slice
         if self.uncertainty is not None and uncertainty_slice is not None:
             self.uncertainty[z] = uncertainty_slice
             if self.slice_scores is not None:
                 self.slice_scores[z] = slice_uncertainty_scores(uncertainty_slice[None], labels_slice[None])[0]
         self.prediction_changed.emit()
 
-    def record_edit(self, labels: np.ndarray) -> list[int]:
-        """The user painted: save the corrected slices at once (crash safety); returns them.
+    def record_edit(self, labels: np.ndarray, what: str = "brush stroke") -> list[int]:
+        """The user painted: save the corrected slices at once (crash safety) and the edit as an undo step;
+        returns the corrected slices.
 
         Before any prediction, every painted slice counts as corrected.
         """
-        self.corrected = self._require_store().save(labels)
-        self.corrections_changed.emit(list(self.corrected))
+        store = self._require_store()
+        edit = edit_between(self.labels, labels, what) if self.labels is not None else None
+        if edit is None or edit.empty:
+            self.corrected = store.save(labels)
+            self.corrections_changed.emit(list(self.corrected))
+            return self.corrected
+        return self._save_edit(edit)
+
+    def apply_edit(self, edit: LabelEdit) -> list[int]:
+        """A prompt's edit: applied to the labels, saved, counted as a correction and an undo step.
+
+        ``labels_edited`` tells the viewer to show it. Returns the corrected slices.
+        """
+        if edit.empty:
+            return self.corrected
+        self._require_labels()
+        return self._save_edit(edit, show=True)
+
+    def undo(self) -> LabelEdit:
+        """Undo the newest step; returns the edit applied (its inverse). Raises PromptError when there is none
+        or it no longer fits the labels (those voxels changed since: the older steps are then forgotten)."""
+        history, labels = self._require_history(), self._require_labels()
+        if not history.can_undo:
+            raise PromptError("nothing to undo")
+        step = history.peek_undo()
+        if not step.is_applied(labels):
+            history.cut_below()
+            self.history_changed.emit()
+            raise PromptError(f"cannot undo '{step.what}': its voxels were changed since; older steps are cleared")
+        return self._move(step.inverse(), -1)
+
+    def redo(self) -> LabelEdit:
+        """Redo the step undone last; returns the edit applied."""
+        history, labels = self._require_history(), self._require_labels()
+        if not history.can_redo:
+            raise PromptError("nothing to redo")
+        step = history.peek_redo()
+        if not step.is_unapplied(labels):
+            history.drop_redo()
+            self.history_changed.emit()
+            raise PromptError(f"cannot redo '{step.what}': its voxels were changed since")
+        return self._move(step, +1)
+
+    def _move(self, edit: LabelEdit, step: int) -> LabelEdit:
+        edit.apply(self.labels)  # type: ignore[arg-type]
+        self.corrected = self._require_store().save(self.labels)  # type: ignore[arg-type]
+        self.history.moved(step)  # type: ignore[union-attr]
+        self._announce(edit)
+        return edit
+
+    def _save_edit(self, edit: LabelEdit, show: bool = False) -> list[int]:
+        """The write order the history's crash safety relies on: the step, the corrections, the index."""
+        history = self._require_history()
+        entry = history.stage(edit)
+        edit.apply(self.labels)  # type: ignore[arg-type]
+        self.corrected = self._require_store().save(self.labels)  # type: ignore[arg-type]
+        history.commit(entry)
+        if show:
+            self._announce(edit)
+        else:
+            self.corrections_changed.emit(list(self.corrected))
+            self.history_changed.emit()
         return self.corrected
+
+    def _announce(self, edit: LabelEdit) -> None:
+        self.labels_edited.emit(edit)
+        self.corrections_changed.emit(list(self.corrected))
+        self.history_changed.emit()
+
+    def _require_labels(self) -> np.ndarray:
+        if self.labels is None:
+            raise RuntimeError("open a case first")
+        return self.labels
+
+    def _require_history(self) -> EditHistory:
+        if self.history is None:
+            raise RuntimeError("open a case first")
+        return self.history
 
     def is_corrected(self, z: int) -> bool:
         return z in self.corrected
