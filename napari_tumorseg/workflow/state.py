@@ -23,6 +23,7 @@ from .session import CorrectionStore, RestoredSession
 
 if TYPE_CHECKING:
     from ..inference.segmenter import Segmenter
+    from ..models.external import ImportedModel
     from ..models.registry import ModelRegistry, ModelVersion
 
 
@@ -57,6 +58,7 @@ class ReviewState:
         self.probabilities: np.ndarray | None = None  # the last volume prediction's (4, Z, Y, X), if kept
         self.history: EditHistory | None = None
         self.selected_version: ModelVersion | None = None
+        self.imported: dict[str, tuple[ModelVersion, ImportedModel]] = {}  # the user's own models, by id
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
 
     # --- models ------------------------------------------------------------------------
@@ -70,17 +72,34 @@ class ReviewState:
         return self._registry
 
     def segmenter(self, version_id: str, device: str = "auto") -> Segmenter:
-        """A Segmenter for a model version (kept, so a second run is warm)."""
+        """A Segmenter for a model version or an imported model (kept, so a second run is warm)."""
         key = (version_id, device)
         if key not in self._segmenters:
             from ..inference.segmenter import Segmenter
 
-            loaded, _ = self.registry.load(version_id)
             self._segmenters.clear()  # one network in memory at a time
+            if version_id in self.imported:
+                from ..inference.external import ImportedSegmenter
+
+                self._segmenters[key] = ImportedSegmenter(self.imported[version_id][1], device=device)  # type: ignore[assignment]
+                return self._segmenters[key]
+            loaded, _ = self.registry.load(version_id)
             self._segmenters[key] = Segmenter(
                 loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device
             )
         return self._segmenters[key]
+
+    def add_imported(self, imported: ImportedModel) -> ModelVersion:
+        """List a model the user brought (ONNX, TorchScript, MONAI bundle) beside the registry's versions."""
+        from .imported import imported_version
+
+        version = imported_version(imported, set(self.imported))
+        self.imported[version.id] = (version, imported)
+        self.model_changed.emit(version.id)
+        return version
+
+    def imported_versions(self) -> list[ModelVersion]:
+        return [version for version, _ in self.imported.values()]
 
     def activate(self, version_id: str, force: bool = False) -> None:
         self.registry.activate(version_id, force=force)
