@@ -1,7 +1,10 @@
-"""Correct: napari's own paint, erase and fill; this panel lists what changed and what deserves a look.
+"""Correct: napari's brush or the prompt tools; this panel lists what changed and what deserves a look.
 
 Edits are saved to the case's session folder a moment after each stroke (see
-``layers.PluginLayers``), so a crash or a closed window loses nothing.
+``layers.PluginLayers``), with each stroke and prompt an undo step kept there
+too, so a crash or a closed window loses nothing. The prompt tools (click to
+remove or grow a lesion, fill, propagate, undo/redo) are in ``prompt_tools``;
+the four-up view of every sequence in ``four_up``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from qtpy.QtWidgets import (
     QSpinBox,
     QVBoxLayout,
 )
+
+from .four_up import FourUpView
+from .prompt_tools import PromptTools
 
 if TYPE_CHECKING:
     from ..workflow.settings import Settings
@@ -37,8 +43,14 @@ class CorrectPanel(QGroupBox):
     def __init__(self, state: ReviewState, layers: PluginLayers, settings: Settings) -> None:
         super().__init__("3 · Correct")
         self.state, self.layers, self.settings = state, layers, settings
-        hint = QLabel("Paint, erase or fill on the <b>Segmentation</b> layer; edits are saved as you go.")
+        hint = QLabel("Paint on the <b>Segmentation</b> layer, or click with a tool below; every edit is "
+                      "saved as you go and can be undone (Ctrl+Z).")
         hint.setWordWrap(True)
+        self.tools = PromptTools(state, layers, settings)
+        self.four_up = FourUpView(layers.viewer, layers)
+        self.four_up_box = QCheckBox("All four sequences at once (grid)")
+        self.four_up_box.setToolTip("napari's grid: FLAIR, T1, T1c and T2 side by side, the segmentation on each")
+        self.four_up_box.toggled.connect(self.four_up.show)
         self.corrected_list = QListWidget()
         self.corrected_list.setMaximumHeight(90)
         self.suggestion_list = QListWidget()
@@ -53,16 +65,28 @@ class CorrectPanel(QGroupBox):
         self.uncertainty_box.toggled.connect(layers.show_uncertainty)
 
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Corrected slices", self.corrected_list)
         form.addRow("Least sure, top", self.count_box)
         form.addRow("", self.suggestion_list)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
+        layout.addWidget(self.tools)
         layout.addLayout(form)
         layout.addWidget(self.uncertainty_box)
-        state.case_opened.connect(lambda *_: self.refresh())
+        layout.addWidget(self.four_up_box)
+        state.case_opened.connect(lambda *_: self._case_opened())
         state.corrections_changed.connect(lambda _: self.refresh())
         state.prediction_changed.connect(self.refresh)
+
+    def _case_opened(self) -> None:
+        self.refresh()
+        if self.four_up_box.isChecked():
+            self.four_up.show(True)  # the new case's layers
+
+    def close_tools(self) -> None:
+        """Unbind the prompt tools from the layer (the dock is closing)."""
+        self.tools.unbind()
 
     def refresh(self) -> None:
         self.corrected_list.clear()
