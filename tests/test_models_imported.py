@@ -183,3 +183,14 @@ def test_the_command_line_segments_a_dicom_case_with_an_onnx_model_into_a_dicom_
     assert main(["segment", str(small_glioma_folder), "--model", str(model), "-o", str(tmp_path / "x.dcm")]) == 2
     assert "a DICOM SEG needs a case read from DICOM series" in capsys.readouterr().err
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_the_adapt_command_refuses_an_imported_model_in_one_line(tmp_path, small_glioma_folder, capsys):
+    from napari_tumorseg.cli import main
+
+    model = write_onnx_threshold_model(tmp_path / "m.onnx", {"name": "thr", "sequences": ["flair"]})
+    seg = next(small_glioma_folder.glob("*_seg.nii.gz"))
+    assert main(["adapt", "--case", str(small_glioma_folder), "--corrected", str(seg), "--slices", "20",
+                 "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be adapted" in err and "imported ONNX model segments as it is" in err and len(err.splitlines()) == 1
