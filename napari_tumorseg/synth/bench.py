@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ def benchmark(seeds: int = 5, shape: tuple[int, int, int] = (155, 240, 240)) -> 
 def _timed(seeds: int, shape: tuple[int, int, int]) -> dict:
     import numpy as np
 
+    from ..machine import describe_machine
     from .anatomy import load_anatomy
     from .generate import make_case
 
@@ -54,8 +54,7 @@ def _timed(seeds: int, shape: tuple[int, int, int]) -> dict:
         "seeds_per_domain": seeds,
         "threads": 1,
         "warm_up_seconds": round(time.perf_counter() - start, 3),
-        "machine": f"{_cpu_name()}, {os.cpu_count()} logical CPUs",
-        "python": platform.python_version(),
+        "machine": describe_machine(),
     }
     for domain in ("glioma", "metastasis"):
         wall, cpu = [], []
@@ -71,18 +70,6 @@ def _timed(seeds: int, shape: tuple[int, int, int]) -> dict:
             "cpu_max_s": round(float(np.max(cpu)), 3),
         }
     return result
-
-
-def _cpu_name() -> str:
-    """The processor's model name (Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_isolated(seeds: int = 5, shape: tuple[int, int, int] = (155, 240, 240)) -> dict:
