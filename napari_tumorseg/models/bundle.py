@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import ModelError
 from ..io.naming import guess_modality
-from .external import ImportedModel, _check_size, _fail, _first_line
+from .imported import ImportedModel, _check_size, _fail, _first_line
 from .sidecar import ModelSpec, read_sidecar, spec_from_dict
 
 NETWORKS = ("SegResNet", "SegResNetDS", "UNet", "BasicUNet", "DynUNet", "AttentionUnet", "SwinUNETR", "UNETR")
