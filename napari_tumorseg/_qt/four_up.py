@@ -48,6 +48,8 @@ class FourUpView:
             grid.stride = 1
             for index, image in enumerate(images):
                 image.visible = index == 0
+            if images:
+                self.viewer.reset_view()
             return
         pairs = [(images[0], segmentation)]
         for image in images[1:]:
@@ -67,6 +69,7 @@ class FourUpView:
         grid.stride = 2
         grid.shape = (2, 2) if len(pairs) == 4 else (-1, -1)
         grid.enabled = True
+        self.viewer.reset_view()  # the camera framed one image; now it frames the grid of four
         self.viewer.layers.selection.active = segmentation
 
     def _order(self, wanted: list[Any]) -> None:
