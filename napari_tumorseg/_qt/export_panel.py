@@ -1,4 +1,10 @@
-"""Export: the mask as NIfTI on the exact grid of the input, in its label convention."""
+"""Export: the mask as NIfTI on the exact grid of the input, in its label convention.
+
+For a prepared scan the mask goes onto the reference sequence's own grid
+(nearest neighbour; the same grid, voxel for voxel, when no resampling was
+needed) or, when chosen, onto any other sequence's grid through the inverse
+of its registration.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from ..jobs import Progress
 from .jobs import Job
 
 if TYPE_CHECKING:
+    from ..prepare.pipeline import Preparation
     from ..workflow.settings import Settings
     from ..workflow.state import ReviewState
     from .layers import PluginLayers
@@ -38,16 +45,36 @@ class ExportPanel(QGroupBox):
         self.job: Job | None = None
         self.convention_box = QComboBox()
         self.convention_box.addItems(list(CONVENTION_CHOICES))
+        self.grid_box = QComboBox()
+        self.grid_box.setToolTip("A prepared scan: the grid the mask is written on")
         self.save_button = QPushButton("Save mask as NIfTI…")
         self.save_button.clicked.connect(self._choose_file)
         self.status = QLabel("Also: File ▸ Save Selected Layers on the Segmentation layer.")
         self.status.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Labels", self.convention_box)
+        form.addRow("Grid", self.grid_box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.save_button)
         layout.addWidget(self.status)
+        self._preparation_changed(None)
+        state.preparation_changed.connect(self._preparation_changed)
+
+    def _preparation_changed(self, preparation: Preparation | None) -> None:
+        from ..io.case import DISPLAY_NAMES
+
+        self.grid_box.clear()
+        if preparation is None:
+            self.grid_box.addItem("The input's", "reference")
+        else:
+            self.grid_box.addItem(f"Reference ({DISPLAY_NAMES[preparation.reference]}, its own grid)", "reference")
+            for key in preparation.sequences:
+                if key != preparation.reference:
+                    self.grid_box.addItem(f"{DISPLAY_NAMES[key]}'s own grid", key)
+            if preparation.resampled_to_model:
+                self.grid_box.addItem("The 1 mm working grid", "working")
+        self.grid_box.setEnabled(preparation is not None)
 
     def _choose_file(self) -> None:
         case = self.state.case
@@ -72,15 +99,22 @@ class ExportPanel(QGroupBox):
             path = path.with_name(path.name + ".nii.gz")
         convention = CONVENTION_CHOICES[self.convention_box.currentText()] or case.label_convention
         labels, geometry = layer.data.copy(), case.geometry
+        preparation, grid = self.state.preparation, self.grid_box.currentData() or "reference"
 
         def writing(cancel):
             yield Progress(0, 1, "writing")
+            if preparation is not None:
+                from ..prepare.export import write_mask_on_grid
+
+                return write_mask_on_grid(labels, preparation, path, grid=grid, convention=convention,
+                                          overwrite=overwrite)
             return write_mask(labels, geometry, path, convention=convention, overwrite=overwrite)
 
         self.save_button.setEnabled(False)
         self.job = Job(
             writing,
-            on_done=lambda written: self.status.setText(f"Saved {written} ({convention.value} labels, source grid)."),
+            on_done=lambda written: self.status.setText(
+                f"Saved {written} ({convention.value} labels; grid: {self.grid_box.currentText()})."),
             on_finished=lambda: self.save_button.setEnabled(True),
             what="exporting the mask",
         )

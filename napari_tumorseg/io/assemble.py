@@ -37,6 +37,26 @@ class SourceVolume:
     path: Path
 
 
+@dataclass
+class SourceSet:
+    """The volumes of one case as read, each on its own grid, before they are checked to share one.
+
+    Args:
+        name: the case id.
+        volumes: modality key -> volume on its source grid.
+        seg: the reference mask file, if any.
+        convention: the label convention the names suggest.
+    """
+
+    name: str
+    volumes: dict[str, SourceVolume]
+    seg: Path | None = None
+    convention: LabelConvention = LabelConvention.BRATS2020
+
+    def assemble(self) -> Case:
+        """One Case on one grid (every volume must share it; see :func:`assemble_case`)."""
+        return assemble_case(self.name, self.volumes, seg=self.seg, default_convention=self.convention)
+
 
 def assemble_case(
     name: str,

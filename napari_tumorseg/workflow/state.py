@@ -21,6 +21,8 @@ from .session import CorrectionStore, RestoredSession
 if TYPE_CHECKING:
     from ..inference.segmenter import Segmenter
     from ..models.registry import ModelRegistry, ModelVersion
+    from ..prepare.detect import Findings
+    from ..prepare.pipeline import Preparation
 
 
 class ReviewState:
@@ -37,6 +39,7 @@ class ReviewState:
     model_changed = Signal(str)  # the active version changed, or a new version was stored
     model_selected = Signal(object)  # the ModelVersion chosen to segment and adapt with (or None)
     segmentation_requested = Signal(object)  # "segment the volume with this version id"
+    preparation_changed = Signal(object)  # the case's Preparation (or None), after case_opened
 
     def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None) -> None:
         self._registry = registry
@@ -49,6 +52,11 @@ class ReviewState:
         self.prediction_model: str | None = None
         self.corrected: list[int] = []
         self.selected_version: ModelVersion | None = None
+        # The Prepare step: how the case was prepared, the brain the tumour model runs inside (the
+        # array the Brain mask layer shows and the user corrects), and what an unprepared scan still needs.
+        self.preparation: Preparation | None = None
+        self.brain: np.ndarray | None = None
+        self.findings: Findings | None = None
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
 
     # --- models ------------------------------------------------------------------------
@@ -95,11 +103,20 @@ class ReviewState:
 
     # --- the case and its labels ----------------------------------------------------------
 
-    def open_case(self, case: Case) -> RestoredSession | None:
+    def open_case(self, case: Case, *, preparation: Preparation | None = None, brain: np.ndarray | None = None,
+                  findings: Findings | None = None) -> RestoredSession | None:
         """Make ``case`` current; returns what was saved for it earlier, if anything.
 
         Damaged session files are renamed aside; ``RestoredSession.problems`` says where.
+
+        Args:
+            case: the case (a prepared one lies on its working grid, the head kept).
+            preparation: how it was prepared, if it was.
+            brain: the brain mask the tumour model runs inside (a prepared case with its skull).
+            findings: what the scan needs; an unprepared scan that needs preparing is not segmented.
         """
+        self.preparation, self.findings = preparation, findings
+        self.brain = None if brain is None else np.asarray(brain, dtype=np.uint8)
         self.case = case
         self.store = CorrectionStore(case, root=self.sessions_root)
         self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = None
@@ -110,7 +127,22 @@ class ReviewState:
             self.prediction_model = restored.model_id
             self.corrected = restored.corrected
         self.case_opened.emit(case, restored)
+        self.preparation_changed.emit(preparation)
         return restored
+
+    def unprepared_problem(self) -> str | None:
+        """The one line saying why this scan must be prepared before the tumour model sees it, or None."""
+        if self.preparation is None and self.findings is not None and self.findings.needs_preparation:
+            return self.findings.summary()
+        return None
+
+    def segmentation_case(self) -> Case | None:
+        """What the tumour model segments: the case, every image 0 outside the (corrected) brain mask if there is one."""
+        if self.case is None or self.brain is None:
+            return self.case
+        from ..prepare.pipeline import strip
+
+        return strip(self.case, self.brain > 0)
 
     def accept_prediction(
         self,
