@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io.case import Case
+
+if TYPE_CHECKING:
+    from ..prepare.pipeline import PreparedCase
 
 SCREENSHOT_TIMEOUT_S = 600
 
 
-def open_workflow(case: Case, *, segment: bool = True, show: bool = True):
-    """A viewer with the workflow dock, the case shown and (optionally) its segmentation started.
+def open_workflow(case: Case | PreparedCase, *, segment: bool = True, show: bool = True):
+    """A viewer with the workflow dock, the case (or a prepared scan) shown and (optionally) its segmentation started.
 
     Returns ``(viewer, dock, job)``; ``job`` is the running segmentation, or None.
     """
@@ -18,10 +22,15 @@ def open_workflow(case: Case, *, segment: bool = True, show: bool = True):
 
     from .dock import TumourSegmentationWidget
 
+    prepared = None if isinstance(case, Case) else case
+    case = case if prepared is None else prepared.case
     viewer = napari.Viewer(title=f"napari-tumorseg — {case.name}", show=show)
     dock = TumourSegmentationWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Tumour segmentation", area="right")
-    dock.case_panel.show_case(case)
+    if prepared is None:
+        dock.case_panel.show_case(case)
+    else:
+        dock.case_panel.show_prepared(prepared)
     # Start mid-tumour when the reference says where it is, else mid-volume.
     dock.layers.go_to_slice(_interesting_slice(case))
     job = None
@@ -37,7 +46,7 @@ def _interesting_slice(case: Case) -> int:
     return case.shape[0] // 2
 
 
-def launch(case: Case, *, segment: bool = True, screenshot: Path | None = None) -> int:
+def launch(case: Case | PreparedCase, *, segment: bool = True, screenshot: Path | None = None) -> int:
     """Open the workflow; with ``screenshot``, wait for the segmentation, write a PNG of the window and return."""
     import napari
 

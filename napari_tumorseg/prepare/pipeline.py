@@ -167,8 +167,7 @@ def prepare_sources(sources: SourceSet, options: PrepareOptions = PrepareOptions
         transform, quality = RigidTransform.identity(), None
         if name != key and (name in to_register or options.register_all):
             tic = time.perf_counter()
-            transform, quality = register_rigid(fixed, reference.geometry, moving, volume.geometry,
-                                                threads=options.threads)
+            transform, quality = _register(fixed, reference, moving, volume, options)
             seconds[f"registering {name}"] = time.perf_counter() - tic
             steps.append(f"registered {DISPLAY_NAMES[name]} onto {DISPLAY_NAMES[key]} (rigid, mutual information): "
                          f"rotated {transform.rotation_deg:.1f}°, moved up to {quality.moved_mm:.1f} mm, "
@@ -197,6 +196,16 @@ def prepare_sources(sources: SourceSet, options: PrepareOptions = PrepareOptions
     seconds["total"] = time.perf_counter() - started
     preparation = Preparation(key, reference.geometry, working, records, findings, source, steps, seconds)
     return PreparedCase(case, brain, preparation)
+
+
+def _register(fixed: np.ndarray, reference, moving: np.ndarray, volume, options: PrepareOptions):
+    """Register one sequence; ITK's failures (an empty or flat image, no overlap) become one line naming the file."""
+    try:
+        return register_rigid(fixed, reference.geometry, moving, volume.geometry, threads=options.threads)
+    except (RuntimeError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[-1][:200]
+        raise CaseError(volume.path, f"could not be registered onto {reference.path} ({first}); check that both "
+                                     "show the same head, or choose another reference") from None
 
 
 def _brain(images: dict[str, np.ndarray], working: Geometry, reference: str, findings: Findings,
