@@ -56,3 +56,25 @@ def test_same_seed_same_head_and_stripped_is_brats_like(head):
     np.testing.assert_array_equal(again.classes, head.classes)
     stripped = head.stripped()
     assert all(((v != 0) == head.brain).all() for v in stripped.images.values())
+
+
+def test_the_coil_fall_off_of_the_phantom_carries_on_down_the_neck(head):
+    import dataclasses
+
+    from napari_tumorseg.synth.head import _bias_fields
+
+    phantom = head.phantom
+    inner = tuple(slice(o, o + n) for o, n in zip(head.offset, SHAPE))
+    spacing = np.asarray(phantom.case.geometry.spacing)
+
+    def field(falloff: float) -> np.ndarray:
+        scanners = {k: dataclasses.replace(s, falloff=falloff) for k, s in phantom.scanners.items()}
+        return _bias_fields(dataclasses.replace(phantom, scanners=scanners), head.classes.shape, inner, spacing)["t1"]
+
+    darker = field(1.0) - field(0.0)  # the fall-off's own part of the log gain
+    brain_rows = np.nonzero(head.brain.any(axis=(1, 2)))[0]
+    assert abs(darker[brain_rows.max()][head.brain[brain_rows.max()]].mean()) < 0.05  # the vertex: no fall-off
+    foot = brain_rows.min()
+    lowest = darker[foot][head.brain[foot]].mean()
+    below = darker[foot - 2:foot][:, head.brain[foot]]  # just under the brain's foot (about 8 mm)
+    assert lowest < -0.5 and below.mean() < lowest + 0.1  # the fall-off carries on below the brain, no step

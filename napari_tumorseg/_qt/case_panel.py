@@ -101,9 +101,15 @@ class CasePanel(QGroupBox):
         self.settings.save_quietly()
         self._busy(True)
         self.summary.setText(f"Reading {first.name}…")
-        self.job = Job(reading, on_done=self._read, on_failed=lambda _: self._failed(),
-                       on_finished=lambda: self._busy(False), what="opening the case")
+        self.job = Job(reading, on_progress=self._progress, on_done=self._read, on_failed=lambda _: self._failed(),
+                       on_cancelled=self._failed, on_finished=lambda: self._busy(False), what="opening the case")
+        if automatic:
+            self.prepare_box.track(self.job)
         return self.job.start()
+
+    def _progress(self, report) -> None:
+        if report.phase != "reading":
+            self.prepare_box.show_progress(report)
 
     def _read(self, outcome) -> None:
         sources, findings, case, prepared = outcome

@@ -94,11 +94,6 @@ class PrepareBox(QWidget):
         sources = self.sources
         options = PrepareOptions(reference=reference or self.reference_box.currentData(), brain="auto")
 
-        def on_progress(report) -> None:
-            self.progress.setRange(0, max(report.total, 1))
-            self.progress.setValue(report.done)
-            self.quality.setText(f"{report.phase.capitalize()}… {report.detail}")
-
         def on_done(prepared) -> None:
             self.on_prepared(prepared)
 
@@ -107,11 +102,23 @@ class PrepareBox(QWidget):
             self.quality.setText(message)
 
         self._busy(True)
-        self.job = Job(lambda cancel: prepare_sources(sources, options, cancel), on_progress=on_progress,
+        self.job = Job(lambda cancel: prepare_sources(sources, options, cancel), on_progress=self.show_progress,
                        on_done=on_done, on_cancelled=lambda: on_stopped("Preparation cancelled; nothing changed."),
                        on_failed=lambda _: on_stopped("Preparation failed; nothing changed."),
                        on_finished=lambda: self._busy(False), what="preparing the scan")
         return self.job.start()
+
+    def show_progress(self, report) -> None:
+        """A preparation's progress (this box's own, or the Case panel's when it prepares a scan as it opens)."""
+        self.progress.setRange(0, max(report.total, 1))
+        self.progress.setValue(report.done)
+        self.quality.setText(f"{report.phase.capitalize()}… {report.detail}")
+
+    def track(self, job: Job) -> None:
+        """Follow a job that prepares (opening with automatic preparation): Cancel stops it."""
+        self.job = job
+        self._busy(True)
+        job.worker.finished.connect(lambda: self._busy(False))
 
     def cancel(self) -> None:
         if self.job is not None and self.job.is_running:
@@ -125,6 +132,9 @@ class PrepareBox(QWidget):
         self.prepare_button.setEnabled(not busy and self.sources is not None)
         self.reference_box.setEnabled(not busy and self.sources is not None)
         self.cancel_button.setEnabled(busy)
+        if not busy and self.job is not None and self.job.cancelled:
+            self.progress.setValue(0)
+            self.quality.setText("Preparation cancelled; nothing changed.")
 
     def _preparation_changed(self, preparation: Preparation | None) -> None:
         self.progress.setValue(0)

@@ -5,7 +5,8 @@
 The heads (``synth.head.make_head`` at about 2 mm) are made once and kept in
 ``--cache-dir``. The state is saved beside the output every
 ``--epoch-steps`` steps and on Ctrl-C; the same command with ``--resume``
-continues it. ``scripts/train_brain_mask.sh`` holds the command that made
+continues it; ``--until STEP`` stops a run there and writes the network (the
+shipped one is such a stop). ``scripts/train_brain_mask.sh`` holds the command that made
 the shipped network.
 """
 
@@ -37,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--cache-dir", type=Path, help="where the heads are kept (default: none kept)")
     p.add_argument("--resume", action="store_true", help="continue from the state beside --out")
+    p.add_argument("--until", type=positive_int, help="stop at this step and write the network (the learning-rate "
+                   "schedule stays --steps long); with --resume from a state already there, only writes it")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(report.data, dict) and "validation_dice" in report.data:
             line.write(f"step {report.data['step']}: held-out heads brain Dice {report.data['validation_dice']:.4f}")
 
-    out = run_with_progress(train_brain_net(settings, resume=args.resume, command=command), quiet=args.quiet,
+    out = run_with_progress(train_brain_net(settings, resume=args.resume, command=command, until=args.until),
+                            quiet=args.quiet,
                             also=also)
     print(out)
     return 0

@@ -55,8 +55,10 @@ def _acquisitions(geometry: Geometry, centre: np.ndarray, rng: np.random.Generat
     return out
 
 
-def _write_raw(case: Case, acquisitions: dict[str, sim.Acquisition], folder: Path) -> None:
-    """The sequences as a scanner would give them: each on its grid, in its file axes (BraTS 2020 names)."""
+def _write_raw(case: Case, acquisitions: dict[str, sim.Acquisition], folder: Path,
+               brain: np.ndarray | None = None) -> None:
+    """The sequences as a scanner would give them: each on its grid, in its file axes (BraTS 2020 names); with
+    ``brain``, skull-stripped on that grid afterwards, as a stripping tool run on each sequence leaves them."""
     from ..io.atomic import atomic_write_bytes
     from ..io.naming import case_file_name
     from ..io.nifti import nifti_bytes
@@ -65,6 +67,8 @@ def _write_raw(case: Case, acquisitions: dict[str, sim.Acquisition], folder: Pat
         if key not in case.images:
             continue
         data = sim.acquire(case.images[key], case.geometry, acquisition)
+        if brain is not None:
+            data = np.where(sim.acquire(brain, case.geometry, acquisition, labels=True) > 0, data, 0)
         grid = acquisition.grid
         content = nifti_bytes(np.ascontiguousarray(grid.from_canonical(data.astype(np.float32))), grid.source_affine,
                               ".nii.gz")
@@ -140,7 +144,7 @@ def validate_real(folder: Path, segmenter, rng_seed: int = 0) -> dict:
     rng = np.random.default_rng([rng_seed, sum(map(ord, case.name))])
     acquisitions = _acquisitions(geometry, world_points(geometry, brain).mean(axis=0), rng, header_reference=True)
     with tempfile.TemporaryDirectory(prefix="tumorseg-real-") as tmp:
-        _write_raw(case, acquisitions, Path(tmp))
+        _write_raw(case, acquisitions, Path(tmp), brain)
         prepared, seconds = _prepare_files(Path(tmp))
     working = prepared.case.geometry
     points = world_points(working, prepared.brain)

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..io.case import MODALITIES, Case, Geometry
+from .appearance import coil_log_gain
 from .generate import Phantom, generate_phantom
 from .grid import BRATS_SHAPE
 from .head_layout import (
@@ -29,7 +30,7 @@ from .head_layout import (
     HeadDraws, _interpolate_separable, head_layout,
 )
 
-HEAD_VERSION = "1"  # bump when the same (domain, seed, shape) would give a different head
+HEAD_VERSION = "2"  # 2: the coil gain (and its fall-off) carried over the head; bump when the same (domain, seed, shape) would give a different head
 # class -> (flair, t1, t2) signal ranges relative to white matter (log-uniform draws).
 HEAD_SIGNALS: dict[int, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
     BONE: ((0.02, 0.15), (0.02, 0.15), (0.02, 0.15)),
@@ -146,9 +147,10 @@ def _signals(rng: np.random.Generator, phantom: Phantom, modality: str) -> np.nd
 
 def _bias_fields(phantom: Phantom, shape: tuple[int, int, int], inner: tuple[slice, ...],
                  spacing: np.ndarray) -> dict[str, np.ndarray]:
-    """Each sequence's log bias inside the brain, carried on smoothly over the whole head.
+    """Each sequence's log gain inside the brain (the phantom's own: coil bias, regional variation, the coil's
+    fall-off towards the neck), carried on smoothly over the whole head.
 
-    The phantom knows its bias only at brain voxels; a normalised convolution
+    The phantom knows its gain only at brain voxels; a normalised convolution
     on a 4 mm grid extends it without a step at the brain's edge (a step would
     tell a network where the brain ends).
     """
@@ -162,10 +164,9 @@ def _bias_fields(phantom: Phantom, shape: tuple[int, int, int], inner: tuple[sli
     coords = [np.clip(c, 0, m - 1) for c, m in zip(coords, coarse_shape)]
     smooth_weight = ndi.gaussian_filter(weight.reshape(coarse_shape), 4.0, mode="nearest")
     fields = {}
+    height_mm = (points.index[0] + np.float32(0.5)) * np.float32(spacing[0])
     for modality, scanner in phantom.scanners.items():
-        extra = points.extra
-        log_bias = np.asarray(scanner.bias_weights, np.float32) @ extra[:2]
-        log_bias = log_bias + np.float32(scanner.regional) * extra[2 + MODALITIES.index(modality)]
+        log_bias = coil_log_gain(scanner, points.extra[:2], points.extra[2 + MODALITIES.index(modality)], height_mm)
         total = np.bincount(cell, weights=log_bias, minlength=weight.size).reshape(coarse_shape)
         smooth = ndi.gaussian_filter(total.astype(np.float32), 4.0, mode="nearest")
         coarse = smooth / np.maximum(smooth_weight, 1e-6)

@@ -43,6 +43,7 @@ class BrainTrainSettings:
     seed: int = 0
     epoch_steps: int = 250
     cache_dir: str | None = None
+    head_shape: tuple[int, int, int] = HEAD_SHAPE
     net: BrainNetConfig = field(default_factory=BrainNetConfig)
     augmentation: BrainAugmentation = field(default_factory=BrainAugmentation)
 
@@ -99,7 +100,7 @@ def score_heads(model, config: BrainNetConfig, data: HeadSet) -> float:
 
 
 def train_brain_net(settings: BrainTrainSettings, *, resume: bool = False, command: str = "",
-                    cancel: CancelFlag = None) -> Generator[Progress, None, Path]:
+                    cancel: CancelFlag = None, until: int | None = None) -> Generator[Progress, None, Path]:
     """Train (or continue) the brain-mask network; returns the checkpoint written.
 
     Args:
@@ -107,35 +108,47 @@ def train_brain_net(settings: BrainTrainSettings, *, resume: bool = False, comma
         resume: continue from the state beside ``settings.out`` (its step, weights and optimiser).
         command: the command line, for the card.
         cancel: checked before every step; a cancel saves the state, then raises ``jobs.Cancelled``.
+        until: stop at this step (the learning-rate schedule stays ``settings.steps`` long) and write the network
+            as it is there; a resumed state already there is written without making the heads.
     """
     import torch
 
     from ..models.unet import to_channels_last
     from ..prepare.brainnet import build_brain_net, save_brain_net
+    from ..synth.head import HEAD_VERSION
     from .state import TrainingState, load_training_state, save_training_state
 
-    clock = Clock(len(settings.heads) + len(settings.val_heads), "making heads", cancel)
-    data = yield from _heads(settings.heads, settings.cache_dir, clock)
-    validation = yield from _heads(settings.val_heads, settings.cache_dir, clock)
+    stop = settings.steps if until is None else min(until, settings.steps)
+    state = load_training_state(state_path_for(settings.out)) if resume else None
+    heads_needed = state is None or state.step < stop
+    data = validation = HeadSet([], [], [])
+    if heads_needed:
+        clock = Clock(len(settings.heads) + len(settings.val_heads), "making heads", cancel)
+        data = yield from _heads(settings.heads, settings.cache_dir, clock, settings.head_shape)
+        validation = yield from _heads(settings.val_heads, settings.cache_dir, clock, settings.head_shape)
     torch.manual_seed(settings.seed)
     model = to_channels_last(build_brain_net(settings.net))
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    step, history, wall = 0, [], 0.0
+    step, history, wall, head_versions = 0, [], 0.0, [HEAD_VERSION]
     state_path = state_path_for(settings.out)
-    if resume:
-        state = load_training_state(state_path)
+    if state is not None:
         model.load_state_dict(state.model)
         optimizer.load_state_dict(state.optimizer)
         step, history, wall = state.step, state.info.get("history", []), float(state.info.get("wall_time_s", 0.0))
+        # A state from before head versions were recorded was trained on version 1 heads.
+        head_versions = list(state.info.get("head_versions", ["1"]))
+        if heads_needed and head_versions[-1] != HEAD_VERSION:
+            head_versions.append(HEAD_VERSION)
 
     def save_state() -> None:
         weights = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-        info = {"settings": settings.to_dict(), "history": history, "wall_time_s": wall + clock.elapsed}
+        info = {"settings": settings.to_dict(), "history": history, "wall_time_s": wall + clock.elapsed,
+                "head_versions": head_versions}
         save_training_state(state_path, TrainingState(step, weights, optimizer.state_dict(), info))
 
-    clock = Clock(settings.steps, "training", cancel)
+    clock = Clock(stop, "training", cancel)
     clock.done = step
-    while step < settings.steps:
+    while step < stop:
         try:
             clock.check()
         except Cancelled:
@@ -148,17 +161,18 @@ def train_brain_net(settings: BrainTrainSettings, *, resume: bool = False, comma
             raise
         step += 1
         entry = {"step": step, "loss": loss}
-        if step % settings.epoch_steps == 0 or step == settings.steps:
+        if step % settings.epoch_steps == 0 or step == stop:
             entry["validation_dice"] = score_heads(model, settings.net, validation)
             history.append(entry)
             save_state()
         yield clock.tick(detail=f"Dice {entry.get('validation_dice', float('nan')):.3f}", loss=entry["loss"], data=entry)
     wall += clock.elapsed
-    card = _card(settings, data, history, wall, command, resume)
+    card = _card(settings, len(settings.heads), history, wall, command, resume, step, head_versions)
     out = save_brain_net(settings.out, model, settings.net, card)
-    from ..io.atomic import atomic_write_json
+    from ..io.atomic import atomic_write_json, atomic_write_text
 
     atomic_write_json(Path(out).with_name(Path(out).stem + ".card.json"), card, overwrite=True, sort_keys=True)
+    atomic_write_text(Path(out).with_name("README.md"), card_markdown(card), overwrite=True)
     return out
 
 
@@ -179,23 +193,22 @@ def _step(model, optimizer, data: HeadSet, settings: BrainTrainSettings, step: i
     return float(loss.detach())
 
 
-def _heads(seeds, cache_dir, clock: Clock) -> Generator[Progress, None, HeadSet]:
+def _heads(seeds, cache_dir, clock: Clock, shape: tuple[int, int, int]) -> Generator[Progress, None, HeadSet]:
     """Make the heads one by one, a progress report after each (and a cancel check before each)."""
     made: list[HeadSet] = []
     for seed in seeds:
         clock.check()
-        made.append(build_head_set([seed], cache_dir))
+        made.append(build_head_set([seed], cache_dir, shape=shape))
         yield clock.tick(detail=made[-1].names[0])
     return HeadSet([m.images[0] for m in made], [m.brains[0] for m in made], [m.names[0] for m in made])
 
 
-def _card(settings: BrainTrainSettings, data: HeadSet, history: list, wall: float, command: str,
-          resumed: bool) -> dict[str, Any]:
+def _card(settings: BrainTrainSettings, cases: int, history: list, wall: float, command: str,
+          resumed: bool, step: int, head_versions: list[str]) -> dict[str, Any]:
     from datetime import datetime, timezone
 
     from ..machine import describe_machine
     from ..synth.generate import GENERATOR_VERSION
-    from ..synth.head import HEAD_VERSION
 
     final = next((h["validation_dice"] for h in reversed(history) if "validation_dice" in h), None)
     return {
@@ -206,12 +219,13 @@ def _card(settings: BrainTrainSettings, data: HeadSet, history: list, wall: floa
                          "storage": "float16"},
         "training": {
             "data": {"source": "synthetic heads (napari_tumorseg.synth.head.make_head)", "heads": _span(settings.heads),
-                     "domains": sorted({head_domain(s) for s in settings.heads}), "cases": len(data),
-                     "grid": f"{HEAD_SHAPE} phantom grid (about 2 mm) plus neck and vertex",
-                     "generator_version": GENERATOR_VERSION, "head_version": HEAD_VERSION},
+                     "domains": sorted({head_domain(s) for s in settings.heads}), "cases": cases,
+                     "grid": f"{settings.head_shape} phantom grid plus neck and vertex",
+                     "generator_version": GENERATOR_VERSION, "head_version": " then ".join(head_versions)},
             "settings": settings.to_dict(),
             "command": command,
             "resumed": resumed,
+            "steps_trained": step,
             "wall_time_s": round(wall, 1),
             "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "hardware": describe_machine(),
@@ -219,3 +233,29 @@ def _card(settings: BrainTrainSettings, data: HeadSet, history: list, wall: floa
         },
         "evaluation": {"validation_heads_dice": final, "validation_heads": _span(settings.val_heads)},
     }
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The card as a page for people (``resources/models/brain/README.md``)."""
+    training, data = card.get("training", {}), card.get("training", {}).get("data", {})
+    arch, hardware = card.get("architecture", {}), training.get("hardware", {})
+    history = training.get("history", [])
+    lines = [f"# {card.get('name')}: the brain-mask network", "", f"**{card.get('intended_use')}**", "",
+             f"- Architecture: {arch.get('arch')}, base width {arch.get('base_width')}, depth {arch.get('depth')}, "
+             f"{2 * int(arch.get('context', 0)) + 1} slices of {arch.get('spacing_mm')} mm in, {arch.get('outputs')} "
+             f"out; stored as {arch.get('storage')}.",
+             f"- Data: {data.get('source')}, heads {data.get('heads')} ({', '.join(data.get('domains', []))}), "
+             f"{data.get('grid')}; generator version {data.get('generator_version')}, head version "
+             f"{data.get('head_version')}. No real image was used.",
+             f"- Command: `{training.get('command')}` (`scripts/train_brain_mask.sh`)",
+             f"- Trained: finished {training.get('finished')} UTC, {training.get('wall_time_s', 0) / 60:.0f} min of "
+             f"training on {hardware.get('cpu')} ({hardware.get('torch_threads')} torch thread, shared machine, load "
+             f"{hardware.get('load_average')}).",
+             *([f"- Stopped at step {training['steps_trained']} of the {training['settings']['steps']}-step "
+                f"learning-rate schedule (`--until`)."]
+               if training.get("steps_trained", 0) < training.get("settings", {}).get("steps", 0) else []),
+             *([f"- Note: {training['note']}"] if training.get("note") else []),
+             "", "| step | loss | held-out heads brain Dice (2 mm, one sequence each) |", "|---|---|---|"]
+    lines += [f"| {h['step']} | {h['loss']:.4f} | {h.get('validation_dice', float('nan')):.4f} |" for h in history]
+    lines += ["", "Measured on whole synthetic raw heads at 1 mm by `tumorseg bench-prepare` (see the README)."]
+    return "\n".join(lines) + "\n"
