@@ -87,3 +87,17 @@ def test_cancelling_a_preparation_keeps_the_case_on_screen(qtbot, dock, small_gl
     wait_for(qtbot, job)
     assert dock.state.case is before and dock.state.preparation is None
     assert "cancelled" in box.quality.text().lower()
+
+
+def test_cancel_stops_the_preparation_that_runs_as_a_scan_opens(qtbot, dock, small_glioma_folder, raw_stripped_scan):  # noqa: F811
+    wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
+    before = dock.state.case
+    box = dock.case_panel.prepare_box
+    assert box.automatic
+    job = dock.case_panel.open_path(raw_stripped_scan.folder)
+    assert box.cancel_button.isEnabled()  # the box follows the opening job
+    box.cancel()
+    wait_for(qtbot, job)
+    qtbot.waitUntil(lambda: not box.cancel_button.isEnabled(), timeout=WAIT_MS)
+    assert job.cancelled and dock.state.case is before and dock.state.preparation is None
+    assert "cancelled" in box.quality.text().lower()
