@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .io.case import Geometry
 
 
 def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -18,7 +21,6 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     from ._layers import geometry_from_metadata
     from .errors import CaseError
     from .io import write_mask
-    from .io.case import Geometry
     from .io.labels import LabelConvention
 
     labels = np.asarray(data)
@@ -40,7 +42,7 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     return [str(written)]
 
 
-def canonical_grid(shape: tuple[int, ...], scale: tuple[float, ...]) -> "Geometry":
+def canonical_grid(shape: tuple[int, ...], scale: tuple[float, ...]) -> Geometry:
     """A geometry whose source grid *is* the canonical (S, P, L) layout, spacing from ``scale``."""
     from .io.case import Geometry
 

@@ -178,6 +178,16 @@ def unreadable_pointer(sandbox: Path) -> None:
     (folder / "active").write_bytes(b"\xff\xfe\x00\x81 not utf-8")
 
 
+def head_with_skull(sandbox: Path) -> None:
+    """A small synthetic head, T1c only, skull and scalp still on: what a scanner exports."""
+    from napari_tumorseg.io import write_case
+    from napari_tumorseg.io.case import Case
+    from napari_tumorseg.synth.head import make_head
+
+    head = make_head("glioma", 3, shape=(24, 40, 40)).case
+    write_case(Case("head", {"t1c": head.images["t1c"]}, head.geometry), sandbox / "head")
+
+
 CASE = ("case",)
 SEGMENT = ("segment", "case", "-o", "out.nii.gz")
 SYNTHETIC = ("evaluate", "--synthetic", "glioma", "--seeds", "0:1", "--shape", "16,32,32")
@@ -220,6 +230,13 @@ REFUSED: dict[str, Case] = {
     "adapt: slice outside the case": Case(("adapt", "--case", "case", "--corrected", "case/case_seg.nii.gz", "--slices", "999"), r"slices \[999\] are outside the case's axial slices"),
     "models activate: rejected without --force": Case(("models", "activate", "v1"), r"model version v1 was rejected", user_version(activate=False)),
     "models delete: a shipped model": Case(("models", "delete", "glioma-unet"), r"glioma-unet is a shipped pretrained model and cannot be deleted"),
+    "segment --no-prepare: a head with its skull": Case(("segment", "head", "-o", "out.nii.gz", "--no-prepare"), r"head/head_t1ce.nii.gz: the head still has its skull .* prepare it first", head_with_skull),
+    "segment --grid on a case that needs no preparation": Case((*SEGMENT, "--grid", "flair"), r"case: --grid applies to a scan that is prepared"),
+    "prepare: the output is a file": Case(("prepare", "case", "-o", "notes"), r"notes: cannot write: a file has that name", a_file_named("notes")),
+    "prepare: the output holds the case already": Case(("prepare", "case", "-o", "prepared"), r"prepared/case_flair.nii.gz: already exists", lambda s: (s / "prepared").mkdir() or (s / "prepared" / "case_flair.nii.gz").write_bytes(b"x")),
+    "prepare: a sequence that cannot be registered": Case(("prepare", "bad", "-o", "out", "--quiet"), r"bad_flair.nii.gz: could not be registered onto .*bad_t1ce.nii.gz", nifti_files(t1ce=(image_volume(), ORIENTATIONS["LPS"]), flair=(image_volume((20, 24, 18)) * 0, ORIENTATIONS["LPS"]))),
+    "prepare --reference unknown": Case(("prepare", "case", "-o", "out", "--reference", "pd"), r"--reference: invalid choice: 'pd'"),
+    "bench-prepare --synthetic garbage": Case(("bench-prepare", "--synthetic", "brain:x", "--no-real"), r"--synthetic: expected DOMAIN:SEED"),
     "train --steps 0": Case(("train", "--arch", "unet", "--out", "m.safetensors", "--steps", "0"), r"--steps: expected a whole number >= 1"),
 }
 

@@ -121,6 +121,9 @@ def test_dicom_seg_export_from_the_dock(qtbot, dock, tmp_path):
     for n, name in enumerate(("FLAIR", "T1 POST GD")):
         write_dicom_series(tmp_path / "case" / f"s{n}", volume, ORIENTATIONS["oblique"], description=name,
                            series_number=n + 1)
+    # A DICOM SEG lies on the series' own grid, so it is offered for a scan that was not moved by preparing
+    # (this small pattern looks unprepared to the checks: opened as it is).
+    dock.case_panel.prepare_box.auto_box.setChecked(False)
     wait_for(qtbot, dock.case_panel.open_path(tmp_path / "case"))
     panel = dock.export_panel
     assert panel.format_box.model().item(1).isEnabled()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io.case import Case
+
+if TYPE_CHECKING:
+    from ..prepare.pipeline import PreparedCase
 
 SCREENSHOT_TIMEOUT_S = 600
 WINDOW_SIZE = (1600, 1000)
 
 
-def open_workflow(case: Case, *, segment: bool = True, show: bool = True, four_up: bool = True):
-    """A viewer with the workflow dock, the case shown and (optionally) its segmentation started.
+def open_workflow(case: Case | PreparedCase, *, segment: bool = True, show: bool = True, four_up: bool = True):
+    """A viewer with the workflow dock, the case (or a prepared scan) shown and (optionally) its segmentation started.
 
     A case whose session was saved comes back as it was left (and says so); it is not segmented again.
     Returns ``(viewer, dock, job)``; ``job`` is the running segmentation, or None.
@@ -21,11 +25,13 @@ def open_workflow(case: Case, *, segment: bool = True, show: bool = True, four_u
     from ..io.origin import is_synthetic
     from .dock import TumourSegmentationWidget
 
+    prepared = None if isinstance(case, Case) else case
+    case = case if prepared is None else prepared.case
     kind = "synthetic phantom" if is_synthetic(case) else "scan"
     viewer = napari.Viewer(title=f"napari-tumorseg — {case.name} ({kind})", show=show)
     dock = TumourSegmentationWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Tumour segmentation", area="right")
-    restored = dock.state.open_case(case)
+    restored = dock.case_panel.show_case(case) if prepared is None else dock.case_panel.show_prepared(prepared)
     if four_up:
         dock.correct_panel.four_up_box.setChecked(True)
     # Start mid-tumour when the reference says where it is, else mid-volume.
@@ -47,7 +53,7 @@ def _interesting_slice(case: Case) -> int:
     return case.shape[0] // 2
 
 
-def launch(case: Case, *, segment: bool = True, screenshot: Path | None = None, four_up: bool = True) -> int:
+def launch(case: Case | PreparedCase, *, segment: bool = True, screenshot: Path | None = None, four_up: bool = True) -> int:
     """Open the workflow; with ``screenshot``, wait for the segmentation, write a PNG of the window and return."""
     import napari
 

@@ -1,4 +1,11 @@
-"""Case: open a case folder or pick files; show which modalities were found."""
+"""Case: open a case folder or pick files; show which modalities were found; prepare scans from the scanner.
+
+Opening reads the files and checks what the scan needs (``prepare.detect``)
+in the background. A BraTS-style case opens as it is. A scan that needs
+preparing is prepared first when *Prepare automatically* is on; otherwise it
+opens (when its sequences share a grid) with a one-line warning, and the
+Segment step refuses it until *Prepare* has run.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,11 @@ from qtpy.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushBut
 from ..io.case import DISPLAY_NAMES, MODALITIES
 from ..jobs import Progress
 from .jobs import Job, notify_warning
+from .prepare_box import PrepareBox
 
 if TYPE_CHECKING:
     from ..io.case import Case
+    from ..prepare.pipeline import PreparedCase
     from ..workflow.session import RestoredSession
     from ..workflow.settings import Settings
     from ..workflow.state import ReviewState
@@ -39,12 +48,15 @@ class CasePanel(QGroupBox):
         self.open_files_button.clicked.connect(self._choose_files)
         self.summary = QLabel("No case open.")
         self.summary.setWordWrap(True)
+        self.prepare_box = PrepareBox(state, settings, self.show_prepared)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_folder_button)
         buttons.addWidget(self.open_files_button)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.summary)
+        layout.addWidget(QLabel("<b>Prepare</b> (scans from the scanner)"))
+        layout.addWidget(self.prepare_box)
         state.case_opened.connect(self._case_opened)
 
     def _choose_folder(self) -> None:
@@ -60,27 +72,68 @@ class CasePanel(QGroupBox):
             self.open_path([Path(f) for f in files])
 
     def open_path(self, path: Path | list[Path]) -> Job:
-        """Read a case in the background, then open it (a bad file gives a notification, nothing else)."""
-        from ..io import read_case
+        """Read a case and check it in the background, prepare it if it needs it (and preparing is on), then
+        open it; a bad file gives a notification, nothing else."""
+        from ..errors import CaseError
+        from ..io import read_sources
+        from ..prepare.detect import detect
+        from ..prepare.pipeline import PrepareOptions, prepare_sources
+
+        automatic = self.prepare_box.automatic
 
         def reading(cancel):
             yield Progress(0, 1, "reading")
-            if isinstance(path, list):
-                return read_case(None, modality_files=path)
-            return read_case(path)
+            sources = read_sources(None, modality_files=path) if isinstance(path, list) else read_sources(path)
+            findings = detect(sources, check_alignment=True)
+            if findings.needs_preparation and automatic:
+                prepared = yield from prepare_sources(sources, PrepareOptions(reference=findings.reference), cancel)
+                return sources, findings, None, prepared
+            try:
+                case = sources.assemble()
+            except CaseError:
+                if not findings.needs_preparation:
+                    raise
+                case = None  # on several grids: only Prepare can open it
+            return sources, findings, case, None
 
         first = path[0] if isinstance(path, list) else path
         self.settings.last_folder = str(first.parent if first.is_file() else first)
         self.settings.save_quietly()
         self._busy(True)
         self.summary.setText(f"Reading {first.name}…")
-        self.job = Job(reading, on_done=self.show_case, on_failed=lambda _: self._failed(),
-                       on_finished=lambda: self._busy(False), what="opening the case")
+        self.job = Job(reading, on_progress=self._progress, on_done=self._read, on_failed=lambda _: self._failed(),
+                       on_cancelled=self._failed, on_finished=lambda: self._busy(False), what="opening the case")
+        if automatic:
+            self.prepare_box.track(self.job)
         return self.job.start()
 
-    def show_case(self, case: Case) -> None:
-        """Open an already-read case (also used by the main job and tests)."""
-        self.state.open_case(case)
+    def _progress(self, report) -> None:
+        if report.phase != "reading":
+            self.prepare_box.show_progress(report)
+
+    def _read(self, outcome) -> None:
+        sources, findings, case, prepared = outcome
+        self.prepare_box.set_sources(sources, findings.reference)
+        if prepared is not None:
+            self.show_prepared(prepared)
+            return
+        if findings.needs_preparation:
+            notify_warning(findings.summary())
+        if case is None:
+            self.summary.setText(f"<b>{sources.name}</b> cannot open as it is: {findings.summary()}<br>"
+                                 "Press <b>Prepare</b>.")
+            return
+        self.state.open_case(case, findings=findings)
+
+    def show_case(self, case: Case) -> RestoredSession | None:
+        """Open an already-read case (also used by the main job and tests); the session restored, if any."""
+        return self.state.open_case(case)
+
+    def show_prepared(self, prepared: PreparedCase) -> RestoredSession | None:
+        """Open a prepared case: its images on the working grid, its brain mask, how it was made."""
+        brain = prepared.brain if prepared.preparation.brain_source == "network" else None
+        return self.state.open_case(prepared.case, preparation=prepared.preparation, brain=brain,
+                             findings=prepared.preparation.findings)
 
     def _case_opened(self, case: Case, restored: RestoredSession | None) -> None:
         self.summary.setText(describe_case(case))
@@ -94,6 +147,12 @@ class CasePanel(QGroupBox):
     def _busy(self, busy: bool) -> None:
         self.open_folder_button.setEnabled(not busy)
         self.open_files_button.setEnabled(not busy)
+
+    def cancel(self) -> None:
+        """Stop opening or preparing; the case on screen stays as it was."""
+        for job in (self.job, self.prepare_box.job):
+            if job is not None and job.is_running:
+                job.cancel()
 
 
 def describe_case(case: Case) -> str:

@@ -89,7 +89,7 @@ class TumourSegmentationWidget(QWidget):
         return (self.case_panel, self.segment_panel, self.correct_panel, self.adapt_panel, self.export_panel)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        for panel in (self.segment_panel, self.adapt_panel):
+        for panel in (self.case_panel, self.segment_panel, self.adapt_panel):
             panel.cancel()
         self.correct_panel.close_tools()  # the Segmentation layer's clicks and keys back to napari's
         self.layers.save_edits_now()

@@ -1,5 +1,11 @@
 """Export: the mask as NIfTI on the exact grid of the input, in its label convention; or, for a case read
-from DICOM, as a DICOM SEG referencing its source series."""
+from DICOM, as a DICOM SEG referencing its source series.
+
+For a prepared scan the mask goes onto the reference sequence's own grid
+(nearest neighbour; the same grid, voxel for voxel, when no resampling was
+needed) or, when chosen, onto any other sequence's grid through the inverse
+of its registration.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from ..jobs import Progress
 from .jobs import Job
 
 if TYPE_CHECKING:
+    from ..prepare.pipeline import Preparation
     from ..workflow.settings import Settings
     from ..workflow.state import ReviewState
     from .layers import PluginLayers
@@ -44,6 +51,8 @@ class ExportPanel(QGroupBox):
         self.format_box = QComboBox()
         self.format_box.addItems(list(FORMATS))
         self.format_box.currentTextChanged.connect(self._format_chosen)
+        self.grid_box = QComboBox()
+        self.grid_box.setToolTip("A prepared scan: the grid the mask is written on")
         self.save_button = QPushButton("Save mask…")
         self.save_button.clicked.connect(self._choose_file)
         self.status = QLabel("Also: File ▸ Save Selected Layers on the Segmentation layer.")
@@ -51,24 +60,47 @@ class ExportPanel(QGroupBox):
         form = QFormLayout()
         form.addRow("Format", self.format_box)
         form.addRow("Labels", self.convention_box)
+        form.addRow("Grid", self.grid_box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.save_button)
         layout.addWidget(self.status)
         state.case_opened.connect(lambda *_: self._case_opened())
         self._case_opened()
+        self._preparation_changed(None)
+        state.preparation_changed.connect(self._preparation_changed)
 
     def _case_opened(self) -> None:
         """DICOM SEG is offered for cases read from DICOM only; NIfTI stays the default."""
-        case = self.state.case
-        from_dicom = case is not None and bool(case.dicom_series)
+        from_dicom = self._from_dicom()
         self.format_box.model().item(1).setEnabled(from_dicom)
         self.format_box.setItemData(1, "" if from_dicom else "for cases read from DICOM series",
                                     Qt.ItemDataRole.ToolTipRole)
         self.format_box.setCurrentIndex(0)
 
+    def _from_dicom(self) -> bool:
+        case = self.state.case
+        return case is not None and bool(case.dicom_series)
+
     def _format_chosen(self, text: str) -> None:
         self.convention_box.setEnabled(FORMATS.get(text) == ".nii.gz")
+
+    def _preparation_changed(self, preparation: Preparation | None) -> None:
+        from ..io.case import DISPLAY_NAMES
+
+        self.grid_box.clear()
+        if preparation is None:
+            self.grid_box.addItem("The input's", "reference")
+        else:
+            self.grid_box.addItem(f"Reference ({DISPLAY_NAMES[preparation.reference]}, its own grid)", "reference")
+            for key in preparation.sequences:
+                if key != preparation.reference:
+                    self.grid_box.addItem(f"{DISPLAY_NAMES[key]}'s own grid", key)
+            if preparation.resampled_to_model:
+                self.grid_box.addItem("The 1 mm working grid", "working")
+        self.grid_box.setEnabled(preparation is not None)
+        # A DICOM SEG lies on its series' own grid: a prepared (moved, resampled) scan exports NIfTI.
+        self.format_box.model().item(1).setEnabled(preparation is None and self._from_dicom())
 
     def _choose_file(self) -> None:
         case = self.state.case
@@ -100,14 +132,21 @@ class ExportPanel(QGroupBox):
             path = path.with_name(path.name + ".nii.gz")
         convention = CONVENTION_CHOICES[self.convention_box.currentText()] or case.label_convention
         labels, geometry = layer.data.copy(), case.geometry
+        preparation, grid = self.state.preparation, self.grid_box.currentData() or "reference"
 
         def writing(cancel):
             yield Progress(0, 1, "writing")
             if seg:
                 return write_dicom_seg(labels, case, path, overwrite=overwrite)
+            if preparation is not None:
+                from ..prepare.export import write_mask_on_grid
+
+                return write_mask_on_grid(labels, preparation, path, grid=grid, convention=convention,
+                                          overwrite=overwrite)
             return write_mask(labels, geometry, path, convention=convention, overwrite=overwrite)
 
-        what = "DICOM SEG referencing the source series" if seg else f"{convention.value} labels, source grid"
+        what = ("DICOM SEG referencing the source series" if seg
+                else f"{convention.value} labels; grid: {self.grid_box.currentText()}")
         self.save_button.setEnabled(False)
         self.job = Job(
             writing,

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ..workflow.state import ReviewState
 
 SEGMENTATION_LAYER = "Segmentation"
+BRAIN_LAYER = "Brain mask"
+BRAIN_COLOUR = (0.2, 0.75, 1.0, 1.0)
 UNCERTAINTY_LAYER = "Uncertainty"
 SAVE_DELAY_MS = 300
 
@@ -49,6 +51,7 @@ class PluginLayers:
         self._save_timer.timeout.connect(self.save_edits_now)
         state.case_opened.connect(self._show_case)
         state.labels_edited.connect(self._show_edit)
+        state.preparation_changed.connect(self._show_brain)
 
     # --- following the state ------------------------------------------------------------
 
@@ -96,6 +99,30 @@ class PluginLayers:
         text.position = "top_left"
         text.font_size = 11
         text.visible = True
+
+    def _show_brain(self, preparation) -> None:
+        """The brain mask of a prepared case, as its own editable layer: its array is the state's, so a
+        correction painted there is what the tumour model segments inside."""
+        brain = self.state.brain
+        if brain is None or self._case is None:
+            return
+        from napari.utils.colormaps import DirectLabelColormap
+
+        from .._layers import case_metadata
+
+        layer = self.viewer.add_labels(
+            brain, name=BRAIN_LAYER, scale=self._case.geometry.spacing, metadata=case_metadata(self._case),
+            colormap=DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), 1: BRAIN_COLOUR}),
+            opacity=0.25,
+        )
+        self._layers.append(layer)
+        # The tumour labels stay the layer a brush paints on unless the user picks the brain mask.
+        segmentation = self.segmentation(create=False)
+        if segmentation is not None:
+            self.viewer.layers.selection.active = segmentation
+
+    def brain_layer(self):
+        return self._own(BRAIN_LAYER)
 
     def remove_all(self) -> None:
         self._save_timer.stop()

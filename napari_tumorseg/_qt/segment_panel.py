@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..errors import CaseError
 from ..io.labels import CLASS_ABBREVIATIONS, CLASS_COLORS, CLASS_NAMES
 from ..jobs import Progress
 from ..workflow.review import slice_uncertainty_scores
@@ -192,16 +193,27 @@ class SegmentPanel(QGroupBox):
         if state.case is None or version is None:
             self.status.setText("Open a case first." if state.case is None else "No model to run.")
             return None
+        problem = state.unprepared_problem()
+        if problem is not None:
+            # Never a silent mask over the skull: say what is wrong and what to do.
+            self.status.setText("Not segmented: prepare the scan first (Case ▸ Prepare).")
+            notify_error(CaseError(None, problem), "segmentation")
+            return None
         self.cancel()
         self.layers.save_edits_now()  # a stroke just made is a correction: kept, not overwritten
         layer = self.layers.segmentation()
         previous = layer.data.copy()
         device, case = self.device_box.currentText(), state.case
+        brain = None if state.brain is None else state.brain.copy()  # as corrected now, on the Brain mask layer
         protected = set(state.corrected)
 
         def segmenting(cancel):
+            from ..prepare.pipeline import strip
+
             segmenter = state.segmenter(version.id, device)
-            result = yield from segmenter.run(case, cancel=cancel)
+            # The model segments inside the brain: every image 0 outside it, before its normalisation.
+            inside_brain = case if brain is None else strip(case, brain > 0)
+            result = yield from segmenter.run(inside_brain, cancel=cancel)
             # Entropy and the per-slice doubt are heavy numpy work: do them here, off the GUI thread.
             uncertainty = result.entropy()
             return result, uncertainty, slice_uncertainty_scores(uncertainty, result.labels)
@@ -277,12 +289,16 @@ class SegmentPanel(QGroupBox):
         if state.case is None or version is None or state.prediction is None:
             self.status.setText("Segment the volume first.")
             return
+        if state.unprepared_problem() is not None:
+            self.status.setText("Not segmented: prepare the scan first (Case ▸ Prepare).")
+            return
         z = self.layers.current_slice()
         if state.is_corrected(z):
             self.status.setText(f"Slice {z} holds your corrections; they are kept as they are.")
             return
         try:
-            result = state.segmenter(version.id, self.device_box.currentText()).segment_slice(state.case, z)
+            result = state.segmenter(version.id, self.device_box.currentText()).segment_slice(
+                state.segmentation_case(), z)
         except Exception as error:
             notify_error(error, "segmenting the slice")
             return

@@ -14,7 +14,6 @@ figure and the machine it ran on, load average included.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

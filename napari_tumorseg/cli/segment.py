@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..io.case import MODALITIES
 from ._types import positive_int
+from .prepare import add_prepare_arguments, options_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="label numbering of the mask (default: the case's reference, else BraTS 2020)",
     )
     parser.add_argument("--order", help="for a 4D NIfTI: the modality of each volume, e.g. flair,t1,t1c,t2")
+    parser.add_argument("--no-prepare", action="store_true",
+                        help="never prepare: a scan that needs it (skull, sequences apart, thick slices) is refused")
+    parser.add_argument("--grid", default="reference", choices=("reference", *MODALITIES),
+                        help="for a prepared scan: the grid the mask is written on (default: the reference's)")
+    add_prepare_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -61,11 +68,12 @@ def load_segmenter(model: str | None, device: str, batch_size: int | None = None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import read_case, write_mask
+    from ..errors import CaseError
+    from ..io import read_sources
     from ..io.atomic import check_writable
-    from ..io.dicom_seg import is_dicom_seg_path, reference_series, write_dicom_seg
-    from ..io.labels import LabelConvention
+    from ..io.dicom_seg import is_dicom_seg_path, reference_series
     from ..io.nifti import require_nifti_suffix
+    from ..prepare.detect import detect
     from ._progress import run_with_progress
 
     # Refuse a bad output before minutes of work, not after.
@@ -74,22 +82,52 @@ def run(args: argparse.Namespace) -> int:
         require_nifti_suffix(args.output)
     check_writable(args.output, overwrite=args.overwrite)
     order = tuple(m.strip() for m in args.order.split(",")) if args.order else None
-    case = read_case(args.case, order=order)
+    sources = read_sources(args.case, order=order)
+    options = options_from(args)
+    findings = detect(sources, reference=args.reference, check_alignment=options.check_alignment)
+    if findings.needs_preparation and args.no_prepare:
+        raise CaseError(None, findings.summary())
+    if findings.needs_preparation and seg:
+        raise CaseError(args.case, "needs preparing, and a DICOM SEG must lie on its DICOM series' own grid: "
+                        "write the mask as .nii.gz (or prepare the series first)")
+    if not findings.needs_preparation and args.grid != "reference":
+        raise CaseError(args.case, "--grid applies to a scan that is prepared; this one needs no preparation")
+    case = None if findings.needs_preparation else sources.assemble()
     if seg:
         reference_series(case)  # a case not read from DICOM: refused now, not after the segmentation
     segmenter, model_id = load_segmenter(args.model, args.device, args.batch_size, trust=args.trust_model)
+    preparation = None
+    if case is None:
+        from ..prepare.pipeline import prepare_sources
+
+        prepared = run_with_progress(prepare_sources(sources, options), quiet=args.quiet, unit="step")
+        preparation, case = prepared.preparation, prepared.stripped()
     warning = getattr(segmenter, "spacing_warning", lambda _: "")(case)
     if warning:
         print(f"tumorseg: warning: {warning}", file=sys.stderr)
     result = run_with_progress(segmenter.run(case), quiet=args.quiet, unit="slice")
-    if seg:
-        written = write_dicom_seg(result.labels, case, args.output, overwrite=args.overwrite)
-        labels = "DICOM SEG, segments 1 NCR, 2 ED, 3 ET"
-    else:
-        convention = case.label_convention if args.convention == "input" else LabelConvention(args.convention)
-        written = write_mask(result.labels, case.geometry, args.output, convention=convention,
-                             overwrite=args.overwrite)
-        labels = f"{convention.value} labels"
+    written, labels = _write(args, result.labels, case, preparation, seg)
+    if preparation is not None:
+        print(f"prepared: {'; '.join(preparation.steps) or 'nothing to do'}", file=sys.stderr)
     print(f"{written}: {model_id} on {result.device}, {result.slices_run} slices in {result.seconds:.1f} s, {labels}",
           file=sys.stderr)
     return 0
+
+
+def _write(args: argparse.Namespace, labels, case, preparation, seg: bool) -> tuple[Path, str]:
+    """Write the mask where and how the user asked; returns the file and a few words on its labels."""
+    from ..io import write_mask
+    from ..io.dicom_seg import write_dicom_seg
+    from ..io.labels import LabelConvention
+
+    if seg:
+        return write_dicom_seg(labels, case, args.output, overwrite=args.overwrite), "DICOM SEG, segments 1 NCR, 2 ED, 3 ET"
+    convention = case.label_convention if args.convention == "input" else LabelConvention(args.convention)
+    if preparation is None:
+        written = write_mask(labels, case.geometry, args.output, convention=convention, overwrite=args.overwrite)
+    else:
+        from ..prepare.export import write_mask_on_grid
+
+        written = write_mask_on_grid(labels, preparation, args.output, grid=args.grid, convention=convention,
+                                     overwrite=args.overwrite)
+    return written, f"{convention.value} labels"

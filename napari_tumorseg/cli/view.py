@@ -58,12 +58,24 @@ def require_display(command: str) -> None:
         )
 
 
+def _read_and_prepare(path):
+    """The case as it is, or prepared when it needs it (co-registered, brain extracted, 1 mm)."""
+    from ..io import read_sources
+    from ..prepare.detect import detect
+    from ..prepare.pipeline import prepare_sources
+    from ._progress import run_with_progress
+
+    sources = read_sources(path)
+    if not detect(sources, check_alignment=True).needs_preparation:
+        return sources.assemble()
+    return run_with_progress(prepare_sources(sources), unit="step")
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..io import read_case
     from ..synth import make_case
 
-    # Read before napari starts, so bad input fails with one line and no window.
-    case = read_case(args.case) if args.case else make_case(args.sample, args.seed)
+    # Read (and prepare, a scan from the scanner) before napari starts, so bad input fails with one line and no window.
+    case = _read_and_prepare(args.case) if args.case else make_case(args.sample, args.seed)
     if args.screenshot is not None:
         from ..io.atomic import check_writable
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..io.case import Case
 from ..jobs import CancelFlag, Clock, Progress
-from .scoring import CaseResult, score_case
+from .scoring import score_case
 from .summary import RealEvaluation
 
 

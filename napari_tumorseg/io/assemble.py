@@ -7,7 +7,7 @@ checks and the canonical layout are the same whatever the input form.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
@@ -36,6 +36,31 @@ class SourceVolume:
     geometry: Geometry
     path: Path
 
+
+@dataclass
+class SourceSet:
+    """The volumes of one case as read, each on its own grid, before they are checked to share one.
+
+    Args:
+        name: the case id.
+        volumes: modality key -> volume on its source grid.
+        seg: the reference mask file, if any.
+        convention: the label convention the names suggest.
+        dicom_series: for volumes read from DICOM, modality key -> the files of its series
+            (a DICOM SEG export references them).
+    """
+
+    name: str
+    volumes: dict[str, SourceVolume]
+    seg: Path | None = None
+    convention: LabelConvention = LabelConvention.BRATS2020
+    dicom_series: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+
+    def assemble(self) -> Case:
+        """One Case on one grid (every volume must share it; see :func:`assemble_case`)."""
+        case = assemble_case(self.name, self.volumes, seg=self.seg, default_convention=self.convention)
+        case.dicom_series = dict(self.dicom_series)
+        return case
 
 
 def assemble_case(

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from .case import MODALITIES, Case, Geometry
 from .folders import is_dicom_file
 from .naming import guess_modality
 from .volumes import check_volume_size, clean_image
+
+if TYPE_CHECKING:
+    from .assemble import SourceSet
 
 # (0008,103E) Series Description, the free-text name a scanner gives a series.
 _SERIES_DESCRIPTION = "0008|103e"
@@ -165,8 +169,15 @@ def read_dicom_case(
         name: the case id (default: the folder's name).
         seg: an optional NIfTI reference mask on the same grid.
     """
+    return read_dicom_sources(folder, name=name, seg=seg).assemble()
+
+
+def read_dicom_sources(
+    folder: str | PathLike[str], *, name: str | None = None, seg: str | PathLike[str] | None = None
+) -> SourceSet:
+    """A folder of DICOM series -> each modality's volume on its own grid (see :func:`read_dicom_case`)."""
     with _quiet_itk():
-        return _read_dicom_case(Path(folder), name, seg)
+        return _read_dicom_sources(Path(folder), name, seg)
 
 
 @contextmanager
@@ -183,8 +194,8 @@ def _quiet_itk() -> Iterator[None]:
         sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
-def _read_dicom_case(root: Path, name: str | None, seg: str | PathLike[str] | None) -> Case:
-    from .assemble import SourceVolume, assemble_case
+def _read_dicom_sources(root: Path, name: str | None, seg: str | PathLike[str] | None) -> SourceSet:
+    from .assemble import SourceSet, SourceVolume
 
     series = find_dicom_series(root)
     if not series:
@@ -196,9 +207,8 @@ def _read_dicom_case(root: Path, name: str | None, seg: str | PathLike[str] | No
         if key in chosen:
             data, geometry = read_dicom_series(chosen[key])
             volumes[key] = SourceVolume(data, geometry, chosen[key].folder)
-    case = assemble_case(name or root.resolve().name, volumes, seg=seg)
-    case.dicom_series = {key: tuple(Path(f) for f in chosen[key].files) for key in volumes}
-    return case
+    files = {key: tuple(Path(f) for f in chosen[key].files) for key in volumes}
+    return SourceSet(name or root.resolve().name, volumes, Path(seg) if seg is not None else None, dicom_series=files)
 
 
 def _check_slice_positions(reader: object, image: object, item: DicomSeries) -> None:

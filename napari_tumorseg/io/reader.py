@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CaseError
-from .assemble import SourceVolume, assemble_case
+from .assemble import SourceSet, SourceVolume
 from .case import MODALITIES, Case, Geometry
 from .folders import CaseFiles, contains_dicom, find_case_files, visible_entries
 from .labels import LabelConvention
@@ -43,7 +43,28 @@ def read_case(
     modality: str | None = None,
     name: str | None = None,
 ) -> Case:
-    """Read a case from any supported input form.
+    """Read a case from any supported input form; every file must lie on one grid.
+
+    Arguments as :func:`read_sources`, which reads the same files without
+    asking them to share a grid (the Prepare step co-registers them).
+
+    Raises:
+        CaseError: the input cannot be read, or its files are on different grids; the message names the file.
+    """
+    return read_sources(path, modality_files=modality_files, seg=seg, order=order, modality=modality,
+                        name=name).assemble()
+
+
+def read_sources(
+    path: PathArg | None = None,
+    *,
+    modality_files: Mapping[str, PathArg] | Sequence[PathArg] | None = None,
+    seg: PathArg | None = None,
+    order: Sequence[str] | None = None,
+    modality: str | None = None,
+    name: str | None = None,
+) -> SourceSet:
+    """Read the volumes of a case from any supported input form, each on its own grid.
 
     Args:
         path: a case folder (BraTS or DICOM), or one NIfTI file (3D or 4D).
@@ -75,7 +96,7 @@ def read_case(
     return _read_single_file(path, seg, order, modality, name)
 
 
-def _read_folder(folder: Path, seg: PathArg | None, name: str | None) -> Case:
+def _read_folder(folder: Path, seg: PathArg | None, name: str | None) -> SourceSet:
     if not visible_entries(folder):
         raise CaseError(folder, "the folder is empty")
     found = find_case_files(folder)
@@ -84,9 +105,9 @@ def _read_folder(folder: Path, seg: PathArg | None, name: str | None) -> Case:
     if found.modalities:
         return _read_named_files(found, name)
     if contains_dicom(folder):
-        from .dicom import read_dicom_case
+        from .dicom import read_dicom_sources
 
-        return read_dicom_case(folder, name=name, seg=found.seg)
+        return read_dicom_sources(folder, name=name, seg=found.seg)
     if found.seg is not None:
         raise CaseError(folder, f"only a reference mask ({found.seg.name}), no image of any modality")
     raise CaseError(
@@ -96,14 +117,9 @@ def _read_folder(folder: Path, seg: PathArg | None, name: str | None) -> Case:
     )
 
 
-def _read_named_files(found: CaseFiles, name: str | None) -> Case:
+def _read_named_files(found: CaseFiles, name: str | None) -> SourceSet:
     volumes = {key: _read_image(found.files[key]) for key in found.modalities}
-    return assemble_case(
-        name or found.name,
-        volumes,
-        seg=found.seg,
-        default_convention=found.convention_hint,
-    )
+    return SourceSet(name or found.name, volumes, found.seg, found.convention_hint)
 
 
 def _roles_from_names(paths: Sequence[PathArg]) -> dict[str, PathArg]:
@@ -125,7 +141,7 @@ def _read_explicit(
     seg: PathArg | None,
     base: Path | None,
     name: str | None,
-) -> Case:
+) -> SourceSet:
     if not isinstance(modality_files, Mapping):
         if isinstance(modality_files, (str, PathLike)):
             modality_files = [modality_files]
@@ -151,9 +167,7 @@ def _read_explicit(
     volumes = {key: _read_image(files[key]) for key in MODALITIES if key in files}
     first = next(iter(volumes.values())).path
     named = [*files.values(), *([seg_path] if seg_path is not None else [])]
-    return assemble_case(
-        name or _stem_case_name(first), volumes, seg=seg_path, default_convention=_convention_hint(named)
-    )
+    return SourceSet(name or _stem_case_name(first), volumes, seg_path, _convention_hint(named))
 
 
 def _convention_hint(paths: Sequence[Path]) -> LabelConvention:
@@ -164,7 +178,7 @@ def _convention_hint(paths: Sequence[Path]) -> LabelConvention:
 
 def _read_single_file(
     path: Path, seg: PathArg | None, order: Sequence[str] | None, modality: str | None, name: str | None
-) -> Case:
+) -> SourceSet:
     if nifti_suffix(path) is None:
         raise CaseError(path, "not a NIfTI file (.nii or .nii.gz) nor a case folder")
     role = brats_role(path)
@@ -181,7 +195,7 @@ def _read_single_file(
     data = squeeze_to_3d(data, path)
     key = _single_modality(path, order, modality)
     volume = SourceVolume(clean_image(data, path), Geometry(affine, data.shape), path)
-    return assemble_case(name or _stem_case_name(path), {key: volume}, seg=seg)
+    return SourceSet(name or _stem_case_name(path), {key: volume}, _optional_path(seg))
 
 
 def _read_4d(
@@ -191,7 +205,7 @@ def _read_4d(
     seg: PathArg | None,
     order: Sequence[str] | None,
     name: str | None,
-) -> Case:
+) -> SourceSet:
     count = data.shape[3]
     if order is None:
         raise CaseError(path, f"is 4D with {count} volumes; give their modality order (e.g. flair,t1,t1c,t2)")
@@ -205,7 +219,11 @@ def _read_4d(
         key: SourceVolume(clean_image(data[..., index], path), geometry, path)
         for index, key in enumerate(keys)
     }
-    return assemble_case(name or _stem_case_name(path), volumes, seg=seg)
+    return SourceSet(name or _stem_case_name(path), volumes, _optional_path(seg))
+
+
+def _optional_path(path: PathArg | None) -> Path | None:
+    return None if path is None else Path(path)
 
 
 def _read_image(path: Path) -> SourceVolume:

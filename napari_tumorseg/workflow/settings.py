@@ -16,6 +16,7 @@ class Settings:
     method: str = "active"
     device: str = "auto"
     suggestions: int = 5
+    auto_prepare: bool = True
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ..inference.segmenter import Segmenter
     from ..models.external import ImportedModel
     from ..models.registry import ModelRegistry, ModelVersion
+    from ..prepare.detect import Findings
+    from ..prepare.pipeline import Preparation
 
 
 class ReviewState:
@@ -43,6 +45,7 @@ class ReviewState:
     segmentation_requested = Signal(object)  # "segment the volume with this version id"
     labels_edited = Signal(object)  # a LabelEdit the state applied (a prompt, an undo, a redo): show it
     history_changed = Signal()  # what undo and redo would do now
+    preparation_changed = Signal(object)  # the case's Preparation (or None), after case_opened
 
     def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None) -> None:
         self._registry = registry
@@ -59,6 +62,11 @@ class ReviewState:
         self.history: EditHistory | None = None
         self.selected_version: ModelVersion | None = None
         self.imported: dict[str, tuple[ModelVersion, ImportedModel]] = {}  # the user's own models, by id
+        # The Prepare step: how the case was prepared, the brain the tumour model runs inside (the
+        # array the Brain mask layer shows and the user corrects), and what an unprepared scan still needs.
+        self.preparation: Preparation | None = None
+        self.brain: np.ndarray | None = None
+        self.findings: Findings | None = None
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
 
     # --- models ------------------------------------------------------------------------
@@ -122,11 +130,20 @@ class ReviewState:
 
     # --- the case and its labels ----------------------------------------------------------
 
-    def open_case(self, case: Case) -> RestoredSession | None:
+    def open_case(self, case: Case, *, preparation: Preparation | None = None, brain: np.ndarray | None = None,
+                  findings: Findings | None = None) -> RestoredSession | None:
         """Make ``case`` current; returns what was saved for it earlier, if anything.
 
         Damaged session files are renamed aside; ``RestoredSession.problems`` says where.
+
+        Args:
+            case: the case (a prepared one lies on its working grid, the head kept).
+            preparation: how it was prepared, if it was.
+            brain: the brain mask the tumour model runs inside (a prepared case with its skull).
+            findings: what the scan needs; an unprepared scan that needs preparing is not segmented.
         """
+        self.preparation, self.findings = preparation, findings
+        self.brain = None if brain is None else np.asarray(brain, dtype=np.uint8)
         self.case = case
         self.store = CorrectionStore(case, root=self.sessions_root)
         self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = self.probabilities = None
@@ -147,7 +164,22 @@ class ReviewState:
             restored = RestoredSession(None, None, None, [], problems)
         self.case_opened.emit(case, restored)
         self.history_changed.emit()
+        self.preparation_changed.emit(preparation)
         return restored
+
+    def unprepared_problem(self) -> str | None:
+        """The one line saying why this scan must be prepared before the tumour model sees it, or None."""
+        if self.preparation is None and self.findings is not None and self.findings.needs_preparation:
+            return self.findings.summary()
+        return None
+
+    def segmentation_case(self) -> Case | None:
+        """What the tumour model segments: the case, every image 0 outside the (corrected) brain mask if there is one."""
+        if self.case is None or self.brain is None:
+            return self.case
+        from ..prepare.pipeline import strip
+
+        return strip(self.case, self.brain > 0)
 
     def accept_prediction(
         self,

@@ -1,0 +1,42 @@
+"""Brain extraction on a prepared (co-registered) case: the brain-mask network over every sequence.
+
+Each sequence gives a brain probability (:mod:`.brainnet`); their mean is
+thresholded at one half, and the largest connected piece, holes filled, is
+the brain. One network file is loaded once per process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..io.case import Geometry
+
+
+@lru_cache(maxsize=2)
+def _network(path: str | None):
+    from .brainnet import load_brain_net
+
+    return load_brain_net(path)
+
+
+def brain_probability(images: dict[str, np.ndarray], geometry: Geometry, *, net_path: str | None = None) -> np.ndarray:
+    """Mean brain probability over the sequences (canonical volumes on ``geometry``), float32."""
+    import torch
+
+    from .brainnet import predict_probability
+
+    model, config, _ = _network(net_path)
+    total = np.zeros(geometry.canonical_shape, dtype=np.float32)
+    with torch.inference_mode():
+        for volume in images.values():
+            total += predict_probability(model, config, volume, geometry.spacing)
+    return total / max(len(images), 1)
+
+
+def extract_brain(images: dict[str, np.ndarray], geometry: Geometry, *, net_path: str | None = None) -> np.ndarray:
+    """The brain mask (bool, canonical on ``geometry``) of a head seen in one or more co-registered sequences."""
+    from .brainnet import mask_from_probability
+
+    return mask_from_probability(brain_probability(images, geometry, net_path=net_path))
