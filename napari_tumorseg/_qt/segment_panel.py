@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..io.labels import CLASS_ABBREVIATIONS, CLASS_COLORS, CLASS_NAMES
-from ..workflow.review import slice_uncertainty_scores
+from ..workflow.suggest import slice_scores
 from .jobs import Job, notify_error
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class SegmentPanel(QGroupBox):
         self.device_box.addItems(DEVICES)
         self.device_box.setCurrentText(settings.device if settings.device in DEVICES else "auto")
         self.device_box.currentTextChanged.connect(self._device_chosen)
+        state.select_device(self.device_box.currentText())  # adaptation runs where segmentation does
         self.segment_button = QPushButton("Segment volume")
         self.slice_button = QPushButton("Segment this slice")
         self.cancel_button = QPushButton("Cancel")
@@ -134,6 +135,7 @@ class SegmentPanel(QGroupBox):
     def _device_chosen(self, device: str) -> None:
         self.settings.device = device
         self.settings.save_quietly()
+        self.state.select_device(device)
 
     # --- following the state ------------------------------------------------------------
 
@@ -166,13 +168,17 @@ class SegmentPanel(QGroupBox):
         previous = layer.data.copy()
         device, case = self.device_box.currentText(), state.case
         protected = set(state.corrected)
+        last_prediction = state.prediction  # never edited in place: the state replaces it
 
         def segmenting(cancel):
             segmenter = state.segmenter(version.id, device)
             result = yield from segmenter.run(case, cancel=cancel)
-            # Entropy and the per-slice doubt are heavy numpy work: do them here, off the GUI thread.
+            # Entropy and the suggestions' per-slice signs are heavy numpy work: here, off the GUI thread.
             uncertainty = result.entropy()
-            return result, uncertainty, slice_uncertainty_scores(uncertainty, result.labels)
+            same_grid = last_prediction is not None and last_prediction.shape == result.labels.shape
+            scores = slice_scores(result.probabilities, result.labels,
+                                  previous_labels=last_prediction if same_grid else None)
+            return result, uncertainty, scores
 
         def on_progress(report) -> None:
             if state.case is not case:
@@ -255,7 +261,8 @@ class SegmentPanel(QGroupBox):
         layer.refresh()
         from ..workflow.review import entropy
 
-        state.update_slice_prediction(z, result.labels, entropy(result.probabilities) / np.log(4), layer.data)
+        state.update_slice_prediction(z, result.labels, entropy(result.probabilities) / np.log(4), layer.data,
+                                      probabilities_slice=result.probabilities)
         self.status.setText(f"Slice {z} segmented with {version.id}.")
 
     def cancel(self) -> None:

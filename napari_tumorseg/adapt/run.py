@@ -6,26 +6,50 @@ before each. Until the run is complete nothing is written: a cancel
 (``jobs.Cancelled``) or an error leaves the caller's model and the registry exactly as they were. Then
 the new version is stored in one atomic rename and, if the guard accepts it
 (or the user forces it), activated by an atomic pointer replace.
+
+``adapt_loaded_model`` (what the GUI and ``tumorseg adapt`` call) adds what
+lives around one run: the source anchor and replay sets, the device (the
+segmenter's: a GPU adapts in about a second; out of memory there, the run
+starts again on the CPU with a one-line warning — nothing was written yet),
+the lineage for the guard's cumulative budget, and the memory of the
+user's past corrections (replayed; this run's cases are added to it once
+the version is stored — a crash in between only means the memory misses
+this case until its next adaptation: the corrections themselves are in the
+session folder).
 """
 
 from __future__ import annotations
 
+import copy
 import time
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from ..jobs import CancelFlag, Clock, Progress
+from ..models.registry import CANDIDATE, PRETRAINED, REJECTED, ModelRegistry
 from .config import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptConfig
 from .continual import dycnn_continual, require_dycnn
 from .corrections import Corrections
-from .guard import ANCHOR_SET, HELD_OUT_SET, EvalSet, SetScores, correction_sets, decide, score_set
+from .guard import (
+    ANCHOR_SET,
+    HELD_OUT_SET,
+    EvalSet,
+    Lineage,
+    SetScores,
+    anchor_key,
+    correction_sets,
+    decide,
+    score_set,
+)
+from .labelfree import label_free_check, labels_before
 from .maml import meta_tune
 from .naive import naive_finetune
-from ..models.registry import CANDIDATE, REJECTED, ModelRegistry
 from .report import AdaptationReport
 from .sampling import Replay, SlicePool
 from .training import MethodResult, model_device
@@ -47,22 +71,42 @@ class AdaptationOutcome:
 
 
 def _score_phase(
-    model: nn.Module, sets: list[EvalSet], phase: str, cancel: CancelFlag
-) -> Generator[Progress, None, dict[str, dict[str, float]]]:
-    clock = Clock(len(sets), phase, cancel)
+    model: nn.Module, sets: list[EvalSet], phase: str, cancel: CancelFlag, extra: Callable[[], Any] | None = None
+) -> Generator[Progress, None, tuple[dict[str, dict[str, float]], Any]]:
+    """Score every set (and run ``extra``, the label-free part, as one more step)."""
+    clock = Clock(len(sets) + (extra is not None), phase, cancel)
     scores: dict[str, dict[str, float]] = {}
     for evaluation in sets:
         clock.check()
         scores[evaluation.name] = score_set(model, evaluation)
         yield clock.tick(detail=evaluation.name)
-    return scores
+    result = None
+    if extra is not None:
+        clock.check()
+        result = extra()
+        yield clock.tick(detail="label-free check")
+    return scores, result
 
 
-def make_replay(config: AdaptConfig, replay_pools: Sequence[SlicePool], model: nn.Module) -> Replay | None:
-    """The replay the config asks for, on the model's device; None when replay is off or there are no pools."""
-    if config.replay <= 0 or not any(len(pool) for pool in replay_pools):
+def make_replay(
+    config: AdaptConfig, replay_pools: Sequence[SlicePool], model: nn.Module, memory_pools: Sequence[SlicePool] = ()
+) -> Replay | None:
+    """The replay the config asks for, on the model's device; None when it has nothing to replay.
+
+    Args:
+        config: ``replay`` (0: no source slices), ``replay_per_step``, ``replay_weight``,
+            ``memory_per_step`` (0: no memory), ``crop``.
+        replay_pools: the source slices.
+        model: the network (its device).
+        memory_pools: the user's earlier cases' corrections (see ``adapt.memory``).
+    """
+    source = [p for p in replay_pools if len(p)] if config.replay > 0 else []
+    memory = [p for p in memory_pools if len(p)] if config.memory_per_step > 0 else []
+    if not source and not memory:
         return None
-    return Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop).to(model_device(model))
+    replay = Replay(source, config.replay_per_step, config.replay_weight, config.crop,
+                    memory=memory, memory_per_step=config.memory_per_step)
+    return replay.to(model_device(model))
 
 
 def adapt_loaded_model(
@@ -76,41 +120,139 @@ def adapt_loaded_model(
     force: bool = False,
     auto_activate: bool = True,
     cancel: CancelFlag = None,
+    device: str | None = "cpu",
+    memory: Any = True,
 ) -> Generator[Progress, None, AdaptationOutcome]:
-    """Build (or reuse) the source anchor and replay sets, then :func:`run_adaptation`.
+    """Build (or reuse) the source sets, then :func:`run_adaptation` on ``device``, with memory and lineage.
 
     What "Adapt model" and ``tumorseg adapt`` both do. The source sets are
     synthetic glioma slices, cached after the first build, which takes a while:
     it reports progress and can be cancelled like the rest.
 
     Args:
-        loaded: a ``models.checkpoint`` loaded model (its ``model``, ``config`` and ``preprocessing``).
+        loaded: a ``models.checkpoint`` loaded model (its ``model``, ``config`` and ``preprocessing``), on the CPU.
         anchor_shape: grid of the synthetic source cases (default: BraTS size; tests use a small one).
+        device: where to adapt: "auto" (CUDA, MPS, else the CPU), "cpu", "cuda", "cuda:N", "mps"
+            (the segmenter's choice). Out of memory there, the run starts again on the CPU.
+        memory: the memory of past corrections: True for the one beside ``registry``, a
+            ``CorrectionMemory``, or None / False for none.
         corrections, config, registry, parent_id, force, auto_activate, cancel: as :func:`run_adaptation`.
     """
+    from ..inference.segmenter import choose_device
     from .anchors import anchor_set_steps, replay_pools_steps
 
     if config.method == "dycnn":
         require_dycnn(loaded.model)  # fail before the source sets are built
+    target = choose_device(device)
     anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel)
     replay = yield from replay_pools_steps(
         config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel
     )
-    return (
-        yield from run_adaptation(
-            loaded.model,
-            corrections,
-            config,
-            anchor=anchor,
-            replay_pools=replay,
-            registry=registry,
-            parent_id=parent_id,
-            preprocessing=loaded.preprocessing,
-            force=force,
-            auto_activate=auto_activate,
-            cancel=cancel,
+    store = _memory_of(memory, registry)
+    memory_pools = _memory_pools(store, corrections, loaded.config.context, config)
+    lineage = lineage_of(registry, parent_id, anchor)
+
+    def run_on(where: Any) -> Generator[Progress, None, AdaptationOutcome]:
+        model = loaded.model if where.type == "cpu" else copy.deepcopy(loaded.model).to(where)
+        return run_adaptation(
+            model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry,
+            parent_id=parent_id, preprocessing=loaded.preprocessing, force=force, auto_activate=auto_activate,
+            cancel=cancel, memory_pools=memory_pools, lineage=lineage,
         )
-    )
+
+    try:
+        outcome = yield from run_on(target)
+    except Exception as error:
+        if target.type == "cpu" or not is_out_of_memory(error):
+            raise
+        _release(target)
+        warnings.warn(f"out of memory on {target} while adapting; adapting on the CPU instead", RuntimeWarning,
+                      stacklevel=2)
+        outcome = yield from run_on(_cpu())
+        outcome.report.device = f"cpu (out of memory on {target})"
+    if store is not None:
+        _remember(store, corrections, loaded.config.context)
+    return outcome
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A device (or host) allocation failure, whatever the backend calls it."""
+    import torch
+
+    kinds = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), torch.cuda.OutOfMemoryError) if t)
+    return isinstance(error, kinds) or (isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+
+
+def _cpu() -> Any:
+    import torch
+
+    return torch.device("cpu")
+
+
+def _release(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _memory_of(memory: Any, registry: ModelRegistry | None) -> Any:
+    from .memory import CorrectionMemory
+
+    if memory is True:
+        return CorrectionMemory.beside(registry.root) if registry is not None else None
+    return memory or None
+
+
+def _memory_pools(store: Any, corrections: Corrections, context: int, config: AdaptConfig) -> list[SlicePool]:
+    """The other cases' kept corrections for this network's input layout (none when memory is off)."""
+    from .memory import layout_of
+
+    if store is None or config.memory_per_step <= 0:
+        return []
+    layout = layout_of(corrections.cases[0].inputs, context)
+    return store.pools(layout, exclude={case.case_key for case in corrections.cases})
+
+
+def _remember(store: Any, corrections: Corrections, context: int) -> None:
+    """Add this run's cases to the memory; a failure to write costs a warning, never the version."""
+    from ..errors import WriteError
+
+    for case in corrections.cases:
+        try:
+            store.put(case, context)
+        except (OSError, WriteError) as error:
+            warnings.warn(f"could not keep the corrections of {case.case_name} for replay: {error}",
+                          RuntimeWarning, stacklevel=3)
+
+
+def lineage_of(registry: ModelRegistry | None, parent_id: str | None, anchor: EvalSet) -> Lineage:
+    """The original model ``parent_id`` descends from, and its anchor Dice (for the cumulative budget).
+
+    A shipped model (or a version without lineage) is its own original: the
+    run then compares with the parent's score before. Otherwise the parent's
+    recorded lineage gives the original and its score; when that score was on
+    another anchor set, the original is loaded and scored again.
+    """
+    key = anchor_key(anchor)
+    if registry is None or parent_id is None:
+        return Lineage(parent_id, None, key)
+    try:
+        parent = registry.get(parent_id)
+    except Exception:  # noqa: BLE001 - an unknown or corrupt parent: compare with the parent alone
+        return Lineage(parent_id, None, key)
+    info = parent.metrics.get("lineage") if isinstance(parent.metrics, dict) else None
+    if parent.status == PRETRAINED or not isinstance(info, dict) or not info.get("root"):
+        return Lineage(parent_id, None, key)
+    root = str(info["root"])
+    value = info.get("root_anchor")
+    if info.get("anchor_key") == key and isinstance(value, (int, float)):
+        return Lineage(root, float(value), key)
+    try:
+        original, _ = registry.load(root)
+        return Lineage(root, score_set(original.model, anchor)["mean"], key)
+    except Exception:  # noqa: BLE001 - the original is gone: the parent's score is the best reference left
+        return Lineage(parent_id, None, key)
 
 
 def run_adaptation(
@@ -126,6 +268,8 @@ def run_adaptation(
     force: bool = False,
     auto_activate: bool = True,
     cancel: CancelFlag = None,
+    memory_pools: Sequence[SlicePool] = (),
+    lineage: Lineage | None = None,
 ) -> Generator[Progress, None, AdaptationOutcome]:
     """Adapt ``model`` to ``corrections`` with ``config.method``, guard it, and store the version.
 
@@ -141,6 +285,9 @@ def run_adaptation(
         force: activate the new version even if the guard rejects it.
         auto_activate: activate it when the guard accepts it (else keep it as a candidate).
         cancel: a threading.Event or a callable returning True to stop.
+        memory_pools: the user's earlier cases' corrections, replayed when ``config.memory_per_step`` > 0.
+        lineage: the original model and its anchor Dice (the cumulative budget); None: the
+            parent is the original.
 
     Yields:
         Progress for scoring before, adapting, scoring after and saving.
@@ -153,25 +300,37 @@ def run_adaptation(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     sets = [*correction_sets(corrections), anchor]
+    unlabelled = [c.unlabelled for c in corrections.cases if c.unlabelled is not None]
+    seen: list[np.ndarray] = []
 
-    before = yield from _score_phase(model, sets, PHASE_SCORING_BEFORE, cancel)
+    def before_unlabelled() -> None:
+        seen.extend(labels_before(model, group) for group in unlabelled)
+
+    before, _ = yield from _score_phase(model, sets, PHASE_SCORING_BEFORE, cancel,
+                                        before_unlabelled if unlabelled else None)
     timings["scoring_before"] = round(time.perf_counter() - started, 3)
 
-    replay = make_replay(config, replay_pools, model)
+    replay = make_replay(config, replay_pools, model, memory_pools)
     tick = time.perf_counter()
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
     tick = time.perf_counter()
-    after = yield from _score_phase(result.model, sets, PHASE_SCORING_AFTER, cancel)
+    after, check = yield from _score_phase(
+        result.model, sets, PHASE_SCORING_AFTER, cancel,
+        (lambda: label_free_check(seen, result.model, unlabelled)) if unlabelled else None,
+    )
     timings["scoring_after"] = round(time.perf_counter() - tick, 3)
 
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
-    decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET))
+    lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
+    decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
+                      original=lineage.root_anchor, budget=config.budget)
     activate = decision.activate and (auto_activate or decision.forced)
     replay_info: dict[str, Any] = {"used": replay is not None}
     if replay is not None:
         replay_info.update(replay.describe())
+    root_anchor = dice[ANCHOR_SET].before["mean"] if lineage.root_anchor is None else lineage.root_anchor
     report = AdaptationReport(
         method=config.method,
         parent_id=parent_id,
@@ -192,6 +351,10 @@ def run_adaptation(
         task_order=result.task_order,
         details=result.details,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        lineage={"root": lineage.root, "root_anchor": round(float(root_anchor), 6), "anchor_key": lineage.anchor_key,
+                 "cumulative_drop": decision.cumulative_drop, "budget": decision.budget},
+        label_free=None if check is None else check.to_dict(),
+        device=str(model_device(model)),
     )
 
     if registry is not None:
