@@ -39,7 +39,7 @@ def test_ks_must_be_positive_integers(value):
         build_parser().parse_args(["experiment", "meta-tune", "--out", "x", "--ks", value])
 
 
-@pytest.mark.parametrize("experiment, figures", [("meta-tune", 2), ("lifelong", 2), ("effort", 1)])
+@pytest.mark.parametrize("experiment, figures", [("meta-tune", 2), ("lifelong", 2), ("effort", 1), ("sequence", 1)])
 def test_quick_mode_runs_end_to_end_from_the_command_line(tmp_path, experiment, figures):
     # The CI smoke test of the experiments: the real command, its --quick settings, every output file.
     out = tmp_path / experiment

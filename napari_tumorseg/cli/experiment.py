@@ -120,6 +120,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     effort.add_argument("--steps", type=int, help="adaptation steps of every method (default: the plugin's)")
     effort.set_defaults(func=run_effort_command)
 
+    sequence = experiments.add_parser(
+        "sequence", help="cases adapted one after another: does the memory of corrections keep the earlier ones?",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(sequence)
+    sequence.add_argument("--model", type=Path, help="the glioma checkpoint (default: the shipped U-Net)")
+    sequence.add_argument("--cases", type=int, help="cases adapted in turn (default 5)")
+    sequence.add_argument("--variants", type=_names, help="comma list of memory,source,none (default: all)")
+    sequence.set_defaults(func=run_sequence_command)
+
     render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
     render.add_argument("folder", type=Path, help="a folder written by meta-tune or lifelong")
     render.set_defaults(func=run_render_command)
@@ -307,6 +316,35 @@ def run_effort_command(args: argparse.Namespace) -> int:
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))
+    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
+          file=sys.stderr)
+    return 0
+
+
+def run_sequence_command(args: argparse.Namespace) -> int:
+    from ..errors import TumorsegError
+    from ..experiments.api import sequence_experiment
+    from ..experiments.common import setup_torch
+    from ..experiments.sequence import SequenceConfig
+
+    device = setup_torch(args.threads, args.device)
+    changes = _changes(args, {"seed": "seed", "seeds": "seeds", "shape": "shape", "cases": "cases",
+                              "variants": "variants"})
+    try:
+        config = SequenceConfig.quick(**changes) if args.quick else SequenceConfig(**changes)
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
+    model, description = _load_model(args, config)
+    preprocessing = None
+    if not (args.quick and args.model is None):
+        from ..models.checkpoint import load_checkpoint
+        from ..resources import resource_path
+
+        preprocessing = load_checkpoint(args.model or resource_path(*SHIPPED_MODEL)).preprocessing
+    command = _explicit_command(args, ("model", "cases", "variants"))
+    _, anchor_cache = _cache(args)
+    results = _drive(sequence_experiment(model, preprocessing, config, args.out, model_description=description,
+                                         command=command, device=device, anchor_cache=anchor_cache))
     print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
           file=sys.stderr)
     return 0

@@ -220,6 +220,32 @@ def effort_experiment(
     return results
 
 
+def sequence_experiment(
+    model: nn.Module, preprocessing: Any, config: Any, out: Path, *, model_description: str, command: str,
+    device: Any = "cpu", anchor_cache: Path | None | bool = True, cancel: Any = None,
+) -> Generator[Progress, None, dict[str, Any]]:
+    """The memory's measurement (see ``sequence``); writes ``out``/results.json, results.md, sequence.png."""
+    from .sequence import analyse_sequence, run_sequence, sequence_markdown, sequence_plots
+
+    started = time.perf_counter()
+    machine = describe_machine(device)
+    model = model.to(device).eval()
+    raw = yield from run_sequence(model, preprocessing, config, anchor_cache=anchor_cache, cancel=cancel)
+    results = {
+        "experiment": "sequence",
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "model": {"description": model_description, "sha256_of_weights": model_digest(model)},
+        "config": config.to_dict(),
+        **raw,
+        "timings": {"wall_time_s": round(time.perf_counter() - started, 1)},
+    }
+    results["analysis"] = analyse_sequence(raw, config)
+    _write(out, results, sequence_markdown(results), sequence_plots)
+    return results
+
+
 def _methods(config: Any) -> list[str]:
     from .effort import parse_run
 
@@ -267,6 +293,10 @@ def render(out: Path) -> list[Path]:
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     if results.get("experiment") == "effort":
         markdown, plots = effort_markdown(results), effort_plots
+    elif results.get("experiment") == "sequence":
+        from .sequence import sequence_markdown, sequence_plots
+
+        markdown, plots = sequence_markdown(results), sequence_plots
     elif results.get("experiment") == "meta-tune":
         markdown, plots = meta_tune_markdown(results), meta_tune_plots
     elif results.get("experiment") == "lifelong":
