@@ -14,7 +14,8 @@ from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
 from napari_tumorseg.adapt.guard import Lineage, SetScores, anchor_key, decide
 from napari_tumorseg.adapt.labelfree import UnlabelledSlices, choose_unlabelled, label_free_check
 from napari_tumorseg.adapt.memory import CorrectionMemory
-from napari_tumorseg.adapt.run import adapt_loaded_model, lineage_of, run_adaptation
+from napari_tumorseg.adapt.loaded import adapt_loaded_model, lineage_of
+from napari_tumorseg.adapt.run import run_adaptation
 from napari_tumorseg.adapt.sampling import SlicePool
 from napari_tumorseg.models.checkpoint import save_checkpoint
 from napari_tumorseg.models.registry import ModelRegistry
@@ -164,7 +165,7 @@ def test_the_report_carries_the_label_free_check(registry):
 
 
 def test_out_of_memory_on_the_device_adapts_on_the_cpu_with_a_warning(registry, monkeypatch):
-    import napari_tumorseg.adapt.run as run_module
+    import napari_tumorseg.adapt.loaded as run_module
 
     monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
     monkeypatch.setattr("napari_tumorseg.inference.segmenter.choose_device", lambda requested: torch.device("meta"))
@@ -192,7 +193,7 @@ def test_out_of_memory_on_the_device_adapts_on_the_cpu_with_a_warning(registry, 
 
 
 def test_other_errors_on_the_device_are_not_hidden(registry, monkeypatch):
-    import napari_tumorseg.adapt.run as run_module
+    import napari_tumorseg.adapt.loaded as run_module
 
     monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
     monkeypatch.setattr("napari_tumorseg.inference.segmenter.choose_device", lambda requested: torch.device("meta"))

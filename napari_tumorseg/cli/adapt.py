@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from ..adapt.run import adapt_loaded_model
+    from ..adapt.loaded import adapt_loaded_model
     from ..inference.segmenter import choose_device
     from ..io.atomic import atomic_write_text, check_writable
     from ..models.registry import ModelRegistry

@@ -118,6 +118,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     effort.add_argument("--real-seeds", type=int, help="repeat seeds on the real labelled case (default 3)")
     effort.add_argument("--real-runs", type=_names, help="the runs on the real labelled case (default: --runs)")
     effort.add_argument("--steps", type=int, help="adaptation steps of every method (default: the plugin's)")
+    effort.add_argument("--lr", type=float, help="learning rate / meta step of every method (default: the plugin's)")
+    effort.add_argument("--inner-lr", type=float, help="meta-tuning's inner step (default: the plugin's)")
     effort.set_defaults(func=run_effort_command)
 
     sequence = experiments.add_parser(
@@ -307,12 +309,13 @@ def run_effort_command(args: argparse.Namespace) -> int:
         config = EffortConfig.quick(**changes) if args.quick else EffortConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
-    if args.steps is not None:
-        config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), "steps": args.steps}
-                                  for m in ("naive", "active", "passive", "dycnn")}
+    for name in ("steps", "lr", "inner_lr"):
+        if getattr(args, name) is not None:
+            config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), name: getattr(args, name)}
+                                      for m in ("naive", "active", "passive", "dycnn")}
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
-                                       "real_seeds", "real_runs", "steps"))
+                                       "real_seeds", "real_runs", "steps", "lr", "inner_lr"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))

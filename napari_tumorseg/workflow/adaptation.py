@@ -50,7 +50,7 @@ def adapt_to_review(
     """
     from ..adapt.corrections import Corrections, case_corrections
     from ..adapt.labelfree import DEFAULT_UNLABELLED
-    from ..adapt.run import adapt_loaded_model
+    from ..adapt.loaded import adapt_loaded_model
 
     case = state.case
     if case is None:
