@@ -21,10 +21,10 @@ from napari_tumorseg.experiments.effort_scoring import (
 def volumes():
     truth = np.zeros((10, 20, 20), np.uint8)
     truth[2:5, 5:10, 5:10] = 2  # lesion 1
-    truth[7:9, 14:18, 14:18] = 3  # lesion 2
+    truth[7:9, 14:19, 14:19] = 3  # lesion 2
     prediction = truth.copy()
     prediction[7:9] = 0  # lesion 2 missed
-    prediction[0, 0:4, 0:4] = 1  # a false positive on a healthy slice
+    prediction[0, 0:5, 0:5] = 1  # a false positive on a healthy slice
     return prediction, truth
 
 
@@ -32,9 +32,9 @@ def test_the_rest_is_scored_healthy_slices_included_and_corrected_slices_left_ou
     prediction, truth = volumes()
     scores = rest_scores(prediction, truth, [], (1.0, 1.0, 1.0))
     assert scores["lesions"] == 2 and scores["lesion_sensitivity"] == 0.5
-    assert scores["fp_lesions"] == 1 and scores["fp_voxels"] == 16
+    assert scores["fp_lesions"] == 1 and scores["fp_voxels"] == 25
     assert scores["slices_needing_edits"] == 3  # slice 0 (false positive), 7 and 8 (missed)
-    wt = 2 * 75 / (75 + 16 + 75 + 32)
+    wt = 2 * 75 / (75 + 25 + 75 + 50)
     assert scores["dice"]["WT"] == pytest.approx(wt, abs=1e-4)
     corrected = rest_scores(prediction, truth, [0, 7, 8], (1.0, 1.0, 1.0))
     assert corrected["dice"]["WT"] == 1.0 and corrected["fp_voxels"] == 0 and corrected["slices_needing_edits"] == 0
@@ -46,9 +46,9 @@ def test_a_slice_needs_an_edit_when_enough_of_it_is_wrong():
     truth = np.zeros((3, 40, 40), np.uint8)
     truth[:, 0:30, 0:30] = 2  # 900 tumour voxels on each slice
     prediction = truth.copy()
-    prediction[0, 0:30, 0:3] = 0  # 90 wrong: a tenth, not more
-    prediction[1, 0:30, 0:4] = 0  # 120 wrong: more than a tenth
-    prediction[2, 39, 39] = 2  # 1 wrong voxel
+    prediction[0, 0:30, 0:6] = 0  # 180 wrong: a fifth, not more
+    prediction[1, 0:30, 0:7] = 0  # 210 wrong: more than a fifth
+    prediction[2, 35:39, 35:39] = 2  # 16 wrong voxels: a speck under 20
     assert slices_needing_edits(prediction, truth, [0, 1, 2]) == [1]
 
 

@@ -12,10 +12,10 @@ error to erase, a lesion missed anywhere is an error to paint.
   predicted component touches, over all of them; and the false-positive
   lesions (predicted components touching none);
 - false-positive voxels (and ml): predicted tumour outside the reference;
-- slices still needing edits: rest slices with at least 10 wrong voxels
-  making up more than a tenth of the tumour on the slice (the larger of
+- slices still needing edits: rest slices with at least 20 wrong voxels
+  making up more than a fifth of the tumour on the slice (the larger of
   the predicted and the reference tumour) — a slice a radiologist would
-  have to touch;
+  have to touch, not one whose outline is a voxel off;
 - the final mask's Dice: the prediction with the corrected slices pasted
   in, over the whole volume — what the radiologist exports.
 """
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-NEEDS_EDIT_MIN_VOXELS = 10
-NEEDS_EDIT_FRACTION = 0.1
+NEEDS_EDIT_MIN_VOXELS = 20
+NEEDS_EDIT_FRACTION = 0.2
 LESION_DILATION = 1  # BraTS 2023 metastasis settings
 LESION_MIN_MM3 = 2.0
 
