@@ -154,7 +154,8 @@ def test_pairs_take_supports_from_both_halves_and_queries_from_the_other_half():
     assert pair_tasks([7, 5, 9, 8], 2) == [(7, 9), (9, 7)]
     assert pair_tasks([7, 5, 9, 8], 4) == [(7, 9), (9, 7), (5, 8), (8, 5)]
     assert pair_tasks([7, 5, 9], 2) == [(7, 9), (9, 7)]
-    assert pair_tasks([4], 2) == [(4, 4)]  # one slice: support and query are two views of it
+    assert pair_tasks([7, 9], 4) == [(7, 9), (9, 7), (7, 9), (9, 7)]  # fewer slices than tasks: again
+    assert pair_tasks([4], 2) == [(4, 4), (4, 4)]  # one slice: support and query are two views of it
     for ranked in ([1, 2], [1, 2, 3], [1, 2, 3, 4, 5, 6]):
         assert all(s != q for s, q in pair_tasks(ranked, 4))
 
@@ -205,9 +206,10 @@ def test_active_meta_tune_starts_with_the_least_learned_slice_and_control_with_t
     assert set(active.details["final_task_dice"]) == {"c:z0", "c:z1", "c:z2", "c:z3"}
 
 
-def test_meta_tune_and_naive_do_the_same_passes_with_their_defaults():
+@pytest.mark.parametrize("slices", [1, 2, 5])
+def test_meta_tune_and_naive_do_the_same_passes_with_their_defaults(slices):
     replay = Replay([SlicePool.from_arrays(*toy_slices(3, seed=5), ["s0", "s1", "s2"])], per_step=4)
-    corrections = toy_corrections(5)
+    corrections = toy_corrections(slices)
     _, naive = drive(naive_finetune(tiny_model(), corrections, default_config("naive", steps=3), replay=replay))
     _, active = drive(meta_tune(tiny_model(), corrections, default_config("active", steps=3), replay=replay))
     assert naive.details["passes"] == active.details["passes"] == 3 * (4 + 3)

@@ -26,15 +26,21 @@ from .training import MethodResult, make_optimizer, model_device, trainable_para
 def cycling_batches(
     tasks: Sequence[tuple[int, int]], batch_size: int, generator: torch.Generator
 ) -> Iterator[list[tuple[int, int]]]:
-    """Batches of tasks drawn without replacement, reshuffled when all were used."""
+    """Batches of ``batch_size`` tasks drawn without replacement, reshuffled when all were used.
+
+    A batch holds each task at most once when there are enough of them; with
+    fewer tasks than ``batch_size`` they repeat (each time another random
+    view), so a step always runs ``batch_size`` slices: the same passes as a
+    meta step whatever the number of corrected slices.
+    """
     queue: list[tuple[int, int]] = []
     while True:
         batch: list[tuple[int, int]] = []
-        while len(batch) < min(batch_size, len(tasks)):
+        while len(batch) < batch_size:
             if not queue:
                 queue = [tasks[i] for i in torch.randperm(len(tasks), generator=generator).tolist()]
             candidate = queue.pop(0)
-            if candidate not in batch:
+            if candidate not in batch or len(tasks) < batch_size:
                 batch.append(candidate)
         yield batch
 

@@ -83,7 +83,8 @@ def pair_tasks(ranked: Sequence[int], size: int) -> list[Pair]:
 
     Args:
         ranked: one case's tasks, first-ranked first.
-        size: pairs wanted (at most the number of tasks; fewer when the case has fewer).
+        size: pairs wanted; with fewer tasks the ranking is gone through again (so a meta
+            step always runs ``2 * size`` slices, whatever the number of corrected slices).
 
     Returns:
         (support, query) pairs; support and query differ unless the case has one task.
@@ -91,16 +92,13 @@ def pair_tasks(ranked: Sequence[int], size: int) -> list[Pair]:
     half = math.ceil(len(ranked) / 2)
     first, rest = list(ranked[:half]), list(ranked[half:])
     pairs: list[Pair] = []
-    for j in range(min(size, len(ranked))):
-        group, other, position = (first, rest, j // 2) if j % 2 == 0 or not rest else (rest, first, j // 2)
-        if not rest:
-            position = j
-        support = group[position % len(group)]
-        if other:
-            query = other[position % len(other)]
-        else:  # one half only: the next slice of the same half, or the slice itself when it is alone
-            query = group[(position + 1) % len(group)]
-        pairs.append((support, query))
+    for j in range(size):
+        if not rest:  # one task: support and query are two views of it
+            pairs.append((first[0], first[0]))
+            continue
+        position = j // 2
+        group, other = (first, rest) if j % 2 == 0 else (rest, first)
+        pairs.append((group[position % len(group)], other[position % len(other)]))
     return pairs
 
 

@@ -10,7 +10,9 @@ adapts the current version on *all* corrections so far (as "Adapt model"
 does with the session's corrected slices), with the plugin's defaults, the
 source replay and the guard (anchor tolerance and the cumulative budget
 against the original model); a rejected version is not used, as in the
-plugin. The held-out check is off: a radiologist's case has no reference.
+plugin (the rest of the case it would have given is recorded too, to show
+what the guard cost). The held-out check is off: a radiologist's case has
+no reference.
 
 Strategies: ``suggest`` (the plugin's suggestions, ``workflow.suggest``),
 ``random`` (slices through the brain at random), ``dice`` (the worst
@@ -280,6 +282,9 @@ def run_protocol(
                 model, previous = outcome.model, current.labels
                 current = segment(model, base.preprocessing, case, device, flip=config.flip and strategy == "suggest")
                 timing["segment_s"] = round(current.seconds, 2)
+            else:  # what the guard kept from the user: the rejected version's rest of the case
+                rejected = segment(outcome.model, base.preprocessing, case, device)
+                timing["rejected_rest"] = rest_scores(rejected.labels, truth, corrected, spacing)
         rounds.append({"slices": len(corrected), "picked": picks, "accepted": accepted, **timing,
                        **rest_scores(current.labels, truth, corrected, spacing)})
         yield clock.tick(f"{case.name} seed {seed} {run}: {len(corrected)} slices")

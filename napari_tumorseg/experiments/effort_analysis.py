@@ -138,11 +138,15 @@ def _suggest_vs_random(arrays: dict, cases: Sequence[str], slices: Sequence[int]
 
 
 def _acceptance(records: Sequence[dict], runs: Sequence[str]) -> dict[str, Any]:
+    """Versions the guard accepted, and for the rejected ones the rest WT they would have given (change)."""
     out = {}
     for run in runs:
         decided = [r2["accepted"] for r in records if r["run"] == run for r2 in r["rounds"][1:]
                    if r2.get("accepted") is not None]
-        out[run] = {"rounds": len(decided), "accepted": int(sum(decided))} if decided else None
+        cost = [r2["rejected_rest"]["dice"]["WT"] - r2["dice"]["WT"] for r in records if r["run"] == run
+                for r2 in r["rounds"][1:] if r2.get("rejected_rest")]
+        out[run] = {"rounds": len(decided), "accepted": int(sum(decided)),
+                    "rejected_wt_change": round(float(np.mean(cost)), 5) if cost else None} if decided else None
     return out
 
 

@@ -84,12 +84,18 @@ def _part(part: dict[str, Any], title: str) -> list[str]:
               "read each p with that in mind. For fp_voxels and slices needing edits lower is better.", "",
               *_comparisons(part), ""]
     lines += _suggest_vs_random(part) + [""]
-    lines += ["### The guard and the cost", "", "| run | versions accepted | adapt s / round | segment s / round "
-              "| forward/backward passes / round |", "|---|---|---|---|---|"]
+    lines += ["### The guard and the cost", "",
+              "The rejected versions' column: the rest-of-volume WT Dice a rejected version would have given "
+              "minus what the kept one gives (positive: the guard kept an improvement from the user, to protect "
+              "the source anchor set).", "",
+              "| run | versions accepted | rejected versions: rest WT change | adapt s / round | segment s / round "
+              "| forward/backward passes / round |", "|---|---|---|---|---|---|"]
     for run, accepted in part["acceptance"].items():
         cost = part["costs"].get(run, {})
         text = "n/a (no learning)" if accepted is None else f"{accepted['accepted']} of {accepted['rounds']}"
-        lines.append(f"| {_label(run)} | {text} | {cost.get('adapt_s') or 'n/a'} | {cost.get('segment_s') or 'n/a'} "
+        change = accepted.get("rejected_wt_change") if accepted else None
+        lines.append(f"| {_label(run)} | {text} | {'n/a' if change is None else f'{change:+.3f}'} "
+                     f"| {cost.get('adapt_s') or 'n/a'} | {cost.get('segment_s') or 'n/a'} "
                      f"| {cost.get('passes') or 'n/a'} |")
     return lines + [""]
 
