@@ -214,3 +214,38 @@ def test_appearance_off_draws_nothing_so_older_runs_replay():
     changed = sample_batch(cache, 3, 0, 4, Augmentation(crop=16, appearance=1.0))
     np.testing.assert_array_equal(plain[0], again[0])
     assert not np.array_equal(plain[0], changed[0])
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_case_making_workers_end_when_the_run_is_killed(tmp_path):
+    """A busy worker started with die_with_parent ends when its parent is SIGKILLed (no orphans holding the CPU)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import get_context\n"
+        "from napari_tumorseg.training.sources import die_with_parent\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ProcessPoolExecutor(1, mp_context=get_context('spawn'), initializer=die_with_parent)\n"
+        "    print(pool.submit(__import__('os').getpid).result(), flush=True)\n"
+        "    pool.submit(time.sleep, 60)  # the worker is busy, as when making a case\n"
+        "    time.sleep(60)\n", encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        raise AssertionError("the worker outlived its killed parent")

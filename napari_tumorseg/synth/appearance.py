@@ -29,7 +29,6 @@ from scipy import ndimage as ndi
 
 from ..io.case import MODALITIES
 from .structures import Structures
-from .tumour import TumourFields
 
 # class -> modality -> (low, high) signal relative to `reference` (log-uniform draw).
 # reference "wm": white matter = 1; "matter": the brighter of grey and white matter.
@@ -51,6 +50,7 @@ ENHANCEMENT: dict[str, tuple[float, float]] = {
     "enhancing": (0.45, 1.8), "vessel": (0.5, 2.5), "dura": (0.4, 2.0), "choroid": (0.6, 2.2),
 }
 FLOW_VOID = {"flair": (0.2, 0.8), "t2": (0.15, 0.7)}  # signal factor in flow voids
+FALLOFF_FROM_MM, FALLOFF_RANGE_MM = 75.0, 60.0  # coil fall-off: from this height down, full at range below
 LESION_ORDER = ("oedema", "necrosis", "non_enhancing", "enhancing")  # as contrast.LESION_SIGNAL
 
 
@@ -89,13 +89,22 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
     flow_void = {m: float(rng.uniform(*FLOW_VOID[m])) if m in FLOW_VOID else 1.0 for m in MODALITIES}
     texture = {m: float(rng.uniform(0.01, 0.06)) for m in MODALITIES}
     # Coil sensitivity and tissue make the posterior fossa brighter or darker than the cerebrum.
-    infratentorial = {m: _draw(rng, 0.85, 1.35) for m in MODALITIES}
+    infratentorial = {m: _draw(rng, 0.7, 1.35) for m in MODALITIES}
     return Appearance(signal=signal, flow_void=flow_void, texture=texture, infratentorial=infratentorial)
 
 
-def _blend(signal: np.ndarray, membership: np.ndarray, value: np.ndarray | float) -> None:
-    """``signal <- signal + membership * (value - signal)`` in place (a structure replaces what was there)."""
-    signal += membership * (value - signal)
+def _blend(signal: np.ndarray, where: np.ndarray, membership: np.ndarray, value: np.ndarray) -> None:
+    """``signal <- signal + membership * (value - signal)`` at the points ``where`` (a structure replaces
+    what was there; elsewhere its membership is 0 and nothing changes).
+
+    Args:
+        signal: (N,) the signal, changed in place.
+        where: indices of the points the structure touches.
+        membership, value: the structure's membership and signal at those points.
+    """
+    local = signal[where]
+    local += membership * (value - local)
+    signal[where] = local
 
 
 def render_normal(appearance: Appearance, modality: str, tissue: np.ndarray, structures: Structures) -> np.ndarray:
@@ -109,18 +118,24 @@ def render_normal(appearance: Appearance, modality: str, tissue: np.ndarray, str
     """
     s = appearance.signal[modality]
     gm, wm, csf = tissue
-    fraction = gm + wm + csf
-    matter = gm + wm
     signal = (np.float32(s["gm"]) * gm + np.float32(s["wm"]) * wm).astype(np.float32)
     signal *= 1.0 + np.float32(appearance.texture[modality]) * structures.texture
     signal += np.float32(s["csf"]) * csf
-    for name, membership in (("rim", structures.rim), ("wmh", structures.wmh)):
-        _blend(signal, membership * matter, np.float32(s[name]) * matter + np.float32(s["csf"]) * csf)
-    csf_signal = np.float32(s["csf"]) * (1.0 + (np.float32(appearance.flow_void[modality]) - 1.0) * structures.flow_void)
-    _blend(signal, structures.ventricle * (structures.flow_void > 0), csf_signal * fraction)
+    for name in ("rim", "wmh"):
+        at = structures.support(name)
+        matter, fluid = gm[at] + wm[at], csf[at]
+        value = np.float32(s[name]) * matter + np.float32(s["csf"]) * fluid
+        _blend(signal, at, getattr(structures, name)[at] * matter, value)
+    at = structures.support("flow_void")
+    void = structures.flow_void[at]
+    csf_signal = np.float32(s["csf"]) * (1.0 + (np.float32(appearance.flow_void[modality]) - 1.0) * void)
+    _blend(signal, at, structures.ventricle[at] * (void > 0), csf_signal * (gm[at] + wm[at] + csf[at]))
     for name in ("choroid", "vessel", "dura"):
-        _blend(signal, getattr(structures, name), np.float32(s[name]) * fraction)
-    signal *= 1.0 + np.float32(appearance.infratentorial[modality] - 1.0) * structures.infratentorial
+        at = structures.support(name)
+        fraction = gm[at] + wm[at] + csf[at]
+        _blend(signal, at, getattr(structures, name)[at], np.float32(s[name]) * fraction)
+    at = structures.support("infratentorial")
+    signal[at] *= 1.0 + np.float32(appearance.infratentorial[modality] - 1.0) * structures.infratentorial[at]
     return signal
 
 
@@ -140,6 +155,7 @@ class Scanner:
         bias_weights: (2,) weights of the shared bias basis (log scale).
         regional: log-amplitude of this sequence's own smooth intensity variation
             (susceptibility, flow, coil), on top of the shared bias.
+        falloff: log-loss of signal at the lower end of the head coil (negative: a gain).
         noise: Rician noise standard deviation, WM units before ``scale``.
         blur_mm: (3,) Gaussian blur sigma along (z, y, x) in mm (thick slices along one axis).
     """
@@ -148,6 +164,7 @@ class Scanner:
     gamma: float
     bias_weights: tuple[float, float]
     regional: float
+    falloff: float
     noise: float
     blur_mm: tuple[float, float, float]
 
@@ -163,7 +180,8 @@ def sample_scanner(rng: np.random.Generator) -> Scanner:
         scale=_draw(rng, 100.0, 5000.0),
         gamma=_draw(rng, 0.65, 1.5),
         bias_weights=tuple(float(w) for w in rng.normal(0.0, 0.2, 2).clip(-0.45, 0.45)),
-        regional=float(rng.uniform(0.0, 0.15)),
+        regional=float(rng.uniform(0.0, 0.2)),
+        falloff=float(rng.uniform(-0.15, 0.5)),
         noise=_draw(rng, 0.005, 0.05),
         blur_mm=tuple(float(b) for b in blur),
     )
@@ -193,12 +211,33 @@ class PointBox:
         return cls(tuple(slice(int(a), int(b)) for a, b in zip(low, high)), size, local)
 
 
+def coil_log_gain(
+    scanner: Scanner, bias_basis_at_points: np.ndarray, regional_field: np.ndarray, height_mm: np.ndarray
+) -> np.ndarray:
+    """Log of the receive gain of one sequence at the brain points.
+
+    The shared coil bias, the sequence's own smooth variation, and the fall-off
+    of a head coil's sensitivity towards its lower end, which darkens (or, after
+    some scanners' corrections, brightens) the posterior fossa.
+
+    Args:
+        scanner: the sequence's acquisition.
+        bias_basis_at_points: (2, N) the shared bias basis.
+        regional_field: (N,) the sequence's own unit-variance smooth field.
+        height_mm: (N,) height of the points above the field of view's bottom.
+    """
+    log_gain = np.asarray(scanner.bias_weights, dtype=np.float32) @ bias_basis_at_points
+    log_gain += np.float32(scanner.regional) * regional_field
+    lower = np.clip((np.float32(FALLOFF_FROM_MM) - height_mm) / np.float32(FALLOFF_RANGE_MM), 0.0, 1.0)
+    log_gain -= np.float32(scanner.falloff) * lower
+    return log_gain
+
+
 def acquire_volume(
     signal: np.ndarray,
     box: PointBox,
     spacing: np.ndarray,
-    bias_basis_at_points: np.ndarray,
-    regional_field: np.ndarray,
+    log_gain: np.ndarray,
     scanner: Scanner,
     rng: np.random.Generator,
 ) -> np.ndarray:
@@ -208,8 +247,7 @@ def acquire_volume(
         signal: (N,) noise-free signal at the brain points, WM units.
         box: the points' bounding box (blur runs inside it).
         spacing: voxel size (mm).
-        bias_basis_at_points: (2, N) the shared bias basis at the points.
-        regional_field: (N,) this sequence's own smooth unit-variance field.
+        log_gain: (N,) log of the receive gain at the points (see :func:`coil_log_gain`).
         scanner: this modality's acquisition.
         rng: this modality's scanner stream (after :func:`sample_scanner`).
 
@@ -217,8 +255,7 @@ def acquire_volume(
         (N,) float32 intensities, all positive.
     """
     value = np.power(np.maximum(signal, 1e-4), np.float32(scanner.gamma), dtype=np.float32)
-    log_bias = np.asarray(scanner.bias_weights, dtype=np.float32) @ bias_basis_at_points
-    value *= np.exp(log_bias + np.float32(scanner.regional) * regional_field)
+    value *= np.exp(log_gain)
     sigma = np.float32(scanner.noise)
     real = value + sigma * rng.standard_normal(value.shape, dtype=np.float32)
     imaginary = sigma * rng.standard_normal(value.shape, dtype=np.float32)

@@ -27,6 +27,7 @@ import numpy as np
 from ..io.case import MODALITIES, Case
 from ..io.labels import LabelConvention
 from .anatomy import load_anatomy
+from .anatomy_draws import AnatomyDraws
 from .appearance import Appearance, Scanner
 from .contrast import ContrastParams, render, sample_contrast, vessel_field
 from .deformation import DeformationParams, mass_effect, random_deformation
@@ -34,7 +35,7 @@ from .grid import BRATS_SHAPE, brats_geometry
 from .lesions import DOMAINS, Lesion, SiteMaps, sample_lesions
 from .nuisance import ScannerParams, acquire, bias_basis, choose_present, sample_scanner
 from .points import BrainPoints, brain_points
-from .structures import AnatomyDraws, Structures
+from .structures import Structures
 from .tumour import TumourFields, keep_lesion_components, tumour_fields
 
 GENERATOR_VERSION = "2"  # the newest; bump when the same seed would give a different case

@@ -14,8 +14,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .anatomy import BRAIN_THRESHOLD, Anatomy
-from .grid import GridSampler
+from .grid import GridSampler, smooth_noise
 
+NOISE_STEP_MM = 2.0  # grid of the local noise fields (sulci, texture, patches)
 CANDIDATE_FRACTION = 0.05  # coarse brain fraction below which no voxel is brain (checked on the template)
 
 
@@ -95,8 +96,26 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
     tissue = anatomy.sample(template_index)
     brain = np.flatnonzero(tissue[0] + tissue[1] + tissue[2] >= BRAIN_THRESHOLD)
     sampler = sampler.subset(brain)
-    extra = np.stack([sampler.sample(extra_fields[..., c]) for c in range(extra_fields.shape[-1])])
+    extra = sampler.sample_all(extra_fields)
     template_mm = (template_index[:, brain] + np.float32(0.5)) * spacing[:, None]
     return BrainPoints(
         flat=flat[brain], index=index[:, brain], tissue=tissue[:, brain], extra=extra, template_mm=template_mm
     )
+
+
+class LocalNoise:
+    """Smooth noise fields on a 2 mm grid over the brain points' bounding box."""
+
+    def __init__(self, rng: np.random.Generator, points: BrainPoints, spacing: np.ndarray) -> None:
+        self.rng = rng
+        self.box = (points.index.min(axis=1), points.index.max(axis=1) + 1)  # voxel bounds, found once
+        low = self.box[0] * spacing - 2.0 * NOISE_STEP_MM
+        high = self.box[1] * spacing + 2.0 * NOISE_STEP_MM
+        self.origin = low.astype(np.float32)
+        self.shape = tuple(int(np.ceil((h - lo) / NOISE_STEP_MM)) + 1 for lo, h in zip(low, high))
+        self.sampler = GridSampler(points.index, spacing, self.origin, NOISE_STEP_MM, self.shape, box=self.box)
+
+    def field(self, length_mm: float, at: np.ndarray | None = None) -> np.ndarray:
+        """A unit-variance field with this correlation length, at the points (or those indexed by ``at``)."""
+        grid = smooth_noise(self.rng, self.shape, max(length_mm / NOISE_STEP_MM, 0.5))
+        return (self.sampler if at is None else self.sampler.subset(at)).sample(grid)

@@ -24,7 +24,9 @@ import numpy as np
 
 from ..io.case import MODALITIES
 from .anatomy import load_anatomy
-from .appearance import PointBox, acquire_volume, lesion_signals, render_normal, sample_appearance, sample_scanner
+from .anatomy_draws import sample_anatomy_draws
+from .appearance import (PointBox, acquire_volume, coil_log_gain, lesion_signals, render_normal, sample_appearance,
+                         sample_scanner)
 from .contrast import composite_tumour
 from .deformation import mass_effect, random_deformation, sample_deformation_params_v2
 from .grid import smooth_noise
@@ -33,7 +35,7 @@ from .lesions import SiteMaps
 from .nuisance import bias_basis, choose_present
 from .points import brain_points
 from .regions import load_regions
-from .structures import normal_structures, sample_anatomy_draws
+from .structures import normal_structures
 from .tumour import keep_lesion_components, tumour_fields
 
 STREAMS = ("geometry", "lesions", "anatomy", "appearance", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
@@ -73,15 +75,16 @@ def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, in
     present = choose_present(rng["missing"], missing_prob)
     images, scanners = {}, {}
     box = PointBox.around(points.index, shape)
+    height_mm = (points.index[0] + np.float32(0.5)) * np.float32(anatomy.spacing[0])
     for modality in present:
         stream = rng[f"scanner_{modality}"]
         scanners[modality] = sample_scanner(stream)
         signal = render_normal(appearance, modality, points.tissue, structures)
         signal = composite_tumour(signal, points.tissue, tumour, lesion_signals(appearance, modality),
                                   TEXTURE_SHARE[modality])
-        regional_field = points.extra[2 + MODALITIES.index(modality)]
-        intensity = acquire_volume(signal, box, anatomy.spacing, points.extra[:2], regional_field, scanners[modality],
-                                   stream)
+        log_gain = coil_log_gain(scanners[modality], points.extra[:2], points.extra[2 + MODALITIES.index(modality)],
+                                 height_mm)
+        intensity = acquire_volume(signal, box, anatomy.spacing, log_gain, scanners[modality], stream)
         images[modality] = _scatter(intensity, points.flat, shape)
     label = np.zeros(shape, dtype=np.uint8)
     label.reshape(-1)[points.flat[tumour.where]] = tumour.label

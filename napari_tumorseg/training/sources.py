@@ -99,7 +99,7 @@ def synthetic_slice_cache(
         parts = [_synthetic_case_slices(domain, s, shape, layout) for s in seeds]
     else:
         # spawn, not fork: the parent may already hold torch's thread pools.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent) as pool:
             parts = list(pool.map(_synthetic_case_slices, [domain] * len(seeds), seeds, [shape] * len(seeds),
                                   [layout] * len(seeds)))
     parts = [p for p in parts if len(p[1])]
@@ -110,6 +110,28 @@ def synthetic_slice_cache(
     if path is not None:
         cache.save(path)
     return cache
+
+
+def die_with_parent() -> None:
+    """Worker initializer: on Linux, end this worker when the process that started it dies.
+
+    A run stopped by SIGTERM or SIGKILL while making cases would otherwise
+    leave its workers making cases for nobody, holding the CPU.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before the request took hold
+        os._exit(1)
 
 
 def case_folders(folder: str | os.PathLike[str]) -> list[Path]:
