@@ -152,7 +152,7 @@ def test_shipped_models_load_fit_in_20_mb_and_have_complete_cards(name):
     training = card["training"]
     assert training["command"].startswith(f"tumorseg train --arch {loaded.config.arch}")
     assert training["data"]["generator_version"] and training["data"]["cases"] >= 20
-    assert training["wall_time_s"] > 0 and training["hardware"]["cpu"]
+    assert training["wall_time_s"] > 0 and training["hardware"]["cpu"] and training["finished"].endswith("+00:00")
     for key in ("synthetic-glioma", "synthetic-metastasis"):
         evaluation = card["evaluation"][key]
         assert evaluation["cases"] >= 20 and evaluation["command"].startswith("tumorseg evaluate")
@@ -171,7 +171,24 @@ def test_training_and_evaluation_seeds_do_not_overlap():
         trained = set(seed_range(card["training"]["data"]["seeds"]))
         held_out = set(seed_range(card["training"]["data"]["validation_seeds"]))
         for evaluation in card["evaluation"].values():
-            seeds = evaluation["command"].split("--seeds ")[1].split()[0]
-            held_out |= set(seed_range(seeds))
+            if "--seeds " in evaluation["command"]:  # synthetic sets; a real folder has no seeds
+                held_out |= set(seed_range(evaluation["command"].split("--seeds ")[1].split()[0]))
         assert not trained & held_out
         assert not trained & {*ANCHOR_SEEDS, *REPLAY_SEEDS}
+
+
+def test_the_model_card_page_says_how_many_real_cases_had_a_reference_and_what_each_got():
+    from napari_tumorseg.training.card import render_markdown
+
+    labelled = {"case": "lgg", "reference": True, "volumes_ml": {"predicted": {"WT": 24.4}},
+                "WT": {"status": "scored", "dice": 0.886, "predicted_ml": 24.4, "reference_ml": 24.2},
+                "ET": {"status": "reference_empty", "dice": 0.0, "predicted_ml": 0.3, "reference_ml": 0.0}}
+    unlabelled = {"case": "met", "reference": False, "components": {"WT": 9},
+                  "volumes_ml": {"predicted": {"WT": 105.9, "NCR": 41.7, "ED": 55.5, "ET": 8.7}}}
+    summary = {"WT": {"dice": {"mean": 0.886, "std": 0.0, "n": 1}}}
+    card = {"name": "m", "evaluation": {"real": {"cases": 2, "summary": summary, "description": "d", "command": "c",
+                                                  "per_case": [unlabelled, labelled]}}}
+    page = render_markdown([card])
+    assert "| real | 2 (1 with reference) | 0.886 ± 0.000 |" in page
+    assert "met: no reference; marked WT 105.9 ml (NCR 41.7, ED 55.5, ET 8.7) in 9 components" in page
+    assert "lgg: WT 0.886 (24.4 ml marked, 24.2 ml in the reference); ET absent from the reference, 0.3 ml marked" in page

@@ -109,11 +109,12 @@ def test_axial_slices_favour_tumour_and_keep_channels():
     np.testing.assert_array_equal(batch.labels, case.label[batch.indices])
 
 
-def test_synth_cli_writes_readable_brats_2020_folders(tmp_path):
+def test_synth_cli_writes_readable_brats_2020_folders(tmp_path, capsys):
     out = tmp_path / "cases"
     size = ",".join(str(n) for n in SHAPE)
     status = main(["synth", "--domain", "metastasis", "--n", "2", "--seed", "5", "--out", str(out), "--size", size])
     assert status == 0
+    assert capsys.readouterr().out.split() == [str(out / "metastasis_00005"), str(out / "metastasis_00006")]
     folders = sorted(p.name for p in out.iterdir())
     assert folders == ["metastasis_00005", "metastasis_00006"]
     names = sorted(p.name for p in (out / "metastasis_00005").iterdir())
@@ -134,6 +135,19 @@ def test_synth_cli_writes_readable_brats_2020_folders(tmp_path):
     again = ["synth", "--domain", "metastasis", "--n", "1", "--seed", "5", "--out", str(out), "--size", size]
     assert main(again) == 2
     assert main([*again, "--overwrite"]) == 0
+
+
+def test_writing_cases_is_a_long_job_that_stops_between_cases_and_keeps_what_it_wrote(tmp_path):
+    from napari_tumorseg.jobs import Cancelled, drive
+    from napari_tumorseg.synth.export import write_synthetic_cases
+
+    reports = []
+    job = write_synthetic_cases("glioma", [1, 2, 3], tmp_path, shape=SHAPE, cancel=lambda: len(reports) >= 1)
+    with pytest.raises(Cancelled):
+        drive(job, on_progress=reports.append)
+    assert [(r.done, r.total, r.detail) for r in reports] == [(1, 3, "glioma_00001")]
+    assert reports[0].data == tmp_path / "glioma_00001" and sorted(p.name for p in tmp_path.iterdir()) == ["glioma_00001"]
+    assert drive(write_synthetic_cases("glioma", [2], tmp_path, shape=SHAPE)) == [tmp_path / "glioma_00002"]
 
 
 def test_synth_cli_writes_only_present_modalities(tmp_path):
@@ -160,4 +174,7 @@ def test_benchmark_reports_seconds_per_domain():
     result = benchmark(seeds=1, shape=SHAPE)
     for domain in ("glioma", "metastasis"):
         assert result[domain]["wall_mean_s"] > 0 and result[domain]["cpu_max_s"] > 0
-    assert result["shape"] == list(SHAPE)
+        # every version timed in the same run, the newest's figures also at the top
+        assert set(result["versions"]) == {"1", "2"} and result["versions"]["2"][domain] == result[domain]
+        assert result["versions"]["1"][domain]["cpu_over_version_1"] == 1.0
+    assert result["shape"] == list(SHAPE) and result["machine"]["load_average"] is not None

@@ -85,21 +85,18 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1 or args.seed < 0:
         args._parser.error("--n must be at least 1 and --seed non-negative")
 
-    from tqdm import tqdm
-
     from ..synth.export import write_synthetic_cases
+    from ._progress import run_with_progress
 
     seeds = range(args.seed, args.seed + args.n)
-    reports = write_synthetic_cases(
+    job = write_synthetic_cases(
         args.domain, seeds, args.out,
         shape=args.shape, missing_prob=args.missing_prob, layout=args.layout, overwrite=args.overwrite,
         **({"version": args.generator_version} if args.generator_version else {}),
     )
-    with tqdm(total=args.n, file=sys.stderr, unit="case", dynamic_ncols=True, leave=False) as bar:
-        for report in reports:
-            bar.update(1)
-            bar.set_postfix(seconds=f"{report.seconds:.1f}", refresh=False)
-            print(report.folder)
+    # Each folder on stdout as soon as it is written, so a pipeline can start on the first case.
+    run_with_progress(job, unit="case", postfix=lambda report: {},
+                      also=lambda report, line: print(report.data, flush=True))
     return 0
 
 

@@ -4,7 +4,10 @@ Each domain is timed over several seeds on one thread (OpenMP, MKL,
 OpenBLAS and torch all limited to one), after a warm-up case that loads the
 anatomy resource and imports torch. Wall-clock and CPU seconds are both
 reported: on a shared machine the CPU time is the steadier figure of what
-one core needs.
+one core needs. Every generator version is timed in the same run, the
+versions taking turns case by case, so a busy spell of a shared machine
+weighs on each alike and the newest version's cost reads against the
+oldest's.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -28,7 +30,9 @@ def benchmark(seeds: int = 5, shape: tuple[int, int, int] = (155, 240, 240)) -> 
         shape: the grid.
 
     Returns:
-        A JSON-ready dict: per domain, mean and max seconds (wall and CPU).
+        A JSON-ready dict: per domain, mean and max seconds (wall and CPU) of
+        the newest version; under ``"versions"`` the same for every version,
+        and each version's CPU time over the oldest's.
     """
     import torch
 
@@ -40,49 +44,40 @@ def benchmark(seeds: int = 5, shape: tuple[int, int, int] = (155, 240, 240)) -> 
         torch.set_num_threads(previous_threads)
 
 
-def _timed(seeds: int, shape: tuple[int, int, int]) -> dict:
+def _stats(wall: list[float], cpu: list[float]) -> dict:
     import numpy as np
 
+    return {"wall_mean_s": round(float(np.mean(wall)), 3), "wall_max_s": round(float(np.max(wall)), 3),
+            "cpu_mean_s": round(float(np.mean(cpu)), 3), "cpu_max_s": round(float(np.max(cpu)), 3)}
+
+
+def _timed(seeds: int, shape: tuple[int, int, int]) -> dict:
+    from ..machine import describe_machine
     from .anatomy import load_anatomy
-    from .generate import make_case
+    from .generate import GENERATOR_VERSION, GENERATOR_VERSIONS, make_case
 
     start = time.perf_counter()
     load_anatomy(shape)
-    make_case("glioma", 10_000, shape=shape)  # warm-up: first torch call, caches
-    result: dict = {
-        "shape": list(shape),
-        "seeds_per_domain": seeds,
-        "threads": 1,
-        "warm_up_seconds": round(time.perf_counter() - start, 3),
-        "machine": f"{_cpu_name()}, {os.cpu_count()} logical CPUs",
-        "python": platform.python_version(),
-    }
+    for version in GENERATOR_VERSIONS:  # warm-up: first torch call, caches
+        make_case("glioma", 10_000, shape=shape, version=version)
+    result: dict = {"shape": list(shape), "seeds_per_domain": seeds, "threads": 1,
+                    "warm_up_seconds": round(time.perf_counter() - start, 3), "newest_version": GENERATOR_VERSION}
+    times = {(v, d): ([], []) for v in GENERATOR_VERSIONS for d in ("glioma", "metastasis")}
     for domain in ("glioma", "metastasis"):
-        wall, cpu = [], []
         for seed in range(seeds):
-            w0, c0 = time.perf_counter(), time.process_time()
-            make_case(domain, seed, shape=shape)
-            wall.append(time.perf_counter() - w0)
-            cpu.append(time.process_time() - c0)
-        result[domain] = {
-            "wall_mean_s": round(float(np.mean(wall)), 3),
-            "wall_max_s": round(float(np.max(wall)), 3),
-            "cpu_mean_s": round(float(np.mean(cpu)), 3),
-            "cpu_max_s": round(float(np.max(cpu)), 3),
-        }
+            turn = GENERATOR_VERSIONS if seed % 2 == 0 else GENERATOR_VERSIONS[::-1]
+            for version in turn:
+                w0, c0 = time.perf_counter(), time.process_time()
+                make_case(domain, seed, shape=shape, version=version)
+                times[version, domain][0].append(time.perf_counter() - w0)
+                times[version, domain][1].append(time.process_time() - c0)
+    versions = {v: {d: _stats(*times[v, d]) for d in ("glioma", "metastasis")} for v in GENERATOR_VERSIONS}
+    oldest = GENERATOR_VERSIONS[0]
+    for v, by_domain in versions.items():
+        for d, stats in by_domain.items():
+            stats["cpu_over_version_" + oldest] = round(stats["cpu_mean_s"] / versions[oldest][d]["cpu_mean_s"], 2)
+    result.update(versions[GENERATOR_VERSION], versions=versions, machine=describe_machine())
     return result
-
-
-def _cpu_name() -> str:
-    """The processor's model name (Linux), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_isolated(seeds: int = 5, shape: tuple[int, int, int] = (155, 240, 240)) -> dict:

@@ -1,37 +1,20 @@
-"""Synthetic cases written to disk as BraTS folders, one report per case.
+"""Synthetic cases written to disk as BraTS folders: a long job (see :mod:`napari_tumorseg.jobs`).
 
-This is the long-running part of ``tumorseg synth``: a generator yielding a
-small report after each case, so the command line shows a progress bar and a
-caller can stop between cases by no longer iterating.
+This is the long-running part of ``tumorseg synth``. It follows the one
+contract for long work: a report after each case (its folder as the report's
+data), the cancel flag checked before each, :class:`~napari_tumorseg.jobs.Cancelled`
+raised to stop; it returns the folders written.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable
 from os import PathLike
 from pathlib import Path
 
+from ..jobs import CancelFlag, Clock, Progress
 from .generate import GENERATOR_VERSION, case_name, make_case
 from .grid import BRATS_SHAPE
-
-
-@dataclass(frozen=True)
-class CaseWritten:
-    """Progress of :func:`write_synthetic_cases`.
-
-    Args:
-        done: cases written so far.
-        total: cases asked for.
-        folder: the folder of the case just written.
-        seconds: how long it took to generate and write it.
-    """
-
-    done: int
-    total: int
-    folder: Path
-    seconds: float
 
 
 def write_synthetic_cases(
@@ -44,7 +27,8 @@ def write_synthetic_cases(
     layout: str = "brats2020",
     overwrite: bool = False,
     version: str = GENERATOR_VERSION,
-) -> Iterator[CaseWritten]:
+    cancel: CancelFlag = None,
+) -> Generator[Progress, None, list[Path]]:
     """Generate cases and write each to ``out/<domain>_<seed:05d>/`` in BraTS layout.
 
     Args:
@@ -56,16 +40,23 @@ def write_synthetic_cases(
         layout: "brats2020" (``_flair``, ``_t1``, ``_t1ce``, ``_t2``, ``_seg``) or "brats2023".
         overwrite: replace existing files; otherwise an existing case is an error.
         version: generator version (the newest by default).
+        cancel: the job's cancel flag, checked before each case.
+
+    Yields:
+        A report after each case: its name as the detail, its folder as the data.
 
     Raises:
         CaseError: a case folder cannot be written (or exists, without ``overwrite``).
+        Cancelled: stopped before the next case; the cases already written stay.
     """
     from ..io import write_case
 
     seeds = list(seeds)
-    out = Path(out)
-    for done, seed in enumerate(seeds, start=1):
-        start = time.perf_counter()
+    clock = Clock(len(seeds), "writing cases", cancel)
+    written: list[Path] = []
+    for seed in seeds:
+        clock.check()
         case = make_case(domain, seed, shape=shape, missing_prob=missing_prob, version=version)
-        folder = write_case(case, out / case_name(domain, seed), layout=layout, overwrite=overwrite)
-        yield CaseWritten(done=done, total=len(seeds), folder=folder, seconds=time.perf_counter() - start)
+        written.append(write_case(case, Path(out) / case_name(domain, seed), layout=layout, overwrite=overwrite))
+        yield clock.tick(detail=case.name, data=written[-1])
+    return written

@@ -153,6 +153,48 @@ def _fmt(stats: dict[str, Any] | None, digits: int = 3) -> str:
     return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
 
 
+def _scored_cases(evaluation: dict[str, Any]) -> str:
+    """How many cases the set has, and how many of them a reference scores (a real folder may mix both)."""
+    cases = evaluation.get("cases")
+    scored = evaluation.get("summary", {}).get("WT", {}).get("dice", {}).get("n")
+    return str(cases) if scored in (None, cases) else f"{cases} ({scored} with reference)"
+
+
+def _case_line(case: dict[str, Any]) -> str:
+    """One real case in words: Dice and volumes against its reference, or what was marked without one."""
+    predicted = case.get("volumes_ml", {}).get("predicted", {})
+    if not case.get("reference"):
+        return (f"  - {case.get('case')}: no reference; marked WT {predicted.get('WT', 0):.1f} ml "
+                f"(NCR {predicted.get('NCR', 0):.1f}, ED {predicted.get('ED', 0):.1f}, ET {predicted.get('ET', 0):.1f}) "
+                f"in {case.get('components', {}).get('WT', 0)} components")
+    parts = []
+    for region in ("WT", "TC", "ET"):
+        scored = case.get(region, {})
+        if scored.get("status") == "reference_empty":
+            parts.append(f"{region} absent from the reference, {scored.get('predicted_ml', 0):.1f} ml marked")
+        elif scored.get("dice") is not None:
+            parts.append(f"{region} {scored['dice']:.3f} ({scored.get('predicted_ml', 0):.1f} ml marked, "
+                         f"{scored.get('reference_ml', 0):.1f} ml in the reference)")
+    return f"  - {case.get('case')}: " + "; ".join(parts)
+
+
+def _evaluation_lines(evaluations: dict[str, Any]) -> list[str]:
+    lines = ["| set | cases | WT Dice | TC Dice | ET Dice | WT HD95 (mm) | TC HD95 (mm) | ET HD95 (mm) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, evaluation in sorted(evaluations.items()):
+        summary = evaluation.get("summary", {})
+        dice = [_fmt(summary.get(r, {}).get("dice")) for r in ("WT", "TC", "ET")]
+        hd = [_fmt(summary.get(r, {}).get("hd95"), 1) for r in ("WT", "TC", "ET")]
+        lines.append(f"| {key} | {_scored_cases(evaluation)} | " + " | ".join(dice + hd) + " |")
+    lines.append("")
+    for key, evaluation in sorted(evaluations.items()):
+        lines.append(f"- `{key}`: {evaluation.get('description')}; `{evaluation.get('command')}`")
+        per_case = evaluation.get("per_case", [])
+        if any(not case.get("reference", True) for case in per_case):  # a real folder: each case in words
+            lines += [_case_line(case) for case in per_case]
+    return lines + [""]
+
+
 def render_markdown(cards: list[dict[str, Any]]) -> str:
     """One page describing every card, metrics as mean ± std."""
     lines = ["# Shipped models", "", f"**{NOT_CLINICAL}**", "",
@@ -176,19 +218,8 @@ def render_markdown(cards: list[dict[str, Any]]) -> str:
                   f"- Steps: {training.get('steps')}, batch {training.get('hyperparameters', {}).get('batch_size')}; "
                   f"wall time {training.get('wall_time_s', 0) / 60:.1f} min on {hardware.get('cpu')} "
                   f"({hardware.get('device')}, {hardware.get('torch_threads')} torch threads, shared machine).", ""]
-        evaluations = card.get("evaluation", {})
-        if evaluations:
-            lines += ["| set | n | WT Dice | TC Dice | ET Dice | WT HD95 (mm) | TC HD95 (mm) | ET HD95 (mm) |",
-                      "|---|---|---|---|---|---|---|---|"]
-            for key, evaluation in sorted(evaluations.items()):
-                summary = evaluation.get("summary", {})
-                dice = [_fmt(summary.get(r, {}).get("dice")) for r in ("WT", "TC", "ET")]
-                hd = [_fmt(summary.get(r, {}).get("hd95"), 1) for r in ("WT", "TC", "ET")]
-                lines.append(f"| {key} | {evaluation.get('cases')} | " + " | ".join(dice + hd) + " |")
-            lines.append("")
-            for key, evaluation in sorted(evaluations.items()):
-                lines.append(f"- `{key}`: {evaluation.get('description')}; `{evaluation.get('command')}`")
-            lines.append("")
+        if card.get("evaluation"):
+            lines += _evaluation_lines(card["evaluation"])
     return "\n".join(lines)
 
 
