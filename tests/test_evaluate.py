@@ -137,6 +137,19 @@ def test_evaluate_reads_a_folder_of_cases(small_glioma_folder, tiny_model, capsy
     assert small_glioma_folder.name in capsys.readouterr().out
 
 
+def test_evaluate_keeps_two_models_of_the_same_name_apart(small_glioma_folder, tiny_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "retrained" / tiny_model.name
+    copy.parent.mkdir()
+    shutil.copy(tiny_model, copy)
+    out = tmp_path / "both.json"
+    assert main(["evaluate", str(small_glioma_folder.parent), "--model", str(tiny_model), "--model", str(copy),
+                 "--threads", "1", "--device", "cpu", "--json", str(out)]) == 0
+    models = json.loads(out.read_text())["models"]
+    assert sorted(models) == sorted(f"{tiny_model.stem} ({path})" for path in (tiny_model, copy))
+
+
 @pytest.mark.parametrize("name", ["glioma-unet", "glioma-dycnn"])
 def test_shipped_models_load_fit_in_20_mb_and_have_complete_cards(name):
     from napari_tumorseg.models.checkpoint import load_checkpoint

@@ -96,6 +96,13 @@ def _load(spec: str | None, device: str, batch_size: int | None) -> tuple[str, A
     return name, segmenter, path
 
 
+def _distinct_names(loaded: list[tuple[str, Any, Path | None]]) -> list[tuple[str, Any, Path | None]]:
+    """Models sharing a name (a retrained copy beside the shipped one) are told apart by their file."""
+    names = [name for name, _, _ in loaded]
+    return [(f"{name} ({path})" if names.count(name) > 1 and path is not None else name, segmenter, path)
+            for name, segmenter, path in loaded]
+
+
 def _model_specs(args: argparse.Namespace) -> list[str | None]:
     """The ``--model`` specs, then (``--shipped``) every shipped checkpoint not named already; [None] for the active one."""
     specs: list[str | None] = list(args.model or [])
@@ -215,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
             raise TumorsegError("--missing removes every modality")
         description += f", only {'+'.join(left)}"
         key += "-only-" + "+".join(left)
-    loaded = [_load(spec, args.device, args.batch_size) for spec in _model_specs(args)]
+    loaded = _distinct_names([_load(spec, args.device, args.batch_size) for spec in _model_specs(args)])
     segmenters = {name: segmenter for name, segmenter, _ in loaded}
     print(f"# {description}; models: {', '.join(segmenters)}", flush=True)
     evaluation = _run_evaluation(args, segmenters, cases)
