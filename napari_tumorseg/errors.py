@@ -41,3 +41,7 @@ class AdaptationError(TumorsegError):
 
 class CaseWarning(UserWarning):
     """A case was read but something in it was repaired (e.g. NaN voxels set to 0)."""
+
+
+class PromptError(TumorsegError):
+    """A correction prompt (a click, a fill, a propagation) found nothing to do where it was asked; one line says why."""

@@ -2,10 +2,13 @@
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshots.py docs/images
 
-Drives the real dock widget on a synthetic metastasis case with the bundled
-model: open, segment, correct (the reference painted on a few slices, as a
-radiologist would), adapt (active meta-tune, defaults), export. A scratch
-registry and session folder keep the user's own models untouched.
+Drives the real dock widget in a 1600 x 1000 window on a synthetic
+metastasis case with the bundled model: open, segment, correct (the
+reference painted on a few slices, as a radiologist would), adapt (active
+meta-tune, defaults), export; then the clinic's steps: the four sequences at
+once, a false lesion removed by one click (and the undo it leaves), a model of
+your own (a small ONNX file made on the spot) that segments but is not adapted.
+A scratch registry and session folder keep the user's own models untouched.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def main(out: Path) -> int:
     from qtpy.QtWidgets import QApplication
 
     from napari_tumorseg._qt.adapt_panel import scroll_into_view
+    from napari_tumorseg._qt.app import WINDOW_SIZE
     from napari_tumorseg._qt.dock import TumourSegmentationWidget
     from napari_tumorseg.models.registry import ModelRegistry
     from napari_tumorseg.synth import make_case
@@ -48,7 +52,7 @@ def main(out: Path) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="tumorseg-screenshots-"))
     case = make_case("metastasis", 20001)
     viewer = napari.Viewer(title=f"napari-tumorseg — {case.name}")
-    viewer.window._qt_window.resize(1500, 950)
+    viewer.window._qt_window.resize(*WINDOW_SIZE)
     state = ReviewState(registry=ModelRegistry(root=scratch / "models"), sessions_root=scratch / "sessions")
     dock = TumourSegmentationWidget(viewer, state=state)
     viewer.window.add_dock_widget(dock, name="Tumour segmentation", area="right")
@@ -84,8 +88,50 @@ def main(out: Path) -> int:
     wait(app, dock.export_panel.export(scratch / f"{case.name}_seg.nii.gz"))
     scroll_into_view(dock.export_panel)
     shoot(viewer, app, out / "5-export.png")
+
+    clinic_steps(viewer, app, dock, case, out, scratch)
     viewer.close()
     return 0
+
+
+def false_lesion(labels: np.ndarray, reference: np.ndarray) -> tuple[int, int, int] | None:
+    """A voxel inside the largest predicted lesion that misses the reference (one the radiologist removes)."""
+    from scipy import ndimage
+
+    components, count = ndimage.label(labels > 0, structure=np.ones((3, 3, 3), bool))
+    false = [n for n in range(1, count + 1) if not (reference[components == n] > 0).any()]
+    if not false:
+        return None
+    biggest = max(false, key=lambda n: int((components == n).sum()))
+    points = np.argwhere(components == biggest)
+    return tuple(int(v) for v in points[len(points) // 2])  # type: ignore[return-value]
+
+
+def clinic_steps(viewer, app, dock, case, out: Path, scratch: Path) -> None:
+    from napari_tumorseg._qt.adapt_panel import scroll_into_view
+    from napari_tumorseg.models.testing import write_onnx_threshold_model
+
+    panel = dock.correct_panel
+    panel.four_up_box.setChecked(True)
+    shoot(viewer, app, out / "6-four-up.png")
+
+    tools = panel.tools
+    point = false_lesion(dock.state.labels, case.label)
+    if point is None:  # the model found no false lesion: remove a true one, to show the tool
+        point = tuple(int(v) for v in np.argwhere(dock.state.labels > 0)[0])
+    dock.layers.go_to_slice(point[0])
+    tools.set_tool("remove")
+    wait(app, tools.click(point))
+    scroll_into_view(panel)
+    shoot(viewer, app, out / "7-prompts.png")
+    tools.set_tool("brush")
+    panel.four_up_box.setChecked(False)
+
+    model = write_onnx_threshold_model(scratch / "threshold.onnx", {"name": "my-onnx-model",
+                                                                     "sequences": ["flair"]})
+    wait(app, dock.segment_panel.add_model(model))
+    scroll_into_view(dock.segment_panel)
+    shoot(viewer, app, out / "8-own-model.png")
 
 
 if __name__ == "__main__":

@@ -28,12 +28,9 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 
-# torch first and pinned: a bare `torch` can pull a multi-GB CUDA build where a
-# CPU wheel would do. Users with a GPU may install their own torch>=2.4 first.
-if ! python -c "import torch" >/dev/null 2>&1; then
-  echo "setup: installing torch"
-  python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}" 2>&1 | grep -v '^WARNING: Location' || true
-fi
+# torch first: one already there (a CUDA build you installed) is kept; else the
+# pinned wheel (TORCH_VERSION, TORCH_INDEX_URL override it: see install_torch.sh).
+bash scripts/install_torch.sh
 echo "setup: installing napari-tumorseg and its test tools"
 python -m pip install -q -e ".[testing]" 2>&1 | grep -v '^WARNING: Location' || true
 python -c "import napari_tumorseg, napari, torch; print('setup: ok (napari', napari.__version__, '| torch', torch.__version__, ')')"

@@ -95,6 +95,59 @@ def run_review(folder: Path, mark: Callable[[str], None]) -> None:
     mark("segmented slice 4")
 
 
+# --- scenario "undo": a stroke, undo twice, redo, a prompt that drops the redo branch -------------
+
+
+UNDO_STEPS = ("edited 3", "undone 3", "undone 1", "redone 1", "prompted 5")
+
+
+def undo_labels(shape: tuple[int, ...], marks: tuple[str, ...]) -> np.ndarray:
+    """The labels after the undo scenario's steps ``marks`` (from the prepared stroke on slice 1)."""
+    labels = prediction(shape, 1)
+    strokes = {1: True, 3: False, 5: False}
+    for mark in marks:
+        verb, z = mark.split()
+        strokes[int(z)] = verb in ("edited", "redone", "prompted")
+    for z, on in strokes.items():
+        if on:
+            labels[z] = painted(shape, 3, z)
+    return labels
+
+
+def prepare_undo(folder: Path) -> None:
+    from napari_tumorseg.workflow.state import ReviewState
+
+    case = crash_case()
+    state = ReviewState(sessions_root=folder / "sessions")
+    state.open_case(case)
+    labels = state.accept_prediction(prediction(case.shape, 1), "m1")
+    labels[1] = painted(case.shape, 3, 1)
+    state.record_edit(labels)
+
+
+def run_undo(folder: Path, mark: Callable[[str], None]) -> None:
+    from napari_tumorseg.prompts import edit_between
+    from napari_tumorseg.workflow.state import ReviewState
+
+    case = crash_case()
+    state = ReviewState(sessions_root=folder / "sessions")
+    state.open_case(case)
+    labels = state.labels.copy()
+    labels[3] = painted(case.shape, 3, 3)
+    state.record_edit(labels)
+    mark("edited 3")
+    state.undo()
+    mark("undone 3")
+    state.undo()
+    mark("undone 1")
+    state.redo()
+    mark("redone 1")
+    after = state.labels.copy()
+    after[5] = painted(case.shape, 3, 5)
+    state.apply_edit(edit_between(state.labels, after, "prompt on 5"))
+    mark("prompted 5")
+
+
 # --- scenario "adapt": store and activate a version, roll back, delete it ----------------------
 
 
@@ -156,7 +209,8 @@ def _marked(mark: Callable[[str], None], what: str, version):
     return version
 
 
-SCENARIOS = {"review": (prepare_review, run_review), "adapt": (prepare_adapt, run_adapt)}
+SCENARIOS = {"review": (prepare_review, run_review), "undo": (prepare_undo, run_undo),
+             "adapt": (prepare_adapt, run_adapt)}
 
 
 # --- counting mutations, and the kill -------------------------------------------------------

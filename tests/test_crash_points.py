@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from crash_points import crash_case, painted, prediction
+from crash_points import UNDO_STEPS, crash_case, painted, prediction, undo_labels
 
 HELPER = Path(__file__).with_name("crash_points.py")
 
@@ -53,7 +53,34 @@ def test_corrections_survive_a_kill_at_every_mutation_of_resegmenting_and_saving
         if "segmented slice 4" in marks:
             np.testing.assert_array_equal(restored.labels[4], 2, err_msg=where)
         visible = {p.name for p in restored_folder(point).iterdir() if not p.name.startswith(".")}
-        assert visible == {"prediction.npz", "corrections.npz"}, where
+        assert visible == {"prediction.npz", "corrections.npz", "history"}, where
+
+
+def test_undo_history_survives_a_kill_at_every_mutation_and_still_undoes_to_the_model_output(tmp_path):
+    from napari_tumorseg.workflow.state import ReviewState
+
+    case = crash_case()
+    points = crash_runs("undo", tmp_path)
+    for point in points:
+        marks = tuple(point["marks"])
+        where = f"killed before mutation {point['kill_at']} after {list(marks)}"
+        state = ReviewState(sessions_root=Path(point["folder"]) / "sessions")
+        restored = state.open_case(case)
+        assert not restored.problems, where
+        # What was reported done is there; the step in flight is there whole or not at all.
+        done, in_flight = undo_labels(case.shape, marks), undo_labels(case.shape, UNDO_STEPS[: len(marks) + 1])
+        assert np.array_equal(state.labels, done) or np.array_equal(state.labels, in_flight), where
+        shown = state.labels.copy()
+        # Every step the history lists still undoes, down to the model's output, and redoes back.
+        position = state.history.position
+        for _ in range(position):
+            state.undo()
+        np.testing.assert_array_equal(state.labels, prediction(case.shape, 1), err_msg=where)
+        for _ in range(position):
+            state.redo()
+        np.testing.assert_array_equal(state.labels, shown, err_msg=where)
+        if "prompted 5" in marks:
+            assert [e.what for e in state.history.entries] == ["brush stroke", "prompt on 5"], where
 
 
 def restored_folder(point: dict) -> Path:

@@ -141,7 +141,10 @@ class AdaptPanel(QGroupBox):
         layout.addLayout(after_row)
         self._method_chosen()
         self._show_report_actions(False)
+        self._refusal = ""  # why the chosen model cannot be adapted ("" when it can)
         state.case_opened.connect(lambda *_: self.cancel())
+        state.model_selected.connect(self._model_selected)
+        self._model_selected(state.selected_version)
 
     # --- settings -----------------------------------------------------------------------
 
@@ -264,8 +267,23 @@ class AdaptPanel(QGroupBox):
             self.job.cancel()
 
     def _busy(self, busy: bool) -> None:
-        self.adapt_button.setEnabled(not busy)
+        self.adapt_button.setEnabled(not busy and not self._refusal)
         self.cancel_button.setEnabled(busy)
+
+    def _model_selected(self, version) -> None:
+        """An imported model (ONNX, TorchScript, MONAI) segments as it is: Adapt is off, and says why."""
+        from ..workflow.imported import adaptable
+
+        can, reason = adaptable(version)
+        self._refusal = "" if can or version is None else reason
+        running = self.job is not None and self.job.is_running
+        self.adapt_button.setEnabled(not running and not self._refusal)
+        self.adapt_button.setToolTip(f"Not available: {self._refusal}" if self._refusal else
+                                     "Learn from the corrected slices (a new version; the guard decides)")
+        if self._refusal:
+            self.status.setText(f"{version.id} cannot be adapted: {self._refusal}.")
+        elif self.status.text().endswith("cannot be adapted") or " cannot be adapted: " in self.status.text():
+            self.status.setText("")
 
     def _show_report_actions(self, shown: bool) -> None:
         for button in (self.promote_button, self.rollback_button, self.resegment_button):

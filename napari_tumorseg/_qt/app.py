@@ -7,25 +7,35 @@ from pathlib import Path
 from ..io.case import Case
 
 SCREENSHOT_TIMEOUT_S = 600
+WINDOW_SIZE = (1600, 1000)
 
 
-def open_workflow(case: Case, *, segment: bool = True, show: bool = True):
+def open_workflow(case: Case, *, segment: bool = True, show: bool = True, four_up: bool = True):
     """A viewer with the workflow dock, the case shown and (optionally) its segmentation started.
 
+    A case whose session was saved comes back as it was left (and says so); it is not segmented again.
     Returns ``(viewer, dock, job)``; ``job`` is the running segmentation, or None.
     """
     import napari
 
+    from ..io.origin import is_synthetic
     from .dock import TumourSegmentationWidget
 
-    viewer = napari.Viewer(title=f"napari-tumorseg — {case.name}", show=show)
+    kind = "synthetic phantom" if is_synthetic(case) else "scan"
+    viewer = napari.Viewer(title=f"napari-tumorseg — {case.name} ({kind})", show=show)
     dock = TumourSegmentationWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Tumour segmentation", area="right")
-    dock.case_panel.show_case(case)
+    restored = dock.state.open_case(case)
+    if four_up:
+        dock.correct_panel.four_up_box.setChecked(True)
     # Start mid-tumour when the reference says where it is, else mid-volume.
     dock.layers.go_to_slice(_interesting_slice(case))
     job = None
-    if segment and dock.state.prediction is None:
+    if restored is not None and restored.labels is not None:
+        from .segment_panel import restored_text
+
+        print(f"{case.name}: {restored_text(restored)}")
+    elif segment:
         job = dock.segment_panel.segment_volume()
     return viewer, dock, job
 
@@ -37,11 +47,11 @@ def _interesting_slice(case: Case) -> int:
     return case.shape[0] // 2
 
 
-def launch(case: Case, *, segment: bool = True, screenshot: Path | None = None) -> int:
+def launch(case: Case, *, segment: bool = True, screenshot: Path | None = None, four_up: bool = True) -> int:
     """Open the workflow; with ``screenshot``, wait for the segmentation, write a PNG of the window and return."""
     import napari
 
-    viewer, _, job = open_workflow(case, segment=segment)
+    viewer, _, job = open_workflow(case, segment=segment, four_up=four_up)
     if screenshot is None:
         napari.run()
         return 0
@@ -54,7 +64,7 @@ def _screenshot_when_done(viewer, job, path: Path) -> int:
     from qtpy.QtWidgets import QApplication
 
     app = QApplication.instance()
-    viewer.window._qt_window.resize(1500, 950)
+    viewer.window._qt_window.resize(*WINDOW_SIZE)
     deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
     while job is not None and job.is_running and time.monotonic() < deadline:
         app.processEvents()

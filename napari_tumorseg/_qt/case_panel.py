@@ -97,7 +97,9 @@ class CasePanel(QGroupBox):
 
 
 def describe_case(case: Case) -> str:
-    """One rich-text summary: name, modalities found and missing, grid, reference."""
+    """One rich-text summary: name, synthetic or scan, modalities found and missing, grid, reference."""
+    from ..io.origin import is_synthetic, origin
+
     marks = " ".join(
         f"<b>{DISPLAY_NAMES[m]}</b> ✓" if m in case.images else f"<span style='color:#888'>{DISPLAY_NAMES[m]} ✗</span>"
         for m in MODALITIES
@@ -105,7 +107,8 @@ def describe_case(case: Case) -> str:
     z, y, x = case.shape
     spacing = " × ".join(f"{s:g}" for s in case.geometry.spacing)
     reference = "reference mask ✓" if case.label is not None else "no reference mask"
+    colour = "#f0a030" if is_synthetic(case) else "#6cc0ff"
     return (
-        f"<b>{case.name}</b><br>{marks}<br>{z} slices of {y} × {x}, {spacing} mm, "
-        f"source {case.geometry.source_axcodes}<br>{reference}"
+        f"<b>{case.name}</b><br><span style='color:{colour}'>{origin(case)}</span><br>{marks}<br>"
+        f"{z} slices of {y} × {x}, {spacing} mm, source {case.geometry.source_axcodes}<br>{reference}"
     )

@@ -1,11 +1,14 @@
-"""Correct: napari's own paint, erase and fill; this panel lists what changed and what deserves a look.
+"""Correct: napari's brush or the prompt tools; this panel lists what changed and what deserves a look.
 
 Edits are saved to the case's session folder a moment after each stroke (see
-``layers.PluginLayers``), so a crash or a closed window loses nothing. The
-suggestions are the slices most likely to hold an error (see
-``workflow.suggest``), each with its reason. A slice shown for at least a
-second counts as looked at: the adaptation's label-free check compares the
-looked-at, uncorrected slices before and after.
+``layers.PluginLayers``), with each stroke and prompt an undo step kept there
+too, so a crash or a closed window loses nothing. The prompt tools (click to
+remove or grow a lesion, fill, propagate, undo/redo) are in ``prompt_tools``;
+the four-up view of every sequence in ``four_up``. The suggestions are the
+slices most likely to hold an error (see ``workflow.suggest``), each with its
+reason. A slice shown for at least a second counts as looked at: the
+adaptation's label-free check compares the looked-at, uncorrected slices
+before and after.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from qtpy.QtWidgets import (
     QSpinBox,
     QVBoxLayout,
 )
+
+from .four_up import FourUpView
+from .prompt_tools import PromptTools
 
 LOOKED_AT_S = 1.0  # shown at least this long: the slice was looked at, not scrolled past
 
@@ -44,8 +50,14 @@ class CorrectPanel(QGroupBox):
     def __init__(self, state: ReviewState, layers: PluginLayers, settings: Settings) -> None:
         super().__init__("3 · Correct")
         self.state, self.layers, self.settings = state, layers, settings
-        hint = QLabel("Paint, erase or fill on the <b>Segmentation</b> layer; edits are saved as you go.")
+        hint = QLabel("Paint on the <b>Segmentation</b> layer, or click with a tool below; every edit is "
+                      "saved as you go and can be undone (Ctrl+Z).")
         hint.setWordWrap(True)
+        self.tools = PromptTools(state, layers, settings)
+        self.four_up = FourUpView(layers.viewer, layers)
+        self.four_up_box = QCheckBox("All four sequences at once (grid)")
+        self.four_up_box.setToolTip("napari's grid: FLAIR, T1, T1c and T2 side by side, the segmentation on each")
+        self.four_up_box.toggled.connect(self.four_up.show)
         self.corrected_list = QListWidget()
         self.corrected_list.setMaximumHeight(90)
         self.suggestion_list = QListWidget()
@@ -60,18 +72,30 @@ class CorrectPanel(QGroupBox):
         self.uncertainty_box.toggled.connect(layers.show_uncertainty)
 
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Corrected slices", self.corrected_list)
         form.addRow("Worth a look, top", self.count_box)
         form.addRow("", self.suggestion_list)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
+        layout.addWidget(self.tools)
         layout.addLayout(form)
         layout.addWidget(self.uncertainty_box)
-        state.case_opened.connect(lambda *_: self.refresh())
+        layout.addWidget(self.four_up_box)
+        state.case_opened.connect(lambda *_: self._case_opened())
         state.corrections_changed.connect(lambda _: self.refresh())
         state.prediction_changed.connect(self.refresh)
         self._shown: tuple[int, float] | None = None  # the slice on screen, since when
         layers.viewer.dims.events.current_step.connect(self._slice_shown)
+
+    def _case_opened(self) -> None:
+        self.refresh()
+        if self.four_up_box.isChecked():
+            self.four_up.show(True)  # the new case's layers
+
+    def close_tools(self) -> None:
+        """Unbind the prompt tools from the layer (the dock is closing)."""
+        self.tools.unbind()
 
     def refresh(self) -> None:
         self.corrected_list.clear()

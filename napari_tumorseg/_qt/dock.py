@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QComboBox, QFormLayout, QScrollArea, QVBoxLayout, QWidget
 
 from ..workflow.settings import Settings
 from ..workflow.state import ReviewState
@@ -25,6 +26,23 @@ from .segment_panel import SegmentPanel
 
 if TYPE_CHECKING:
     import napari
+
+MINIMUM_WIDTH = 380
+
+
+def fit_to_width(content: QWidget) -> None:
+    """Let every panel shrink to the dock's width (at 1600 x 1000 the dock is ~400 px wide).
+
+    A combo box is as wide as its longest entry unless told otherwise, and a
+    form keeps its labels beside its fields: either pushes the panels wider
+    than the dock. Combo boxes now shrink (their lists still show whole
+    entries) and a form row that does not fit puts its field under its label.
+    """
+    for box in content.findChildren(QComboBox):
+        box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        box.setMinimumContentsLength(min(box.minimumContentsLength() or 12, 12))
+    for form in content.findChildren(QFormLayout):
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
 
 
 class TumourSegmentationWidget(QWidget):
@@ -54,13 +72,16 @@ class TumourSegmentationWidget(QWidget):
         for panel in self.panels:
             column.addWidget(panel)
         column.addStretch(1)
+        fit_to_width(content)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(content)
+        # Vertical scrolling only: the panels fit the dock's width instead of hiding their right side.
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
-        self.setMinimumWidth(400)
+        self.setMinimumWidth(MINIMUM_WIDTH)
         warm_up_torch()
 
     @property
@@ -70,6 +91,7 @@ class TumourSegmentationWidget(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         for panel in (self.segment_panel, self.adapt_panel):
             panel.cancel()
+        self.correct_panel.close_tools()  # the Segmentation layer's clicks and keys back to napari's
         self.layers.save_edits_now()
         self.settings.save_quietly()
         super().closeEvent(event)

@@ -1,10 +1,12 @@
-"""Export: the mask as NIfTI on the exact grid of the input, in its label convention."""
+"""Export: the mask as NIfTI on the exact grid of the input, in its label convention; or, for a case read
+from DICOM, as a DICOM SEG referencing its source series."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout
 
 from ..io.labels import LabelConvention
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from ..workflow.state import ReviewState
     from .layers import PluginLayers
 
+FORMATS = {"NIfTI (.nii.gz)": ".nii.gz", "DICOM SEG (.dcm)": ".dcm"}
 CONVENTION_CHOICES = {
     "As the input": None,
     "BraTS 2020 (ET = 4)": LabelConvention.BRATS2020,
@@ -38,49 +41,77 @@ class ExportPanel(QGroupBox):
         self.job: Job | None = None
         self.convention_box = QComboBox()
         self.convention_box.addItems(list(CONVENTION_CHOICES))
-        self.save_button = QPushButton("Save mask as NIfTI…")
+        self.format_box = QComboBox()
+        self.format_box.addItems(list(FORMATS))
+        self.format_box.currentTextChanged.connect(self._format_chosen)
+        self.save_button = QPushButton("Save mask…")
         self.save_button.clicked.connect(self._choose_file)
         self.status = QLabel("Also: File ▸ Save Selected Layers on the Segmentation layer.")
         self.status.setWordWrap(True)
         form = QFormLayout()
+        form.addRow("Format", self.format_box)
         form.addRow("Labels", self.convention_box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.save_button)
         layout.addWidget(self.status)
+        state.case_opened.connect(lambda *_: self._case_opened())
+        self._case_opened()
+
+    def _case_opened(self) -> None:
+        """DICOM SEG is offered for cases read from DICOM only; NIfTI stays the default."""
+        case = self.state.case
+        from_dicom = case is not None and bool(case.dicom_series)
+        self.format_box.model().item(1).setEnabled(from_dicom)
+        self.format_box.setItemData(1, "" if from_dicom else "for cases read from DICOM series",
+                                    Qt.ItemDataRole.ToolTipRole)
+        self.format_box.setCurrentIndex(0)
+
+    def _format_chosen(self, text: str) -> None:
+        self.convention_box.setEnabled(FORMATS.get(text) == ".nii.gz")
 
     def _choose_file(self) -> None:
         case = self.state.case
         if case is None or self.layers.segmentation(create=False) is None:
             self.status.setText("Nothing to export yet: open and segment a case.")
             return
-        start = Path(self.settings.last_folder or ".") / f"{case.name}_seg.nii.gz"
+        suffix = FORMATS[self.format_box.currentText()]
+        start = Path(self.settings.last_folder or ".") / f"{case.name}_seg{suffix}"
+        filters = "DICOM SEG (*.dcm)" if suffix == ".dcm" else "NIfTI (*.nii.gz *.nii)"
         # The dialog asks before replacing an existing file.
-        path, _ = QFileDialog.getSaveFileName(self, "Save the mask", str(start), "NIfTI (*.nii.gz *.nii)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the mask", str(start), filters)
         if path:
             self.export(Path(path), overwrite=True)
 
     def export(self, path: Path, overwrite: bool = False) -> Job | None:
-        """Write the Segmentation layer to ``path`` in the background (atomic: all or nothing)."""
+        """Write the Segmentation layer to ``path`` in the background (atomic: all or nothing).
+
+        A ``.dcm`` path writes a DICOM SEG (cases read from DICOM); anything else NIfTI.
+        """
         from ..io import write_mask
+        from ..io.dicom_seg import is_dicom_seg_path, write_dicom_seg
 
         case, layer = self.state.case, self.layers.segmentation(create=False)
         if case is None or layer is None:
             self.status.setText("Nothing to export yet: open and segment a case.")
             return None
-        if not path.name.endswith((".nii", ".nii.gz")):
+        seg = is_dicom_seg_path(path)
+        if not seg and not path.name.endswith((".nii", ".nii.gz")):
             path = path.with_name(path.name + ".nii.gz")
         convention = CONVENTION_CHOICES[self.convention_box.currentText()] or case.label_convention
         labels, geometry = layer.data.copy(), case.geometry
 
         def writing(cancel):
             yield Progress(0, 1, "writing")
+            if seg:
+                return write_dicom_seg(labels, case, path, overwrite=overwrite)
             return write_mask(labels, geometry, path, convention=convention, overwrite=overwrite)
 
+        what = "DICOM SEG referencing the source series" if seg else f"{convention.value} labels, source grid"
         self.save_button.setEnabled(False)
         self.job = Job(
             writing,
-            on_done=lambda written: self.status.setText(f"Saved {written} ({convention.value} labels, source grid)."),
+            on_done=lambda written: self.status.setText(f"Saved {written} ({what})."),
             on_finished=lambda: self.save_button.setEnabled(True),
             what="exporting the mask",
         )

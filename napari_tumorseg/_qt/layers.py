@@ -41,12 +41,14 @@ class PluginLayers:
         self.viewer = viewer
         self.state = state
         self._layers: list[Any] = []
+        self._images: list[Any] = []  # the case's sequences, in channel order
         self._case: Case | None = None
         self._save_timer = QTimer()
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save_edits_now)
         state.case_opened.connect(self._show_case)
+        state.labels_edited.connect(self._show_edit)
 
     # --- following the state ------------------------------------------------------------
 
@@ -58,16 +60,42 @@ class PluginLayers:
         self._case = case
         for data, kwargs, layer_type in case_to_layer_data(case):
             self._layers.append(getattr(self.viewer, f"add_{layer_type}")(data, **kwargs))
+            if layer_type == "image":
+                self._images.append(self._layers[-1])
         if case.label is not None:
             # The reference is for comparison; the editable mask is the segmentation.
             self._layers[-1].visible = False
         # The editable mask exists from the start (napari takes ~0.4 s to add a labels layer:
         # better now, while the case opens, than as a freeze when segmentation starts).
+        self._show_banner(case)
         layer = self.segmentation()
         if restored is not None and restored.labels is not None:
-            layer.data = restored.labels
+            layer.data = restored.labels.copy()  # the layer's own array: the state keeps its copy to diff against
             self._save_timer.stop()  # restored, not edited: nothing new to save
         settle_heap()
+
+    def _show_edit(self, edit) -> None:
+        """A prompt, an undo or a redo changed the state's labels: the same change on the layer."""
+        layer = self.segmentation(create=False)
+        if layer is None or layer.data.shape != tuple(edit.shape):
+            return
+        # (A stroke not saved yet stays on the layer: the next save records it as its own step.)
+        edit.apply(layer.data)
+        layer.refresh()
+
+    def _show_banner(self, case: Case) -> None:
+        """The case's name on the canvas, and whether it is a synthetic phantom or a scan."""
+        from ..io.origin import banner, is_synthetic
+
+        overlays = getattr(getattr(self.viewer, "canvas", None), "overlays", None)
+        text = getattr(overlays, "text", None) if overlays is not None else None
+        if text is None:
+            return
+        text.text = banner(case)
+        text.color = (1.0, 0.65, 0.2, 1.0) if is_synthetic(case) else (0.55, 0.8, 1.0, 1.0)
+        text.position = "top_left"
+        text.font_size = 11
+        text.visible = True
 
     def remove_all(self) -> None:
         self._save_timer.stop()
@@ -75,6 +103,7 @@ class PluginLayers:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self._layers.clear()
+        self._images.clear()
 
     # --- the layers ---------------------------------------------------------------------
 
@@ -109,6 +138,21 @@ class PluginLayers:
             layer.data = uncertainty
             layer.visible = True
         return layer
+
+    def image_layers(self) -> list[Any]:
+        """The case's sequences (FLAIR, T1, T1c, T2, those present), still in the viewer."""
+        return [layer for layer in self._images if layer in self.viewer.layers]
+
+    def adopt(self, layer: Any) -> None:
+        """A layer made for the case (e.g. a read-only overlay): removed with the case's other layers."""
+        self._layers.append(layer)
+
+    def release(self, layer: Any) -> None:
+        """Remove one of the plugin's layers now."""
+        if layer in self._layers:
+            self._layers.remove(layer)
+        if layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
 
     def _own(self, name: str):
         for layer in self._layers:

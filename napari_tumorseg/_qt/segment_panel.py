@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
+    QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
 )
 
 from ..io.labels import CLASS_ABBREVIATIONS, CLASS_COLORS, CLASS_NAMES
+from ..jobs import Progress
 from ..workflow.suggest import slice_scores
 from .jobs import Job, notify_error
 
@@ -55,7 +61,20 @@ class SegmentPanel(QGroupBox):
         self._last_refresh = 0.0
 
         self.model_box = QComboBox()
+        # Long version names must not widen the dock past the screen: the box shrinks, its list does not.
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_box.setMinimumContentsLength(14)
         self.model_box.currentIndexChanged.connect(self._model_chosen)
+        self.add_model_button = QToolButton()
+        self.add_model_button.setText("Add model…")
+        self.add_model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.add_model_button)
+        menu.addAction("ONNX or TorchScript file (with its .json)…", lambda: self._choose_model("file"))
+        menu.addAction("MONAI bundle folder…", lambda: self._choose_model("bundle"))
+        menu.addAction("napari-tumorseg checkpoint…", lambda: self._choose_model("checkpoint"))
+        self.add_model_button.setMenu(menu)
+        self.add_model_button.setToolTip("Bring your own model: it segments here; napari-tumorseg checkpoints "
+                                         "can also be adapted")
         self.provenance = QLabel()
         self.provenance.setWordWrap(True)
         self.device_box = QComboBox()
@@ -75,6 +94,7 @@ class SegmentPanel(QGroupBox):
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.legend = QLabel(legend_html())
+        self.legend.setWordWrap(True)
         self._lay_out()
         state.model_changed.connect(lambda _: self.refresh_models())
         state.case_opened.connect(self._case_opened)
@@ -83,12 +103,16 @@ class SegmentPanel(QGroupBox):
 
     def _lay_out(self) -> None:
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Model", self.model_box)
+        form.addRow("", self.add_model_button)
         form.addRow("", self.provenance)
         form.addRow("Device", self.device_box)
-        buttons = QHBoxLayout()
-        for button in (self.segment_button, self.slice_button, self.cancel_button):
-            buttons.addWidget(button)
+        # Two rows: three buttons side by side clip Cancel in a narrow dock.
+        buttons = QGridLayout()
+        buttons.addWidget(self.segment_button, 0, 0)
+        buttons.addWidget(self.slice_button, 0, 1)
+        buttons.addWidget(self.cancel_button, 1, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -105,6 +129,7 @@ class SegmentPanel(QGroupBox):
         except Exception as error:  # an unreadable registry must not break the panel
             notify_error(error, "listing the model versions")
             versions = []
+        versions += self.state.imported_versions()
         active = next((v.id for v in versions if v.active), versions[0].id if versions else None)
         self.model_box.blockSignals(True)
         self.model_box.clear()
@@ -126,7 +151,11 @@ class SegmentPanel(QGroupBox):
             self.provenance.setText("No model found.")
             return
         parts = [f"{version.arch or '?'}", version.status]
-        if version.method:
+        if version.status == "imported":
+            parts.append(str(version.weights))
+        elif version.method == "imported":
+            parts.append(version.reason)
+        elif version.method:
             parts.append(f"adapted by {version.method} from {version.parent}")
         if version.created:
             parts.append(version.created)
@@ -141,14 +170,16 @@ class SegmentPanel(QGroupBox):
 
     def _case_opened(self, case: Case, restored: RestoredSession | None) -> None:
         self.cancel()
+        self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.resetFormat()
         if restored is None or restored.labels is None:
             self.status.setText("")
-        elif restored.prediction is None:
-            self.status.setText(f"Restored {len(restored.corrected)} corrected slice(s); the saved prediction "
-                                "could not be read: segment the volume again (your corrections are kept).")
-        else:
-            self.status.setText(f"Restored the saved session: {len(restored.corrected)} corrected slice(s).")
+            return
+        self.status.setText(restored_text(restored))
+        # Not "0 %": the labels on screen are the saved session's.
+        self.progress.setValue(1)
+        self.progress.setFormat("restored session")
 
     def _segmentation_requested(self, version_id: str | None) -> None:
         if version_id:
@@ -164,6 +195,7 @@ class SegmentPanel(QGroupBox):
             self.status.setText("Open a case first." if state.case is None else "No model to run.")
             return None
         self.cancel()
+        self.layers.save_edits_now()  # a stroke just made is a correction: kept, not overwritten
         layer = self.layers.segmentation()
         previous = layer.data.copy()
         device, case = self.device_box.currentText(), state.case
@@ -200,12 +232,16 @@ class SegmentPanel(QGroupBox):
                 return  # another case was opened meanwhile
             result, uncertainty, scores = outcome
             labels = state.accept_prediction(
-                result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data, slice_scores=scores
+                result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data, slice_scores=scores,
+                probabilities=result.probabilities,
             )
             # In place: assigning layer.data makes napari rebuild the layer (a visible stall on big volumes).
             np.copyto(layer.data, labels)
             layer.refresh()
-            self.status.setText(f"Segmented with {version.id} on {result.device} in {result.seconds:.1f} s.")
+            self.progress.resetFormat()
+            warning = getattr(state.segmenter(version.id, device), "spacing_warning", lambda _: "")(case)
+            self.status.setText(f"Segmented with {version.id} on {result.device} in {result.seconds:.1f} s."
+                                + (f" Note: {warning}." if warning else ""))
 
         def on_stopped(cancelled: bool) -> None:
             """Cancel (or failure) keeps the previous state: the labels as they were before this run."""
@@ -273,3 +309,56 @@ class SegmentPanel(QGroupBox):
         self.segment_button.setEnabled(not busy)
         self.slice_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
+
+    # --- bring your own model -----------------------------------------------------------
+
+    def _choose_model(self, kind: str) -> None:
+        folder = self.settings.last_folder
+        if kind == "bundle":
+            path = QFileDialog.getExistingDirectory(self, "A MONAI bundle folder", folder)
+        else:
+            filters = "ONNX or TorchScript (*.onnx *.pt *.pth *.ts *.torchscript)" if kind == "file" \
+                else "napari-tumorseg checkpoint (*.safetensors *.pt *.pth)"
+            path, _ = QFileDialog.getOpenFileName(self, "A model file", folder, filters)
+        if path:
+            self.add_model(Path(path))
+
+    def add_model(self, path: Path, trust: bool | None = None) -> Job | None:
+        """Load a model in the background and list it (TorchScript only after the user said it is trusted)."""
+        from ..models.external import model_kind
+        from ..workflow.imported import load_model
+
+        if model_kind(path) == "torchscript" and trust is None:
+            answer = QMessageBox.question(
+                self, "Load TorchScript?", f"{path.name} is TorchScript: loading it runs code stored in the file. "
+                "Load it only if you trust where it came from. Load it?")
+            trust = answer == QMessageBox.StandardButton.Yes
+            if not trust:
+                return None
+        registry = self.state.registry
+
+        def loading(cancel):
+            yield Progress(0, 1, "loading the model")
+            return load_model(path, registry, trust=bool(trust))
+
+        def loaded(result) -> None:
+            version = result.version or self.state.add_imported(result.imported)
+            if result.version is not None:
+                self.state.model_changed.emit(version.id)
+            self._select(version.id)
+            self.status.setText(f"Added {version.id}." + ("" if result.version else " It segments as it is; "
+                                                            "it is not adapted (see the Adapt panel)."))
+
+        self.status.setText(f"Loading {path.name}…")
+        self.job = Job(loading, on_done=loaded, what=f"loading {path.name}")
+        return self.job.start()
+
+
+def restored_text(restored: RestoredSession) -> str:
+    """What the Segment panel says when a case's saved session came back (not a silent 0 %)."""
+    steps = f", {restored.undo_steps} undo step(s)" if restored.undo_steps else ""
+    if restored.prediction is None:
+        return (f"Restored {len(restored.corrected)} corrected slice(s){steps}; the saved prediction could not "
+                "be read: segment the volume again (your corrections are kept).")
+    return (f"Restored the saved session: the prediction of {restored.model_id}, {len(restored.corrected)} "
+            f"corrected slice(s){steps}. Segment volume runs the model again (corrections are kept).")

@@ -2,12 +2,17 @@
 
 Every command that runs a long job (see ``napari_tumorseg.jobs``) drives it
 with :func:`run_with_progress`; stdout stays free for the command's result.
+On a terminal it is a tqdm bar redrawn in place. Anywhere else (a log file, a
+pipe, CI) redrawing means a carriage return per step, hundreds of them on one
+"line": there it prints whole lines instead, one when a phase starts, one
+every 10 % (or 30 s) and one when it ends.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -31,10 +36,12 @@ class ProgressLine:
         postfix: the numbers shown after the bar (default: the loss).
     """
 
-    def __init__(self, *, quiet: bool = False, unit: str = "step", postfix: Postfix = loss_postfix) -> None:
+    def __init__(self, *, quiet: bool = False, unit: str = "step", postfix: Postfix = loss_postfix,
+                 log: bool | None = None) -> None:
         self.quiet = quiet
         self.unit = unit
         self.postfix = postfix
+        self.log = (not _is_terminal(sys.stderr)) if log is None else log
         self._bar: Any = None
 
     def __call__(self, report: Progress) -> None:
@@ -61,6 +68,8 @@ class ProgressLine:
             self._bar = None
 
     def _new_bar(self, report: Progress) -> Any:
+        if self.log:
+            return LogLines(report.total, report.done, self.unit)
         from tqdm import tqdm
 
         return tqdm(total=report.total, initial=report.done, unit=self.unit, file=sys.stderr,
@@ -71,6 +80,57 @@ class ProgressLine:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class LogLines:
+    """What a tqdm bar shows, as whole lines for a log: at a phase's start, every 10 % or 30 s, at its end.
+
+    It has the few methods :class:`ProgressLine` uses of a tqdm bar.
+    """
+
+    STEP_FRACTION = 0.1
+    STEP_SECONDS = 30.0
+
+    def __init__(self, total: int, initial: int, unit: str) -> None:
+        self.total, self.n, self.unit = total, initial, unit
+        self.description, self.numbers = "", ""
+        self._started = self._last_time = time.monotonic()
+        self._last_shown: int | None = None
+
+    def set_description(self, text: str, refresh: bool = False) -> None:
+        self.description = text
+
+    def set_postfix(self, values: dict[str, str], refresh: bool = False) -> None:
+        self.numbers = ", ".join(f"{key} {value}" for key, value in values.items())
+
+    def update(self, steps: int) -> None:
+        self.n += steps
+        now = time.monotonic()
+        due = self._last_shown is None or self.n >= self.total or now - self._last_time >= self.STEP_SECONDS \
+            or self.n - self._last_shown >= max(1, math.ceil(self.STEP_FRACTION * self.total))
+        if due and self.n != self._last_shown:
+            self._show(now)
+
+    def _show(self, now: float) -> None:
+        self._last_shown, self._last_time = self.n, now
+        share = f" ({100 * self.n / self.total:.0f} %)" if self.total else ""
+        numbers = f", {self.numbers}" if self.numbers else ""
+        print(f"{self.description or 'working'}: {self.n}/{self.total} {self.unit}{share}, "
+              f"{now - self._started:.1f} s{numbers}", file=sys.stderr, flush=True)
+
+    def write(self, line: str, file: Any = None) -> None:
+        print(line, file=file or sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._last_shown != self.n:
+            self._show(time.monotonic())
 
 
 def run_with_progress(

@@ -151,7 +151,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _load_model(registry: Any, spec: str | None) -> tuple[Any, str | None]:
     """(LoadedCheckpoint, parent version id) for a version id, a checkpoint path, or the active version."""
     from ..models.checkpoint import load_checkpoint
+    from ..models.external import KINDS, NOT_ADAPTABLE, model_kind
 
+    kind = model_kind(spec) if spec is not None else None
+    if kind is not None:
+        from ..errors import ModelError
+
+        raise ModelError(f"{spec}: cannot be adapted: {NOT_ADAPTABLE.format(kind=KINDS[kind])}")
     if spec is not None and Path(spec).suffix in (".safetensors", ".pt", ".pth"):
         return load_checkpoint(spec), None
     loaded, version = registry.load(spec)

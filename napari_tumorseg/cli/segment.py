@@ -16,11 +16,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     parser.add_argument("case", type=Path, help="a case folder (BraTS, DICOM) or a NIfTI file")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="MASK.nii.gz", help="where to write the mask")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="MASK.nii.gz",
+                        help="where to write the mask: .nii/.nii.gz, or .dcm for a DICOM SEG (cases read from DICOM)")
     parser.add_argument(
         "--model",
-        help="a model version id (`tumorseg models list`) or a .safetensors checkpoint; default: the active version",
+        help="a model version id (`tumorseg models list`), a .safetensors checkpoint, or your own model: an .onnx "
+        "or TorchScript file with its .json description, or a MONAI bundle folder; default: the active version",
     )
+    parser.add_argument("--trust-model", action="store_true",
+                        help="allow a TorchScript model, which runs code stored in its file (only for files you trust)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="slices per batch (default: by device)")
     parser.add_argument(
@@ -35,11 +39,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def load_segmenter(model: str | None, device: str, batch_size: int | None = None):
-    """A Segmenter for a version id, a checkpoint file, or the active version."""
-    from ..models.registry import ModelRegistry
+def load_segmenter(model: str | None, device: str, batch_size: int | None = None, trust: bool = False):
+    """A Segmenter for a version id, a checkpoint file, an imported model, or the active version."""
     from ..inference.segmenter import Segmenter
+    from ..models.external import model_kind
+    from ..models.registry import ModelRegistry
 
+    if model is not None and model_kind(model) is not None:
+        from ..inference.external import ImportedSegmenter
+        from ..models.external import load_imported
+
+        imported = load_imported(model, trust=trust)
+        return ImportedSegmenter(imported, device=device), imported.label
     if model is not None and Path(model).suffix in (".safetensors", ".pt", ".pth"):
         return Segmenter.from_checkpoint(model, device=device, batch_size=batch_size), Path(model).stem
     loaded, version = ModelRegistry().load(model)
@@ -52,22 +63,33 @@ def load_segmenter(model: str | None, device: str, batch_size: int | None = None
 def run(args: argparse.Namespace) -> int:
     from ..io import read_case, write_mask
     from ..io.atomic import check_writable
+    from ..io.dicom_seg import is_dicom_seg_path, reference_series, write_dicom_seg
     from ..io.labels import LabelConvention
     from ..io.nifti import require_nifti_suffix
     from ._progress import run_with_progress
 
     # Refuse a bad output before minutes of work, not after.
-    require_nifti_suffix(args.output)
+    seg = is_dicom_seg_path(args.output)
+    if not seg:
+        require_nifti_suffix(args.output)
     check_writable(args.output, overwrite=args.overwrite)
     order = tuple(m.strip() for m in args.order.split(",")) if args.order else None
     case = read_case(args.case, order=order)
-    segmenter, model_id = load_segmenter(args.model, args.device, args.batch_size)
+    if seg:
+        reference_series(case)  # a case not read from DICOM: refused now, not after the segmentation
+    segmenter, model_id = load_segmenter(args.model, args.device, args.batch_size, trust=args.trust_model)
+    warning = getattr(segmenter, "spacing_warning", lambda _: "")(case)
+    if warning:
+        print(f"tumorseg: warning: {warning}", file=sys.stderr)
     result = run_with_progress(segmenter.run(case), quiet=args.quiet, unit="slice")
-    convention = case.label_convention if args.convention == "input" else LabelConvention(args.convention)
-    written = write_mask(result.labels, case.geometry, args.output, convention=convention, overwrite=args.overwrite)
-    print(
-        f"{written}: {model_id} on {result.device}, {result.slices_run} slices in {result.seconds:.1f} s, "
-        f"{convention.value} labels",
-        file=sys.stderr,
-    )
+    if seg:
+        written = write_dicom_seg(result.labels, case, args.output, overwrite=args.overwrite)
+        labels = "DICOM SEG, segments 1 NCR, 2 ED, 3 ET"
+    else:
+        convention = case.label_convention if args.convention == "input" else LabelConvention(args.convention)
+        written = write_mask(result.labels, case.geometry, args.output, convention=convention,
+                             overwrite=args.overwrite)
+        labels = f"{convention.value} labels"
+    print(f"{written}: {model_id} on {result.device}, {result.slices_run} slices in {result.seconds:.1f} s, {labels}",
+          file=sys.stderr)
     return 0

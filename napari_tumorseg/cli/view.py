@@ -31,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-segment", action="store_true", help="do not run the model on the case when it opens"
     )
     parser.add_argument(
+        "--single", action="store_true",
+        help="one sequence at a time (default: all four side by side, the segmentation over each)",
+    )
+    parser.add_argument(
         "--screenshot",
         type=Path,
         metavar="PNG",
@@ -68,4 +72,4 @@ def run(args: argparse.Namespace) -> int:
 
     from .._qt.app import launch
 
-    return launch(case, segment=not args.no_segment, screenshot=args.screenshot)
+    return launch(case, segment=not args.no_segment, screenshot=args.screenshot, four_up=not args.single)

@@ -151,6 +151,9 @@ class Case:
         label_convention: the convention masks of this case are written in
             (the reference's, when there is one).
         sources: modality key or "seg" -> the file (or DICOM folder) it came from.
+        dicom_series: for a case read from DICOM, modality key -> the files of its
+            series in the order of the source grid's third axis (a DICOM SEG
+            export references them); empty otherwise.
     """
 
     name: str
@@ -159,6 +162,7 @@ class Case:
     label: np.ndarray | None = None
     label_convention: LabelConvention = LabelConvention.BRATS2020
     sources: dict[str, Path] = field(default_factory=dict)
+    dicom_series: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.images) - set(MODALITIES)

@@ -196,7 +196,9 @@ def _read_dicom_case(root: Path, name: str | None, seg: str | PathLike[str] | No
         if key in chosen:
             data, geometry = read_dicom_series(chosen[key])
             volumes[key] = SourceVolume(data, geometry, chosen[key].folder)
-    return assemble_case(name or root.resolve().name, volumes, seg=seg)
+    case = assemble_case(name or root.resolve().name, volumes, seg=seg)
+    case.dicom_series = {key: tuple(Path(f) for f in chosen[key].files) for key in volumes}
+    return case
 
 
 def _check_slice_positions(reader: object, image: object, item: DicomSeries) -> None:

@@ -127,6 +127,7 @@ def write_dicom_series(
         "0010|0020": "TEST",
         "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
         "0020|000e": f"1.2.826.0.1.3680043.2.1125.1.{series_number}",
+        "0020|0052": "1.2.826.0.1.3680043.2.1125.2",  # Frame of Reference: the series of one study share it
         "0020|0011": str(series_number),
         "0020|0037": "\\".join(f"{value:.8f}" for value in (*row, *column)),
         "0018|0050": f"{spacing[2]:.6f}",

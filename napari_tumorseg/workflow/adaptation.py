@@ -55,6 +55,8 @@ def adapt_to_review(
     case = state.case
     if case is None:
         raise AdaptationError("open a case first")
+    if version_id in state.imported:
+        raise AdaptationError(f"{version_id} cannot be adapted: {state.imported[version_id][0].reason}")
     corrected = list(state.corrected)
     if not corrected:
         raise AdaptationError("correct at least one slice before adapting the model")

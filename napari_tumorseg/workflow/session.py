@@ -100,6 +100,7 @@ class RestoredSession:
         model_id: the model version that made it.
         corrected: the corrected axial slices.
         problems: one line per damaged file set aside, saying where it went.
+        undo_steps: the edits that can be undone (the session's history).
     """
 
     labels: np.ndarray | None
@@ -107,6 +108,7 @@ class RestoredSession:
     model_id: str | None
     corrected: list[int]
     problems: list[str] = field(default_factory=list)
+    undo_steps: int = 0
 
 
 class CorrectionStore:

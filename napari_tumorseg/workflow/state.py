@@ -14,15 +14,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
+from ..errors import PromptError
 from ..io.case import Case
+from ..prompts.edits import LabelEdit, edit_between
+from .history import EditHistory
 from .review import changed_slices
 from .session import CorrectionStore, RestoredSession
-from .suggest import SliceScores, slice_scores as score_slices, suggest
+from .suggest import SliceScores, suggest
+from .suggest import slice_scores as score_slices
 
 MAX_VIEWED = 200  # slices remembered as looked at (the most recent)
 
 if TYPE_CHECKING:
     from ..inference.segmenter import Segmenter
+    from ..models.external import ImportedModel
     from ..models.registry import ModelRegistry, ModelVersion
 
 
@@ -41,6 +46,8 @@ class ReviewState:
     model_selected = Signal(object)  # the ModelVersion chosen to segment and adapt with (or None)
     segmentation_requested = Signal(object)  # "segment the volume with this version id"
     device_changed = Signal(str)  # where the model runs: segmentation and adaptation alike
+    labels_edited = Signal(object)  # a LabelEdit the state applied (a prompt, an undo, a redo): show it
+    history_changed = Signal()  # what undo and redo would do now
 
     def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None) -> None:
         self._registry = registry
@@ -53,7 +60,11 @@ class ReviewState:
         self.prediction_model: str | None = None
         self.corrected: list[int] = []
         self.viewed: list[int] = []  # slices the user looked at, most recent last
+        self.labels: np.ndarray | None = None  # the labels as last saved: what edits are measured from
+        self.probabilities: np.ndarray | None = None  # the last volume prediction's (4, Z, Y, X), if kept
+        self.history: EditHistory | None = None
         self.selected_version: ModelVersion | None = None
+        self.imported: dict[str, tuple[ModelVersion, ImportedModel]] = {}  # the user's own models, by id
         self.device = "auto"
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
 
@@ -68,17 +79,34 @@ class ReviewState:
         return self._registry
 
     def segmenter(self, version_id: str, device: str = "auto") -> Segmenter:
-        """A Segmenter for a model version (kept, so a second run is warm)."""
+        """A Segmenter for a model version or an imported model (kept, so a second run is warm)."""
         key = (version_id, device)
         if key not in self._segmenters:
             from ..inference.segmenter import Segmenter
 
-            loaded, _ = self.registry.load(version_id)
             self._segmenters.clear()  # one network in memory at a time
+            if version_id in self.imported:
+                from ..inference.external import ImportedSegmenter
+
+                self._segmenters[key] = ImportedSegmenter(self.imported[version_id][1], device=device)  # type: ignore[assignment]
+                return self._segmenters[key]
+            loaded, _ = self.registry.load(version_id)
             self._segmenters[key] = Segmenter(
                 loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device
             )
         return self._segmenters[key]
+
+    def add_imported(self, imported: ImportedModel) -> ModelVersion:
+        """List a model the user brought (ONNX, TorchScript, MONAI bundle) beside the registry's versions."""
+        from .imported import imported_version
+
+        version = imported_version(imported, set(self.imported))
+        self.imported[version.id] = (version, imported)
+        self.model_changed.emit(version.id)
+        return version
+
+    def imported_versions(self) -> list[ModelVersion]:
+        return [version for version, _ in self.imported.values()]
 
     def activate(self, version_id: str, force: bool = False) -> None:
         self.registry.activate(version_id, force=force)
@@ -113,7 +141,7 @@ class ReviewState:
         """
         self.case = case
         self.store = CorrectionStore(case, root=self.sessions_root)
-        self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = None
+        self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = self.probabilities = None
         self.corrected = []
         self.viewed = []
         restored = self.store.restore()
@@ -121,7 +149,17 @@ class ReviewState:
             self.prediction = restored.prediction
             self.prediction_model = restored.model_id
             self.corrected = restored.corrected
+        has_labels = restored is not None and restored.labels is not None
+        self.labels = restored.labels.copy() if has_labels else np.zeros(case.shape, np.uint8)  # type: ignore[union-attr]
+        self.history = EditHistory(self.store.folder / "history", case.shape)
+        problems = self.history.restore(self.labels)
+        if restored is not None:
+            restored.problems.extend(problems)
+            restored.undo_steps = self.history.position
+        elif problems:
+            restored = RestoredSession(None, None, None, [], problems)
         self.case_opened.emit(case, restored)
+        self.history_changed.emit()
         return restored
 
     def accept_prediction(
@@ -131,6 +169,7 @@ class ReviewState:
         uncertainty: np.ndarray | None = None,
         current_labels: np.ndarray | None = None,
         slice_scores: SliceScores | None = None,
+        probabilities: np.ndarray | None = None,
     ) -> np.ndarray:
         """A new model output; returns the labels to show.
 
@@ -141,6 +180,8 @@ class ReviewState:
         probabilities) rank the suggestions; without them only the
         prediction's own signs (isolated components, changes since the last
         prediction) are used, computed here.
+        ``probabilities`` (the model's ``(4, Z, Y, X)``) let the grow prompt
+        follow the model.
         """
         previous = self.prediction
         store = self._require_store()
@@ -148,6 +189,8 @@ class ReviewState:
         if current_labels is not None and self.corrected:
             labels[self.corrected] = current_labels[self.corrected]
         self.corrected = store.start(prediction, model_id, labels)
+        self.labels = labels.copy()
+        self.probabilities = probabilities
         self.prediction, self.uncertainty, self.prediction_model = store.prediction, uncertainty, model_id
         if slice_scores is None:
             same_grid = previous is not None and previous.shape == prediction.shape
@@ -180,20 +223,101 @@ class ReviewState:
         prediction[z] = labels_slice
         self.corrected = store.start(prediction, self.prediction_model or "unknown", current_labels)
         self.prediction = store.prediction
+        self.labels = np.array(current_labels, dtype=np.uint8, copy=True)
+        if self.probabilities is not None and probabilities_slice is not None:
+            if self.probabilities.dtype == np.uint8:
+                probabilities_slice = np.rint(np.clip(probabilities_slice, 0, 1) * 255)
+            self.probabilities[:, z] = probabilities_slice
         if self.uncertainty is not None and uncertainty_slice is not None:
             self.uncertainty[z] = uncertainty_slice
         if self.slice_scores is not None and probabilities_slice is not None:
             self.slice_scores.update_slice(z, score_slices(probabilities_slice[:, None], labels_slice[None]))
         self.prediction_changed.emit()
 
-    def record_edit(self, labels: np.ndarray) -> list[int]:
-        """The user painted: save the corrected slices at once (crash safety); returns them.
+    def record_edit(self, labels: np.ndarray, what: str = "brush stroke") -> list[int]:
+        """The user painted: save the corrected slices at once (crash safety) and the edit as an undo step;
+        returns the corrected slices.
 
         Before any prediction, every painted slice counts as corrected.
         """
-        self.corrected = self._require_store().save(labels)
-        self.corrections_changed.emit(list(self.corrected))
+        store = self._require_store()
+        edit = edit_between(self.labels, labels, what) if self.labels is not None else None
+        if edit is None or edit.empty:
+            self.corrected = store.save(labels)
+            self.corrections_changed.emit(list(self.corrected))
+            return self.corrected
+        return self._save_edit(edit)
+
+    def apply_edit(self, edit: LabelEdit) -> list[int]:
+        """A prompt's edit: applied to the labels, saved, counted as a correction and an undo step.
+
+        ``labels_edited`` tells the viewer to show it. Returns the corrected slices.
+        """
+        if edit.empty:
+            return self.corrected
+        self._require_labels()
+        return self._save_edit(edit, show=True)
+
+    def undo(self) -> LabelEdit:
+        """Undo the newest step; returns the edit applied (its inverse). Raises PromptError when there is none
+        or it no longer fits the labels (those voxels changed since: the older steps are then forgotten)."""
+        history, labels = self._require_history(), self._require_labels()
+        if not history.can_undo:
+            raise PromptError("nothing to undo")
+        step = history.peek_undo()
+        if not step.is_applied(labels):
+            history.cut_below()
+            self.history_changed.emit()
+            raise PromptError(f"cannot undo '{step.what}': its voxels were changed since; older steps are cleared")
+        return self._move(step.inverse(), -1)
+
+    def redo(self) -> LabelEdit:
+        """Redo the step undone last; returns the edit applied."""
+        history, labels = self._require_history(), self._require_labels()
+        if not history.can_redo:
+            raise PromptError("nothing to redo")
+        step = history.peek_redo()
+        if not step.is_unapplied(labels):
+            history.drop_redo()
+            self.history_changed.emit()
+            raise PromptError(f"cannot redo '{step.what}': its voxels were changed since")
+        return self._move(step, +1)
+
+    def _move(self, edit: LabelEdit, step: int) -> LabelEdit:
+        edit.apply(self.labels)  # type: ignore[arg-type]
+        self.corrected = self._require_store().save(self.labels)  # type: ignore[arg-type]
+        self.history.moved(step)  # type: ignore[union-attr]
+        self._announce(edit)
+        return edit
+
+    def _save_edit(self, edit: LabelEdit, show: bool = False) -> list[int]:
+        """The write order the history's crash safety relies on: the step, the corrections, the index."""
+        history = self._require_history()
+        entry = history.stage(edit)
+        edit.apply(self.labels)  # type: ignore[arg-type]
+        self.corrected = self._require_store().save(self.labels)  # type: ignore[arg-type]
+        history.commit(entry)
+        if show:
+            self._announce(edit)
+        else:
+            self.corrections_changed.emit(list(self.corrected))
+            self.history_changed.emit()
         return self.corrected
+
+    def _announce(self, edit: LabelEdit) -> None:
+        self.labels_edited.emit(edit)
+        self.corrections_changed.emit(list(self.corrected))
+        self.history_changed.emit()
+
+    def _require_labels(self) -> np.ndarray:
+        if self.labels is None:
+            raise RuntimeError("open a case first")
+        return self.labels
+
+    def _require_history(self) -> EditHistory:
+        if self.history is None:
+            raise RuntimeError("open a case first")
+        return self.history
 
     def is_corrected(self, z: int) -> bool:
         return z in self.corrected
