@@ -168,6 +168,13 @@ def prepare_adapt(folder: Path) -> None:
     first = registry.add(tiny_model(seed=1), parent="tiny-unet", method="naive", hyperparameters={},
                          corrections_hash="0", metrics={}, status="candidate", reason="first", version_id="v1")
     registry.activate(first.id)
+    from test_adapt_helpers import toy_corrections
+
+    from napari_tumorseg.adapt.memory import CorrectionMemory
+
+    memory = CorrectionMemory.beside(registry.root)
+    memory.put(toy_corrections(3, seed=7, name="earlier").cases[0], context=0)
+    memory.put(toy_corrections(1, seed=8, name="later").cases[0], context=0)
 
 
 def run_adapt(folder: Path, mark: Callable[[str], None]) -> None:
@@ -182,9 +189,15 @@ def run_adapt(folder: Path, mark: Callable[[str], None]) -> None:
     add, activate = registry.add, registry.activate
     registry.add = lambda *args, **kwargs: _marked(mark, "added", add(*args, **kwargs))
     registry.activate = lambda *args, **kwargs: _marked(mark, "activated", activate(*args, **kwargs))
+    from napari_tumorseg.adapt.memory import CorrectionMemory
+
     config = default_config("naive", steps=1, replay=0, crop=16)
-    outcome = drive(run_adaptation(loaded.model, toy_corrections(2), config, anchor=toy_anchor(2),
+    corrections = toy_corrections(2, name="later")
+    outcome = drive(run_adaptation(loaded.model, corrections, config, anchor=toy_anchor(2),
                                    registry=registry, parent_id="v1", force=True))
+    # What adapt_loaded_model does next: keep the case's corrections for replay (replacing its old entry).
+    CorrectionMemory.beside(registry.root).put(corrections.cases[0], context=0)
+    mark("remembered")
     registry.rollback()
     mark("rolled back")
     registry.delete(outcome.report.version_id)

@@ -59,6 +59,9 @@ def test_adapt_then_list_rollback_and_delete(case_files, capsys, tmp_path):
     assert report["corrections"][0]["slices"] == slices
     assert report["dice"]["held_out"]["slices"] > 0 and report["dice"]["anchor"]["slices"] == 16
     assert "Dice" in err
+    assert report["device"] in ("cpu", "cuda", "cuda:0", "mps")  # --device auto: the segmenter's choice
+    assert report["label_free"]["slices"] == 12 and "without labels" in err
+    assert report["lineage"]["budget"] == 1.0  # never tighter than --tolerance
 
     status, second, err = adapt(capsys, *common, "--method", "active", "--first-order", "--tolerance", "1")
     assert status == 0, err
@@ -99,6 +102,12 @@ def test_adapt_from_a_saved_corrections_folder(case_files, capsys, tmp_path):
     )
     assert status == 0, err
     assert version.startswith("v")
+    # The case's corrections are kept beside the registry, for replay when another case is adapted.
+    from napari_tumorseg.adapt.memory import CorrectionMemory
+    from napari_tumorseg.models.registry import ModelRegistry
+
+    (entry,) = CorrectionMemory.beside(ModelRegistry().root).entries()
+    assert entry.case_name == case.name and entry.slices == tuple(slices)
 
 
 @pytest.mark.parametrize(
@@ -108,6 +117,7 @@ def test_adapt_from_a_saved_corrections_folder(case_files, capsys, tmp_path):
         ([], "give --slices"),
         (["--slices", "20", "--method", "dycnn"], "no dynamic convolutions"),
         (["--slices", "0"], "hold no brain"),
+        (["--slices", "20", "--device", "tpu"], "unknown device 'tpu'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(case_files, capsys, extra, message):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_adapt_helpers import drive, tiny_model, toy_slices
+from test_adapt_helpers import drive, tiny_model, toy_corrections, toy_slices
 from torch import nn
 from torch.func import functional_call
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
 from napari_tumorseg.models.losses import dice_ce_loss
-from napari_tumorseg.adapt.maml import active_schedule, meta_gradient, meta_tune, split_good_bad
+from napari_tumorseg.adapt.maml import meta_gradient, meta_tune
+from napari_tumorseg.adapt.naive import naive_finetune
+from napari_tumorseg.adapt.ordering import TaskRanker, pair_tasks
+from napari_tumorseg.adapt.sampling import Replay, SlicePool
 
 torch.set_num_threads(1)
 
@@ -84,7 +87,7 @@ def _conv_tasks():
 
 
 def _meta_objective(model, params, tasks, alpha):
-    """F(theta) = sum_i L_q(theta - alpha grad L_s(theta)), computed directly for finite differences."""
+    """F(theta) = mean_i L_q(theta - alpha grad L_s(theta)), computed directly for finite differences."""
     total = 0.0
     for support, query in tasks:
         p = {k: v.detach().requires_grad_(True) for k, v in params.items()}
@@ -93,7 +96,7 @@ def _meta_objective(model, params, tasks, alpha):
         adapted = {k: v.detach() - alpha * g for (k, v), g in zip(p.items(), inner)}
         xq, yq = query[0]
         total += float(dice_ce_loss(functional_call(model, adapted, (xq[None],)), yq[None]))
-    return total
+    return total / len(tasks)
 
 
 def test_second_order_meta_gradient_matches_finite_differences_and_first_order_differs():
@@ -137,28 +140,76 @@ def test_meta_gradient_leaves_parameters_untouched():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_split_and_schedule_put_the_least_learned_first():
-    dice = [0.6, 0.1, 0.9, 0.3, 0.8]
-    bad, good, threshold = split_good_bad(dice)
-    assert threshold == 0.6
-    assert bad == [1, 3] and good == [0, 4, 2]
-    assert active_schedule(bad, good, 2) == [[1, 0], [3, 4], [2]]
-    assert split_good_bad(dice, threshold=0.85)[0] == [1, 3, 0, 4]
-    assert active_schedule([5, 6, 7], [], 2) == [[5, 6], [7]]
+def test_query_losses_are_averaged_over_the_tasks():
+    model, tasks = TinyConvNet(), _conv_tasks()
+    params = dict(model.named_parameters())
+    one, loss_one = meta_gradient(model, params, tasks[:1], inner_lr=0.5, first_order=True)
+    twice, loss_twice = meta_gradient(model, params, [tasks[0], tasks[0]], inner_lr=0.5, first_order=True)
+    assert loss_twice == pytest.approx(loss_one)
+    for name in one:
+        torch.testing.assert_close(twice[name], one[name])
 
 
-def test_active_meta_tune_trains_low_dice_slices_first():
+def test_pairs_take_supports_from_both_halves_and_queries_from_the_other_half():
+    assert pair_tasks([7, 5, 9, 8], 2) == [(7, 9), (9, 7)]
+    assert pair_tasks([7, 5, 9, 8], 4) == [(7, 9), (9, 7), (5, 8), (8, 5)]
+    assert pair_tasks([7, 5, 9], 2) == [(7, 9), (9, 7)]
+    assert pair_tasks([7, 9], 4) == [(7, 9), (9, 7), (7, 9), (9, 7)]  # fewer slices than tasks: again
+    assert pair_tasks([4], 2) == [(4, 4), (4, 4)]  # one slice: support and query are two views of it
+    for ranked in ([1, 2], [1, 2, 3], [1, 2, 3, 4, 5, 6]):
+        assert all(s != q for s, q in pair_tasks(ranked, 4))
+
+
+def test_worst_first_is_reranked_by_what_the_model_scores_and_best_first_mirrors_it():
+    pools = [SlicePool.from_arrays(*toy_slices(4, seed=1), ["a", "b", "c", "d"])]
+    generator = torch.Generator().manual_seed(0)
+    worst = TaskRanker(pools, "worst-first", generator, dice=[0.9, 0.1, 0.5, 0.7])
+    assert worst.next_batch(2) == [(1, 3), (3, 1)]
+    worst.observe(1, 0.95)  # the worst slice learned: it leaves the front of the queue
+    assert worst.next_batch(2) == [(2, 0), (0, 2)]
+    best = TaskRanker(pools, "best-first", generator, dice=[0.9, 0.1, 0.5, 0.7])
+    assert best.next_batch(2) == [(0, 2), (2, 0)]
+    with pytest.raises(ValueError):
+        TaskRanker(pools, "worst-first", generator)
+
+
+def test_a_meta_batch_holds_one_case_and_support_and_query_are_different_slices():
+    first = toy_slices(3, seed=1)
+    second = toy_slices(2, seed=2)
+    corrections = Corrections((CaseCorrections("a", *first, (1, 2, 3)), CaseCorrections("b", *second, (4, 5))))
+    config = default_config("active", steps=4, crop=16)
+    _, result = drive(meta_tune(tiny_model(), corrections, config))
+    batches = result.details["meta_batches"]
+    assert len(batches) == 4
+    for batch in batches:
+        cases = {name.split(":")[0] for pair in batch for name in pair}
+        assert len(cases) == 1
+        assert all(support != query for support, query in batch)
+    assert [batch[0][0].split(":")[0] for batch in batches] == ["a", "b", "a", "b"]  # cases take turns
+
+
+def test_active_meta_tune_starts_with_the_least_learned_slice_and_control_with_the_best():
     # A model that predicts background everywhere scores, per slice: ET-only 0, NCR-only 1/3,
     # ED-only 2/3, empty 1 (regions empty in both count 1).
-    inputs, _ = toy_slices(5, seed=1)
-    labels = np.zeros((5, 32, 32), np.uint8)
+    inputs, _ = toy_slices(4, seed=1)
+    labels = np.zeros((4, 32, 32), np.uint8)
     labels[0, 8:16, 8:16] = 2  # ED    -> 2/3
     labels[1, 8:16, 8:16] = 3  # ET    -> 0
     labels[3, 8:16, 8:16] = 1  # NCR   -> 1/3
-    corrections = Corrections.of(CaseCorrections("c", inputs, labels, (0, 1, 2, 3, 4)))
-    model = tiny_model(background=True)
-    config = default_config("active", steps=3, crop=16)
-    _, result = drive(meta_tune(model, corrections, config))
-    assert result.details["bad_tasks"] == ["c:z1", "c:z3"]
-    assert result.details["good_tasks"][0] == "c:z0"
-    assert result.task_order == ["c:z1", "c:z0", "c:z3", "c:z2", "c:z4"]
+    corrections = Corrections.of(CaseCorrections("c", inputs, labels, (0, 1, 2, 3)))
+    _, active = drive(meta_tune(tiny_model(background=True), corrections, default_config("active", steps=1, crop=16)))
+    assert active.details["order"] == "worst-first"
+    assert active.details["meta_batches"][0] == [["c:z1", "c:z0"], ["c:z0", "c:z1"]]
+    control = default_config("active", steps=1, crop=16, order="best-first")
+    _, best = drive(meta_tune(tiny_model(background=True), corrections, control))
+    assert best.details["meta_batches"][0] == [["c:z2", "c:z3"], ["c:z3", "c:z2"]]
+    assert set(active.details["final_task_dice"]) == {"c:z0", "c:z1", "c:z2", "c:z3"}
+
+
+@pytest.mark.parametrize("slices", [1, 2, 5])
+def test_meta_tune_and_naive_do_the_same_passes_with_their_defaults(slices):
+    replay = Replay([SlicePool.from_arrays(*toy_slices(3, seed=5), ["s0", "s1", "s2"])], per_step=4)
+    corrections = toy_corrections(slices)
+    _, naive = drive(naive_finetune(tiny_model(), corrections, default_config("naive", steps=3), replay=replay))
+    _, active = drive(meta_tune(tiny_model(), corrections, default_config("active", steps=3), replay=replay))
+    assert naive.details["passes"] == active.details["passes"] == 3 * (4 + 3)

@@ -105,6 +105,16 @@ def test_the_registry_survives_a_kill_at_every_mutation_of_adapting(tmp_path):
             assert added in versions, where
         if added in versions:
             registry.load(added)
+        # The memory of corrections: every entry readable; the earlier case never lost; the
+        # later case's entry is the old one or, once reported kept, the new one.
+        from napari_tumorseg.adapt.memory import CorrectionMemory
+
+        entries = {e.case_name: e for e in CorrectionMemory.beside(folder / "registry").entries()}
+        assert not [e for e in entries.values() if e.error], where
+        assert entries["earlier"].slices == (10, 11, 12), where
+        assert entries["later"].slices in ((10,), (10, 11)), where
+        if "remembered" in marks:
+            assert entries["later"].slices == (10, 11), where
         if "deleted" in marks:
             assert added not in versions, where
         # The active pointer names a whole version: the one last activated, or the one being activated.

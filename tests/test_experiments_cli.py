@@ -39,15 +39,15 @@ def test_ks_must_be_positive_integers(value):
         build_parser().parse_args(["experiment", "meta-tune", "--out", "x", "--ks", value])
 
 
-@pytest.mark.parametrize("experiment", ["meta-tune", "lifelong"])
-def test_quick_mode_runs_end_to_end_from_the_command_line(tmp_path, experiment):
-    # The CI smoke test of both reproductions: the real command, its --quick settings, every output file.
+@pytest.mark.parametrize("experiment, figures", [("meta-tune", 2), ("lifelong", 2), ("effort", 1), ("sequence", 1)])
+def test_quick_mode_runs_end_to_end_from_the_command_line(tmp_path, experiment, figures):
+    # The CI smoke test of the experiments: the real command, its --quick settings, every output file.
     out = tmp_path / experiment
     status = main(["experiment", experiment, "--out", str(out), "--quick", "--threads", "1",
                    "--cache-dir", str(tmp_path / "cache")])
     assert status == 0
     names = {p.name for p in out.iterdir()}
     assert {"results.json", "results.md"} <= names
-    assert sum(name.endswith(".png") for name in names) >= 2
+    assert sum(name.endswith(".png") for name in names) >= figures
     assert not any(name.startswith(".") for name in names)  # the journal is gone once the results are written
     assert f"tumorseg experiment {experiment} --out" in (out / "results.md").read_text()

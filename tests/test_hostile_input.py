@@ -227,6 +227,7 @@ REFUSED: dict[str, Case] = {
     "segment: unknown model version": Case((*SEGMENT, "--model", "no-such-version"), r"no model version 'no-such-version'"),
     "segment: corrupt checkpoint": Case((*SEGMENT, "--model", "broken.safetensors"), r"broken.safetensors: not a readable safetensors checkpoint", lambda s: (s / "broken.safetensors").write_bytes(b"\x00\x01garbage")),
     "segment: unknown device": Case((*SEGMENT, "--device", "tpu"), r"unknown device 'tpu'"),
+    "adapt: unknown device": Case((*ADAPT, "--device", "tpu"), r"unknown device 'tpu'"),
     "adapt: slice outside the case": Case(("adapt", "--case", "case", "--corrected", "case/case_seg.nii.gz", "--slices", "999"), r"slices \[999\] are outside the case's axial slices"),
     "models activate: rejected without --force": Case(("models", "activate", "v1"), r"model version v1 was rejected", user_version(activate=False)),
     "models delete: a shipped model": Case(("models", "delete", "glioma-unet"), r"glioma-unet is a shipped pretrained model and cannot be deleted"),

@@ -1,4 +1,11 @@
-"""Adapt: learn from the corrected slices in the background; then compare, promote or roll back."""
+"""Adapt: learn from the corrected slices in the background; then compare, promote or roll back.
+
+It adapts on the device the Segment panel chose (the review state's), so a
+GPU that segments also adapts. The card after a run shows Dice before ->
+after on every set, how much of the cumulative forgetting budget the
+version has used since the original model, and the label-free check (the
+slices the user looked at and left alone, the predicted tumour volume).
+"""
 
 from __future__ import annotations
 
@@ -79,6 +86,7 @@ class AdaptPanel(QGroupBox):
         self.meta_batch_box = QSpinBox()
         self.meta_batch_box.setRange(1, 16)
         self.tolerance_box = _float_box(0.0, 0.5, 3)
+        self.budget_box = _float_box(0.0, 0.5, 3)
         self.force_box = QCheckBox("Activate even if the guard rejects it")
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 1_000_000)
@@ -87,6 +95,7 @@ class AdaptPanel(QGroupBox):
         advanced_form.addRow("", self.first_order_box)
         advanced_form.addRow("Meta batch", self.meta_batch_box)
         advanced_form.addRow("Guard tolerance", self.tolerance_box)
+        advanced_form.addRow("Budget since original", self.budget_box)
         advanced_form.addRow("", self.force_box)
         advanced_form.addRow("Seed", self.seed_box)
         self.advanced.setVisible(False)
@@ -152,6 +161,7 @@ class AdaptPanel(QGroupBox):
         self.first_order_box.setChecked(defaults.first_order)
         self.meta_batch_box.setValue(defaults.meta_batch_size)
         self.tolerance_box.setValue(defaults.tolerance)
+        self.budget_box.setValue(defaults.budget)
         self.seed_box.setValue(defaults.seed)
         self._default_replay = defaults.replay or 8
         self.replay_box.setChecked(defaults.replay > 0)
@@ -170,6 +180,7 @@ class AdaptPanel(QGroupBox):
             first_order=self.first_order_box.isChecked(),
             meta_batch_size=self.meta_batch_box.value(),
             tolerance=self.tolerance_box.value(),
+            budget=self.budget_box.value(),
             seed=self.seed_box.value(),
             replay=self._default_replay if self.replay_box.isChecked() else 0,
         )
@@ -195,14 +206,17 @@ class AdaptPanel(QGroupBox):
         self.cancel()
         config, labels = self.config(), layer.data.copy()
         force, anchor_shape = self.force_box.isChecked(), self.anchor_shape
+        device, viewed = state.device, list(state.viewed)
 
         def adapting(cancel):
-            return (yield from adapt_to_review(state, labels, version.id, config, force=force, anchor_shape=anchor_shape, cancel=cancel))
+            return (yield from adapt_to_review(state, labels, version.id, config, force=force,
+                                               anchor_shape=anchor_shape, cancel=cancel, device=device, viewed=viewed))
 
         self._busy(True)
         self._show_report_actions(False)
         self.card.setText("")
-        self.status.setText(f"Preparing {METHOD_LABELS[config.method].lower()} on {len(state.corrected)} slice(s)…")
+        self.status.setText(f"Preparing {METHOD_LABELS[config.method].lower()} on {len(state.corrected)} slice(s) "
+                            f"({device})…")
         self.job = Job(
             adapting,
             on_progress=self._progress,
@@ -223,7 +237,8 @@ class AdaptPanel(QGroupBox):
     def _finished(self, outcome) -> None:
         self.report = outcome.report
         self.card.setText(report_card_html(outcome.report))
-        self.status.setText(f"New version {outcome.report.version_id}: {outcome.report.reason}")
+        self.status.setText(f"New version {outcome.report.version_id} (adapted on {outcome.report.device}): "
+                            f"{outcome.report.reason}")
         self.state.model_changed.emit(outcome.report.version_id or "")
         self._show_report_actions(True)
         scroll_into_view(self.card)
@@ -276,7 +291,9 @@ class AdaptPanel(QGroupBox):
 
 
 def report_card_html(report: AdaptationReport) -> str:
-    """Before -> after Dice per evaluation set, and the guard's verdict."""
+    """Before -> after Dice per evaluation set, the budget used, the label-free check, the guard's verdict."""
+    from ..adapt.report import budget_line, label_free_line
+
     rows = []
     for name, scores in report.dice.items():
         before, after = scores.before.get("mean", float("nan")), scores.after.get("mean", float("nan"))
@@ -289,10 +306,17 @@ def report_card_html(report: AdaptationReport) -> str:
     reason = html.escape(report.reason)
     if report.status == "rejected":
         reason = reason.replace("rejected", "<b>rejected</b>", 1)
+    extra = ""
+    budget = budget_line(report.lineage) if report.lineage else ""
+    if budget:
+        extra += f"<br>Forgetting budget: {html.escape(budget)}"
+    if report.label_free is not None:
+        line = html.escape(label_free_line(report.label_free)).replace("warning:", "<b>warning:</b>")
+        extra += f"<br>Check {line}"
     return (
         "<table><tr><th align=left>Dice</th><th>before</th><th>after</th><th></th></tr>"
         + "".join(rows)
-        + f"</table>Guard: {reason}"
+        + f"</table>{extra}<br>Guard: {reason}"
     )
 
 

@@ -4,11 +4,16 @@ Edits are saved to the case's session folder a moment after each stroke (see
 ``layers.PluginLayers``), with each stroke and prompt an undo step kept there
 too, so a crash or a closed window loses nothing. The prompt tools (click to
 remove or grow a lesion, fill, propagate, undo/redo) are in ``prompt_tools``;
-the four-up view of every sequence in ``four_up``.
+the four-up view of every sequence in ``four_up``. The suggestions are the
+slices most likely to hold an error (see ``workflow.suggest``), each with its
+reason. A slice shown for at least a second counts as looked at: the
+adaptation's label-free check compares the looked-at, uncorrected slices
+before and after.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
@@ -24,6 +29,8 @@ from qtpy.QtWidgets import (
 
 from .four_up import FourUpView
 from .prompt_tools import PromptTools
+
+LOOKED_AT_S = 1.0  # shown at least this long: the slice was looked at, not scrolled past
 
 if TYPE_CHECKING:
     from ..workflow.settings import Settings
@@ -67,7 +74,7 @@ class CorrectPanel(QGroupBox):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Corrected slices", self.corrected_list)
-        form.addRow("Least sure, top", self.count_box)
+        form.addRow("Worth a look, top", self.count_box)
         form.addRow("", self.suggestion_list)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
@@ -78,6 +85,8 @@ class CorrectPanel(QGroupBox):
         state.case_opened.connect(lambda *_: self._case_opened())
         state.corrections_changed.connect(lambda _: self.refresh())
         state.prediction_changed.connect(self.refresh)
+        self._shown: tuple[int, float] | None = None  # the slice on screen, since when
+        layers.viewer.dims.events.current_step.connect(self._slice_shown)
 
     def _case_opened(self) -> None:
         self.refresh()
@@ -93,8 +102,8 @@ class CorrectPanel(QGroupBox):
         for z in self.state.corrected:
             self._add(self.corrected_list, z, f"slice {z}")
         self.suggestion_list.clear()
-        for z in self.state.suggestions(self.count_box.value()):
-            self._add(self.suggestion_list, z, f"slice {z}")
+        for z, reason in self.state.suggestions(self.count_box.value()):
+            self._add(self.suggestion_list, z, f"slice {z}" + (f" — {reason}" if reason else ""))
         if self.uncertainty_box.isChecked():
             self.layers.show_uncertainty(True)
 
@@ -103,6 +112,16 @@ class CorrectPanel(QGroupBox):
         item = QListWidgetItem(text)
         item.setData(256, z)  # Qt.UserRole
         widget.addItem(item)
+
+    def _slice_shown(self, event=None) -> None:
+        """Count the slice that was on screen as looked at when it stayed there long enough."""
+        now, z = time.monotonic(), self.layers.current_slice()
+        if self._shown is not None and self._shown[0] != z:
+            if now - self._shown[1] >= LOOKED_AT_S and self.state.case is not None:
+                self.state.mark_viewed(self._shown[0])
+            self._shown = None
+        if self._shown is None:
+            self._shown = (z, now)
 
     def _go_to_item(self, item: QListWidgetItem) -> None:
         self.layers.go_to_slice(int(item.data(256)))

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
 from ..errors import CaseError
 from ..io.labels import CLASS_ABBREVIATIONS, CLASS_COLORS, CLASS_NAMES
 from ..jobs import Progress
-from ..workflow.review import slice_uncertainty_scores
+from ..workflow.suggest import slice_scores
 from .jobs import Job, notify_error
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class SegmentPanel(QGroupBox):
         self.device_box.addItems(DEVICES)
         self.device_box.setCurrentText(settings.device if settings.device in DEVICES else "auto")
         self.device_box.currentTextChanged.connect(self._device_chosen)
+        state.select_device(self.device_box.currentText())  # adaptation runs where segmentation does
         self.segment_button = QPushButton("Segment volume")
         self.slice_button = QPushButton("Segment this slice")
         self.cancel_button = QPushButton("Cancel")
@@ -164,6 +165,7 @@ class SegmentPanel(QGroupBox):
     def _device_chosen(self, device: str) -> None:
         self.settings.device = device
         self.settings.save_quietly()
+        self.state.select_device(device)
 
     # --- following the state ------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class SegmentPanel(QGroupBox):
         device, case = self.device_box.currentText(), state.case
         brain = None if state.brain is None else state.brain.copy()  # as corrected now, on the Brain mask layer
         protected = set(state.corrected)
+        last_prediction = state.prediction  # never edited in place: the state replaces it
 
         def segmenting(cancel):
             from ..prepare.pipeline import strip
@@ -214,9 +217,12 @@ class SegmentPanel(QGroupBox):
             # The model segments inside the brain: every image 0 outside it, before its normalisation.
             inside_brain = case if brain is None else strip(case, brain > 0)
             result = yield from segmenter.run(inside_brain, cancel=cancel)
-            # Entropy and the per-slice doubt are heavy numpy work: do them here, off the GUI thread.
+            # Entropy and the suggestions' per-slice signs are heavy numpy work: here, off the GUI thread.
             uncertainty = result.entropy()
-            return result, uncertainty, slice_uncertainty_scores(uncertainty, result.labels)
+            same_grid = last_prediction is not None and last_prediction.shape == result.labels.shape
+            scores = slice_scores(result.probabilities, result.labels,
+                                  previous_labels=last_prediction if same_grid else None)
+            return result, uncertainty, scores
 
         def on_progress(report) -> None:
             if state.case is not case:

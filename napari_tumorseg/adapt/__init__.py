@@ -42,6 +42,9 @@ _EXPORTS: dict[str, str] = {
     "AdaptationReport": "report",
     "AdaptationOutcome": "run",
     "run_adaptation": "run",
+    "adapt_loaded_model": "loaded",
+    "CorrectionMemory": "memory",
+    "label_free_check": "labelfree",
     "benchmark_adaptation": "bench",
 }
 

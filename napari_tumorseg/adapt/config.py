@@ -33,6 +33,18 @@ the 16-slice glioma anchor set):
 - First-order meta-tuning by default: in that first full run (120 runs of
   each order) the second-order variants collapsed in 6 runs and first-order
   in none, first-order scored as well, and it is 1.6x faster.
+- Matched compute: a meta step of ``meta_batch_size`` = 2 tasks runs 4 slices
+  forward and backward (each task's support and query slice), so naive
+  fine-tuning takes batches of 4 slices and Dy-CNN continual batches of 4,
+  with the same number of steps and the same replay per step: every method
+  does the same number of forward/backward passes (``MethodResult.details
+  ["passes"]`` counts them). Meta-tuning's query losses are averaged over
+  the tasks, as naive averages over its batch.
+- Guard budget 0.05: each version may lose at most ``tolerance`` anchor Dice
+  against its parent and at most ``budget`` against the original model its
+  lineage started from, so ten accepted versions cannot each lose 0.02.
+- Memory 2 per step: two slices of the user's earlier cases' corrections
+  (``adapt.memory``) are replayed beside the source slices at every step.
 """
 
 from __future__ import annotations
@@ -43,6 +55,10 @@ from typing import Any
 from ..errors import AdaptationError
 
 METHODS: tuple[str, ...] = ("naive", "passive", "active", "dycnn")
+# Meta-tuning's task orders: the least-learned slices first (active), the best-learned first (the
+# experiment's control for active, same pairing), or a random order (passive).
+ORDERS: tuple[str, ...] = ("worst-first", "best-first", "random")
+METHOD_ORDER = {"active": "worst-first", "passive": "random"}
 # Phases of one adaptation run, in the order they happen (the ``phase`` of its progress reports).
 PHASE_PREPARING_SOURCE = "preparing-source"
 PHASE_SCORING_BEFORE = "scoring-before"
@@ -68,21 +84,27 @@ class AdaptConfig:
         inner_lr: meta-tuning's inner step size alpha (plain SGD, as in MAML).
         first_order: meta-tuning: drop the second-order term (FOMAML); faster,
             the meta-gradient is then the query gradient at the adapted weights.
-        meta_batch_size: tasks whose query losses are summed per meta step.
+        meta_batch_size: tasks per meta step, all from one case (Algorithm 1's "meta
+            batch of one patient"); their query losses are averaged.
         optimizer: "sgd" (default; the plain update of Algorithm 1,
             theta <- theta - lr * gradient, which forgets less, see above) or "adam".
         batch_size: naive and dycnn: slices per step.
         crop: side of the random crops taken from the slices (None: whole
             slices); a multiple of the network's size multiple.
-        good_threshold: active: a task is "good" (learned) when the current
-            model's Dice on its slice is at least this; None uses the median
-            Dice of the corrected slices, so half of them are "bad".
+        order: meta-tuning's task order (see ORDERS); None: the method's
+            (active worst-first, passive random). "best-first" is the control
+            that shows whether the order matters.
         seed: seeds task order, crops and flips.
         replay: source-domain (synthetic glioma) slices in the replay set; 0 = no replay.
         replay_per_step: replay slices mixed into each step.
         replay_weight: weight of the replay loss against the corrections' loss.
-        tolerance: largest drop of the anchor set's Dice the guard accepts (the held-out
-            slices, when there are any, may drop by ``max(tolerance, 0.05)``).
+        tolerance: largest drop of the anchor set's Dice the guard accepts against the
+            parent version (the held-out slices, when there are any, may drop by
+            ``max(tolerance, 0.05)``).
+        budget: largest drop of the anchor set's Dice the guard accepts against the
+            original model of the lineage (cumulative over versions).
+        memory_per_step: slices of the user's earlier cases' corrections replayed at every
+            step when there are any (see ``adapt.memory``); 0 = off.
         reference_slices: held-out slices of each case (with a reference) scored before and after.
     """
 
@@ -93,19 +115,23 @@ class AdaptConfig:
     first_order: bool = False
     meta_batch_size: int = 2
     optimizer: str = "sgd"
-    batch_size: int = 5
+    batch_size: int = 4
     crop: int | None = 96
-    good_threshold: float | None = None
+    order: str | None = None
     seed: int = 0
     replay: int = 8
     replay_per_step: int = 4
     replay_weight: float = 1.0
     tolerance: float = 0.02
+    budget: float = 0.05
+    memory_per_step: int = 2
     reference_slices: int = 8
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise AdaptationError(f"unknown adaptation method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.order is not None and self.order not in ORDERS:
+            raise AdaptationError(f"unknown task order {self.order!r}; expected one of {', '.join(ORDERS)}")
         if self.optimizer not in OPTIMIZERS:
             raise AdaptationError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         for name in ("steps", "meta_batch_size", "batch_size", "replay_per_step"):
@@ -116,12 +142,18 @@ class AdaptConfig:
                 raise AdaptationError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.crop is not None and self.crop < 8:
             raise AdaptationError(f"crop must be at least 8 pixels (or None), got {self.crop}")
-        if self.replay < 0 or self.replay_weight < 0 or self.tolerance < 0 or self.reference_slices < 0:
-            raise AdaptationError("replay, replay_weight, tolerance and reference_slices must be >= 0")
+        non_negative = ("replay", "replay_weight", "tolerance", "budget", "memory_per_step", "reference_slices")
+        if any(getattr(self, name) < 0 for name in non_negative):
+            raise AdaptationError(f"{', '.join(non_negative)} must be >= 0")
 
     @property
     def is_meta(self) -> bool:
         return self.method in ("passive", "active")
+
+    @property
+    def task_order(self) -> str:
+        """The meta-tuning task order in effect (the explicit ``order``, else the method's)."""
+        return self.order or METHOD_ORDER.get(self.method, "random")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,10 +166,10 @@ class AdaptConfig:
 
 # Per-method defaults (see the module docstring for how they were chosen).
 _METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "naive": {"steps": 30, "lr": 1e-2, "batch_size": 5, "crop": None},
+    "naive": {"steps": 20, "lr": 1e-2, "batch_size": 4, "crop": None},
     "passive": {"steps": 20, "lr": 1e-2, "inner_lr": 1e-2, "meta_batch_size": 2, "first_order": True, "crop": None},
     "active": {"steps": 20, "lr": 1e-2, "inner_lr": 1e-2, "meta_batch_size": 2, "first_order": True, "crop": None},
-    "dycnn": {"steps": 10, "lr": 1e-2, "batch_size": 5},
+    "dycnn": {"steps": 20, "lr": 1e-2, "batch_size": 4, "crop": None},
 }
 
 

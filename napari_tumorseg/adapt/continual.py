@@ -74,6 +74,7 @@ def dycnn_continual(
     generator = torch.Generator().manual_seed(config.seed)
     losses: list[float] = []
     arrivals: list[str] = []
+    total_passes = 0
     for pool_index, pool in enumerate(pools):
         # Only this batch's slices: the stream does not come back to earlier ones.
         tasks = [t for t in flat_tasks(pools) if t[0] == pool_index]
@@ -81,9 +82,11 @@ def dycnn_continual(
         arrivals.append(f"batch {pool_index + 1}: " + ", ".join(pool.names))
         for _ in range(config.steps):
             clock.check()
-            loss = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
+            loss, passes = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
+            total_passes += passes
             if get_temperature(working) != temperature:
                 raise AdaptationError(f"the attention temperature moved from {temperature} during a continual update")
             losses.append(loss)
             yield clock.tick(detail=f"batch {pool_index + 1}/{len(pools)}", loss=loss)
-    return MethodResult(working, losses, arrivals, {"temperature": temperature, "batches": len(pools)})
+    details = {"temperature": temperature, "batches": len(pools), "passes": total_passes}
+    return MethodResult(working, losses, arrivals, details)

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import AdaptationError
-from ..io.case import Case
+from ..io.case import Case, content_key
 from ..io.labels import ET
 from ..models.config import ModelConfig, PreprocessingConfig
 
 if TYPE_CHECKING:
     from ..inference.preprocess import PreprocessPlan
+    from .labelfree import UnlabelledSlices
 
 
 def _check_pair(inputs: np.ndarray, labels: np.ndarray, indices: tuple[int, ...], what: str) -> None:
@@ -57,6 +58,10 @@ class CaseCorrections:
             a reference mask, or None.
         reference_labels: (M, H, W) their reference labels, or None.
         reference_indices: their axial indices.
+        key: a stable identity of the case (its content fingerprint, see
+            ``io.case.content_key``), by which the memory of past corrections
+            keeps it; "" uses the case name.
+        unlabelled: uncorrected slices for the label-free check, or None.
     """
 
     case_name: str
@@ -66,6 +71,8 @@ class CaseCorrections:
     reference_inputs: np.ndarray | None = None
     reference_labels: np.ndarray | None = None
     reference_indices: tuple[int, ...] = field(default=())
+    key: str = ""
+    unlabelled: UnlabelledSlices | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", np.ascontiguousarray(self.inputs, dtype=np.float32))
@@ -90,10 +97,20 @@ class CaseCorrections:
                 raise AdaptationError(
                     f"case {self.case_name}: slices {sorted(overlap)} are both corrected and held out"
                 )
+        if self.unlabelled is not None:
+            if self.unlabelled.inputs.shape[1:] != self.inputs.shape[1:]:
+                raise AdaptationError(f"case {self.case_name}: unlabelled slices are not on the corrections' grid")
+            if set(self.unlabelled.indices) & set(self.slice_indices):
+                raise AdaptationError(f"case {self.case_name}: a corrected slice cannot be checked without labels")
 
     @property
     def num_slices(self) -> int:
         return int(self.inputs.shape[0])
+
+    @property
+    def case_key(self) -> str:
+        """The identity the memory keeps this case under (the fingerprint, else a hash of the name)."""
+        return self.key or "name-" + hashlib.blake2b(self.case_name.encode("utf-8"), digest_size=12).hexdigest()
 
     @property
     def has_reference(self) -> bool:
@@ -206,6 +223,9 @@ def case_corrections(
     preprocessing: PreprocessingConfig | None = None,
     reference: np.ndarray | None = None,
     reference_slices: int = 8,
+    unlabelled_slices: int = 0,
+    viewed: Sequence[int] = (),
+    seen_labels: np.ndarray | None = None,
 ) -> CaseCorrections:
     """Network-ready corrections of one case, prepared exactly as the segmenter prepares slices.
 
@@ -217,6 +237,11 @@ def case_corrections(
         preprocessing: its PreprocessingConfig (crop margin); default settings if None.
         reference: (Z, Y, X) reference labels for held-out scoring (default: ``case.label``).
         reference_slices: at most this many held-out slices with tumour, spread evenly.
+        unlabelled_slices: uncorrected slices for the label-free check (0: none): the
+            ``viewed`` ones first, then brain slices spread evenly (see ``labelfree.choose_unlabelled``).
+        viewed: slices the user looked at (most recent last); the uncorrected ones are checked.
+        seen_labels: (Z, Y, X) the labels the user saw (the prediction of the model being
+            adapted): the label-free check's "before" (None: predicted again).
 
     Raises:
         AdaptationError: shapes differ, an index is outside the case, or a slice has no brain.
@@ -255,6 +280,18 @@ def case_corrections(
         if ref_indices:
             ref_inputs = _network_inputs(channels, plan, [z - z0 for z in ref_indices], model_config.context)
             ref_labels = labels_of(reference.astype(np.uint8), ref_indices)
+    unlabelled = None
+    if unlabelled_slices > 0:
+        from .labelfree import UnlabelledSlices, choose_unlabelled
+
+        brain = [z0 + int(z) for z in np.flatnonzero(plan.brain_slices)]
+        chosen, looked = choose_unlabelled(brain, indices, viewed, unlabelled_slices)
+        if chosen:
+            seen = None if seen_labels is None else labels_of(np.asarray(seen_labels).astype(np.uint8), chosen)
+            unlabelled = UnlabelledSlices(
+                _network_inputs(channels, plan, [z - z0 for z in chosen], model_config.context),
+                tuple(chosen), tuple(looked), seen, float(np.prod(case.geometry.spacing)) / 1000.0,
+            )
     return CaseCorrections(
         case.name,
         inputs,
@@ -263,4 +300,6 @@ def case_corrections(
         reference_inputs=ref_inputs,
         reference_labels=ref_labels,
         reference_indices=tuple(ref_indices),
+        key=content_key(case),
+        unlabelled=unlabelled,
     )

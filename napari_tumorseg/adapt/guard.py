@@ -11,9 +11,16 @@ Sets scored (each a list of equal-size slice groups, one group per case):
 A set's score is the Dice of each BraTS region (WT, TC, ET) over all of its
 voxels pooled, and their mean; pooling keeps a slice with a tiny tumour from
 swinging the score. The new version is accepted when the anchor's mean Dice
-drops by at most ``tolerance`` (default 0.02) and, when there is a held-out
-set, its mean Dice drops by at most ``max(tolerance, 0.05)``; otherwise it is
-rejected unless the user forces it.
+drops by at most ``tolerance`` (default 0.02) against its parent, by at most
+``budget`` (default 0.05) against the *original* model its lineage started
+from (the shipped model the first adaptation was made from), and, when there
+is a held-out set, its mean Dice drops by at most ``max(tolerance, 0.05)``;
+otherwise it is rejected unless the user forces it.
+
+Why the budget: each version compared with its parent alone lets ten
+accepted versions lose 0.02 each. The original's anchor Dice travels down
+the lineage in every version's metrics (``lineage``), so the cumulative drop
+costs nothing to compute and the user sees how much of the budget is used.
 
 Why the held-out check: an adaptation can learn the corrected slices, keep
 the anchor set, and still get the rest of the very case worse (seen in the
@@ -36,6 +43,7 @@ from .training import predict_labels
 
 CORRECTIONS_SET, HELD_OUT_SET, ANCHOR_SET = "corrections", "held_out", "anchor"
 DEFAULT_TOLERANCE = 0.02
+DEFAULT_BUDGET = 0.05
 HELD_OUT_MIN_TOLERANCE = 0.05
 
 
@@ -109,6 +117,8 @@ class GuardDecision:
         anchor_drop: before - after of the anchor's mean Dice (negative: it improved).
         tolerance: the largest drop accepted.
         reason: one sentence for the user.
+        cumulative_drop: the original model's anchor mean Dice - after (None: not checked).
+        budget: the largest cumulative drop accepted.
     """
 
     accepted: bool
@@ -116,6 +126,8 @@ class GuardDecision:
     anchor_drop: float
     tolerance: float
     reason: str
+    cumulative_drop: float | None = None
+    budget: float | None = None
 
     @property
     def activate(self) -> bool:
@@ -123,23 +135,39 @@ class GuardDecision:
 
 
 def decide(
-    anchor: SetScores, tolerance: float = DEFAULT_TOLERANCE, force: bool = False, held_out: SetScores | None = None
+    anchor: SetScores,
+    tolerance: float = DEFAULT_TOLERANCE,
+    force: bool = False,
+    held_out: SetScores | None = None,
+    *,
+    original: float | None = None,
+    budget: float = DEFAULT_BUDGET,
 ) -> GuardDecision:
     """Accept when neither the anchor nor the held-out set lost too much mean Dice; ``force`` overrides.
 
     Args:
         anchor: the anchor set's scores before and after.
-        tolerance: the largest accepted drop of the anchor's mean Dice.
+        tolerance: the largest accepted drop of the anchor's mean Dice against the parent.
         force: activate even when a drop is larger.
         held_out: the held-out slices' scores, when the cases have a reference
             (its bound is ``max(tolerance, HELD_OUT_MIN_TOLERANCE)``).
+        original: the anchor mean Dice of the lineage's original model (None: the
+            parent is the original, its score before is used).
+        budget: the largest accepted cumulative drop against the original (never
+            below ``tolerance``: a looser step tolerance loosens the budget too).
     """
+    budget = max(float(budget), float(tolerance))
     drop = round(anchor.before["mean"] - anchor.after["mean"], 6)
+    reference = anchor.before["mean"] if original is None else float(original)
+    cumulative = round(reference - anchor.after["mean"], 6)
     numbers = (
         f"anchor Dice {anchor.before['mean']:.3f} -> {anchor.after['mean']:.3f} "
-        f"(drop {drop:+.3f}, tolerance {tolerance:.3f})"
+        f"(drop {drop:+.3f}, tolerance {tolerance:.3f}; "
+        f"{cumulative:+.3f} of the {budget:.3f} budget since the original model)"
     )
     problem = "forgetting on the source anchor set" if drop > tolerance else None
+    if problem is None and cumulative > budget:
+        problem = "the model has drifted too far from the original over its versions"
     if held_out is not None:
         held_tolerance = max(tolerance, HELD_OUT_MIN_TOLERANCE)
         held_drop = round(held_out.before["mean"] - held_out.after["mean"], 6)
@@ -156,7 +184,32 @@ def decide(
         reason = f"forced by the user although the guard would reject it ({problem}): {numbers}"
     else:
         reason = f"rejected: {problem}; {numbers}"
-    return GuardDecision(accepted, force and not accepted, drop, tolerance, reason)
+    return GuardDecision(accepted, force and not accepted, drop, tolerance, reason, cumulative, budget)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The original model a version descends from, and that model's anchor Dice (the budget's reference).
+
+    Args:
+        root: the original model's version id (a shipped model's name), or None when unknown.
+        root_anchor: its mean anchor Dice on the anchor set ``anchor_key``; None when
+            the parent is the original (its score before is then the reference).
+        anchor_key: which anchor set the score is on (see :func:`anchor_key`).
+    """
+
+    root: str | None
+    root_anchor: float | None
+    anchor_key: str
+
+
+def anchor_key(anchor: EvalSet) -> str:
+    """A short fingerprint of an anchor set's definition (scores on different sets do not compare)."""
+    import hashlib
+    import json
+
+    described = json.dumps({"slices": anchor.num_slices, **anchor.description}, sort_keys=True, default=str)
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
 def score_all(model: nn.Module, sets: Sequence[EvalSet]) -> dict[str, dict[str, float]]:

@@ -1,38 +1,45 @@
 """Passive and active meta-tune: MAML on the corrected slices (paper 000, Algorithm 1).
 
-Tasks. Each corrected slice is one task T_i. Its support sample D and its
-query sample D'_i are two independent random views (crop + flip, see
-``sampling.make_view``) of that slice, so the query asks "after one step on
-this look at the slice, is the rest of it right?".
+Tasks. Each corrected slice is one task T_i. A meta batch is
+``meta_batch_size`` tasks of one case (cases take turns); each task's
+support sample D is its slice and its query sample D'_i a *different*
+corrected slice of the same case, chosen by ``ordering.pair_tasks`` (each
+a random left-right flip of the whole slice, or a crop when ``crop`` is
+set). So the query asks "after one step on this slice, is the case's other
+slice right?", which is what makes MAML more than fine-tuning on a batch.
 
-Step. For a meta batch of tasks (``meta_batch_size``):
+Step. For a meta batch of m tasks:
 
-    theta'_i = theta - alpha * grad_theta L_{T_i}(f_theta; D)          (inner, plain SGD)
-    theta   <- theta - beta  * grad_theta sum_i L_{T_i}(f_theta'_i; D'_i)   (meta)
+    theta'_i = theta - alpha * grad_theta L(f_theta; D_i)                     (inner, plain SGD)
+    theta   <- theta - beta  * grad_theta (1/m) sum_i L(f_theta'_i; D'_i)    (meta)
 
-The inner step is computed functionally (``torch.func.functional_call`` with a
-dict of new tensors); parameters are never edited in place there. Second
-order keeps the graph of the inner gradient (``create_graph=True``) so the
+The query losses are averaged (as naive fine-tuning averages over its
+batch), so the same beta means the same step size for both. The inner step
+is computed functionally (``torch.func.functional_call`` with a dict of new
+tensors); parameters are never edited in place there. Second order keeps
+the graph of the inner gradient (``create_graph=True``) so the
 meta-gradient carries the Hessian term; first order (FOMAML) detaches it.
-The meta step is applied by an optimiser on the working copy (Adam by
-default, or SGD for the literal update). With replay, the source slices'
-loss at theta is added to the meta objective (it is theta, not theta'_i,
-that becomes the new model, so that is where forgetting is limited).
+The meta step is applied by an optimiser on the working copy (plain SGD by
+default). With replay, the source slices' loss at theta is added to the
+meta objective (it is theta, not theta'_i, that becomes the new model, so
+that is where forgetting is limited).
 
-Order. Passive: tasks in a random (seeded) order, reshuffled every epoch.
-Active: tasks ranked once by the current model's Dice on their slice, split
-at ``good_threshold`` (default: the median) into bad (unlearned) and good
-(learned) tasks; meta batches take the least-learned bad tasks first and
-pair them with good tasks, least-learned first too, so learned features keep
-being rehearsed while the unlearned ones are learned (Figure 1b).
+Order. See ``ordering``: active ranks the slices by the current model's
+Dice, worst first, re-ranked after every step; passive draws a random
+ranking every step; "best-first" is the control with active's pairing on
+the reversed ranking.
+
+Compute. A first-order meta step runs 2m slices forward and backward
+(support and query of each task), plus the replay slices: with m = 2 the
+same as a naive step on a batch of 4 (``details["passes"]`` counts them).
+The ordered variants also score the corrected slices once before the first
+step (inference only).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -41,7 +48,8 @@ from ..jobs import CancelFlag, Clock, Progress
 from ..models.losses import dice_ce_loss, per_slice_dice
 from .config import PHASE_ADAPTING, AdaptConfig
 from .corrections import Corrections
-from .sampling import LossFn, Replay, Sample, SlicePool, correction_pools, flat_tasks, grouped_loss, sample_views
+from .ordering import TaskRanker, slice_dice
+from .sampling import LossFn, Replay, Sample, SlicePool, correction_pools, grouped_loss, make_view
 from .training import MethodResult, make_optimizer, model_device, predict_labels, trainable_parameters, working_copy
 
 MetaTask = tuple[Sequence[Sample], Sequence[Sample]]  # (support, query)
@@ -55,8 +63,9 @@ def meta_gradient(
     inner_lr: float,
     first_order: bool,
     loss_fn: LossFn = dice_ce_loss,
+    observe: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
 ) -> tuple[dict[str, torch.Tensor], float]:
-    """grad_theta sum_i L(f_{theta'_i}; query_i) with theta'_i = theta - alpha grad L(f_theta; support_i).
+    """grad_theta (1/m) sum_i L(f_{theta'_i}; query_i) with theta'_i = theta - alpha grad L(f_theta; support_i).
 
     Args:
         model: the network whose forward is called with ``params`` substituted.
@@ -66,21 +75,30 @@ def meta_gradient(
         inner_lr: alpha.
         first_order: drop the second-order term (the inner gradient is a constant).
         loss_fn: (logits, labels) -> scalar.
+        observe: called with (task index, support logits, support labels) of every task whose
+            support is a single sample: the model's output at theta, for re-ranking.
 
     Returns:
         The meta-gradient (name -> tensor, zeros where a parameter is unused)
-        and the summed query loss.
+        and the mean query loss.
     """
     names = list(params)
     leaves = [params[n] for n in names]
     meta_grads = [torch.zeros_like(p) for p in leaves]
     total_loss = 0.0
+    count = max(len(tasks), 1)
 
     def with_params(values: dict[str, torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda x: functional_call(model, values, (x,))
 
-    for support, query in tasks:
-        support_loss = grouped_loss(with_params(params), support, loss_fn)
+    for index, (support, query) in enumerate(tasks):
+        if observe is not None and len(support) == 1:
+            inputs, labels = support[0]
+            logits = with_params(params)(inputs[None])
+            support_loss = loss_fn(logits, labels[None])
+            observe(index, logits, labels[None])
+        else:
+            support_loss = grouped_loss(with_params(params), support, loss_fn)
         inner_grads = torch.autograd.grad(support_loss, leaves, create_graph=not first_order, allow_unused=True)
         adapted = {}
         for name, leaf, grad in zip(names, leaves, inner_grads):
@@ -88,7 +106,7 @@ def meta_gradient(
                 adapted[name] = leaf
             else:
                 adapted[name] = leaf - inner_lr * (grad.detach() if first_order else grad)
-        query_loss = grouped_loss(with_params(adapted), query, loss_fn)
+        query_loss = grouped_loss(with_params(adapted), query, loss_fn) / count
         # One backward per task keeps a single task's graph in memory at a time.
         grads = torch.autograd.grad(query_loss, leaves, allow_unused=True)
         for accumulated, grad in zip(meta_grads, grads):
@@ -98,53 +116,6 @@ def meta_gradient(
     return dict(zip(names, meta_grads)), total_loss
 
 
-def split_good_bad(dice: Sequence[float], threshold: float | None = None) -> tuple[list[int], list[int], float]:
-    """Split tasks into bad (Dice < threshold) and good ones, each sorted least-learned first.
-
-    Args:
-        dice: the current model's Dice on each task's slice.
-        threshold: None uses the median Dice.
-
-    Returns:
-        (bad task indices, good task indices, the threshold used).
-    """
-    values = np.asarray(dice, dtype=np.float64)
-    used = float(np.median(values)) if threshold is None else float(threshold)
-    order = sorted(range(len(values)), key=lambda i: (values[i], i))
-    bad = [i for i in order if values[i] < used]
-    good = [i for i in order if values[i] >= used]
-    return bad, good, used
-
-
-def active_schedule(bad: Sequence[int], good: Sequence[int], meta_batch_size: int) -> list[list[int]]:
-    """Meta batches for one epoch: least-learned bad tasks first, each paired with good ones.
-
-    Each batch takes ceil(m/2) tasks from the bad queue and the rest from the
-    good queue; when one queue is empty the other fills the batch. Every task
-    appears once.
-
-    Args:
-        bad: bad task indices, least-learned first.
-        good: good task indices, least-learned first.
-        meta_batch_size: m, tasks per meta batch.
-    """
-    bad_queue, good_queue = list(bad), list(good)
-    batches: list[list[int]] = []
-    from_bad = math.ceil(meta_batch_size / 2)
-    while bad_queue or good_queue:
-        batch = [bad_queue.pop(0) for _ in range(min(from_bad, len(bad_queue)))]
-        while len(batch) < meta_batch_size and (good_queue or bad_queue):
-            batch.append(good_queue.pop(0) if good_queue else bad_queue.pop(0))
-        batches.append(batch)
-    return batches
-
-
-def passive_schedule(num_tasks: int, meta_batch_size: int, generator: torch.Generator) -> list[list[int]]:
-    """Meta batches for one epoch: a random permutation of the tasks, chunked."""
-    order = torch.randperm(num_tasks, generator=generator).tolist()
-    return [order[i : i + meta_batch_size] for i in range(0, num_tasks, meta_batch_size)]
-
-
 def task_dice(model: nn.Module, pools: Sequence[SlicePool]) -> list[float]:
     """The model's mean region Dice on each corrected slice, in ``flat_tasks`` order."""
     scores: list[float] = []
@@ -152,16 +123,6 @@ def task_dice(model: nn.Module, pools: Sequence[SlicePool]) -> list[float]:
         prediction = predict_labels(model, pool.inputs.cpu().numpy())
         scores.extend(per_slice_dice(prediction, pool.labels.cpu().numpy()).tolist())
     return scores
-
-
-def _batches(
-    config: AdaptConfig, num_tasks: int, generator: torch.Generator, active_epoch: list[list[int]] | None
-) -> Iterator[list[int]]:
-    while True:
-        epoch = (
-            active_epoch if active_epoch is not None else passive_schedule(num_tasks, config.meta_batch_size, generator)
-        )
-        yield from epoch
 
 
 def meta_tune(
@@ -180,7 +141,7 @@ def meta_tune(
         corrections: the corrected slices.
         config: ``method`` "passive" or "active", ``steps`` meta steps, ``lr``
             (beta), ``inner_lr`` (alpha), ``first_order``, ``meta_batch_size``,
-            ``crop``, ``good_threshold``, ``seed``.
+            ``crop``, ``order`` (default: the method's), ``seed``.
         cancel: checked before every meta step; a cancel raises Cancelled.
         replay: source slices mixed into every meta step, or None.
         loss_fn: (logits, labels) -> scalar.
@@ -189,7 +150,9 @@ def meta_tune(
         Progress after every meta step.
 
     Returns:
-        MethodResult with the adapted copy, the losses and the task order.
+        MethodResult with the adapted copy, the losses, the slices in the order they
+        were first used as supports, and in ``details`` every meta batch's
+        (support, query) pairs, the Dice ranking before and after, the passes.
     """
     clock = Clock(config.steps, PHASE_ADAPTING, cancel)
     clock.check()
@@ -198,46 +161,53 @@ def meta_tune(
     optimizer = make_optimizer(list(params.values()), config)
     generator = torch.Generator().manual_seed(config.seed)
     pools = correction_pools(corrections, model_device(model))
-    tasks = flat_tasks(pools)
-    names = [pools[p].names[i] for p, i in tasks]
-    details: dict = {"first_order": config.first_order, "meta_batch_size": config.meta_batch_size}
-
-    active_epoch = None
-    if config.method == "active":
-        dice = task_dice(working, pools)
-        bad, good, threshold = split_good_bad(dice, config.good_threshold)
-        active_epoch = active_schedule(bad, good, config.meta_batch_size)
-        details.update(
-            task_dice={names[i]: round(dice[i], 4) for i in range(len(tasks))},
-            bad_tasks=[names[i] for i in bad],
-            good_tasks=[names[i] for i in good],
-            good_threshold=threshold,
-        )
-    batches = _batches(config, len(tasks), generator, active_epoch)
+    order = config.task_order
+    initial = None if order == "random" else task_dice(working, pools)
+    ranker = TaskRanker(pools, order, generator, initial)
+    names = [pools[p].names[i] for p, i in ranker.tasks]
+    details: dict = {"first_order": config.first_order, "meta_batch_size": config.meta_batch_size, "order": order}
+    if initial is not None:
+        details["task_dice"] = {names[i]: round(initial[i], 4) for i in range(len(names))}
 
     losses: list[float] = []
     task_order: list[str] = []
+    batches: list[list[list[str]]] = []
+    passes = 0
     for _ in range(config.steps):
         clock.check()
-        batch = next(batches)
+        pairs = ranker.next_batch(config.meta_batch_size)
         meta_tasks = []
-        for task in batch:
-            pool_index, slice_index = tasks[task]
-            support = sample_views(pools[pool_index], [slice_index], generator, config.crop)
-            query = sample_views(pools[pool_index], [slice_index], generator, config.crop)
-            meta_tasks.append((support, query))
-            if names[task] not in task_order:
-                task_order.append(names[task])
+        for support, query in pairs:
+            meta_tasks.append(([_view(pools, ranker.tasks[support], generator, config.crop)],
+                               [_view(pools, ranker.tasks[query], generator, config.crop)]))
+            if names[support] not in task_order:
+                task_order.append(names[support])
+        batches.append([[names[s], names[q]] for s, q in pairs])
+
+        def observe(index: int, logits: torch.Tensor, labels: torch.Tensor, pairs=pairs) -> None:
+            ranker.observe(pairs[index][0], slice_dice(logits, labels)[0])
+
         grads, loss = meta_gradient(
-            working, params, meta_tasks, inner_lr=config.inner_lr, first_order=config.first_order, loss_fn=loss_fn
+            working, params, meta_tasks, inner_lr=config.inner_lr, first_order=config.first_order,
+            loss_fn=loss_fn, observe=observe if order != "random" else None,
         )
+        passes += 2 * len(meta_tasks)
         for name, parameter in params.items():
             parameter.grad = grads[name]  # replaces last step's gradient
         if replay is not None:
             replay_loss = replay.loss(working, generator, loss_fn)
             replay_loss.backward()  # adds to the meta-gradient already in .grad
             loss += float(replay_loss.detach())
+            passes += replay.last_count
         optimizer.step()
         losses.append(loss)
-        yield clock.tick(detail=", ".join(names[t] for t in batch), loss=loss)
+        yield clock.tick(detail=", ".join(f"{names[s]}->{names[q]}" for s, q in pairs), loss=loss)
+    details.update(passes=passes, meta_batches=batches)
+    if initial is not None:
+        details["final_task_dice"] = {names[i]: round(ranker.dice[i], 4) for i in range(len(names))}
     return MethodResult(working, losses, task_order, details)
+
+
+def _view(pools: Sequence[SlicePool], task: tuple[int, int], generator: torch.Generator, crop: int | None) -> Sample:
+    pool, index = task
+    return make_view(pools[pool].inputs[index], pools[pool].labels[index], generator, crop)

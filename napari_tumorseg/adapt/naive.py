@@ -2,8 +2,10 @@
 
 Each step takes a random view (crop + flip) of up to ``batch_size`` corrected
 slices, cycling through all of them in a seeded random order, and makes one
-optimiser step (Adam by default, SGD on request) on the Dice + cross-entropy
-loss, plus the replay loss when replay is on.
+optimiser step (plain SGD by default, Adam on request) on the Dice +
+cross-entropy loss averaged over the batch, plus the replay loss when replay
+is on. With the default batch of 4 a step runs as many slices forward and
+backward as a meta step of two tasks (``details["passes"]`` counts them).
 """
 
 from __future__ import annotations
@@ -24,15 +26,21 @@ from .training import MethodResult, make_optimizer, model_device, trainable_para
 def cycling_batches(
     tasks: Sequence[tuple[int, int]], batch_size: int, generator: torch.Generator
 ) -> Iterator[list[tuple[int, int]]]:
-    """Batches of tasks drawn without replacement, reshuffled when all were used."""
+    """Batches of ``batch_size`` tasks drawn without replacement, reshuffled when all were used.
+
+    A batch holds each task at most once when there are enough of them; with
+    fewer tasks than ``batch_size`` they repeat (each time another random
+    view), so a step always runs ``batch_size`` slices: the same passes as a
+    meta step whatever the number of corrected slices.
+    """
     queue: list[tuple[int, int]] = []
     while True:
         batch: list[tuple[int, int]] = []
-        while len(batch) < min(batch_size, len(tasks)):
+        while len(batch) < batch_size:
             if not queue:
                 queue = [tasks[i] for i in torch.randperm(len(tasks), generator=generator).tolist()]
             candidate = queue.pop(0)
-            if candidate not in batch:
+            if candidate not in batch or len(tasks) < batch_size:
                 batch.append(candidate)
         yield batch
 
@@ -46,16 +54,18 @@ def gradient_step(
     generator: torch.Generator,
     replay: Replay | None,
     loss_fn: LossFn,
-) -> float:
-    """One optimiser step on views of ``batch`` (and replay); returns the loss."""
+) -> tuple[float, int]:
+    """One optimiser step on views of ``batch`` (and replay); returns the loss and the slices passed."""
     samples = [make_view(pools[p].inputs[i], pools[p].labels[i], generator, config.crop) for p, i in batch]
     loss = grouped_loss(model, samples, loss_fn)
+    passes = len(samples)
     if replay is not None:
         loss = loss + replay.loss(model, generator, loss_fn)
+        passes += replay.last_count
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return float(loss.detach())
+    return float(loss.detach()), passes
 
 
 def naive_finetune(
@@ -91,9 +101,11 @@ def naive_finetune(
     pools = correction_pools(corrections, model_device(model))
     batches = cycling_batches(flat_tasks(pools), config.batch_size, generator)
     losses: list[float] = []
+    total_passes = 0
     for _ in range(config.steps):
         clock.check()
-        loss = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
+        loss, passes = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
         losses.append(loss)
+        total_passes += passes
         yield clock.tick(loss=loss)
-    return MethodResult(working, losses, [], {"batch_size": config.batch_size})
+    return MethodResult(working, losses, [], {"batch_size": config.batch_size, "passes": total_passes})

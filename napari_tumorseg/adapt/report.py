@@ -50,6 +50,10 @@ class AdaptationReport:
         details: method-specific facts (task Dice and the good/bad split, temperature).
         timings: seconds per phase and in total.
         created: ISO 8601 time.
+        lineage: the original model the version descends from, its anchor Dice, the
+            cumulative drop since it and the budget.
+        label_free: the label-free check (see ``labelfree``), or None when no unlabelled slices were given.
+        device: where the adaptation ran.
     """
 
     method: str
@@ -72,6 +76,9 @@ class AdaptationReport:
     details: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     created: str = ""
+    lineage: dict[str, Any] = field(default_factory=dict)
+    label_free: dict[str, Any] | None = None
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,12 +93,39 @@ class AdaptationReport:
         out: dict[str, Any] = {"anchor_drop": self.anchor_drop, "tolerance": self.tolerance}
         for name, scores in self.dice.items():
             out[name] = {"before": scores.before.get("mean"), "after": scores.after.get("mean")}
+        if self.lineage:
+            out["lineage"] = dict(self.lineage)
+        if self.label_free is not None:
+            out["label_free"] = {k: self.label_free.get(k) for k in ("agreement", "viewed_agreement", "tumour_ml")}
         return _json_safe(out)
 
     def summary_lines(self) -> list[str]:
         """A few lines for a terminal or a notification."""
-        lines = [f"{self.method}: {self.reason}"]
+        lines = [f"{self.method} on {self.device}: {self.reason}"]
         for name, scores in self.dice.items():
             after = scores.after.get("mean", float("nan"))
             lines.append(f"  {name:<12} Dice {scores.before['mean']:.3f} -> {after:.3f} ({scores.slices} slices)")
+        if self.label_free is not None:
+            lines.append("  " + label_free_line(self.label_free))
         return lines
+
+
+def label_free_line(check: dict[str, Any]) -> str:
+    """The label-free check in one line (terminal and card)."""
+    volume = check.get("tumour_ml") or {}
+    viewed = check.get("viewed_agreement")
+    seen = f", on the {check.get('viewed')} you looked at {viewed:.3f}" if viewed is not None else ""
+    text = (
+        f"without labels: agreement before/after {check.get('agreement', float('nan')):.3f} on "
+        f"{check.get('slices')} uncorrected slices{seen}; predicted tumour there "
+        f"{volume.get('before', 0):.1f} -> {volume.get('after', 0):.1f} ml"
+    )
+    return text + (f" (warning: {check['warning']})" if check.get("warning") else "")
+
+
+def budget_line(lineage: dict[str, Any]) -> str:
+    """How much of the cumulative anchor budget the version has used ("" when unknown)."""
+    used, budget = lineage.get("cumulative_drop"), lineage.get("budget")
+    if not isinstance(used, (int, float)) or not isinstance(budget, (int, float)):
+        return ""
+    return f"{max(used, 0.0):.3f} of {budget:.3f} used since {lineage.get('root') or 'the original'}"

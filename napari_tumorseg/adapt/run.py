@@ -6,6 +6,9 @@ before each. Until the run is complete nothing is written: a cancel
 (``jobs.Cancelled``) or an error leaves the caller's model and the registry exactly as they were. Then
 the new version is stored in one atomic rename and, if the guard accepts it
 (or the user forces it), activated by an atomic pointer replace.
+
+What lives around one run (the source sets, the device, the lineage, the
+memory of past corrections) is ``loaded.adapt_loaded_model``'s.
 """
 
 from __future__ import annotations
@@ -16,16 +19,28 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from ..jobs import CancelFlag, Clock, Progress
+from ..models.registry import CANDIDATE, REJECTED, ModelRegistry
 from .config import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptConfig
 from .continual import dycnn_continual, require_dycnn
 from .corrections import Corrections
-from .guard import ANCHOR_SET, HELD_OUT_SET, EvalSet, SetScores, correction_sets, decide, score_set
+from .guard import (
+    ANCHOR_SET,
+    HELD_OUT_SET,
+    EvalSet,
+    Lineage,
+    SetScores,
+    anchor_key,
+    correction_sets,
+    decide,
+    score_set,
+)
+from .labelfree import label_free_check, labels_before
 from .maml import meta_tune
 from .naive import naive_finetune
-from ..models.registry import CANDIDATE, REJECTED, ModelRegistry
 from .report import AdaptationReport
 from .sampling import Replay, SlicePool
 from .training import MethodResult, model_device
@@ -47,70 +62,42 @@ class AdaptationOutcome:
 
 
 def _score_phase(
-    model: nn.Module, sets: list[EvalSet], phase: str, cancel: CancelFlag
-) -> Generator[Progress, None, dict[str, dict[str, float]]]:
-    clock = Clock(len(sets), phase, cancel)
+    model: nn.Module, sets: list[EvalSet], phase: str, cancel: CancelFlag, extra: Callable[[], Any] | None = None
+) -> Generator[Progress, None, tuple[dict[str, dict[str, float]], Any]]:
+    """Score every set (and run ``extra``, the label-free part, as one more step)."""
+    clock = Clock(len(sets) + (extra is not None), phase, cancel)
     scores: dict[str, dict[str, float]] = {}
     for evaluation in sets:
         clock.check()
         scores[evaluation.name] = score_set(model, evaluation)
         yield clock.tick(detail=evaluation.name)
-    return scores
+    result = None
+    if extra is not None:
+        clock.check()
+        result = extra()
+        yield clock.tick(detail="label-free check")
+    return scores, result
 
 
-def make_replay(config: AdaptConfig, replay_pools: Sequence[SlicePool], model: nn.Module) -> Replay | None:
-    """The replay the config asks for, on the model's device; None when replay is off or there are no pools."""
-    if config.replay <= 0 or not any(len(pool) for pool in replay_pools):
-        return None
-    return Replay(replay_pools, config.replay_per_step, config.replay_weight, config.crop).to(model_device(model))
-
-
-def adapt_loaded_model(
-    loaded: Any,
-    corrections: Corrections,
-    config: AdaptConfig,
-    *,
-    registry: ModelRegistry | None,
-    parent_id: str | None,
-    anchor_shape: tuple[int, int, int] | None = None,
-    force: bool = False,
-    auto_activate: bool = True,
-    cancel: CancelFlag = None,
-) -> Generator[Progress, None, AdaptationOutcome]:
-    """Build (or reuse) the source anchor and replay sets, then :func:`run_adaptation`.
-
-    What "Adapt model" and ``tumorseg adapt`` both do. The source sets are
-    synthetic glioma slices, cached after the first build, which takes a while:
-    it reports progress and can be cancelled like the rest.
+def make_replay(
+    config: AdaptConfig, replay_pools: Sequence[SlicePool], model: nn.Module, memory_pools: Sequence[SlicePool] = ()
+) -> Replay | None:
+    """The replay the config asks for, on the model's device; None when it has nothing to replay.
 
     Args:
-        loaded: a ``models.checkpoint`` loaded model (its ``model``, ``config`` and ``preprocessing``).
-        anchor_shape: grid of the synthetic source cases (default: BraTS size; tests use a small one).
-        corrections, config, registry, parent_id, force, auto_activate, cancel: as :func:`run_adaptation`.
+        config: ``replay`` (0: no source slices), ``replay_per_step``, ``replay_weight``,
+            ``memory_per_step`` (0: no memory), ``crop``.
+        replay_pools: the source slices.
+        model: the network (its device).
+        memory_pools: the user's earlier cases' corrections (see ``adapt.memory``).
     """
-    from .anchors import anchor_set_steps, replay_pools_steps
-
-    if config.method == "dycnn":
-        require_dycnn(loaded.model)  # fail before the source sets are built
-    anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel)
-    replay = yield from replay_pools_steps(
-        config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel
-    )
-    return (
-        yield from run_adaptation(
-            loaded.model,
-            corrections,
-            config,
-            anchor=anchor,
-            replay_pools=replay,
-            registry=registry,
-            parent_id=parent_id,
-            preprocessing=loaded.preprocessing,
-            force=force,
-            auto_activate=auto_activate,
-            cancel=cancel,
-        )
-    )
+    source = [p for p in replay_pools if len(p)] if config.replay > 0 else []
+    memory = [p for p in memory_pools if len(p)] if config.memory_per_step > 0 else []
+    if not source and not memory:
+        return None
+    replay = Replay(source, config.replay_per_step, config.replay_weight, config.crop,
+                    memory=memory, memory_per_step=config.memory_per_step)
+    return replay.to(model_device(model))
 
 
 def run_adaptation(
@@ -126,6 +113,8 @@ def run_adaptation(
     force: bool = False,
     auto_activate: bool = True,
     cancel: CancelFlag = None,
+    memory_pools: Sequence[SlicePool] = (),
+    lineage: Lineage | None = None,
 ) -> Generator[Progress, None, AdaptationOutcome]:
     """Adapt ``model`` to ``corrections`` with ``config.method``, guard it, and store the version.
 
@@ -141,6 +130,9 @@ def run_adaptation(
         force: activate the new version even if the guard rejects it.
         auto_activate: activate it when the guard accepts it (else keep it as a candidate).
         cancel: a threading.Event or a callable returning True to stop.
+        memory_pools: the user's earlier cases' corrections, replayed when ``config.memory_per_step`` > 0.
+        lineage: the original model and its anchor Dice (the cumulative budget); None: the
+            parent is the original.
 
     Yields:
         Progress for scoring before, adapting, scoring after and saving.
@@ -153,25 +145,37 @@ def run_adaptation(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     sets = [*correction_sets(corrections), anchor]
+    unlabelled = [c.unlabelled for c in corrections.cases if c.unlabelled is not None]
+    seen: list[np.ndarray] = []
 
-    before = yield from _score_phase(model, sets, PHASE_SCORING_BEFORE, cancel)
+    def before_unlabelled() -> None:
+        seen.extend(labels_before(model, group) for group in unlabelled)
+
+    before, _ = yield from _score_phase(model, sets, PHASE_SCORING_BEFORE, cancel,
+                                        before_unlabelled if unlabelled else None)
     timings["scoring_before"] = round(time.perf_counter() - started, 3)
 
-    replay = make_replay(config, replay_pools, model)
+    replay = make_replay(config, replay_pools, model, memory_pools)
     tick = time.perf_counter()
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
     tick = time.perf_counter()
-    after = yield from _score_phase(result.model, sets, PHASE_SCORING_AFTER, cancel)
+    after, check = yield from _score_phase(
+        result.model, sets, PHASE_SCORING_AFTER, cancel,
+        (lambda: label_free_check(seen, result.model, unlabelled)) if unlabelled else None,
+    )
     timings["scoring_after"] = round(time.perf_counter() - tick, 3)
 
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
-    decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET))
+    lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
+    decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
+                      original=lineage.root_anchor, budget=config.budget)
     activate = decision.activate and (auto_activate or decision.forced)
     replay_info: dict[str, Any] = {"used": replay is not None}
     if replay is not None:
         replay_info.update(replay.describe())
+    root_anchor = dice[ANCHOR_SET].before["mean"] if lineage.root_anchor is None else lineage.root_anchor
     report = AdaptationReport(
         method=config.method,
         parent_id=parent_id,
@@ -192,6 +196,10 @@ def run_adaptation(
         task_order=result.task_order,
         details=result.details,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        lineage={"root": lineage.root, "root_anchor": round(float(root_anchor), 6), "anchor_key": lineage.anchor_key,
+                 "cumulative_drop": decision.cumulative_drop, "budget": decision.budget},
+        label_free=None if check is None else check.to_dict(),
+        device=str(model_device(model)),
     )
 
     if registry is not None:

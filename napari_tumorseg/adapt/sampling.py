@@ -137,7 +137,7 @@ def grouped_loss(forward: Forward, samples: Sequence[Sample], loss_fn: LossFn) -
 
 
 class Replay:
-    """A small fixed set of source-domain slices mixed into every step to limit forgetting.
+    """Slices mixed into every step to limit forgetting: the source domain's, and the user's earlier cases'.
 
     Args:
         pools: the source slices (synthetic glioma, see ``anchors.replay_pools``),
@@ -145,33 +145,62 @@ class Replay:
         per_step: source slices drawn (with the generator) for each step.
         weight: the replay loss is added to the corrections' loss times this.
         crop: crop side of the replayed views (as for the corrections).
+        memory: the user's corrections of earlier cases (see ``adapt.memory``), one
+            pool per case; replayed too, so adapting to this case does not erase them.
+        memory_per_step: memory slices drawn for each step (when there are any).
     """
 
     def __init__(
-        self, pools: Sequence[SlicePool], per_step: int = 2, weight: float = 0.5, crop: int | None = None
+        self,
+        pools: Sequence[SlicePool],
+        per_step: int = 2,
+        weight: float = 0.5,
+        crop: int | None = None,
+        *,
+        memory: Sequence[SlicePool] = (),
+        memory_per_step: int = 0,
     ) -> None:
         self.pools = list(pools)
         self.slices = flat_tasks(self.pools)
-        if not self.slices:
+        self.memory = [pool for pool in memory if len(pool)]
+        self.memory_slices = flat_tasks(self.memory)
+        if not self.slices and not self.memory_slices:
             raise ValueError("the replay set is empty")
-        self.per_step = max(1, min(int(per_step), len(self.slices)))
+        self.per_step = max(1, min(int(per_step), len(self.slices))) if self.slices else 0
+        self.memory_per_step = min(max(int(memory_per_step), 0), len(self.memory_slices))
         self.weight = float(weight)
         self.crop = crop
+        self.last_count = 0  # slices in the last loss (forward/backward passes of a step)
 
     def to(self, device: torch.device | str) -> Replay:
-        """Move the source slices to ``device`` (the model's) once, not at every step."""
+        """Move the slices to ``device`` (the model's) once, not at every step."""
         self.pools = [pool.to(device) for pool in self.pools]
+        self.memory = [pool.to(device) for pool in self.memory]
         return self
 
-    def loss(self, forward: Forward, generator: torch.Generator, loss_fn: LossFn) -> torch.Tensor:
-        """The weighted loss of ``per_step`` random source slices under ``forward``."""
-        picks = torch.randperm(len(self.slices), generator=generator)[: self.per_step].tolist()
+    def _draw(self, pools: Sequence[SlicePool], slices: Sequence[tuple[int, int]], count: int,
+              generator: torch.Generator) -> list[Sample]:
+        picks = torch.randperm(len(slices), generator=generator)[:count].tolist() if count else []
         samples = []
         for pick in picks:
-            pool_index, slice_index = self.slices[pick]
-            pool = self.pools[pool_index]
+            pool_index, slice_index = slices[pick]
+            pool = pools[pool_index]
             samples.append(make_view(pool.inputs[slice_index], pool.labels[slice_index], generator, self.crop))
+        return samples
+
+    def loss(self, forward: Forward, generator: torch.Generator, loss_fn: LossFn) -> torch.Tensor:
+        """The weighted loss of ``per_step`` random source slices and ``memory_per_step`` memory slices."""
+        samples = self._draw(self.pools, self.slices, self.per_step, generator)
+        samples += self._draw(self.memory, self.memory_slices, self.memory_per_step, generator)
+        self.last_count = len(samples)
         return self.weight * grouped_loss(forward, samples, loss_fn)
 
     def describe(self) -> dict:
-        return {"slices": len(self.slices), "per_step": self.per_step, "weight": self.weight}
+        described = {"slices": len(self.slices), "per_step": self.per_step, "weight": self.weight}
+        if self.memory_slices:
+            described["memory"] = {
+                "cases": sorted({name.split(":z")[0] for pool in self.memory for name in pool.names}),
+                "slices": len(self.memory_slices),
+                "per_step": self.memory_per_step,
+            }
+        return described

@@ -10,8 +10,12 @@ order). ``--corrected`` is a mask on the case's grid (NIfTI, BraTS 2020 or
 napari plugin saves it (the slices are inside). Slice indices are axial, in
 the canonical inferior-to-superior order napari's slider shows.
 
-Prints the new version's id on stdout (progress and the before/after summary
-go to stderr) and writes the report with ``--report``. Exit status 0 when the
+Adapts where ``--device`` says (default auto: the GPU when there is one,
+as ``tumorseg segment`` does); out of memory there, it adapts on the CPU
+with a one-line warning. The corrections of each case are kept beside the
+model registry and replayed when another case is adapted (``--memory 0``
+turns that off). Prints the new version's id on stdout (progress and the
+before/after summary go to stderr) and writes the report with ``--report``. Exit status 0 when the
 new version is active, 3 when the guard rejected it (kept, not active), 2 on
 bad input.
 """
@@ -60,8 +64,14 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
     parser.add_argument("--crop", type=int, help="train on random crops of this side (default: whole slices)")
     parser.add_argument("--seed", type=int, help="seed of task order, crops and flips")
-    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts (0.02); the "
-                        "held-out slices may drop by max(this, 0.05)")
+    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts against the "
+                        "parent (0.02); the held-out slices may drop by max(this, 0.05)")
+    parser.add_argument("--budget", type=float, help="largest anchor Dice drop the guard accepts against the "
+                        "original model, over all versions since it (0.05)")
+    parser.add_argument("--memory", type=int, metavar="N", help="replay N slices of earlier cases' corrections at "
+                        "every step (default 2; 0: off)")
+    parser.add_argument("--device", default="auto", help="where to adapt: auto (CUDA, then MPS, then CPU), cpu, "
+                        "cuda, cuda:1, mps")
     # torch's default (every core): on an idle 2-core machine two threads adapt 1.6x faster than one.
     # On a machine busy with other jobs, --threads 1 avoids OpenMP threads waiting on each other.
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's, one per core; "
@@ -81,6 +91,8 @@ def _config(args: argparse.Namespace) -> Any:
         crop=args.crop,
         seed=args.seed,
         tolerance=args.tolerance,
+        budget=args.budget,
+        memory_per_step=args.memory,
     )
 
 
@@ -190,6 +202,7 @@ def _read_corrected(case: Any, path: Path, slices: list[int] | None) -> tuple[An
 
 def _corrections(args: argparse.Namespace, model_config: Any, preprocessing: Any, reference_slices: int) -> Any:
     from ..adapt.corrections import Corrections, case_corrections
+    from ..adapt.labelfree import DEFAULT_UNLABELLED
     from ..errors import AdaptationError
     from ..io import read_case
 
@@ -207,6 +220,7 @@ def _corrections(args: argparse.Namespace, model_config: Any, preprocessing: Any
                 model_config=model_config,
                 preprocessing=preprocessing,
                 reference_slices=reference_slices,
+                unlabelled_slices=DEFAULT_UNLABELLED,
             )
         )
     return Corrections(tuple(cases))
@@ -220,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from ..adapt.run import adapt_loaded_model
+    from ..adapt.loaded import adapt_loaded_model
+    from ..inference.segmenter import choose_device
     from ..io.atomic import atomic_write_text, check_writable
     from ..models.registry import ModelRegistry
     from ._progress import run_with_progress
@@ -229,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.report, overwrite=args.overwrite, make_folder=True)  # before a version is stored
     if args.threads:
         torch.set_num_threads(args.threads)
+    choose_device(args.device)  # an unknown or absent device is one line, before any work
     config = _config(args)
     registry = ModelRegistry()
     loaded, parent = _load_model(registry, args.model)
@@ -242,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     # The first run builds the synthetic source sets (cached afterwards): each shows as a phase.
     generator = adapt_loaded_model(
         loaded, corrections, config, registry=registry, parent_id=parent, anchor_shape=shape,
-        force=args.force, auto_activate=not args.no_activate,
+        force=args.force, auto_activate=not args.no_activate, device=args.device,
     )
     report = run_with_progress(generator).report
     for line in report.summary_lines():
@@ -260,14 +276,16 @@ def run_bench(args: argparse.Namespace) -> int:
         args: the parsed arguments of ``register``.
     """
     from ..adapt.bench import benchmark_adaptation
+    from ..inference.segmenter import choose_device
     from ..io.atomic import atomic_write_text, check_writable
     from ..models.registry import ModelRegistry
 
     if args.output:
         check_writable(args.output, overwrite=args.overwrite, make_folder=True)
+    choose_device(args.device)
     model = _load_model(ModelRegistry(), args.model)[0].model if args.model else None
     result = benchmark_adaptation(
-        args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args)
+        args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args), device=args.device
     )
     text = json.dumps(result, indent=2)
     if args.output:

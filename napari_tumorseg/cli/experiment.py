@@ -4,6 +4,8 @@
     tumorseg experiment meta-tune --out /tmp/mt --quick              # smoke test, a few minutes
     tumorseg experiment lifelong --out results/lifelong              # paper 004, Figures 1 and 3
     tumorseg experiment lifelong --out /tmp/ll --quick
+    tumorseg experiment effort --out results/effort                  # the radiologist's curve (issue 13)
+    tumorseg experiment effort --out /tmp/ef --quick                 # smoke test, under two minutes
     tumorseg experiment render results/meta-tune                     # redraw results.md and PNGs from results.json
 
 Each writes results.json, results.md and PNG figures into --out. Runs are
@@ -97,6 +99,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lifelong.add_argument("--no-availability", action="store_true",
                           help="do not tell the networks which modality is present (constant availability planes)")
     lifelong.set_defaults(func=run_lifelong_command)
+
+    effort = experiments.add_parser(
+        "effort", help="the radiologist's curve: rest-of-volume Dice against corrected slices, by strategy and method",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(effort)
+    effort.add_argument("--unet", type=Path, help="the glioma U-Net checkpoint (default: the shipped one)")
+    effort.add_argument("--dycnn", type=Path, help="the glioma Dy-CNN checkpoint (default: the shipped one)")
+    effort.add_argument("--patients", type=int, help="synthetic metastasis patients (default 10)")
+    effort.add_argument("--rounds", type=int, help="rounds of picking 2 slices and adapting (default 5)")
+    effort.add_argument("--runs", type=_names, help="comma list of paste and STRATEGY/METHOD (strategies suggest, "
+                        "random, dice; methods naive, active, active-best, passive, dycnn); default: every "
+                        "strategy with active, every method with the suggestions")
+    effort.add_argument("--tune", action="store_true", help="run the tuning seed range, not the reported one")
+    effort.add_argument("--flip", action="store_true", help="suggestions also compare with the mirrored volume's "
+                        "prediction (one more segmentation per round)")
+    effort.add_argument("--no-real", action="store_true", help="skip the real cases")
+    effort.add_argument("--real-seeds", type=int, help="repeat seeds on the real labelled case (default 3)")
+    effort.add_argument("--real-runs", type=_names, help="the runs on the real labelled case (default: --runs)")
+    effort.add_argument("--steps", type=int, help="adaptation steps of every method (default: the plugin's)")
+    effort.add_argument("--lr", type=float, help="learning rate / meta step of every method (default: the plugin's)")
+    effort.add_argument("--inner-lr", type=float, help="meta-tuning's inner step (default: the plugin's)")
+    effort.set_defaults(func=run_effort_command)
+
+    sequence = experiments.add_parser(
+        "sequence", help="cases adapted one after another: does the memory of corrections keep the earlier ones?",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(sequence)
+    sequence.add_argument("--model", type=Path, help="the glioma checkpoint (default: the shipped U-Net)")
+    sequence.add_argument("--cases", type=int, help="cases adapted in turn (default 5)")
+    sequence.add_argument("--variants", type=_names, help="comma list of memory,source,none (default: all)")
+    sequence.set_defaults(func=run_sequence_command)
 
     render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
     render.add_argument("folder", type=Path, help="a folder written by meta-tune or lifelong")
@@ -222,6 +255,99 @@ def run_lifelong_command(args: argparse.Namespace) -> int:
     cache_dir, _ = _cache(args)
     generator = lifelong_experiment(config, args.out, command=command, device=device, cache_dir=cache_dir)
     results = _drive(generator)
+    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
+          file=sys.stderr)
+    return 0
+
+
+def _effort_bases(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """The base networks of the effort experiment: the shipped ones, given checkpoints, or --quick stand-ins."""
+    from ..errors import TumorsegError
+    from ..experiments.effort import BaseModel
+    from ..models.checkpoint import load_checkpoint
+    from ..resources import resource_path
+
+    bases = {}
+    for arch in sorted(config.archs((*config.runs, *(config.real_runs or ())))):
+        given = getattr(args, arch)
+        if given is not None:
+            loaded = load_checkpoint(given)
+            bases[arch] = BaseModel(loaded.model, loaded.preprocessing, f"checkpoint {given}")
+            continue
+        if args.quick:
+            from ..experiments.stand_in import StandInConfig, pretrain_stand_in
+
+            stand_in = StandInConfig(arch=arch)
+            bases[arch] = BaseModel(pretrain_stand_in(stand_in, config.shape), None,
+                                    f"tiny stand-in {arch} pretrained in-process ({stand_in.to_dict()})")
+            continue
+        shipped = resource_path("models", f"glioma-{arch}.safetensors")
+        if not shipped.is_file():
+            raise TumorsegError(f"{shipped}: the shipped glioma {arch} is missing; give --{arch}")
+        loaded = load_checkpoint(shipped)
+        bases[arch] = BaseModel(loaded.model, loaded.preprocessing, f"shipped {shipped.name}")
+    return bases
+
+
+def run_effort_command(args: argparse.Namespace) -> int:
+    from ..errors import TumorsegError
+    from ..experiments.api import effort_experiment
+    from ..experiments.common import setup_torch
+    from ..experiments.effort import EffortConfig
+
+    device = setup_torch(args.threads, args.device)
+    changes = _changes(args, {"seed": "seed", "seeds": "seeds", "shape": "shape", "patients": "patients",
+                              "rounds": "rounds", "runs": "runs", "real_seeds": "real_seeds",
+                              "real_runs": "real_runs"})
+    if args.tune:
+        changes["tune"] = True
+    if args.flip:
+        changes["flip"] = True
+    if args.no_real:
+        changes["real"] = False
+    try:
+        config = EffortConfig.quick(**changes) if args.quick else EffortConfig(**changes)
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
+    for name in ("steps", "lr", "inner_lr"):
+        if getattr(args, name) is not None:
+            config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), name: getattr(args, name)}
+                                      for m in ("naive", "active", "passive", "dycnn")}
+    bases = _effort_bases(args, config)
+    command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
+                                       "real_seeds", "real_runs", "steps", "lr", "inner_lr"))
+    _, anchor_cache = _cache(args)
+    results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
+                                       anchor_cache=anchor_cache))
+    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
+          file=sys.stderr)
+    return 0
+
+
+def run_sequence_command(args: argparse.Namespace) -> int:
+    from ..errors import TumorsegError
+    from ..experiments.api import sequence_experiment
+    from ..experiments.common import setup_torch
+    from ..experiments.sequence import SequenceConfig
+
+    device = setup_torch(args.threads, args.device)
+    changes = _changes(args, {"seed": "seed", "seeds": "seeds", "shape": "shape", "cases": "cases",
+                              "variants": "variants"})
+    try:
+        config = SequenceConfig.quick(**changes) if args.quick else SequenceConfig(**changes)
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
+    model, description = _load_model(args, config)
+    preprocessing = None
+    if not (args.quick and args.model is None):
+        from ..models.checkpoint import load_checkpoint
+        from ..resources import resource_path
+
+        preprocessing = load_checkpoint(args.model or resource_path(*SHIPPED_MODEL)).preprocessing
+    command = _explicit_command(args, ("model", "cases", "variants"))
+    _, anchor_cache = _cache(args)
+    results = _drive(sequence_experiment(model, preprocessing, config, args.out, model_description=description,
+                                         command=command, device=device, anchor_cache=anchor_cache))
     print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
           file=sys.stderr)
     return 0

@@ -1,6 +1,6 @@
 """``tumorseg models list|activate|rollback|delete``: the model versions on this machine.
 
-    tumorseg models list [--json]
+    tumorseg models list [--json]                 # DICE: before->after; budget: anchor Dice lost since the original / allowed
     tumorseg models activate VERSION [--force]    # --force for a version the guard rejected
     tumorseg models rollback                      # activate the active version's parent
     tumorseg models delete VERSION                # not the active one, not a shipped model
@@ -59,6 +59,12 @@ def _dice_change(version: Any) -> str:
             parts.append(f"{name} {float(scores['before']):.2f}->{float(scores['after']):.2f}")  # type: ignore[index]
         except (KeyError, TypeError, ValueError):
             continue  # absent, or not numbers: a version file is the user's to edit
+    lineage = metrics.get("lineage")
+    try:
+        used, budget = float(lineage["cumulative_drop"]), float(lineage["budget"])  # type: ignore[index]
+        parts.append(f"budget {max(used, 0.0):.3f}/{budget:.3f}")
+    except (KeyError, TypeError, ValueError):
+        pass
     for key, value in metrics.items():
         # Model cards: {"synthetic-glioma": {"ET": {"dice": {"mean": ...}}}, ...}
         try:

@@ -28,6 +28,7 @@ from .meta_tune import MetaTuneConfig, run_meta_tune
 
 JOURNAL_NAME = ".meta-tune-journal.jsonl"
 LIFELONG_JOURNAL_NAME = ".lifelong-journal.jsonl"
+EFFORT_JOURNAL_NAME = ".effort-journal.jsonl"
 
 
 def meta_tune_experiment(
@@ -162,6 +163,109 @@ def _lifelong_identity(config: LifelongConfig, device: Any) -> dict[str, Any]:
     return {"generator": GENERATOR_VERSION, "device": str(device), "threads": torch.get_num_threads(), **fields}
 
 
+def effort_experiment(
+    bases: dict[str, Any],
+    config: Any,
+    out: Path,
+    *,
+    command: str,
+    device: Any = "cpu",
+    anchor_cache: Path | None | bool = True,
+    cancel: Any = None,
+    resume: bool = True,
+) -> Generator[Progress, None, dict[str, Any]]:
+    """The radiologist's-curve experiment; writes ``out``/results.json, results.md, curves.png (curves_real.png).
+
+    Args:
+        bases: "unet" (and "dycnn") -> ``effort.BaseModel`` (network, preprocessing, description).
+        config: the ``effort.EffortConfig``.
+        out: the output folder.
+        command: the command line that reproduces the run.
+        device: where to adapt and segment.
+        anchor_cache: the source sets' cache (see ``adapt.anchors``).
+        cancel: a threading.Event or a callable returning True to stop.
+        resume: keep a journal of finished units in ``out`` and reuse a matching one (see ``journal``).
+    """
+    from .effort import prepare_sources, run_effort
+    from .effort_analysis import analyse
+    from .effort_real import run_real
+    from .effort_report import effort_markdown, effort_plots
+
+    started = time.perf_counter()
+    machine = describe_machine(device)
+    for base in bases.values():
+        base.model = base.model.to(device).eval()
+    prepare_sources(bases, config, anchor_cache)
+    journal = Journal(Path(out) / EFFORT_JOURNAL_NAME if resume else None, _effort_identity(bases, config, device))
+    synthetic = yield from run_effort(bases, config, device=device, cancel=cancel, journal=journal)
+    real = (yield from run_real(bases, config, device=device, cancel=cancel, journal=journal)) if config.real else None
+    results = {
+        "experiment": "effort",
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "models": {arch: {"description": b.description, "config": b.model.config.to_dict(),
+                          "sha256_of_weights": model_digest(b.model), "anchor_mean_dice": b.anchor_mean}
+                   for arch, b in bases.items()},
+        "config": config.to_dict(),
+        "adapt_configs": {m: config.adapt_config(m, config.seed).to_dict() for m in _methods(config)},
+        "synthetic": synthetic,
+        "real": real,
+        "timings": {"wall_time_s": round(time.perf_counter() - started, 1)},
+        "runs_from_journal": synthetic["units_from_journal"],
+    }
+    results["analysis"] = analyse(results, config)
+    _write(out, results, effort_markdown(results), effort_plots)
+    journal.discard()
+    return results
+
+
+def sequence_experiment(
+    model: nn.Module, preprocessing: Any, config: Any, out: Path, *, model_description: str, command: str,
+    device: Any = "cpu", anchor_cache: Path | None | bool = True, cancel: Any = None,
+) -> Generator[Progress, None, dict[str, Any]]:
+    """The memory's measurement (see ``sequence``); writes ``out``/results.json, results.md, sequence.png."""
+    from .sequence import analyse_sequence, run_sequence, sequence_markdown, sequence_plots
+
+    started = time.perf_counter()
+    machine = describe_machine(device)
+    model = model.to(device).eval()
+    raw = yield from run_sequence(model, preprocessing, config, anchor_cache=anchor_cache, cancel=cancel)
+    results = {
+        "experiment": "sequence",
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "model": {"description": model_description, "sha256_of_weights": model_digest(model)},
+        "config": config.to_dict(),
+        **raw,
+        "timings": {"wall_time_s": round(time.perf_counter() - started, 1)},
+    }
+    results["analysis"] = analyse_sequence(raw, config)
+    _write(out, results, sequence_markdown(results), sequence_plots)
+    return results
+
+
+def _methods(config: Any) -> list[str]:
+    from .effort import parse_run
+
+    return sorted({parse_run(r)[1] for r in (*config.runs, *(config.real_runs or ())) if parse_run(r)[1]})
+
+
+def _effort_identity(bases: dict[str, Any], config: Any, device: Any) -> dict[str, Any]:
+    """What decides one unit's result (not which units run: patients, seeds, runs)."""
+    import torch
+
+    from ..synth.generate import GENERATOR_VERSION
+    from .effort import METHOD_SPECS
+
+    fields = ("rounds", "per_round", "shape", "anchor_per_case", "flip", "adapt_overrides", "target_slices")
+    return {"models": {arch: model_digest(b.model) for arch, b in bases.items()}, "generator": GENERATOR_VERSION,
+            "device": str(device), "threads": torch.get_num_threads(),
+            "adapt": {m: config.adapt_config(m, 0).to_dict() for m in METHOD_SPECS},
+            **{f: json_ready(getattr(config, f)) for f in fields}}
+
+
 def _write(out: Path, results: dict[str, Any], markdown: str, plots: Any) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,12 +285,19 @@ def render(out: Path) -> list[Path]:
     """
     import json
 
+    from .effort_report import effort_markdown, effort_plots
     from .plots import lifelong_plots, meta_tune_plots
     from .report import lifelong_markdown, meta_tune_markdown
 
     out = Path(out)
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    if results.get("experiment") == "meta-tune":
+    if results.get("experiment") == "effort":
+        markdown, plots = effort_markdown(results), effort_plots
+    elif results.get("experiment") == "sequence":
+        from .sequence import sequence_markdown, sequence_plots
+
+        markdown, plots = sequence_markdown(results), sequence_plots
+    elif results.get("experiment") == "meta-tune":
         markdown, plots = meta_tune_markdown(results), meta_tune_plots
     elif results.get("experiment") == "lifelong":
         markdown, plots = lifelong_markdown(results), lifelong_plots

@@ -296,6 +296,6 @@ def _corrections(patient: PreparedPatient, k: int) -> Any:
 
 
 def _details(details: dict[str, Any]) -> dict[str, Any]:
-    """The method facts worth keeping per run (the active split), not the bulky per-task dicts."""
-    keep = ("bad_tasks", "good_tasks", "good_threshold", "first_order")
+    """The method facts worth keeping per run (order, passes), not the bulky per-task dicts."""
+    keep = ("order", "first_order", "passes")
     return {k: details[k] for k in keep if k in details}

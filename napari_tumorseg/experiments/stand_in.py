@@ -30,6 +30,7 @@ class StandInConfig:
         crop: crop side (a multiple of 2**depth).
         lr: Adam's learning rate.
         seed: initial weights and crop draws.
+        arch: "unet", or "dycnn" (dynamic convolutions, temperature 1) for the Dy-CNN method.
     """
 
     base_width: int = 8
@@ -40,6 +41,7 @@ class StandInConfig:
     crop: int = 32
     lr: float = 3e-3
     seed: int = 0
+    arch: str = "unet"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,7 +63,8 @@ def pretrain_stand_in(config: StandInConfig, shape: Sequence[int]) -> nn.Module:
     from ..synth.generate import make_case
 
     torch.manual_seed(config.seed)
-    model = build_model("unet", base_width=config.base_width, depth=config.depth)
+    extra = {"temperature": 1.0} if config.arch == "dycnn" else {}
+    model = build_model(config.arch, base_width=config.base_width, depth=config.depth, **extra)
     pools = []
     for seed in seed_list(STAND_IN_PRETRAIN_SEEDS, config.cases):
         case = make_case("glioma", seed, shape=tuple(shape))

@@ -14,6 +14,8 @@ source grid, whatever its orientation (LPS, RAS, flipped, oblique).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -201,3 +203,19 @@ class Case:
                 out[channel] = self.images[key]
                 available[channel] = 1.0
         return out, available
+
+
+def content_key(case: Case) -> str:
+    """A short, stable fingerprint of a case's grid and voxels (not its path or name).
+
+    A moved folder, or an in-memory synthetic case made again, gets the same
+    key: the review session and the memory of past corrections find it again.
+    """
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(json.dumps(case.geometry.to_dict(), sort_keys=True).encode())
+    for key in case.modalities:
+        volume = np.ascontiguousarray(case.images[key])
+        digest.update(key.encode())
+        # Every 7th voxel is plenty to tell cases apart and keeps this ~10 ms.
+        digest.update(volume.reshape(-1)[::7].tobytes())
+    return digest.hexdigest()

@@ -25,11 +25,16 @@ def adapt_to_review(
     force: bool = False,
     anchor_shape: tuple[int, int, int] | None = None,
     cancel: CancelFlag = None,
+    device: str | None = None,
+    viewed: list[int] | None = None,
 ) -> Generator[Progress, None, AdaptationOutcome]:
     """Adapt version ``version_id`` to the corrected slices of the current case.
 
     The new version is stored in the registry and becomes active if the
-    forgetting guard accepts it (or ``force``); a cancel stores nothing.
+    forgetting guard accepts it (or ``force``); a cancel stores nothing. The
+    slices the user looked at and left alone are compared before and after
+    (the label-free check), against the prediction the user saw when it came
+    from this version. It adapts on the device the segmenter uses.
 
     Args:
         state: the review (its case, corrected slices and registry).
@@ -39,9 +44,13 @@ def adapt_to_review(
         force: activate the new version even if the guard rejects it.
         anchor_shape: grid of the synthetic anchor cases (default: BraTS size; tests use a small one).
         cancel: a threading.Event or callable, checked at every step.
+        device: where to adapt (default: the state's, i.e. the Segment panel's choice).
+        viewed: the slices the user looked at (default: the state's; the GUI passes a
+            copy taken on its own thread).
     """
     from ..adapt.corrections import Corrections, case_corrections
-    from ..adapt.run import adapt_loaded_model
+    from ..adapt.labelfree import DEFAULT_UNLABELLED
+    from ..adapt.loaded import adapt_loaded_model
 
     case = state.case
     if case is None:
@@ -61,12 +70,15 @@ def adapt_to_review(
                 model_config=loaded.config,
                 preprocessing=loaded.preprocessing,
                 reference_slices=config.reference_slices,
+                unlabelled_slices=DEFAULT_UNLABELLED,
+                viewed=list(state.viewed) if viewed is None else viewed,
+                seen_labels=state.prediction if state.prediction_model == version_id else None,
             ),
         )
     )
     return (
         yield from adapt_loaded_model(
             loaded, corrections, config, registry=state.registry, parent_id=version_id,
-            anchor_shape=anchor_shape, force=force, cancel=cancel,
+            anchor_shape=anchor_shape, force=force, cancel=cancel, device=device or state.device,
         )
     )

@@ -23,9 +23,7 @@ Crash safety, point by point:
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ import numpy as np
 
 from ..errors import CaseError
 from ..io.atomic import atomic_write_bytes
-from ..io.case import Case
+from ..io.case import Case, content_key
 from ..io.labels import NUM_CLASSES
 from ..io.npz import NpzProblem, read_npz
 from ..paths import sessions_dir
@@ -47,15 +45,8 @@ CORRECTIONS_FILE = "corrections.npz"
 
 
 def case_key(case: Case) -> str:
-    """A short, stable fingerprint of a case's grid and voxels."""
-    digest = hashlib.blake2b(digest_size=12)
-    digest.update(json.dumps(case.geometry.to_dict(), sort_keys=True).encode())
-    for key in case.modalities:
-        volume = np.ascontiguousarray(case.images[key])
-        digest.update(key.encode())
-        # Every 7th voxel is plenty to tell cases apart and keeps this ~10 ms.
-        digest.update(volume.reshape(-1)[::7].tobytes())
-    return digest.hexdigest()
+    """A short, stable fingerprint of a case's grid and voxels (see ``io.case.content_key``)."""
+    return content_key(case)
 
 
 def read_corrections(path: str | PathLike[str], shape: tuple[int, int, int]) -> tuple[list[int], np.ndarray]:

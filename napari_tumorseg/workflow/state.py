@@ -18,8 +18,12 @@ from ..errors import PromptError
 from ..io.case import Case
 from ..prompts.edits import LabelEdit, edit_between
 from .history import EditHistory
-from .review import changed_slices, rank_slices, slice_uncertainty_scores
+from .review import changed_slices
 from .session import CorrectionStore, RestoredSession
+from .suggest import SliceScores, suggest
+from .suggest import slice_scores as score_slices
+
+MAX_VIEWED = 200  # slices remembered as looked at (the most recent)
 
 if TYPE_CHECKING:
     from ..inference.segmenter import Segmenter
@@ -43,6 +47,7 @@ class ReviewState:
     model_changed = Signal(str)  # the active version changed, or a new version was stored
     model_selected = Signal(object)  # the ModelVersion chosen to segment and adapt with (or None)
     segmentation_requested = Signal(object)  # "segment the volume with this version id"
+    device_changed = Signal(str)  # where the model runs: segmentation and adaptation alike
     labels_edited = Signal(object)  # a LabelEdit the state applied (a prompt, an undo, a redo): show it
     history_changed = Signal()  # what undo and redo would do now
     preparation_changed = Signal(object)  # the case's Preparation (or None), after case_opened
@@ -54,14 +59,16 @@ class ReviewState:
         self.store: CorrectionStore | None = None
         self.prediction: np.ndarray | None = None
         self.uncertainty: np.ndarray | None = None
-        self.slice_scores: np.ndarray | None = None  # per-slice doubt, for the suggestions
+        self.slice_scores: SliceScores | None = None  # per-slice signs of error, for the suggestions
         self.prediction_model: str | None = None
         self.corrected: list[int] = []
+        self.viewed: list[int] = []  # slices the user looked at, most recent last
         self.labels: np.ndarray | None = None  # the labels as last saved: what edits are measured from
         self.probabilities: np.ndarray | None = None  # the last volume prediction's (4, Z, Y, X), if kept
         self.history: EditHistory | None = None
         self.selected_version: ModelVersion | None = None
         self.imported: dict[str, tuple[ModelVersion, ImportedModel]] = {}  # the user's own models, by id
+        self.device = "auto"
         # The Prepare step: how the case was prepared, the brain the tumour model runs inside (the
         # array the Brain mask layer shows and the user corrects), and what an unprepared scan still needs.
         self.preparation: Preparation | None = None
@@ -119,6 +126,11 @@ class ReviewState:
         self.model_changed.emit(parent.id)
         return parent
 
+    def select_device(self, device: str) -> None:
+        """Where the model runs ("auto", "cpu", "cuda", ...): the Segment panel's choice, used to adapt too."""
+        self.device = device
+        self.device_changed.emit(device)
+
     def select_model(self, version: ModelVersion | None) -> None:
         """The version the user chose to segment and adapt with."""
         self.selected_version = version
@@ -148,6 +160,7 @@ class ReviewState:
         self.store = CorrectionStore(case, root=self.sessions_root)
         self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = self.probabilities = None
         self.corrected = []
+        self.viewed = []
         restored = self.store.restore()
         if restored is not None:
             self.prediction = restored.prediction
@@ -187,7 +200,7 @@ class ReviewState:
         model_id: str,
         uncertainty: np.ndarray | None = None,
         current_labels: np.ndarray | None = None,
-        slice_scores: np.ndarray | None = None,
+        slice_scores: SliceScores | None = None,
         probabilities: np.ndarray | None = None,
     ) -> np.ndarray:
         """A new model output; returns the labels to show.
@@ -195,10 +208,14 @@ class ReviewState:
         The radiologist's corrected slices are never overwritten: they are
         carried over from ``current_labels`` and stay recorded as corrections
         against the new prediction. ``slice_scores`` (see
-        ``review.slice_uncertainty_scores``) may be computed beforehand off the
-        GUI thread; otherwise they are computed here. ``probabilities`` (the
-        model's ``(4, Z, Y, X)``) let the grow prompt follow the model.
+        ``suggest.slice_scores``: computed off the GUI thread from the
+        probabilities) rank the suggestions; without them only the
+        prediction's own signs (isolated components, changes since the last
+        prediction) are used, computed here.
+        ``probabilities`` (the model's ``(4, Z, Y, X)``) let the grow prompt
+        follow the model.
         """
+        previous = self.prediction
         store = self._require_store()
         labels = prediction.astype(np.uint8, copy=True)
         if current_labels is not None and self.corrected:
@@ -207,8 +224,9 @@ class ReviewState:
         self.labels = labels.copy()
         self.probabilities = probabilities
         self.prediction, self.uncertainty, self.prediction_model = store.prediction, uncertainty, model_id
-        if slice_scores is None and uncertainty is not None:
-            slice_scores = slice_uncertainty_scores(uncertainty, self.prediction)
+        if slice_scores is None:
+            same_grid = previous is not None and previous.shape == prediction.shape
+            slice_scores = score_slices(None, self.prediction, previous_labels=previous if same_grid else None)
         self.slice_scores = slice_scores
         self.prediction_changed.emit()
         self.corrections_changed.emit(list(self.corrected))
@@ -226,6 +244,7 @@ class ReviewState:
 
         ``current_labels`` must already show ``labels_slice`` at ``z``; the
         other corrected slices stay corrections against the updated prediction.
+        ``probabilities_slice`` ((4, Y, X)) updates the slice's suggestion score.
         """
         store = self._require_store()
         if self.prediction is None:
@@ -243,8 +262,8 @@ class ReviewState:
             self.probabilities[:, z] = probabilities_slice
         if self.uncertainty is not None and uncertainty_slice is not None:
             self.uncertainty[z] = uncertainty_slice
-            if self.slice_scores is not None:
-                self.slice_scores[z] = slice_uncertainty_scores(uncertainty_slice[None], labels_slice[None])[0]
+        if self.slice_scores is not None and probabilities_slice is not None:
+            self.slice_scores.update_slice(z, score_slices(probabilities_slice[:, None], labels_slice[None]))
         self.prediction_changed.emit()
 
     def record_edit(self, labels: np.ndarray, what: str = "brush stroke") -> list[int]:
@@ -335,11 +354,21 @@ class ReviewState:
     def is_corrected(self, z: int) -> bool:
         return z in self.corrected
 
-    def suggestions(self, k: int) -> list[int]:
-        """Slices the model is least sure of, not yet corrected."""
+    def mark_viewed(self, z: int) -> None:
+        """The user looked at slice ``z`` (the label-free check compares such slices before/after adapting)."""
+        z = int(z)
+        if self.viewed and self.viewed[-1] == z:
+            return
+        if z in self.viewed:
+            self.viewed.remove(z)
+        self.viewed.append(z)
+        del self.viewed[:-MAX_VIEWED]
+
+    def suggestions(self, k: int) -> list[tuple[int, str]]:
+        """The slices most likely to hold something wrong, not yet corrected, with the reason for each."""
         if self.slice_scores is None:
             return []
-        return rank_slices(self.slice_scores, k, exclude=set(self.corrected))
+        return suggest(self.slice_scores, k, exclude=self.corrected)
 
     def changed_against_prediction(self, labels: np.ndarray) -> list[int]:
         return [] if self.prediction is None else changed_slices(labels, self.prediction)

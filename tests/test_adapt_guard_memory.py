@@ -1,0 +1,214 @@
+"""Over many cases: the guard's cumulative budget, the memory of past corrections, the label-free check, the device."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from test_adapt_helpers import drive, tiny_model, toy_anchor, toy_corrections, toy_slices
+
+from napari_tumorseg.adapt.config import default_config
+from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
+from napari_tumorseg.adapt.guard import Lineage, SetScores, anchor_key, decide
+from napari_tumorseg.adapt.labelfree import UnlabelledSlices, choose_unlabelled, label_free_check
+from napari_tumorseg.adapt.memory import CorrectionMemory
+from napari_tumorseg.adapt.loaded import adapt_loaded_model, lineage_of
+from napari_tumorseg.adapt.run import run_adaptation
+from napari_tumorseg.adapt.sampling import SlicePool
+from napari_tumorseg.models.checkpoint import save_checkpoint
+from napari_tumorseg.models.registry import ModelRegistry
+
+torch.set_num_threads(1)
+FAST = dict(steps=4, lr=3e-2, inner_lr=3e-2, crop=16, optimizer="adam", replay=0)
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    save_checkpoint(shipped / "tiny.safetensors", tiny_model(background=True))
+    return ModelRegistry(tmp_path / "registry", pretrained_dirs=[shipped])
+
+
+# --- the cumulative budget ----------------------------------------------------------------------
+
+
+def test_small_drops_that_each_pass_the_tolerance_are_stopped_by_the_budget():
+    step = SetScores(16, {"mean": 0.86}, {"mean": 0.845})  # -0.015 against the parent: within 0.02
+    assert decide(step, original=0.88, budget=0.05).accepted  # 0.035 used of 0.05
+    verdict = decide(step, original=0.90, budget=0.05)  # 0.055 since the original
+    assert not verdict.accepted and "drifted" in verdict.reason and "0.050 budget" in verdict.reason
+    assert verdict.cumulative_drop == pytest.approx(0.055)
+    assert decide(step).cumulative_drop == pytest.approx(0.015)  # no original given: the parent is it
+
+
+def test_the_original_and_its_score_travel_down_the_lineage(registry):
+    anchor = toy_anchor()
+    config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
+    loaded, parent = registry.load()
+    first = drive(run_adaptation(loaded.model, toy_corrections(3, name="a"), config, anchor=anchor,
+                                 registry=registry, parent_id=parent.id))[1].report
+    assert first.lineage["root"] == "tiny" and first.lineage["root_anchor"] == first.dice["anchor"].before["mean"]
+    lineage = lineage_of(registry, first.version_id, anchor)
+    assert lineage == Lineage("tiny", first.lineage["root_anchor"], anchor_key(anchor))
+    second_model, _ = registry.load(first.version_id)
+    second = drive(run_adaptation(second_model.model, toy_corrections(3, seed=4, name="b"), config, anchor=anchor,
+                                  registry=registry, parent_id=first.version_id, lineage=lineage))[1].report
+    assert second.lineage["root"] == "tiny"
+    expected = first.lineage["root_anchor"] - second.dice["anchor"].after["mean"]
+    assert second.lineage["cumulative_drop"] == pytest.approx(expected, abs=1e-6)
+    assert registry.get(second.version_id).metrics["lineage"]["root"] == "tiny"
+    # Another anchor set: the original is scored again, not compared across sets.
+    other = toy_anchor(seed=5)
+    assert lineage_of(registry, second.version_id, other).anchor_key == anchor_key(other)
+
+
+def test_models_list_shows_the_budget_used(registry, capsys, monkeypatch, tmp_path):
+    from napari_tumorseg.cli import main
+
+    loaded, parent = registry.load()
+    drive(run_adaptation(loaded.model, toy_corrections(2), default_config("naive", **FAST, tolerance=1.0),
+                         anchor=toy_anchor(), registry=registry, parent_id=parent.id))
+    monkeypatch.setattr("napari_tumorseg.cli.models._registry", lambda: registry)
+    assert main(["models", "list"]) == 0
+    assert "budget 0." in capsys.readouterr().out
+
+
+# --- the memory of past corrections ----------------------------------------------------------
+
+
+def test_memory_keeps_each_case_once_replays_the_others_and_skips_other_layouts(tmp_path):
+    memory = CorrectionMemory(tmp_path / "memory", max_cases=2)
+    a, b, c = (toy_corrections(n, seed=n, name=name).cases[0] for n, name in ((2, "a"), (3, "b"), (1, "c")))
+    memory.put(a, context=0)
+    memory.put(a, context=0)  # corrected again: replaced, not added
+    memory.put(b, context=0)
+    assert [e.case_name for e in memory.entries()] == ["a", "b"]
+    pools = memory.pools((8, 0), exclude={b.case_key})
+    assert [p.names for p in pools] == [("a:z10", "a:z11")]
+    np.testing.assert_allclose(pools[0].inputs.numpy(), a.inputs, atol=1e-2)  # kept as float16
+    assert memory.pools((8, 1)) == []  # another network's 2.5D layout: not replayed
+    memory.put(c, context=0)
+    assert [e.case_name for e in memory.entries()] == ["b", "c"]  # at most two cases: the oldest went
+
+
+def test_a_damaged_memory_file_is_listed_skipped_and_replaced_by_the_next_write(tmp_path):
+    memory = CorrectionMemory(tmp_path / "memory")
+    case = toy_corrections(2, name="a").cases[0]
+    path = memory.put(case, context=0)
+    path.write_bytes(b"not a zip")
+    (entry,) = memory.entries()
+    assert entry.error.startswith("unreadable")
+    assert memory.pools((8, 0)) == []
+    memory.put(case, context=0)
+    assert not memory.entries()[0].error
+
+
+def test_adapting_case_b_replays_case_a_from_the_memory_beside_the_registry(registry, monkeypatch):
+    config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
+    monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
+    loaded, parent = registry.load()
+    first = drive(adapt_loaded_model(loaded, toy_corrections(2, name="a"), config, registry=registry,
+                                     parent_id=parent.id))[1].report
+    assert "memory" not in first.replay
+    loaded, _ = registry.load(first.version_id)
+    second = drive(adapt_loaded_model(loaded, toy_corrections(2, seed=3, name="b"), config, registry=registry,
+                                      parent_id=first.version_id))[1].report
+    assert second.replay["used"] and second.replay["memory"] == {"cases": ["a"], "slices": 2, "per_step": 2}
+    memory = CorrectionMemory.beside(registry.root)
+    assert sorted(e.case_name for e in memory.entries()) == ["a", "b"]
+
+
+def _fake_source(anchor):
+    def steps(*args, **kwargs):
+        return anchor
+        yield  # a generator that yields nothing
+
+    return steps
+
+
+# --- the label-free check ---------------------------------------------------------------------
+
+
+def test_unlabelled_slices_are_the_viewed_ones_then_spread_over_the_brain():
+    chosen, looked = choose_unlabelled(range(10, 30), corrected=[12, 20], viewed=[5, 13, 20, 14], count=6)
+    assert looked == [13, 14]  # 5 is outside the brain, 20 was corrected
+    assert {13, 14} <= set(chosen) and len(chosen) == 6 and not {12, 20} & set(chosen)
+
+
+def test_label_free_check_sees_viewed_slices_change_and_the_volume_move():
+    inputs, labels = toy_slices(4, seed=2)
+    slices = UnlabelledSlices(inputs, (3, 4, 5, 6), viewed=(3, 4), before=labels, voxel_ml=0.001)
+    blank = label_free_check([labels], tiny_model(background=True), [slices])
+    assert blank.viewed == 2 and blank.viewed_agreement == 0.0 and blank.tumour_ml_after == 0.0
+    assert blank.changed_slices == (3, 4, 5, 6) and "looked at" in blank.warning
+    same = label_free_check([np.zeros_like(labels)], tiny_model(background=True), [slices])
+    assert same.agreement == 1.0 and same.warning == "" and same.changed_slices == ()
+
+
+def test_the_report_carries_the_label_free_check(registry):
+    corrections = toy_corrections(3)
+    case = corrections.cases[0]
+    inputs, _ = toy_slices(2, seed=9)
+    with_check = Corrections.of(CaseCorrections(case.case_name, case.inputs, case.labels, case.slice_indices,
+                                                unlabelled=UnlabelledSlices(inputs, (40, 41), viewed=(41,))))
+    loaded, parent = registry.load()
+    report = drive(run_adaptation(loaded.model, with_check, default_config("active", **FAST), anchor=toy_anchor()))[1]
+    check = report.report.label_free
+    assert check["slices"] == 2 and check["viewed"] == 1 and 0.0 <= check["agreement"] <= 1.0
+    assert "without labels" in report.report.summary_lines()[-1]
+
+
+# --- the device ----------------------------------------------------------------------------------
+
+
+def test_out_of_memory_on_the_device_adapts_on_the_cpu_with_a_warning(registry, monkeypatch):
+    import napari_tumorseg.adapt.loaded as run_module
+
+    monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
+    monkeypatch.setattr("napari_tumorseg.inference.segmenter.choose_device", lambda requested: torch.device("meta"))
+    real = run_module.run_adaptation
+    devices = []
+
+    def run_or_fail(model, *args, **kwargs):
+        device = next(model.parameters()).device
+        devices.append(device.type)
+        if device.type == "meta":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_adaptation", run_or_fail)
+    loaded, parent = registry.load()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, outcome = drive(adapt_loaded_model(loaded, toy_corrections(2), default_config("naive", **FAST),
+                                              registry=registry, parent_id=parent.id, device="cuda"))
+    assert devices == ["meta", "cpu"]
+    assert outcome.report.device == "cpu (out of memory on meta)"
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == [
+        "out of memory on meta while adapting; adapting on the CPU instead"]
+    assert len([v for v in registry.list() if v.method]) == 1  # one version, from the CPU run
+
+
+def test_other_errors_on_the_device_are_not_hidden(registry, monkeypatch):
+    import napari_tumorseg.adapt.loaded as run_module
+
+    monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
+    monkeypatch.setattr("napari_tumorseg.inference.segmenter.choose_device", lambda requested: torch.device("meta"))
+    monkeypatch.setattr(run_module, "run_adaptation", lambda *a, **k: (_ for _ in ()).throw(ValueError("bug")))
+    loaded, parent = registry.load()
+    with pytest.raises(ValueError, match="bug"):
+        drive(adapt_loaded_model(loaded, toy_corrections(2), default_config("naive", **FAST), registry=registry,
+                                 parent_id=parent.id, device="cuda"))
+
+
+def test_the_adaptation_runs_on_the_models_device_throughout():
+    from napari_tumorseg.adapt.run import make_replay
+
+    model = tiny_model()
+    pools = [SlicePool.from_arrays(*toy_slices(2, seed=1), ["r0", "r1"])]
+    replay = make_replay(default_config("naive", replay=2), pools, model, memory_pools=pools)
+    assert replay.pools[0].inputs.device == replay.memory[0].inputs.device == torch.device("cpu")
+    assert make_replay(default_config("naive", replay=0, memory_per_step=0), pools, model, pools) is None
