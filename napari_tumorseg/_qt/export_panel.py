@@ -99,8 +99,6 @@ class ExportPanel(QGroupBox):
             if preparation.resampled_to_model:
                 self.grid_box.addItem("The 1 mm working grid", "working")
         self.grid_box.setEnabled(preparation is not None)
-        # A DICOM SEG lies on its series' own grid: a prepared (moved, resampled) scan exports NIfTI.
-        self.format_box.model().item(1).setEnabled(preparation is None and self._from_dicom())
 
     def _choose_file(self) -> None:
         case = self.state.case
@@ -136,6 +134,10 @@ class ExportPanel(QGroupBox):
 
         def writing(cancel):
             yield Progress(0, 1, "writing")
+            if seg and preparation is not None:  # back onto the referenced series' own grid
+                from ..prepare.export import write_dicom_seg_on_series
+
+                return write_dicom_seg_on_series(labels, preparation, case, path, overwrite=overwrite)
             if seg:
                 return write_dicom_seg(labels, case, path, overwrite=overwrite)
             if preparation is not None:

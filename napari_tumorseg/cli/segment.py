@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import CaseError
     from ..io import read_sources
     from ..io.atomic import check_writable
-    from ..io.dicom_seg import is_dicom_seg_path, reference_series
+    from ..io.dicom_seg import is_dicom_seg_path
     from ..io.nifti import require_nifti_suffix
     from ..prepare.detect import detect
     from ._progress import run_with_progress
@@ -87,14 +87,11 @@ def run(args: argparse.Namespace) -> int:
     findings = detect(sources, reference=args.reference, check_alignment=options.check_alignment)
     if findings.needs_preparation and args.no_prepare:
         raise CaseError(None, findings.summary())
-    if findings.needs_preparation and seg:
-        raise CaseError(args.case, "needs preparing, and a DICOM SEG must lie on its DICOM series' own grid: "
-                        "write the mask as .nii.gz (or prepare the series first)")
     if not findings.needs_preparation and args.grid != "reference":
         raise CaseError(args.case, "--grid applies to a scan that is prepared; this one needs no preparation")
     case = None if findings.needs_preparation else sources.assemble()
-    if seg:
-        reference_series(case)  # a case not read from DICOM: refused now, not after the segmentation
+    if seg and not sources.dicom_series:  # refused now, not after the segmentation
+        raise CaseError(args.case, "a DICOM SEG needs a case read from DICOM series; export NIfTI for this case")
     segmenter, model_id = load_segmenter(args.model, args.device, args.batch_size, trust=args.trust_model)
     preparation = None
     if case is None:
@@ -121,7 +118,13 @@ def _write(args: argparse.Namespace, labels, case, preparation, seg: bool) -> tu
     from ..io.labels import LabelConvention
 
     if seg:
-        return write_dicom_seg(labels, case, args.output, overwrite=args.overwrite), "DICOM SEG, segments 1 NCR, 2 ED, 3 ET"
+        if preparation is not None:  # back onto the referenced series' own grid
+            from ..prepare.export import write_dicom_seg_on_series
+
+            written = write_dicom_seg_on_series(labels, preparation, case, args.output, overwrite=args.overwrite)
+        else:
+            written = write_dicom_seg(labels, case, args.output, overwrite=args.overwrite)
+        return written, "DICOM SEG, segments 1 NCR, 2 ED, 3 ET"
     convention = case.label_convention if args.convention == "input" else LabelConvention(args.convention)
     if preparation is None:
         written = write_mask(labels, case.geometry, args.output, convention=convention, overwrite=args.overwrite)

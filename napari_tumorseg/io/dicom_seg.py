@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import CaseError
 from .atomic import atomic_write_bytes
-from .case import Case
+from .case import Case, Geometry
 from .labels import CLASS_NAMES, ED, ET, NCR
 
 REFERENCE_ORDER = ("t1c", "flair", "t2", "t1")
@@ -107,13 +107,21 @@ def write_dicom_seg(labels: np.ndarray, case: Case, path: str | PathLike[str], *
         CaseError: the case was not read from DICOM, its files cannot be read, or the mask is empty.
         WriteError: the file exists (without ``overwrite``) or cannot be written.
     """
-    path = Path(path)
-    hd = _highdicom(path)
     if labels.shape != case.shape:
         raise ValueError(f"labels of shape {labels.shape} on a case of grid {case.shape}")
     _, files = reference_series(case)
+    return write_dicom_seg_for_series(labels, case.geometry, files, path, overwrite=overwrite,
+                                      series_description=series_description)
+
+
+def write_dicom_seg_for_series(labels: np.ndarray, geometry: Geometry, files: tuple[Path, ...],
+                               path: str | PathLike[str], *, overwrite: bool = False,
+                               series_description: str = "Tumour segmentation (napari-tumorseg)") -> Path:
+    """Write canonical ``labels`` on ``geometry`` (the grid of the series ``files``) as a SEG referencing them."""
+    path = Path(path)
+    hd = _highdicom(path)
     datasets = _read_sources(files)
-    frames = np.ascontiguousarray(case.geometry.from_canonical(labels).transpose(2, 1, 0), dtype=np.uint8)
+    frames = np.ascontiguousarray(geometry.from_canonical(labels).transpose(2, 1, 0), dtype=np.uint8)
     first = datasets[0]
     if frames.shape != (len(datasets), int(first.Rows), int(first.Columns)):
         raise CaseError(files[0], f"the series holds {len(datasets)} slices of {first.Rows} x {first.Columns}; the "

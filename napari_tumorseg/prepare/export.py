@@ -58,6 +58,20 @@ def write_mask_on_grid(labels: np.ndarray, preparation: Preparation, path: str |
     return write_mask(moved, geometry, path, convention=convention, overwrite=overwrite)
 
 
+def write_dicom_seg_on_series(labels: np.ndarray, preparation: Preparation, case, path: str | PathLike[str], *,
+                               overwrite: bool = False) -> Path:
+    """Working-grid labels as a DICOM SEG on the grid of the DICOM series it references (T1c first).
+
+    The mask goes back onto that series' own grid (see :func:`mask_on_grid`), so every frame lies on one of
+    its images, however the series was moved or resampled while preparing.
+    """
+    from ..io.dicom_seg import reference_series, write_dicom_seg_for_series
+
+    key, files = reference_series(case)
+    moved, geometry = mask_on_grid(labels, preparation, key)
+    return write_dicom_seg_for_series(moved, geometry, files, path, overwrite=overwrite)
+
+
 def write_binary(mask: np.ndarray, geometry: Geometry, path: str | PathLike[str], *, overwrite: bool = False) -> Path:
     """A 0/1 uint8 NIfTI (a brain mask) on ``geometry``'s source grid, atomically."""
     from ..io.atomic import atomic_write_bytes

@@ -125,7 +125,8 @@ def strip(case: Case, brain: np.ndarray) -> Case:
     if brain.shape != case.shape:
         raise ValueError(f"brain mask {brain.shape} is not the case grid {case.shape}")
     images = {key: np.where(brain, volume, 0).astype(np.float32) for key, volume in case.images.items()}
-    return Case(case.name, images, case.geometry, case.label, case.label_convention, dict(case.sources))
+    return Case(case.name, images, case.geometry, case.label, case.label_convention, dict(case.sources),
+                dict(case.dicom_series))
 
 
 def grid_dict(geometry: Geometry) -> dict:
@@ -191,8 +192,9 @@ def prepare_sources(sources: SourceSet, options: PrepareOptions = PrepareOptions
         # Skull-stripped already: every sequence 0 outside the reference's brain, as in a BraTS case.
         images = {name: np.where(brain, image, 0).astype(np.float32) for name, image in images.items()}
     label = _label(sources, records, working)
+    # The DICOM series stay known: a DICOM SEG goes back onto one of them (see prepare.export).
     case = Case(sources.name, images, working, label, sources.convention,
-                {k: sources.volumes[k].path for k in records})
+                {k: sources.volumes[k].path for k in records}, dict(sources.dicom_series))
     seconds["total"] = time.perf_counter() - started
     preparation = Preparation(key, reference.geometry, working, records, findings, source, steps, seconds)
     return PreparedCase(case, brain, preparation)
