@@ -44,6 +44,15 @@ def test_small_drops_that_each_pass_the_tolerance_are_stopped_by_the_budget():
     assert decide(step).cumulative_drop == pytest.approx(0.015)  # no original given: the parent is it
 
 
+def test_the_guard_says_which_way_each_score_moved():
+    worse_anchor_better_case = decide(SetScores(16, {"mean": 0.823}, {"mean": 0.777}),
+                                      held_out=SetScores(8, {"mean": 0.477}, {"mean": 0.673}))
+    assert "0.823 -> 0.777 (down 0.046, tolerance 0.020; 0.046 of the 0.050 budget used" in worse_anchor_better_case.reason
+    assert "0.477 -> 0.673 (up 0.196, tolerance 0.050)" in worse_anchor_better_case.reason
+    better = decide(SetScores(16, {"mean": 0.80}, {"mean": 0.81}))
+    assert better.accepted and "(up 0.010," in better.reason and "none of the 0.050 budget used" in better.reason
+
+
 def test_the_original_and_its_score_travel_down_the_lineage(registry):
     anchor = toy_anchor()
     config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
