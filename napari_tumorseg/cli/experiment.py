@@ -177,6 +177,11 @@ def _drive(generator: Any) -> Any:
     return run_with_progress(generator, unit="run", postfix=lambda report: {"": report.detail[-60:]})
 
 
+def _say_written(out: Path, results: dict) -> None:
+    """The line every experiment ends with: where its results are, and how long it took."""
+    print(f"tumorseg: wrote {out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)", file=sys.stderr)
+
+
 def _load_model(args: argparse.Namespace, config: Any) -> tuple[Any, str]:
     from ..errors import TumorsegError
     from ..models.checkpoint import load_checkpoint
@@ -228,8 +233,7 @@ def run_meta_tune_command(args: argparse.Namespace) -> int:
                                      device=device, cache_dir=cache_dir, anchor_cache=anchor_cache,
                                      keep_journal=args.keep_journal)
     results = _drive(generator)
-    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
-          file=sys.stderr)
+    _say_written(args.out, results)
     return 0
 
 
@@ -255,8 +259,7 @@ def run_lifelong_command(args: argparse.Namespace) -> int:
     cache_dir, _ = _cache(args)
     generator = lifelong_experiment(config, args.out, command=command, device=device, cache_dir=cache_dir)
     results = _drive(generator)
-    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
-          file=sys.stderr)
+    _say_written(args.out, results)
     return 0
 
 
@@ -319,8 +322,7 @@ def run_effort_command(args: argparse.Namespace) -> int:
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))
-    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
-          file=sys.stderr)
+    _say_written(args.out, results)
     return 0
 
 
@@ -348,8 +350,7 @@ def run_sequence_command(args: argparse.Namespace) -> int:
     _, anchor_cache = _cache(args)
     results = _drive(sequence_experiment(model, preprocessing, config, args.out, model_description=description,
                                          command=command, device=device, anchor_cache=anchor_cache))
-    print(f"tumorseg: wrote {args.out / 'results.md'} ({results['timings']['wall_time_s'] / 60:.1f} min)",
-          file=sys.stderr)
+    _say_written(args.out, results)
     return 0
 
 
