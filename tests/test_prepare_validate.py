@@ -3,6 +3,8 @@ from a registration that fails, whatever the file axes (BraTS-MET-00110 is store
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from prepare_fixtures import head_phantom  # noqa: F401 (fixture)
@@ -70,3 +72,28 @@ def test_edge_agreement_prefers_aligned_edges_whatever_the_contrast(head_phantom
     shifted = np.roll(flair, 2, axis=1)
     assert edge_agreement(t1c, t1c, brain) == pytest.approx(edge_agreement(t1c, 5.0 - 2.0 * t1c, brain))
     assert edge_agreement(t1c, flair, brain) > edge_agreement(t1c, shifted, brain) + 0.02
+
+
+def test_bench_prepare_keeps_every_case_measured_before_an_interruption(monkeypatch, tmp_path):
+    from napari_tumorseg.cli import EXIT_INTERRUPTED, main
+    from napari_tumorseg.prepare import validate
+
+    def fake_case(seed, domain, segmenter):
+        if seed == 3:
+            raise KeyboardInterrupt  # the third case never finishes
+        return {"case": f"{domain}_{seed}", "prepare_seconds": float(seed), "brain_dice": 0.95,
+                "registration": {"flair": {"mean_mm": 0.5, "max_mm": 1.0, "nmi_after": 1.1}}, "findings": []}
+
+    monkeypatch.setattr(validate, "validate_synthetic", fake_case)
+    output = tmp_path / "prepare.json"
+    assert main(["bench-prepare", "--synthetic", "glioma:1,glioma:2,glioma:3", "--no-real", "--no-segment",
+                 "--quiet", "-o", str(output)]) == EXIT_INTERRUPTED
+    kept = json.loads(output.read_text())
+    assert [row["case"] for row in kept["synthetic"]] == ["glioma_1", "glioma_2"]
+    assert kept["complete"] is False and kept["summary"]["synthetic"]["cases"] == 2
+    assert "bench-prepare" in kept["command"]
+
+    assert main(["bench-prepare", "--synthetic", "glioma:1,glioma:2", "--no-real", "--no-segment", "--quiet",
+                 "-o", str(output), "--overwrite"]) == 0
+    done = json.loads(output.read_text())
+    assert done["complete"] is True and done["summary"]["synthetic"]["prepare_seconds_max"] == 2.0

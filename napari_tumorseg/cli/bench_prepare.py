@@ -72,14 +72,25 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_segment:
         model = args.model or str(resource_path("models", "glioma-unet.safetensors"))
         segmenter, model_id = load_segmenter(model, "cpu")
-    machine_before = describe_machine()
-    results = run_with_progress(run_validation(synthetic, real, segmenter), quiet=args.quiet, unit="case")
-    results.update(command=command_line(args, "bench-prepare"), model=model_id, machine_before=machine_before,
-                   machine_after=describe_machine())
+    header = {"command": command_line(args, "bench-prepare"), "model": model_id, "machine_before": describe_machine()}
+    written = [False]
+
+    def save(results: dict, complete: bool) -> None:
+        # After every case, so an interrupted run keeps what it measured ("complete": false until the end).
+        if args.output is not None:
+            atomic_write_json(args.output, {**results, **header, "machine_after": describe_machine(),
+                                            "complete": complete}, overwrite=args.overwrite or written[0])
+            written[0] = True
+
+    def after_case(report, _line) -> None:
+        if report.data is not None:
+            save(report.data, complete=False)
+
+    results = run_with_progress(run_validation(synthetic, real, segmenter), quiet=args.quiet, unit="case",
+                                also=after_case)
+    save(results, True)
     print(json.dumps(results["summary"], indent=2))
     for part in ("synthetic", "real"):
         for row in results[part]:
             print(f"{part} {row['case']}: " + json.dumps({k: v for k, v in row.items() if k != 'case'}), file=sys.stderr)
-    if args.output is not None:
-        atomic_write_json(args.output, results, overwrite=args.overwrite)
     return 0

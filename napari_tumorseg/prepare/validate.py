@@ -237,19 +237,24 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 def run_validation(synthetic: Sequence[tuple[str, int]], real: Sequence[Path], segmenter,
                    cancel: CancelFlag = None) -> Generator[Progress, None, dict]:
-    """Every synthetic and real case in turn; returns the results and their summary."""
+    """Every synthetic and real case in turn; returns the results and their summary.
+
+    Each case's report carries (as its ``data``) the results so far with their summary, so a caller can
+    keep what was measured before an interruption.
+    """
     clock = Clock(len(synthetic) + len(real), "validating", cancel)
     yield clock.start()
-    out: dict = {"synthetic": [], "real": []}
+    out: dict = {"synthetic": [], "real": [], "summary": {}}
     for domain, seed in synthetic:
         clock.check()
         out["synthetic"].append(validate_synthetic(seed, domain, segmenter))
-        yield clock.tick(f"{domain} {seed}")
+        out["summary"] = summarise(out)
+        yield clock.tick(f"{domain} {seed}", data=out)
     for folder in real:
         clock.check()
         out["real"].append(validate_real(folder, segmenter))
-        yield clock.tick(folder.name)
-    out["summary"] = summarise(out)
+        out["summary"] = summarise(out)
+        yield clock.tick(folder.name, data=out)
     return out
 
 
