@@ -42,6 +42,21 @@ def test_prediction_lands_on_the_volume_grid_and_the_mask_is_one_filled_piece(to
     assert mask[4, 4, 4] and not mask[10, 10, 10] and mask.sum() == 216
 
 
+def test_the_sequences_probabilities_are_averaged_then_brought_back_once(tmp_path, torch_single_thread):
+    from napari_tumorseg.io.case import Geometry
+    from napari_tumorseg.prepare.brain import brain_probability
+
+    model = build_brain_net(TINY)
+    path = save_brain_net(tmp_path / "brain.safetensors", model, TINY, {"name": "tiny"})
+    model, _, _ = load_brain_net(path)  # the float16-stored weights brain_probability uses
+    rng = np.random.default_rng(1)
+    images = {key: rng.random((9, 21, 17)).astype(np.float32) for key in ("t1c", "flair", "t2")}
+    geometry = Geometry(np.diag([1.3, 1.3, 4.0, 1.0]), (17, 21, 9))  # RAS storage: canonical (9, 21, 17)
+    assert geometry.canonical_shape == (9, 21, 17)
+    each = np.mean([predict_probability(model, TINY, v, geometry.spacing) for v in images.values()], axis=0)
+    np.testing.assert_allclose(brain_probability(images, geometry, net_path=str(path)), each, atol=1e-5)
+
+
 def test_training_a_few_steps_writes_the_network_and_its_card_and_resumes(tmp_path, torch_single_thread):
     from napari_tumorseg.jobs import drive
     from napari_tumorseg.training.brain import BrainTrainSettings, state_path_for, train_brain_net

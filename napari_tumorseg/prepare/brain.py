@@ -25,14 +25,18 @@ def brain_probability(images: dict[str, np.ndarray], geometry: Geometry, *, net_
     """Mean brain probability over the sequences (canonical volumes on ``geometry``), float32."""
     import torch
 
-    from .brainnet import predict_probability
+    from .brainnet import predict_at_net_spacing, probability_back
 
     model, config, _ = _network(net_path)
-    total = np.zeros(geometry.canonical_shape, dtype=np.float32)
+    if not images:
+        return np.zeros(geometry.canonical_shape, dtype=np.float32)
+    total = None
     with torch.inference_mode():
         for volume in images.values():
-            total += predict_probability(model, config, volume, geometry.spacing)
-    return total / max(len(images), 1)
+            small = predict_at_net_spacing(model, config, volume, geometry.spacing)
+            total = small if total is None else total + small
+    # One zoom back for all the sequences (they share the grid; the mean commutes with linear zoom).
+    return probability_back(total / len(images), geometry.canonical_shape)
 
 
 def extract_brain(images: dict[str, np.ndarray], geometry: Geometry, *, net_path: str | None = None) -> np.ndarray:

@@ -150,6 +150,18 @@ def predict_probability(
     The volume is resampled to the network's spacing (linear), run slice by
     slice, and the probabilities resampled back (linear).
     """
+    return probability_back(predict_at_net_spacing(model, config, volume, spacing, batch_size), volume.shape)
+
+
+def predict_at_net_spacing(
+    model: nn.Module, config: BrainNetConfig, volume: np.ndarray, spacing: tuple[float, float, float],
+    batch_size: int = 8,
+) -> np.ndarray:
+    """The brain probability on the network's grid (``volume`` zoomed to ``config.spacing_mm``), float32.
+
+    Volumes of one shape and spacing give probabilities on one grid: their mean can be brought back
+    once (:func:`probability_back`), as linear interpolation commutes with the mean.
+    """
     import torch
     from scipy import ndimage as ndi
 
@@ -169,10 +181,16 @@ def predict_probability(
             indices = np.arange(start, min(start + batch_size, padded.shape[0]))
             logits = model(torch.from_numpy(slice_stack(padded, indices, config.context)))
             probability[indices] = torch.softmax(logits, dim=1)[:, 1].numpy()
-    probability = probability[:, oy : oy + small.shape[1], ox : ox + small.shape[2]]
-    back = np.asarray(volume.shape) / np.asarray(probability.shape)
+    return probability[:, oy : oy + small.shape[1], ox : ox + small.shape[2]]
+
+
+def probability_back(probability: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A probability on the network's grid brought back onto the volume's grid of ``shape`` (linear)."""
+    from scipy import ndimage as ndi
+
+    back = np.asarray(shape) / np.asarray(probability.shape)
     full = ndi.zoom(probability, back, order=1, grid_mode=True, mode="nearest")
-    return _fit(full, volume.shape)
+    return _fit(full, shape)
 
 
 def _fit(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
