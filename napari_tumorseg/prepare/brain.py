@@ -1,7 +1,7 @@
 """Brain extraction on a prepared (co-registered) case: the brain-mask network over every sequence.
 
 Each sequence gives a brain probability (:mod:`.brainnet`); their mean is
-thresholded at one half, and the largest connected piece, holes filled, is
+thresholded (at ``brainnet.BRAIN_THRESHOLD``), and the largest connected piece, holes filled, is
 the brain. One network file is loaded once per process.
 """
 
