@@ -80,6 +80,19 @@ def test_one_region_drifting_past_the_budget_since_the_original_is_rejected():
     assert decide(step, original=original["mean"], original_regions=original, budget=0.07).accepted
 
 
+def test_a_run_holds_each_region_to_the_originals_score_from_its_lineage(registry):
+    loaded, parent = registry.load()
+    config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
+    anchor = toy_anchor()
+    # An impossible original ET Dice: whatever the run reaches, ET has drifted more than the budget since.
+    lineage = Lineage("tiny", 0.0, anchor_key(anchor), {"ET": 3.0})
+    report = drive(run_adaptation(loaded.model, toy_corrections(3), config, anchor=anchor, registry=registry,
+                                  parent_id=parent.id, lineage=lineage))[1].report
+    assert report.status == "rejected" and report.lineage["failed_region"] == "ET"
+    assert "the enhancing tumour (ET) has drifted too far from the original" in report.reason
+    assert report.lineage["root_anchor_regions"] == {"ET": 3.0}
+
+
 def test_the_original_and_its_score_travel_down_the_lineage(registry):
     anchor = toy_anchor()
     config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
