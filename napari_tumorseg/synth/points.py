@@ -83,8 +83,7 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
     coarse_brain = anatomy.at_coarse_nodes(displacement).sum(axis=-1)
     flat = _candidates(anatomy, coarse_brain)
     index = unravel(flat, anatomy.shape)
-    whole = (np.zeros(3, dtype=np.int64), np.asarray(anatomy.shape, dtype=np.int64))
-    sampler = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape, box=whole)
+    sampler = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape)
     # The coarse fraction, interpolated, rules out most of the margin before the costly sampling.
     maybe = np.flatnonzero(sampler.sample(coarse_brain) > CANDIDATE_FRACTION)
     flat, index, sampler = flat[maybe], index[:, maybe], sampler.subset(maybe)
@@ -95,12 +94,11 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
         np.add(index[axis], sampler.sample(displacement[..., axis]) / spacing[axis], out=template_index[axis])
     tissue = anatomy.sample(template_index)
     brain = np.flatnonzero(tissue[0] + tissue[1] + tissue[2] >= BRAIN_THRESHOLD)
-    sampler = sampler.subset(brain)
-    extra = sampler.sample_all(extra_fields)
+    # A sampler of its own: the brain's box is much smaller than the candidates' (fewer planes to interpolate).
+    flat, index = flat[brain], index[:, brain]
+    extra = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape).sample_all(extra_fields)
     template_mm = (template_index[:, brain] + np.float32(0.5)) * spacing[:, None]
-    return BrainPoints(
-        flat=flat[brain], index=index[:, brain], tissue=tissue[:, brain], extra=extra, template_mm=template_mm
-    )
+    return BrainPoints(flat=flat, index=index, tissue=tissue[:, brain], extra=extra, template_mm=template_mm)
 
 
 class LocalNoise:
