@@ -86,7 +86,8 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
     sampler = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape)
     # The coarse fraction, interpolated, rules out most of the margin before the costly sampling.
     maybe = np.flatnonzero(sampler.sample(coarse_brain) > CANDIDATE_FRACTION)
-    flat, index, sampler = flat[maybe], index[:, maybe], sampler.subset(maybe)
+    # take(), not [:, keep]: that gives column-major (3, N) arrays, whose rows every later step reads slowly.
+    flat, index, sampler = flat[maybe], index.take(maybe, axis=1), sampler.subset(maybe)
     spacing = anatomy.spacing.astype(np.float32)
     template_index = np.empty((3, flat.size), dtype=np.float32)
     for axis in range(3):
@@ -95,9 +96,11 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
     tissue = anatomy.sample(template_index)
     brain = np.flatnonzero(tissue[0] + tissue[1] + tissue[2] >= BRAIN_THRESHOLD)
     # A sampler of its own: the brain's box is much smaller than the candidates' (fewer planes to interpolate).
-    flat, index = flat[brain], index[:, brain]
+    flat, index = flat[brain], index.take(brain, axis=1)
     extra = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape).sample_all(extra_fields)
-    template_mm = (template_index[:, brain] + np.float32(0.5)) * spacing[:, None]
+    template_mm = (template_index.take(brain, axis=1) + np.float32(0.5)) * spacing[:, None]
+    # The tissue stays column-major, as it always was: version 1 renders it as a matrix product, whose bits
+    # depend on the layout (version 2 makes it row-major, see version2.build).
     return BrainPoints(flat=flat, index=index, tissue=tissue[:, brain], extra=extra, template_mm=template_mm)
 
 
