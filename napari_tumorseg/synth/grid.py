@@ -157,13 +157,14 @@ class GridSampler:
         """The x and y passes over the nodes in reach: ``lo + w * (hi - lo)`` along x, then along y."""
         f = np.asarray(field, dtype=np.float32)[self._nodes]
         x, y = self._x, self._y
-        lower = f[:, :, x.lower]
-        along_x = f[:, :, x.lower + 1]
+        # take(), not fancy indexing: its result is row-major, so the passes and the final reshape stay cheap.
+        lower = f.take(x.lower, axis=2)
+        along_x = f.take(x.lower + 1, axis=2)
         along_x -= lower
         along_x *= weight_x
         along_x += lower
-        lower = along_x[:, y.lower]
-        along_y = along_x[:, y.lower + 1]
+        lower = along_x.take(y.lower, axis=1)
+        along_y = along_x.take(y.lower + 1, axis=1)
         along_y -= lower
         along_y *= weight_y
         along_y += lower
