@@ -146,6 +146,11 @@ class GridSampler:
         self._above = self._below + plane
         self._weight = z_taps.weight[local_z]
 
+    @property
+    def size(self) -> int:
+        """How many voxels it samples."""
+        return int(self._below.size)
+
     def subset(self, keep: np.ndarray) -> GridSampler:
         """The same sampler for some of its voxels (an index array or boolean mask)."""
         other = object.__new__(GridSampler)
