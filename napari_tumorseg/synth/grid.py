@@ -210,11 +210,14 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float)
         shape: grid shape.
         sigma: blur in grid voxels (the correlation length of the field).
     """
-    field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma, mode="wrap")
+    field = rng.standard_normal(shape, dtype=np.float32)
+    ndi.gaussian_filter(field, sigma, mode="wrap", output=field)  # in place: each pass buffers its lines anyway
     std = float(field.std())
-    return (field / std if std > 0 else field).astype(np.float32)
+    if std > 0:
+        field /= std
+    return field
 
 
 def ramp(x: np.ndarray, edge: float = 1.0) -> np.ndarray:
     """1 where ``x <= 0``, 0 where ``x >= edge``, linear between."""
-    return np.clip(1.0 - x / np.float32(edge), 0.0, 1.0).astype(np.float32)
+    return np.clip(1.0 - x / np.float32(edge), 0.0, 1.0).astype(np.float32, copy=False)

@@ -67,7 +67,7 @@ def _candidates(anatomy: Anatomy, coarse_brain: np.ndarray) -> np.ndarray:
         np.clip(np.round((np.arange(n) + 0.5) * s / coarse.spacing_mm).astype(np.int64), 0, c - 1)
         for n, s, c in zip(anatomy.shape, anatomy.spacing, coarse.shape)
     ]
-    return np.flatnonzero(near[np.ix_(*nearest)])
+    return np.flatnonzero(near.take(nearest[0], axis=0).take(nearest[1], axis=1).take(nearest[2], axis=2))
 
 
 def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.ndarray) -> BrainPoints:
