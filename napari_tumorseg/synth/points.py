@@ -95,9 +95,8 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
         np.add(index[axis], sampler.sample(displacement[..., axis]) / spacing[axis], out=template_index[axis])
     tissue = anatomy.sample(template_index)
     brain = np.flatnonzero(tissue[0] + tissue[1] + tissue[2] >= BRAIN_THRESHOLD)
-    # A sampler of its own: the brain's box is much smaller than the candidates' (fewer planes to interpolate).
     flat, index = flat[brain], index.take(brain, axis=1)
-    extra = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape).sample_all(extra_fields)
+    extra = sampler.subset(brain).sample_all(extra_fields)
     template_mm = (template_index.take(brain, axis=1) + np.float32(0.5)) * spacing[:, None]
     # The tissue stays column-major, as it always was: version 1 renders it as a matrix product, whose bits
     # depend on the layout (version 2 makes it row-major, see version2.build).
