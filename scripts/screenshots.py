@@ -7,7 +7,9 @@ metastasis case with the bundled model: open, segment, correct (the
 reference painted on a few slices, as a radiologist would), adapt (active
 meta-tune, defaults), export; then the clinic's steps: the four sequences at
 once, a false lesion removed by one click (and the undo it leaves), a model of
-your own (a small ONNX file made on the spot) that segments but is not adapted.
+your own (a small ONNX file made on the spot) that segments but is not adapted,
+and the same case opened from DICOM series, its mask exported as a DICOM SEG
+and read back on top (highdicom) to show it lands on the same voxels.
 A scratch registry and session folder keep the user's own models untouched.
 """
 
@@ -132,6 +134,51 @@ def clinic_steps(viewer, app, dock, case, out: Path, scratch: Path) -> None:
     wait(app, dock.segment_panel.add_model(model))
     scroll_into_view(dock.segment_panel)
     shoot(viewer, app, out / "8-own-model.png")
+    dock.segment_panel.model_box.setCurrentIndex(0)  # back to the bundled U-Net
+
+    dicom_seg_step(viewer, app, dock, case, out, scratch)
+
+
+def write_case_as_dicom(case, folder: Path) -> Path:
+    """The case as four DICOM MR series (one per sequence, 16-bit), as a scanner's export would hold it."""
+    import nibabel as nib
+
+    from napari_tumorseg.io import write_case
+    from napari_tumorseg.io.testing import write_dicom_series
+
+    nifti = write_case(case, folder / "nifti", layout="brats2020")
+    names = {"flair": "AX FLAIR", "t1": "AX T1", "t1ce": "AX T1 POST GD", "t2": "AX T2"}  # BraTS 2020 suffixes
+    for number, (modality, description) in enumerate(names.items(), start=1):
+        image = nib.load(next(nifti.glob(f"*_{modality}.nii.gz")))
+        scaled = np.asarray(image.dataobj, dtype=np.float32)
+        scaled = np.round(scaled / max(float(scaled.max()), 1e-6) * 2000).astype(np.int16)
+        write_dicom_series(folder / case.name / modality, scaled, image.affine, description=description,
+                           series_number=number)
+    return folder / case.name
+
+
+def dicom_seg_step(viewer, app, dock, case, out: Path, scratch: Path) -> None:
+    """Open the case from DICOM, segment, export a DICOM SEG, read it back and show it over the T1c."""
+    from napari_tumorseg._qt.adapt_panel import scroll_into_view
+    from napari_tumorseg.io.dicom_seg import read_dicom_seg
+
+    folder = write_case_as_dicom(case, scratch / "as-dicom")
+    wait(app, dock.case_panel.open_path(folder))
+    wait(app, dock.segment_panel.segment_volume())
+    panel = dock.export_panel
+    panel.format_box.setCurrentText("DICOM SEG (.dcm)")
+    path = scratch / f"{case.name}_seg.dcm"
+    wait(app, panel.export(path))
+    read_back = read_dicom_seg(path, dock.state.case)
+    shown = dock.layers.segmentation(create=False)
+    shown.visible = False
+    viewer.add_labels(read_back, name="DICOM SEG, read back", opacity=0.6, scale=shown.scale,
+                      colormap=shown.colormap)
+    tumour = read_back.reshape(read_back.shape[0], -1).astype(bool).sum(axis=1)
+    dock.layers.go_to_slice(int(np.argmax(tumour)))
+    viewer.layers["T1c"].visible = True
+    scroll_into_view(panel)
+    shoot(viewer, app, out / "9-dicom-seg.png")
 
 
 if __name__ == "__main__":

@@ -125,27 +125,35 @@ def prepare_undo(folder: Path) -> None:
     state.record_edit(labels)
 
 
-def run_undo(folder: Path, mark: Callable[[str], None]) -> None:
+def run_undo(folder: Path, mark: Callable[[str], None], background: bool = False) -> None:
+    """The undo scenario; ``background``: the files written by the viewer's background writer, each
+    step marked done once the writer has flushed it (what the viewer's user is promised)."""
     from napari_tumorseg.prompts import edit_between
     from napari_tumorseg.workflow.state import ReviewState
+    from napari_tumorseg.workflow.writer import SessionWriter
 
     case = crash_case()
-    state = ReviewState(sessions_root=folder / "sessions")
+    state = ReviewState(sessions_root=folder / "sessions", writer=SessionWriter(background=background))
+
+    def done(what: str) -> None:
+        state.writer.flush()
+        mark(what)
+
     state.open_case(case)
     labels = state.labels.copy()
     labels[3] = painted(case.shape, 3, 3)
     state.record_edit(labels)
-    mark("edited 3")
+    done("edited 3")
     state.undo()
-    mark("undone 3")
+    done("undone 3")
     state.undo()
-    mark("undone 1")
+    done("undone 1")
     state.redo()
-    mark("redone 1")
+    done("redone 1")
     after = state.labels.copy()
     after[5] = painted(case.shape, 3, 5)
     state.apply_edit(edit_between(state.labels, after, "prompt on 5"))
-    mark("prompted 5")
+    done("prompted 5")
 
 
 # --- scenario "adapt": store and activate a version, roll back, delete it ----------------------
@@ -210,6 +218,7 @@ def _marked(mark: Callable[[str], None], what: str, version):
 
 
 SCENARIOS = {"review": (prepare_review, run_review), "undo": (prepare_undo, run_undo),
+             "undo-background": (prepare_undo, lambda folder, mark: run_undo(folder, mark, background=True)),
              "adapt": (prepare_adapt, run_adapt)}
 
 

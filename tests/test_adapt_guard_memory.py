@@ -53,6 +53,46 @@ def test_the_guard_says_which_way_each_score_moved():
     assert better.accepted and "(up 0.010," in better.reason and "none of the 0.050 budget used" in better.reason
 
 
+def test_one_region_forgotten_is_rejected_and_named_although_the_mean_holds():
+    # What adapting on a glioma without enhancing tumour did: WT and TC up, ET down, the mean level.
+    traded = SetScores(16, {"WT": 0.85, "TC": 0.80, "ET": 0.80, "mean": 0.816667},
+                       {"WT": 0.90, "TC": 0.85, "ET": 0.70, "mean": 0.816667})
+    verdict = decide(traded)
+    assert not verdict.accepted and verdict.failed_region == "ET"
+    assert verdict.reason.startswith("rejected: forgetting of the enhancing tumour (ET) on the source anchor set")
+    assert "ET 0.800 -> 0.700 (down 0.100)" in verdict.reason and "anchor Dice 0.817 -> 0.817 (unchanged" in verdict.reason
+    assert decide(traded, tolerance=0.1).accepted  # the region's bound is the tolerance
+    assert decide(traded, force=True).activate
+    within = SetScores(16, {"WT": 0.85, "TC": 0.80, "ET": 0.80, "mean": 0.8167},
+                       {"WT": 0.86, "TC": 0.81, "ET": 0.785, "mean": 0.8183})
+    assert decide(within).accepted and decide(within).failed_region is None
+
+
+def test_one_region_drifting_past_the_budget_since_the_original_is_rejected():
+    step = SetScores(16, {"WT": 0.90, "TC": 0.85, "ET": 0.75, "mean": 0.833333},
+                     {"WT": 0.91, "TC": 0.86, "ET": 0.74, "mean": 0.836667})  # ET -0.01 against the parent
+    original = {"WT": 0.88, "TC": 0.83, "ET": 0.80, "mean": 0.836667}  # ET -0.06 since the original
+    verdict = decide(step, original=original["mean"], original_regions=original)
+    assert not verdict.accepted and verdict.failed_region == "ET"
+    assert "the enhancing tumour (ET) has drifted too far from the original" in verdict.reason
+    assert "0.800 in the original" in verdict.reason
+    assert decide(step, original=original["mean"]).accepted  # the original's regions unknown: the mean's budget alone
+    assert decide(step, original=original["mean"], original_regions=original, budget=0.07).accepted
+
+
+def test_a_run_holds_each_region_to_the_originals_score_from_its_lineage(registry):
+    loaded, parent = registry.load()
+    config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
+    anchor = toy_anchor()
+    # An impossible original ET Dice: whatever the run reaches, ET has drifted more than the budget since.
+    lineage = Lineage("tiny", 0.0, anchor_key(anchor), {"ET": 3.0})
+    report = drive(run_adaptation(loaded.model, toy_corrections(3), config, anchor=anchor, registry=registry,
+                                  parent_id=parent.id, lineage=lineage))[1].report
+    assert report.status == "rejected" and report.lineage["failed_region"] == "ET"
+    assert "the enhancing tumour (ET) has drifted too far from the original" in report.reason
+    assert report.lineage["root_anchor_regions"] == {"ET": 3.0}
+
+
 def test_the_original_and_its_score_travel_down_the_lineage(registry):
     anchor = toy_anchor()
     config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
@@ -60,8 +100,10 @@ def test_the_original_and_its_score_travel_down_the_lineage(registry):
     first = drive(run_adaptation(loaded.model, toy_corrections(3, name="a"), config, anchor=anchor,
                                  registry=registry, parent_id=parent.id))[1].report
     assert first.lineage["root"] == "tiny" and first.lineage["root_anchor"] == first.dice["anchor"].before["mean"]
+    regions = {k: first.dice["anchor"].before[k] for k in ("WT", "TC", "ET")}
+    assert first.lineage["root_anchor_regions"] == regions
     lineage = lineage_of(registry, first.version_id, anchor)
-    assert lineage == Lineage("tiny", first.lineage["root_anchor"], anchor_key(anchor))
+    assert lineage == Lineage("tiny", first.lineage["root_anchor"], anchor_key(anchor), regions)
     second_model, _ = registry.load(first.version_id)
     second = drive(run_adaptation(second_model.model, toy_corrections(3, seed=4, name="b"), config, anchor=anchor,
                                   registry=registry, parent_id=first.version_id, lineage=lineage))[1].report
@@ -155,6 +197,34 @@ def test_label_free_check_sees_viewed_slices_change_and_the_volume_move():
     assert blank.changed_slices == (3, 4, 5, 6) and "looked at" in blank.warning
     same = label_free_check([np.zeros_like(labels)], tiny_model(background=True), [slices])
     assert same.agreement == 1.0 and same.warning == "" and same.changed_slices == ()
+
+
+def test_label_free_check_flags_the_enhancing_tumour_shrinking_while_the_whole_tumour_holds():
+    inputs, labels = toy_slices(4, seed=2)  # 144 voxels of tumour a slice, 16 of them ET
+    slices = UnlabelledSlices(inputs, (3, 4, 5, 6), before=labels, voxel_ml=0.01)
+    without_et = np.where(labels == 3, 1, labels).astype(np.uint8)  # the core now necrotic: ET gone, WT and TC kept
+    model = _predicts(without_et)
+    check = label_free_check([labels], model, [slices])
+    assert check.tumour_ml_before == pytest.approx(check.tumour_ml_after)  # the whole tumour did not move
+    assert check.region_ml_before["ET"] == pytest.approx(0.64) and check.region_ml_after["ET"] == 0.0
+    assert check.warning == "the predicted enhancing tumour (ET) on unlabelled slices went 0.64 -> 0.00 ml (down 100 %)"
+    assert check.to_dict()["region_ml"]["ET"] == {"before": 0.64, "after": 0.0, "change": -1.0}
+    from napari_tumorseg.adapt.report import label_free_line
+
+    line = label_free_line(check.to_dict())
+    assert "(TC 0.64 -> 0.64, ET 0.64 -> 0.00)" in line and "warning: the predicted enhancing tumour" in line
+    small = UnlabelledSlices(inputs, (3, 4, 5, 6), before=labels, voxel_ml=0.001)  # 0.064 ml of ET: too little to say
+    assert "enhancing" not in label_free_check([labels], model, [small]).warning
+
+
+def _predicts(labels: np.ndarray) -> torch.nn.Module:
+    """A stand-in network whose prediction on the slices is ``labels``, whatever the input."""
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float() * 10
+
+    return Fixed().eval()
 
 
 def test_the_report_carries_the_label_free_check(registry):

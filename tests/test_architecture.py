@@ -121,3 +121,27 @@ def test_panels_import_neither_each_other_nor_the_dock():
         imported = {m.rpartition(".")[2] for m in imports_of(f"napari_tumorseg._qt.{panel}")
                     if m.startswith("napari_tumorseg._qt.")}
         assert not imported & (PANELS | {"dock"}), (panel, imported)
+
+
+def test_torch_loads_with_passive_openmp_waiting_whichever_module_imports_it_first():
+    # libgomp reads OMP_WAIT_POLICY once, when torch is imported: `bench-adapt` imported torch
+    # through `adapt` before `models` set it, and spun its idle threads (twice the wall time at load 4).
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import builtins, os, sys\n"
+        "real = builtins.__import__\n"
+        "seen = []\n"
+        "def hook(name, *args, **kwargs):\n"
+        "    if name.split('.')[0] == 'torch' and 'torch' not in sys.modules and not seen:\n"
+        "        seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "    return real(name, *args, **kwargs)\n"
+        "builtins.__import__ = hook\n"
+        "import napari_tumorseg.adapt.bench, napari_tumorseg.adapt.run\n"
+        "print(seen)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['PASSIVE']"

@@ -56,11 +56,13 @@ def test_corrections_survive_a_kill_at_every_mutation_of_resegmenting_and_saving
         assert visible == {"prediction.npz", "corrections.npz", "history"}, where
 
 
-def test_undo_history_survives_a_kill_at_every_mutation_and_still_undoes_to_the_model_output(tmp_path):
+@pytest.mark.parametrize("scenario", ["undo", "undo-background"])
+def test_undo_history_survives_a_kill_at_every_mutation_and_still_undoes_to_the_model_output(tmp_path, scenario):
+    """Written at once, and by the viewer's background writer (killed on its thread, mid-queue)."""
     from napari_tumorseg.workflow.state import ReviewState
 
     case = crash_case()
-    points = crash_runs("undo", tmp_path)
+    points = crash_runs(scenario, tmp_path)
     for point in points:
         marks = tuple(point["marks"])
         where = f"killed before mutation {point['kill_at']} after {list(marks)}"

@@ -158,3 +158,30 @@ def test_the_dock_fits_a_1600_by_1000_window_and_marks_a_phantom(qtbot, dock, sm
     assert "Synthetic phantom" in dock.case_panel.summary.text()
     overlay = dock.viewer.canvas.overlays.text
     assert overlay.visible and overlay.text.startswith("SYNTHETIC PHANTOM")
+
+
+def test_bench_gui_runs_every_prompt_through_the_panel_and_times_the_loop(qtbot, dock, small_glioma_folder,
+                                                                         small_glioma):
+    """``tumorseg bench-gui``'s prompt phases: each prompt really runs (the review state applies its edit)."""
+    from qtpy.QtWidgets import QApplication
+
+    from napari_tumorseg._qt.responsiveness import TickRecorder, _prompt_phases
+
+    layer = open_and_segment(qtbot, dock, small_glioma_folder)
+    # The tiny model finds nothing: the phantom's tumour stands in for its output, no slice corrected yet.
+    layer.data = dock.state.accept_prediction(small_glioma.label.copy(), dock.state.prediction_model)
+    applied, apply_edit = [], dock.state.apply_edit
+
+    def spy(edit):
+        applied.append(edit.what)
+        return apply_edit(edit)
+
+    dock.state.apply_edit = spy
+    phases = _prompt_phases(QApplication.instance(), dock, TickRecorder(), repeats=2)
+    names = [phase.phase for phase in phases]
+    assert names == ["prompt: remove lesion (3D)", "prompt: undo", "prompt: grow lesion (3D)",
+                     "prompt: fill between corrected slices", "prompt: propagate ±3", "prompt: redo"]
+    assert all(phase.ticks > 0 and phase.max_ms >= phase.p99_ms >= phase.p50_ms for phase in phases)
+    what = " | ".join(applied).lower()
+    assert what.count("removed a lesion") >= 3 and "grew" in what and "filled" in what, what
+    assert dock.state.history.can_undo

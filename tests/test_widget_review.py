@@ -122,3 +122,21 @@ def test_the_segmentation_layer_is_locked_while_the_model_writes_into_it(qtbot, 
     assert not layer.editable
     wait_for(qtbot, job)
     assert layer.editable
+
+
+def test_the_viewer_writes_the_session_in_the_background_and_a_failed_write_is_notified(qtbot, dock, monkeypatch,
+                                                                                         tmp_path):
+    import napari_tumorseg._qt.layers as layers_module
+    from napari_tumorseg.errors import WriteError
+
+    heard = []
+    monkeypatch.setattr(layers_module, "notify_error", lambda error, what: heard.append((str(error), what)))
+    assert dock.state.writer.background  # turned on by the dock's layers
+
+    def full_disk():
+        raise WriteError(tmp_path / "corrections.npz", "no space left on device")
+
+    dock.state.writer.run(full_disk)
+    qtbot.waitUntil(lambda: bool(heard), timeout=5000)  # from the writer's thread to the GUI's
+    assert "no space left" in heard[0][0] and heard[0][1] == "saving the corrections"
+    dock.state.writer.flush()  # heard already: not raised again

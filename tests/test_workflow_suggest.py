@@ -60,8 +60,15 @@ def test_flip_disagreement_and_a_changed_version_count_too():
 def test_picks_are_spread_out_and_skip_corrected_slices():
     scores = np.array([0, 9, 8, 7, 0, 0, 5, 0, 1], float)
     assert pick_slices(scores, 3) == [1, 6, 2]  # 2 and 3 are next to 1; then the suppressed fill in
-    assert pick_slices(scores, 2, exclude=[1]) == [2, 6]
     assert pick_slices(np.zeros(5), 3) == []
+
+
+def test_neighbours_of_corrected_slices_are_suggested_only_when_nothing_else_is_left():
+    scores = np.array([0, 9, 8, 7, 0, 0, 5, 0, 1, 0, 0, 0], float)
+    assert pick_slices(scores, 2, exclude=[1]) == [6, 8]  # 2 and 3 (next to 1) score higher, but 1 was corrected
+    assert pick_slices(scores, 2, exclude=[8]) == [1, 2]  # 6 is within 2 of 8: the fill-in keeps off it too
+    assert pick_slices(scores, 4, exclude=[1]) == [6, 8, 2, 3]  # nothing else left: the neighbours, by score
+    assert pick_slices(scores, 1, exclude=[1], neighbours=0) == [2]
 
 
 def test_the_review_state_suggests_with_reasons(tmp_path):

@@ -93,5 +93,6 @@ class TumourSegmentationWidget(QWidget):
             panel.cancel()
         self.correct_panel.close_tools()  # the Segmentation layer's clicks and keys back to napari's
         self.layers.save_edits_now()
+        self.state.writer.flush()  # the last edits on disk before the dock goes (failures were notified)
         self.settings.save_quietly()
         super().closeEvent(event)

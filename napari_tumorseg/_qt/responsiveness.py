@@ -1,10 +1,14 @@
-"""How late the GUI event loop runs while the widget segments and adapts (``tumorseg bench-gui``).
+"""How late the GUI event loop runs while the widget segments, corrects and adapts (``tumorseg bench-gui``).
 
 A QTimer asks to tick every 10 ms on the GUI thread; every tick records how
 much later than asked it came. Anything the GUI thread does for long (a
 heavy callback, a lock held by a worker) shows up as a late tick: that is
 the freeze a user would feel. The benchmark drives the real dock widget in a
-real viewer on a BraTS-size synthetic case, as a user would.
+real viewer on a BraTS-size synthetic case, as a user would: segment, then
+each correction prompt through the Correct panel's own tools (remove a lesion,
+grow it back, fill between two corrected slices, propagate, undo, redo), then
+adapt. A prompt's phase lasts until its edit is applied and saved, plus
+``SETTLE_S`` of the viewer repainting it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 TICK_MS = 10
+SETTLE_S = 0.3  # after an edit lands: the repaint of the new labels belongs to the action
 
 
 @dataclass
@@ -68,8 +73,107 @@ def _wait(app, job, timeout_s: float = 900.0) -> None:
         time.sleep(0.001)
 
 
-def run_benchmark(domain: str = "metastasis", seed: int = 20000, corrected: int = 5, threads: int | None = None) -> dict:
-    """Segment a BraTS-size case, correct ``corrected`` slices from its reference, adapt; time the loop."""
+def _settle(app, seconds: float = SETTLE_S) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def _run_queued(app, recorder: TickRecorder, action) -> tuple[list[float], float]:
+    """Run ``action`` (returns a Job, or None when it ran on the GUI thread) with the recorder on.
+
+    Returns the ticks' delays (the edit's repaint included) and the seconds from the click to the edit applied.
+    """
+    from qtpy.QtCore import QTimer
+
+    recorder.start()
+    started = time.perf_counter()
+    jobs = []
+    # Queued like a click: the action runs inside the event loop the recorder measures.
+    QTimer.singleShot(0, lambda: jobs.append(action()))
+    while not jobs:
+        app.processEvents()
+        time.sleep(0.001)
+    if jobs[0] is not None:
+        _wait(app, jobs[0])
+    seconds = time.perf_counter() - started
+    _settle(app)
+    recorder.timer.stop()
+    return list(recorder.delays), seconds
+
+
+def _repeated(app, dock, recorder: TickRecorder, name: str, action, reset, repeats: int, before=None) -> LoopDelay:
+    """``action`` timed ``repeats`` times, ``before`` and ``reset`` around each untimed; the ticks pooled.
+
+    Raises:
+        RuntimeError: the action changed no label (a prompt refused: the panel's line says why).
+    """
+    delays, seconds = [], []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        labels = dock.state.labels.copy()
+        ticks, took = _run_queued(app, recorder, action)
+        if np.array_equal(labels, dock.state.labels):
+            raise RuntimeError(f"{name}: nothing changed ({dock.correct_panel.tools.status.text()})")
+        delays += ticks
+        seconds.append(took)
+        reset()
+        _settle(app)
+    recorder.delays = delays
+    return recorder.stop(name, float(np.median(seconds)))
+
+
+def _prompt_phases(app, dock, recorder: TickRecorder, repeats: int) -> list[LoopDelay]:
+    """Each correction prompt ``repeats`` times through the Correct panel's tools, on the segmented case.
+
+    A phase's seconds are the median per action (click to applied edit); its ticks pool all repeats.
+    """
+    from scipy import ndimage
+
+    from ..prompts import edit_between
+    from ..workflow.bench_prompts import largest_lesion
+
+    state, tools, layers = dock.state, dock.correct_panel.tools, dock.layers
+    lesion, click, _ = largest_lesion(state.labels)
+    z = click[0]
+    layers.go_to_slice(z)
+    _settle(app)
+    phases = []
+    tools.set_tool("remove")
+    phases.append(_repeated(app, dock, recorder, "prompt: remove lesion (3D)", lambda: tools.click(click), state.undo,
+                            repeats))
+    _wait(app, tools.click(click))
+    phases.append(_repeated(app, dock, recorder, "prompt: undo", tools.undo, state.redo, repeats))
+    state.undo()
+    # A missed lesion: the model's lesion erased, then grown back from a click.
+    state.apply_edit(edit_between(state.labels, np.where(lesion, 0, state.labels).astype(np.uint8), "erase a lesion"))
+    tools.set_tool("grow")
+    phases.append(_repeated(app, dock, recorder, "prompt: grow lesion (3D)", lambda: tools.click(click), state.undo,
+                            repeats))
+    state.undo()
+    # Two corrected slices 8 apart through the lesion (drawn a voxel wider, as oedema): fill, propagate.
+    corrected = state.labels.copy()
+    for k in (z - 4, z + 4):
+        corrected[k] = np.where(ndimage.binary_dilation(corrected[k] > 0), 2, 0).astype(np.uint8)
+    state.record_edit(corrected, "two corrected slices")
+    phases.append(_repeated(app, dock, recorder, "prompt: fill between corrected slices", tools.fill, state.undo, repeats))
+    layers.go_to_slice(z - 4)
+    phases.append(_repeated(app, dock, recorder, f"prompt: propagate ±{tools.reach_box.value()}", tools.propagate,
+                            state.undo, repeats))
+    phases.append(_repeated(app, dock, recorder, "prompt: redo", tools.redo, lambda: None, repeats, before=state.undo))
+    tools.set_tool("brush")
+    return phases
+
+
+def run_benchmark(domain: str = "metastasis", seed: int = 20000, corrected: int = 5, threads: int | None = None,
+                  prompts: int = 3) -> dict:
+    """Segment a BraTS-size case, correct ``corrected`` slices from its reference, adapt, run each prompt
+    ``prompts`` times (0: none).
+
+    Returns the GUI loop's delay in each phase, as a dict (the JSON the command prints).
+    """
     import tempfile
 
     import napari
@@ -122,6 +226,8 @@ def run_benchmark(domain: str = "metastasis", seed: int = 20000, corrected: int 
         raise RuntimeError(dock.adapt_panel.status.text())
     _wait(app, job)
     results.append(recorder.stop(f"adapt ({dock.adapt_panel.method()}, {len(slices)} slices)", time.perf_counter() - started))
+    if prompts:  # after adapting, so that the adaptation learns from the reference slices alone
+        results.extend(_prompt_phases(app, dock, recorder, prompts))
     viewer.close()
     return {
         "machine": describe_machine(),

@@ -8,7 +8,12 @@ it. What can be measured without labels:
   (implicitly approved: a version that redraws them is suspect), and on a
   few more uncorrected slices spread over the brain;
 - the predicted tumour volume on those slices before and after (an
-  adaptation that doubles or erases the tumour it was not shown is suspect).
+  adaptation that doubles or erases the tumour it was not shown is suspect),
+  and the same for each region on its own: the tumour core (TC) and the
+  enhancing tumour (ET). Five slices of a glioma without enhancing tumour
+  taught the model "less enhancing tumour": the whole tumour moved by under
+  10 %, the enhancing part fell to a quarter or a third. Only the
+  per-region volumes show that.
 
 The numbers go on the card and into the report; large changes raise a
 warning there. They do not reject a version on their own: a correction that
@@ -19,11 +24,12 @@ not looked at closely.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import nn
 
+from ..io.labels import REGIONS
 from ..models.losses import region_dice
 from .training import predict_labels
 
@@ -32,6 +38,10 @@ AGREEMENT_WARNING = 0.8
 # A relative change of the predicted tumour volume beyond this (and over MIN_ML) is worth a warning.
 VOLUME_WARNING = 0.5
 MIN_ML = 0.5
+# The same for the core and the enhancing tumour, smaller than the whole: over a dozen slices an
+# enhancing rim is a few tenths of a millilitre.
+REGION_MIN_ML = 0.1
+REGION_NAMES = {"WT": "tumour", "TC": "tumour core", "ET": "enhancing tumour"}
 # A slice counts as changed when its whole-tumour agreement is below this and this many voxels moved.
 SLICE_AGREEMENT = 0.8
 SLICE_MIN_VOXELS = 20
@@ -103,6 +113,8 @@ class LabelFreeCheck:
         tumour_ml_before: predicted whole-tumour volume on the checked slices before, in ml.
         tumour_ml_after: the same after.
         warning: one sentence when something changed a lot, else "".
+        region_ml_before: predicted volume of each region ("WT", "TC", "ET") on the checked slices before, in ml.
+        region_ml_after: the same after.
     """
 
     slices: int
@@ -113,13 +125,17 @@ class LabelFreeCheck:
     tumour_ml_before: float
     tumour_ml_after: float
     warning: str = ""
+    region_ml_before: dict[str, float] = field(default_factory=dict)
+    region_ml_after: dict[str, float] = field(default_factory=dict)
 
     @property
     def volume_change(self) -> float:
         """Relative change of the predicted tumour volume (0 when there was none before and after)."""
-        if self.tumour_ml_before <= 0:
-            return 0.0 if self.tumour_ml_after <= 0 else float("inf")
-        return self.tumour_ml_after / self.tumour_ml_before - 1.0
+        return _relative(self.tumour_ml_before, self.tumour_ml_after)
+
+    def region_change(self, region: str) -> float:
+        """Relative change of one region's predicted volume (0 when there was none before and after)."""
+        return _relative(self.region_ml_before.get(region, 0.0), self.region_ml_after.get(region, 0.0))
 
     def to_dict(self) -> dict:
         change = self.volume_change
@@ -131,8 +147,28 @@ class LabelFreeCheck:
             "changed_slices": list(self.changed_slices),
             "tumour_ml": {"before": round(self.tumour_ml_before, 3), "after": round(self.tumour_ml_after, 3),
                           "change": round(change, 4) if np.isfinite(change) else None},
+            "region_ml": {region: {"before": round(self.region_ml_before[region], 3),
+                                   "after": round(self.region_ml_after.get(region, 0.0), 3),
+                                   "change": _rounded(self.region_change(region))}
+                          for region in self.region_ml_before},
             "warning": self.warning,
         }
+
+
+def _relative(before: float, after: float) -> float:
+    if before <= 0:
+        return 0.0 if after <= 0 else float("inf")
+    return after / before - 1.0
+
+
+def _rounded(change: float) -> float | None:
+    return round(change, 4) if np.isfinite(change) else None
+
+
+def _region_ml(labels: np.ndarray, voxel_ml: float) -> dict[str, float]:
+    """Predicted volume of each region in ml."""
+    return {region: float(np.count_nonzero(np.isin(labels, classes))) * voxel_ml
+            for region, classes in REGIONS.items()}
 
 
 def _agreement(before: np.ndarray, after: np.ndarray) -> float:
@@ -156,6 +192,8 @@ def label_free_check(before: Sequence[np.ndarray], after_model: nn.Module,
     pooled_before, pooled_after, viewed_before, viewed_after = [], [], [], []
     changed: list[int] = []
     ml_before = ml_after = 0.0
+    regions_before = dict.fromkeys(REGIONS, 0.0)
+    regions_after = dict.fromkeys(REGIONS, 0.0)
     viewed_count = 0
     for labels, group in zip(before, groups):
         after = predict_labels(after_model, group.inputs)
@@ -163,6 +201,10 @@ def label_free_check(before: Sequence[np.ndarray], after_model: nn.Module,
         pooled_after.append(after.reshape(-1))
         ml_before += float(np.count_nonzero(labels)) * group.voxel_ml
         ml_after += float(np.count_nonzero(after)) * group.voxel_ml
+        for region, ml in _region_ml(labels, group.voxel_ml).items():
+            regions_before[region] += ml
+        for region, ml in _region_ml(after, group.voxel_ml).items():
+            regions_after[region] += ml
         viewed = set(group.viewed)
         viewed_count += len(viewed)
         for z, b, a in zip(group.indices, labels, after):
@@ -178,7 +220,8 @@ def label_free_check(before: Sequence[np.ndarray], after_model: nn.Module,
     viewed_agreement = (_agreement(np.concatenate(viewed_before), np.concatenate(viewed_after))
                         if viewed_before else None)
     check = LabelFreeCheck(sum(len(g.indices) for g in groups), viewed_count, agreement, viewed_agreement,
-                           tuple(sorted(changed)), ml_before, ml_after)
+                           tuple(sorted(changed)), ml_before, ml_after,
+                           region_ml_before=regions_before, region_ml_after=regions_after)
     return _with_warning(check)
 
 
@@ -194,4 +237,19 @@ def _with_warning(check: LabelFreeCheck) -> LabelFreeCheck:
             f"the predicted tumour on unlabelled slices went {check.tumour_ml_before:.1f} -> "
             f"{check.tumour_ml_after:.1f} ml"
         )
+    for region in ("TC", "ET"):  # the whole tumour is the line above
+        before, after = check.region_ml_before.get(region, 0.0), check.region_ml_after.get(region, 0.0)
+        if abs(after - before) >= REGION_MIN_ML and abs(check.region_change(region)) > VOLUME_WARNING:
+            problems.append(
+                f"the predicted {REGION_NAMES[region]} ({region}) on unlabelled slices went {before:.2f} -> "
+                f"{after:.2f} ml ({_relative_words(before, after)})"
+            )
     return replace(check, warning="; ".join(problems))
+
+
+def _relative_words(before: float, after: float) -> str:
+    """How a volume changed, at a glance: "down 69 %", "up 120 %", "none before"."""
+    if before <= 0:
+        return "none before"
+    change = round(100 * (after / before - 1.0))
+    return f"down {-change} %" if change < 0 else f"up {change} %"

@@ -151,7 +151,7 @@ def _remember(store: Any, corrections: Corrections, context: int) -> None:
 
 
 def lineage_of(registry: ModelRegistry | None, parent_id: str | None, anchor: EvalSet) -> Lineage:
-    """The original model ``parent_id`` descends from, and its anchor Dice (for the cumulative budget).
+    """The original model ``parent_id`` descends from, and its anchor Dice, mean and per region (the budget).
 
     A shipped model (or a version without lineage) is its own original: the
     run then compares with the parent's score before. Otherwise the parent's
@@ -169,11 +169,13 @@ def lineage_of(registry: ModelRegistry | None, parent_id: str | None, anchor: Ev
     if parent.status == PRETRAINED or not isinstance(info, dict) or not info.get("root"):
         return Lineage(parent_id, None, key)
     root = str(info["root"])
-    value = info.get("root_anchor")
+    value, regions = info.get("root_anchor"), info.get("root_anchor_regions")
     if info.get("anchor_key") == key and isinstance(value, (int, float)):
-        return Lineage(root, float(value), key)
+        if isinstance(regions, dict) and all(isinstance(v, (int, float)) for v in regions.values()):
+            return Lineage(root, float(value), key, {str(k): float(v) for k, v in regions.items()})
+        return Lineage(root, float(value), key)  # kept before the per-region budget: the mean's alone
     try:
         original, _ = registry.load(root)
-        return Lineage(root, score_set(original.model, anchor)["mean"], key)
+        return Lineage.of_original(root, score_set(original.model, anchor), anchor)
     except Exception:  # noqa: BLE001 - the original is gone: the parent's score is the best reference left
         return Lineage(parent_id, None, key)

@@ -96,7 +96,8 @@ class AdaptationReport:
         if self.lineage:
             out["lineage"] = dict(self.lineage)
         if self.label_free is not None:
-            out["label_free"] = {k: self.label_free.get(k) for k in ("agreement", "viewed_agreement", "tumour_ml")}
+            out["label_free"] = {k: self.label_free.get(k)
+                                 for k in ("agreement", "viewed_agreement", "tumour_ml", "region_ml")}
         return _json_safe(out)
 
     def summary_lines(self) -> list[str]:
@@ -115,10 +116,13 @@ def label_free_line(check: dict[str, Any]) -> str:
     volume = check.get("tumour_ml") or {}
     viewed = check.get("viewed_agreement")
     seen = f", on the {check.get('viewed')} you looked at {viewed:.3f}" if viewed is not None else ""
+    regions = check.get("region_ml") or {}
+    parts = ", ".join(f"{region} {regions[region].get('before', 0):.2f} -> {regions[region].get('after', 0):.2f}"
+                      for region in ("TC", "ET") if region in regions)
     text = (
         f"without labels: agreement before/after {check.get('agreement', float('nan')):.3f} on "
         f"{check.get('slices')} uncorrected slices{seen}; predicted tumour there "
-        f"{volume.get('before', 0):.1f} -> {volume.get('after', 0):.1f} ml"
+        f"{volume.get('before', 0):.1f} -> {volume.get('after', 0):.1f} ml" + (f" ({parts})" if parts else "")
     )
     return text + (f" (warning: {check['warning']})" if check.get("warning") else "")
 

@@ -36,6 +36,7 @@ from .guard import (
     anchor_key,
     correction_sets,
     decide,
+    region_scores,
     score_set,
 )
 from .labelfree import label_free_check, labels_before
@@ -170,12 +171,15 @@ def run_adaptation(
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
     lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
     decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
-                      original=lineage.root_anchor, budget=config.budget)
+                      original=lineage.root_anchor, budget=config.budget, original_regions=lineage.root_regions)
     activate = decision.activate and (auto_activate or decision.forced)
     replay_info: dict[str, Any] = {"used": replay is not None}
     if replay is not None:
         replay_info.update(replay.describe())
-    root_anchor = dice[ANCHOR_SET].before["mean"] if lineage.root_anchor is None else lineage.root_anchor
+    if lineage.root_anchor is None:  # the parent is the original: its scores before are the lineage's
+        root_anchor, root_regions = dice[ANCHOR_SET].before["mean"], region_scores(dice[ANCHOR_SET].before)
+    else:
+        root_anchor, root_regions = lineage.root_anchor, lineage.root_regions
     report = AdaptationReport(
         method=config.method,
         parent_id=parent_id,
@@ -197,7 +201,10 @@ def run_adaptation(
         details=result.details,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         lineage={"root": lineage.root, "root_anchor": round(float(root_anchor), 6), "anchor_key": lineage.anchor_key,
-                 "cumulative_drop": decision.cumulative_drop, "budget": decision.budget},
+                 "cumulative_drop": decision.cumulative_drop, "budget": decision.budget,
+                 "root_anchor_regions": None if root_regions is None else
+                 {k: round(float(v), 6) for k, v in root_regions.items()},
+                 "failed_region": decision.failed_region},
         label_free=None if check is None else check.to_dict(),
         device=str(model_device(model)),
     )

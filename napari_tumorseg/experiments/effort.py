@@ -171,6 +171,7 @@ class BaseModel:
     anchor: Any = None
     replay: list = field(default_factory=list)
     anchor_mean: float = float("nan")
+    anchor_scores: dict = field(default_factory=dict)
 
 
 def prepare_sources(bases: dict[str, BaseModel], config: EffortConfig, anchor_cache: Any) -> None:
@@ -184,7 +185,8 @@ def prepare_sources(bases: dict[str, BaseModel], config: EffortConfig, anchor_ca
                                  per_case=config.anchor_per_case, cache_dir=anchor_cache)
         base.replay = replay_pools(replay_count, base.model.config, base.preprocessing, shape=config.shape,
                                    cache_dir=anchor_cache)
-        base.anchor_mean = score_set(base.model, base.anchor)["mean"]
+        base.anchor_scores = score_set(base.model, base.anchor)
+        base.anchor_mean = base.anchor_scores["mean"]
 
 
 @dataclass
@@ -241,7 +243,7 @@ def run_protocol(
         seed: the repeat seed.
     """
     from ..adapt.corrections import Corrections, case_corrections
-    from ..adapt.guard import Lineage, anchor_key
+    from ..adapt.guard import Lineage
     from ..adapt.run import run_adaptation
     from ..workflow.suggest import slice_scores
 
@@ -252,7 +254,7 @@ def run_protocol(
     clock = Clock(config.rounds, "rounds", cancel)
     model, current, previous = base.model, initial, None
     corrected: list[int] = []
-    lineage = Lineage("original", base.anchor_mean, anchor_key(base.anchor))
+    lineage = Lineage.of_original("original", base.anchor_scores, base.anchor)
     rounds = [{"slices": 0, "picked": [], "accepted": None, **rest_scores(current.labels, truth, [], spacing)}]
     for index in range(config.rounds):
         clock.check()

@@ -79,7 +79,7 @@ def run_real(
 ) -> Generator[Progress, None, dict[str, Any]]:
     """The real-case part; returns {"available": False} where the real cases are absent."""
     from ..adapt.corrections import Corrections, case_corrections
-    from ..adapt.guard import Lineage, anchor_key
+    from ..adapt.guard import Lineage
     from ..adapt.run import run_adaptation
     from ..evaluation.realdata import real_case_dir
     from ..io import read_case
@@ -125,7 +125,7 @@ def run_real(
                 "unlabelled": {name: _volumes(labels, other.geometry.spacing)
                                for name, (other, labels) in unlabelled_before.items()}}
     targets = []
-    lineage = Lineage("original", unet.anchor_mean, anchor_key(unet.anchor))
+    lineage = Lineage.of_original("original", unet.anchor_scores, unet.anchor)
     for seed in seeds:
         for rule in TARGET_RULES:
             unit = ("target", case.name, seed, rule)

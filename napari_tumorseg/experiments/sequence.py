@@ -94,7 +94,7 @@ def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anch
                  cancel: Any = None) -> Generator[Progress, None, dict[str, Any]]:
     """Every variant and seed through the sequence of cases; returns the raw records."""
     from ..adapt.anchors import anchor_set, replay_pools
-    from ..adapt.guard import Lineage, anchor_key, score_set
+    from ..adapt.guard import Lineage, score_set
     from ..adapt.memory import CorrectionMemory
     from ..adapt.run import run_adaptation
     from ..adapt.corrections import Corrections
@@ -111,7 +111,7 @@ def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anch
     anchor = anchor_set(model.config, preprocessing, shape=config.shape, per_case=config.anchor_per_case,
                         cache_dir=anchor_cache)
     replay = replay_pools(8, model.config, preprocessing, shape=config.shape, cache_dir=anchor_cache)
-    lineage = Lineage("original", score_set(model, anchor)["mean"], anchor_key(anchor))
+    lineage = Lineage.of_original("original", score_set(model, anchor), anchor)
     eval_sets = [p.eval_set(p.name) for p in patients]
     before = [score_set(model, s)["mean"] for s in eval_sets]
     clock = Clock(len(config.variants) * config.seeds * len(patients), "adapting", cancel)

@@ -10,16 +10,7 @@ dataclasses); building or loading a model does.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
-
-# Idle OpenMP threads of torch sleep instead of spinning. Read once, when torch is
-# first imported (every torch import of this package comes after this line). On a
-# CPU shared with other work (napari's own threads, other programs) spinning
-# threads steal the cores the busy ones need: `tumorseg bench` on 2 busy cores
-# took 13 s per volume with passive waiting and 58-65 s without; idle, the cost
-# is a few microseconds per parallel region. An explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .config import ARCHITECTURES, LABEL_CONVENTION, ModelConfig, PreprocessingConfig
 

@@ -207,7 +207,7 @@ class PointBox:
         low = np.maximum(index.min(axis=1) - margin, 0)
         high = np.minimum(index.max(axis=1) + 1 + margin, shape)
         size = tuple(int(n) for n in high - low)
-        local = np.ravel_multi_index(tuple(index - low[:, None]), size)
+        local = ((index[0] - low[0]) * size[1] + (index[1] - low[1])) * size[2] + (index[2] - low[2])
         return cls(tuple(slice(int(a), int(b)) for a, b in zip(low, high)), size, local)
 
 

@@ -96,7 +96,8 @@ def _fold_cortex(
     inside = np.flatnonzero(band > 0)  # the rest keeps the template: no need to sample anything there
     band, depth = band[inside], regions[0, inside]
     gm, wm, csf = all_gm[inside], all_wm[inside], all_csf[inside]
-    surface = points.template_mm[:, inside] - depth * regions[2:5, inside]
+    # take(), not [:, inside]: row-major, so the samplers read each axis's row fast (the values are the same).
+    surface = points.template_mm.take(inside, axis=1) - depth * regions[2:5].take(inside, axis=1)
     # Sulci lean and bend on their way in: the surface point read shifts with depth.
     coarse = grid_shape(TILT_STEP_MM)
     tilt = np.stack([smooth_noise(rng, coarse, TILT_LENGTH_MM / TILT_STEP_MM) for _ in range(3)])

@@ -98,6 +98,11 @@ class GridSampler:
     times faster than ``map_coordinates``, and the gather indices are shared by
     every field sampled on the same grid.
 
+    Only the grid nodes the voxels' box reaches are read, and only the planes
+    between them are interpolated: each value is the same arithmetic on the
+    same numbers whatever the box, so a tighter box changes no bit, only the
+    time (the x-y pass over a whole BraTS plane costs more than the gathers).
+
     Args:
         index: (3, N) integer fine voxel indices (z, y, x).
         spacing: fine voxel size (mm) along (z, y, x).
@@ -127,51 +132,70 @@ class GridSampler:
         else:
             low, high = np.zeros(3, dtype=np.int64), np.ones(3, dtype=np.int64)
         centres = [(np.arange(lo, hi) + 0.5) * s for lo, hi, s in zip(low, high, spacing)]
-        self._y = _AxisTaps.for_positions(centres[1], float(origin_mm[1]), step_mm, self.grid_shape[1])
-        self._x = _AxisTaps.for_positions(centres[2], float(origin_mm[2]), step_mm, self.grid_shape[2])
+        y = _AxisTaps.for_positions(centres[1], float(origin_mm[1]), step_mm, self.grid_shape[1])
+        x = _AxisTaps.for_positions(centres[2], float(origin_mm[2]), step_mm, self.grid_shape[2])
         z_taps = _AxisTaps.for_positions(centres[0], float(origin_mm[0]), step_mm, self.grid_shape[0])
+        # The grid nodes the box reaches (taps rise with the position): the rest is never read.
+        self._nodes = tuple(slice(int(t.lower[0]), int(t.lower[-1]) + 2) for t in (z_taps, y, x))
+        self._y = _AxisTaps(y.lower - self._nodes[1].start, y.weight)
+        self._x = _AxisTaps(x.lower - self._nodes[2].start, x.weight)
         plane = int((high[1] - low[1]) * (high[2] - low[2]))
         local_z = index[0] - low[0]
         in_plane = (index[1] - low[1]) * (high[2] - low[2]) + (index[2] - low[2])
-        self._below = z_taps.lower[local_z] * plane + in_plane
+        self._below = (z_taps.lower - self._nodes[0].start)[local_z] * plane + in_plane
         self._above = self._below + plane
         self._weight = z_taps.weight[local_z]
+
+    @property
+    def size(self) -> int:
+        """How many voxels it samples."""
+        return int(self._below.size)
 
     def subset(self, keep: np.ndarray) -> GridSampler:
         """The same sampler for some of its voxels (an index array or boolean mask)."""
         other = object.__new__(GridSampler)
-        other.grid_shape, other._x, other._y = self.grid_shape, self._x, self._y
+        other.grid_shape, other._nodes, other._x, other._y = self.grid_shape, self._nodes, self._x, self._y
         other._below, other._above, other._weight = self._below[keep], self._above[keep], self._weight[keep]
         return other
 
+    def _planes(self, field: np.ndarray) -> np.ndarray:
+        """The x and y passes over the nodes in reach: ``lo + w * (hi - lo)`` along x, then along y."""
+        f = np.asarray(field, dtype=np.float32)[self._nodes]
+        x, y = self._x, self._y
+        # take(), not fancy indexing: its result is row-major, so the passes and the final reshape stay cheap.
+        lower = f.take(x.lower, axis=2)
+        along_x = f.take(x.lower + 1, axis=2)
+        along_x -= lower
+        along_x *= x.weight
+        along_x += lower
+        lower = along_x.take(y.lower, axis=1)
+        along_y = along_x.take(y.lower + 1, axis=1)
+        along_y -= lower
+        along_y *= y.weight[:, None]
+        along_y += lower
+        return along_y
+
     def sample(self, field: np.ndarray) -> np.ndarray:
         """One grid field (gz, gy, gx) at the voxels, (N,) float32."""
-        f = np.asarray(field, dtype=np.float32)
-        x, y = self._x, self._y
-        along_x = f[:, :, x.lower] + x.weight * (f[:, :, x.lower + 1] - f[:, :, x.lower])
-        along_y = (
-            along_x[:, y.lower, :] + y.weight[:, None] * (along_x[:, y.lower + 1, :] - along_x[:, y.lower, :])
-        ).reshape(-1)
+        along_y = self._planes(field).reshape(-1)
         below = along_y.take(self._below)
-        return below + self._weight * (along_y.take(self._above) - below)
+        out = along_y.take(self._above)
+        out -= below
+        out *= self._weight
+        out += below
+        return out
 
     def sample_all(self, fields: np.ndarray) -> np.ndarray:
         """Channel-last grid fields (gz, gy, gx, C) at the voxels, (C, N) float32.
 
-        The same arithmetic as :meth:`sample` per channel, but each voxel's
-        channels are gathered together (one row per gather), which is what
-        costs most for millions of voxels.
+        :meth:`sample` per channel: one-dimensional gathers per channel cost
+        less than gathering each voxel's channels as a row and transposing.
         """
-        f = np.asarray(fields, dtype=np.float32)
-        x, y = self._x, self._y
-        channels = f.shape[-1]
-        along_x = f[:, :, x.lower] + x.weight[:, None] * (f[:, :, x.lower + 1] - f[:, :, x.lower])
-        along_y = (
-            along_x[:, y.lower] + y.weight[:, None, None] * (along_x[:, y.lower + 1] - along_x[:, y.lower])
-        ).reshape(-1, channels)
-        below = along_y.take(self._below, axis=0)
-        out = below + self._weight[:, None] * (along_y.take(self._above, axis=0) - below)
-        return np.ascontiguousarray(out.T)
+        channels = np.ascontiguousarray(np.moveaxis(np.asarray(fields, dtype=np.float32), -1, 0))
+        out = np.empty((len(channels), self.size), dtype=np.float32)
+        for channel, field in enumerate(channels):
+            out[channel] = self.sample(field)
+        return out
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
@@ -182,11 +206,14 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float)
         shape: grid shape.
         sigma: blur in grid voxels (the correlation length of the field).
     """
-    field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma, mode="wrap")
+    field = rng.standard_normal(shape, dtype=np.float32)
+    ndi.gaussian_filter(field, sigma, mode="wrap", output=field)  # in place: each pass buffers its lines anyway
     std = float(field.std())
-    return (field / std if std > 0 else field).astype(np.float32)
+    if std > 0:
+        field /= std
+    return field
 
 
 def ramp(x: np.ndarray, edge: float = 1.0) -> np.ndarray:
     """1 where ``x <= 0``, 0 where ``x >= edge``, linear between."""
-    return np.clip(1.0 - x / np.float32(edge), 0.0, 1.0).astype(np.float32)
+    return np.clip(1.0 - x / np.float32(edge), 0.0, 1.0).astype(np.float32, copy=False)

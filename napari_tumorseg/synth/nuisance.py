@@ -71,11 +71,16 @@ def bias_basis(rng: np.random.Generator, coarse: CoarseGrid) -> np.ndarray:
     """
     centre = np.asarray(FIELD_OF_VIEW_MM, dtype=np.float32).reshape(3, 1, 1, 1) / 2.0
     u = (coarse.positions_mm - centre) / np.float32(max(FIELD_OF_VIEW_MM) / 2.0)
+    # Each coordinate varies along its own axis only: its powers are taken on that axis (contiguous, as
+    # the whole grid was) and broadcast, the same products in the same order on a fraction of the numbers.
+    along = [np.ascontiguousarray(u[0, :, 0, 0]).reshape(-1, 1, 1),
+             np.ascontiguousarray(u[1, 0, :, 0]).reshape(1, -1, 1),
+             np.ascontiguousarray(u[2, 0, 0, :]).reshape(1, 1, -1)]
     powers = [(i, j, k) for i in range(4) for j in range(4 - i) for k in range(4 - i - j) if i + j + k > 0]
     fields = []
     for _ in range(2):
         coefficients = rng.normal(0.0, 1.0, len(powers)) / (1.0 + np.array([sum(p) for p in powers]))
-        field = sum(c * u[0] ** i * u[1] ** j * u[2] ** k for c, (i, j, k) in zip(coefficients, powers))
+        field = sum(c * along[0] ** i * along[1] ** j * along[2] ** k for c, (i, j, k) in zip(coefficients, powers))
         field = field - field.mean()
         fields.append((field / max(float(field.std()), 1e-6)).astype(np.float32))
     return np.stack(fields, axis=-1)

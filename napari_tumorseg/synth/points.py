@@ -67,7 +67,7 @@ def _candidates(anatomy: Anatomy, coarse_brain: np.ndarray) -> np.ndarray:
         np.clip(np.round((np.arange(n) + 0.5) * s / coarse.spacing_mm).astype(np.int64), 0, c - 1)
         for n, s, c in zip(anatomy.shape, anatomy.spacing, coarse.shape)
     ]
-    return np.flatnonzero(near[np.ix_(*nearest)])
+    return np.flatnonzero(near.take(nearest[0], axis=0).take(nearest[1], axis=1).take(nearest[2], axis=2))
 
 
 def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.ndarray) -> BrainPoints:
@@ -83,11 +83,11 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
     coarse_brain = anatomy.at_coarse_nodes(displacement).sum(axis=-1)
     flat = _candidates(anatomy, coarse_brain)
     index = unravel(flat, anatomy.shape)
-    whole = (np.zeros(3, dtype=np.int64), np.asarray(anatomy.shape, dtype=np.int64))
-    sampler = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape, box=whole)
+    sampler = GridSampler(index, anatomy.spacing, np.zeros(3), coarse.spacing_mm, coarse.shape)
     # The coarse fraction, interpolated, rules out most of the margin before the costly sampling.
     maybe = np.flatnonzero(sampler.sample(coarse_brain) > CANDIDATE_FRACTION)
-    flat, index, sampler = flat[maybe], index[:, maybe], sampler.subset(maybe)
+    # take(), not [:, keep]: that gives column-major (3, N) arrays, whose rows every later step reads slowly.
+    flat, index, sampler = flat[maybe], index.take(maybe, axis=1), sampler.subset(maybe)
     spacing = anatomy.spacing.astype(np.float32)
     template_index = np.empty((3, flat.size), dtype=np.float32)
     for axis in range(3):
@@ -95,12 +95,12 @@ def brain_points(anatomy: Anatomy, displacement: np.ndarray, extra_fields: np.nd
         np.add(index[axis], sampler.sample(displacement[..., axis]) / spacing[axis], out=template_index[axis])
     tissue = anatomy.sample(template_index)
     brain = np.flatnonzero(tissue[0] + tissue[1] + tissue[2] >= BRAIN_THRESHOLD)
-    sampler = sampler.subset(brain)
-    extra = sampler.sample_all(extra_fields)
-    template_mm = (template_index[:, brain] + np.float32(0.5)) * spacing[:, None]
-    return BrainPoints(
-        flat=flat[brain], index=index[:, brain], tissue=tissue[:, brain], extra=extra, template_mm=template_mm
-    )
+    flat, index = flat[brain], index.take(brain, axis=1)
+    extra = sampler.subset(brain).sample_all(extra_fields)
+    template_mm = (template_index.take(brain, axis=1) + np.float32(0.5)) * spacing[:, None]
+    # The tissue stays column-major, as it always was: version 1 renders it as a matrix product, whose bits
+    # depend on the layout (version 2 makes it row-major, see version2.build).
+    return BrainPoints(flat=flat, index=index, tissue=tissue[:, brain], extra=extra, template_mm=template_mm)
 
 
 class LocalNoise:

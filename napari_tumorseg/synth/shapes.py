@@ -105,7 +105,7 @@ def lesion_fields(
     outside = (normalised - 1.0) * radius  # approximate distance outside the smooth outline
     mass = -outside
     near = np.flatnonzero(outside < reach + TAPER_MM)
-    fine_noise = fine.sample(index[:, near], spacing)
+    fine_noise = fine.sample(index.take(near, axis=1), spacing)
     taper = np.clip((reach + TAPER_MM - outside[near]) / TAPER_MM, 0.0, 1.0)
     mass[near] += amplitude * fine_noise[0] * taper
 

@@ -72,23 +72,22 @@ class Structures:
         return self._support[name]
 
 
-def _tubes(
-    rng: np.random.Generator,
-    points: BrainPoints,
-    spacing: np.ndarray,
-    where: np.ndarray | None,
-    width: float,
-    box: tuple[np.ndarray, np.ndarray],
-) -> np.ndarray:
-    """Thin wandering tubes (where two smooth fields both cross zero) at the points ``where`` (None: all), 0..1."""
-    shape = tuple(int(np.ceil(f / VESSEL_STEP_MM)) + 1 for f in FIELD_OF_VIEW_MM)
-    sigma = VESSEL_LENGTH_MM / VESSEL_STEP_MM
-    fields = np.stack([smooth_noise(rng, shape, sigma) for _ in range(2)], axis=-1)
-    strength = np.zeros(len(points), dtype=np.float32)
-    index = points.index if where is None else points.index[:, where]
-    if index.shape[1]:
-        sampler = GridSampler(index, spacing, np.zeros(3), VESSEL_STEP_MM, shape, box=box)
-        first, second = sampler.sample_all(fields)
+VESSEL_GRID = tuple(int(np.ceil(f / VESSEL_STEP_MM)) + 1 for f in FIELD_OF_VIEW_MM)
+
+
+def _tubes(rng: np.random.Generator, sampler: GridSampler, where: np.ndarray | None, width: float) -> np.ndarray:
+    """Thin wandering tubes (where two smooth fields both cross zero) at the points ``where`` (None: all), 0..1.
+
+    Args:
+        rng: the case's anatomy stream.
+        sampler: the vessel grid's sampler at every brain point.
+        where: the points to draw them at (None: all).
+        width: tube half-width in noise units.
+    """
+    fields = np.stack([smooth_noise(rng, VESSEL_GRID, VESSEL_LENGTH_MM / VESSEL_STEP_MM) for _ in range(2)], axis=-1)
+    strength = np.zeros(sampler.size, dtype=np.float32)
+    if where is None or where.size:
+        first, second = (sampler if where is None else sampler.subset(where)).sample_all(fields)
         closeness = (first * first + second * second) / np.float32(width * width)
         strength[slice(None) if where is None else where] = np.clip(1.5 - closeness, 0.0, 1.0)
     return strength
@@ -164,10 +163,9 @@ def normal_structures(
     flow_void = ventricle * (second_patch > np.float32(_threshold(draws.flow_void_coverage)))
     csf = points.tissue[2]
     cortical = np.flatnonzero((csf > 0.08) | (at[0] < 3.0))
-    vessel = np.maximum(
-        _tubes(rng, points, spacing, cortical, draws.vessel_width, noise.box),
-        _tubes(rng, points, spacing, None, draws.deep_vessel_width, noise.box),
-    )
+    vessels = GridSampler(points.index, spacing, np.zeros(3), VESSEL_STEP_MM, VESSEL_GRID, box=noise.box)
+    vessel = np.maximum(_tubes(rng, vessels, cortical, draws.vessel_width),
+                        _tubes(rng, vessels, None, draws.deep_vessel_width))
     return Structures(
         ventricle=ventricle,
         rim=_rim(at, points.template_mm, regions.ventricle_centre_mm, draws),

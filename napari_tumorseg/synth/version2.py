@@ -66,6 +66,7 @@ def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, in
     regional = np.stack([smooth_noise(rng["bias"], coarse.shape, REGIONAL_LENGTH_MM / coarse.spacing_mm)
                          for _ in MODALITIES], axis=-1)
     points = brain_points(anatomy, displacement, np.concatenate([bias_basis(rng["bias"], coarse), regional], axis=-1))
+    points.tissue = np.ascontiguousarray(points.tissue)  # rows read fast; nothing here multiplies it as a matrix
     draws = sample_anatomy_draws(rng["anatomy"])
     structures = normal_structures(rng["anatomy"], points, anatomy.spacing, load_regions(), draws)
     tumour = tumour_fields(lesions, rng["lesions"], points.index, anatomy.spacing, points.tissue)

@@ -27,7 +27,6 @@ in all (the oldest steps go first), so the folder stays a few MB.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -36,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_write_bytes, atomic_write_json
 from ..io.npz import NpzProblem, read_npz
 from ..prompts.edits import LabelEdit
+from .writer import SessionWriter
 
 FORMAT = "napari-tumorseg-history/1"
 INDEX_FILE = "index.json"
@@ -71,12 +70,17 @@ class EditHistory:
     """
 
     def __init__(self, folder: Path, shape: tuple[int, int, int], max_entries: int = MAX_ENTRIES,
-                 max_voxels: int = MAX_VOXELS) -> None:
+                 max_voxels: int = MAX_VOXELS, writer: SessionWriter | None = None) -> None:
         self.folder = Path(folder)
         self.shape = tuple(int(s) for s in shape)
         self.max_entries, self.max_voxels = max_entries, max_voxels
+        self.writer = writer or SessionWriter()
         self.entries: list[Entry] = []
         self.position = 0  # entries[:position] are applied
+        # The edits staged by this process, by id: an undo reads them here, as a background writer may
+        # not have put their files on disk yet (and memory is faster than the disk anyway).
+        self._staged: dict[int, LabelEdit] = {}
+        self._last_id = 0
 
     # --- what the user sees -------------------------------------------------------------
 
@@ -101,11 +105,12 @@ class EditHistory:
     def stage(self, edit: LabelEdit) -> Entry:
         """Write a new edit's entry file (under a name never used before); the index does not name it yet."""
         entry = Entry(self._next_id(), edit.what, edit.voxels)
-        buffer = io.BytesIO()
         dtype = np.int32 if int(np.prod(self.shape)) < 2**31 else np.int64
-        np.savez_compressed(buffer, indices=edit.indices.astype(dtype), old=edit.old, new=edit.new,
-                            what=np.array(edit.what))
-        atomic_write_bytes(self._file(entry.id), buffer.getvalue(), make_folder=True)
+        # An edit is never changed once made (applying it reads it; undo makes its inverse).
+        self.writer.write_npz(self._file(entry.id), {"indices": edit.indices.astype(dtype), "old": edit.old,
+                                                     "new": edit.new, "what": np.array(edit.what)}, make_folder=True)
+        self._staged[entry.id] = edit
+        self._last_id = entry.id
         return entry
 
     def commit(self, entry: Entry) -> None:
@@ -207,10 +212,11 @@ class EditHistory:
                 and n[1:7].isdigit()]
 
     def _next_id(self) -> int:
-        return max([0, *self._ids_on_disk(), *(e.id for e in self.entries)]) + 1
+        return max([self._last_id, *self._ids_on_disk(), *(e.id for e in self.entries)]) + 1
 
     def _read(self, entry: Entry) -> LabelEdit:
-        return self._read_id(entry.id)
+        staged = self._staged.get(entry.id)
+        return staged if staged is not None else self._read_id(entry.id)
 
     def _read_id(self, entry_id: int) -> LabelEdit:
         size = int(np.prod(self.shape))
@@ -226,12 +232,17 @@ class EditHistory:
     def _write_index(self) -> None:
         data = {"format": FORMAT, "shape": list(self.shape), "position": self.position,
                 "entries": [asdict(e) for e in self.entries]}
-        atomic_write_json(self.folder / INDEX_FILE, data, overwrite=True, make_folder=True)
-        self._remove_unreferenced()
-
-    def _remove_unreferenced(self) -> None:
-        """Entry files no index names any more (dropped steps, a redo branch, a step never committed)."""
+        self.writer.write_json(self.folder / INDEX_FILE, data, overwrite=True, make_folder=True)
         referenced = {e.id for e in self.entries}
+        self._staged = {i: edit for i, edit in self._staged.items() if i in referenced or i > max([0, *referenced])}
+        self.writer.run(lambda: self._remove_unreferenced(referenced))
+
+    def _remove_unreferenced(self, referenced: set[int] | None = None) -> None:
+        """Entry files no index names any more (dropped steps, a redo branch, a step never committed).
+
+        ``referenced``: the ids the index just written names (captured when it was asked for).
+        """
+        referenced = {e.id for e in self.entries} if referenced is None else referenced
         newest = max([0, *referenced])
         for entry_id in self._ids_on_disk():
             # A file newer than every named step may be an edit being recorded right now: left alone.

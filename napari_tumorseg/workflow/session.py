@@ -23,7 +23,6 @@ Crash safety, point by point:
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,12 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CaseError
-from ..io.atomic import atomic_write_bytes
 from ..io.case import Case, content_key
 from ..io.labels import NUM_CLASSES
 from ..io.npz import NpzProblem, read_npz
 from ..paths import sessions_dir
 from .review import changed_slices
+from .writer import SessionWriter
 
 PREDICTION_FILE = "prediction.npz"
 CORRECTIONS_FILE = "corrections.npz"
@@ -117,11 +116,13 @@ class CorrectionStore:
     Args:
         case: the case being corrected.
         root: the sessions folder (default: the user's, see napari_tumorseg.paths).
+        writer: who writes the files (default: written at once; see ``workflow.writer``).
     """
 
-    def __init__(self, case: Case, root: Path | None = None) -> None:
+    def __init__(self, case: Case, root: Path | None = None, writer: SessionWriter | None = None) -> None:
         self.case_shape = case.shape
         self.folder = (root or sessions_dir()) / case_key(case)
+        self.writer = writer or SessionWriter()
         self._prediction: np.ndarray | None = None
 
     @property
@@ -218,6 +219,5 @@ class CorrectionStore:
             raise ValueError(f"volume shape {volume.shape} does not match the case grid {self.case_shape}")
 
     def _write(self, name: str, **arrays: np.ndarray) -> None:
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        atomic_write_bytes(self.folder / name, buffer.getvalue(), overwrite=True)
+        # Each array is a copy the store never changes (the prediction is replaced, never edited).
+        self.writer.write_npz(self.folder / name, arrays, overwrite=True)

@@ -20,6 +20,7 @@ from ..prompts.edits import LabelEdit, edit_between
 from .history import EditHistory
 from .review import changed_slices
 from .session import CorrectionStore, RestoredSession
+from .writer import SessionWriter
 from .suggest import SliceScores, suggest
 from .suggest import slice_scores as score_slices
 
@@ -39,6 +40,8 @@ class ReviewState:
     Args:
         registry: the model versions (default: the user's registry).
         sessions_root: where corrections are kept (default: the user's sessions folder).
+        writer: who writes the session's files (default: at once; the viewer writes them in the
+            background, see ``workflow.writer``).
     """
 
     case_opened = Signal(object, object)  # the case, and its RestoredSession (or None)
@@ -52,9 +55,11 @@ class ReviewState:
     history_changed = Signal()  # what undo and redo would do now
     preparation_changed = Signal(object)  # the case's Preparation (or None), after case_opened
 
-    def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None) -> None:
+    def __init__(self, registry: ModelRegistry | None = None, sessions_root: Path | None = None,
+                 writer: SessionWriter | None = None) -> None:
         self._registry = registry
         self.sessions_root = sessions_root
+        self.writer = writer or SessionWriter()
         self.case: Case | None = None
         self.store: CorrectionStore | None = None
         self.prediction: np.ndarray | None = None
@@ -156,8 +161,9 @@ class ReviewState:
         """
         self.preparation, self.findings = preparation, findings
         self.brain = None if brain is None else np.asarray(brain, dtype=np.uint8)
+        self.writer.flush()  # what the last case asked to be written is on disk before a session is read
         self.case = case
-        self.store = CorrectionStore(case, root=self.sessions_root)
+        self.store = CorrectionStore(case, root=self.sessions_root, writer=self.writer)
         self.prediction = self.uncertainty = self.prediction_model = self.slice_scores = self.probabilities = None
         self.corrected = []
         self.viewed = []
@@ -168,7 +174,7 @@ class ReviewState:
             self.corrected = restored.corrected
         has_labels = restored is not None and restored.labels is not None
         self.labels = restored.labels.copy() if has_labels else np.zeros(case.shape, np.uint8)  # type: ignore[union-attr]
-        self.history = EditHistory(self.store.folder / "history", case.shape)
+        self.history = EditHistory(self.store.folder / "history", case.shape, writer=self.writer)
         problems = self.history.restore(self.labels)
         if restored is not None:
             restored.problems.extend(problems)
