@@ -5,10 +5,13 @@
 Synthetic raw heads (skull and scalp, every sequence moved differently, FLAIR
 on 5 mm slices) and the real development cases (every sequence moved by a
 known motion, FLAIR resliced at 5 mm) are prepared from NIfTI files; the
-command reports the registration error over the brain (mean and worst, mm),
+command reports the registration error over the brain (mean and worst, mm;
+for a real case against its files' alignment and against the motion applied
+after its own alignment, since a real case's sequences need not be aligned),
 the brain mask's Dice against the phantom's brain, the tumour Dice after
-preparation against the clean case's, and the seconds from reading the files
-to the prepared case, with the machine and its load.
+preparation against the clean case's, and the seconds (wall and CPU) from
+reading the files to the prepared case, with the machine and its load. The
+JSON is written after every case ("complete": false until the last).
 """
 
 from __future__ import annotations
