@@ -30,6 +30,6 @@ def settle_heap() -> None:
 
 def warm_up_torch() -> None:
     """Import what torch would otherwise import on the first adaptation step."""
-    import torch
+    from ..adapt.training import warm_up_optimizers
 
-    torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+    warm_up_optimizers()

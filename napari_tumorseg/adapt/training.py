@@ -107,3 +107,10 @@ class MethodResult:
     losses: list[float] = field(default_factory=list)
     task_order: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
+
+
+def warm_up_optimizers() -> None:
+    """Import what torch would otherwise import when the first optimizer is built (``torch._dynamo``:
+    1.2-1.4 s of import work under the GIL). The dock does it when it is built; ``bench-adapt`` before
+    it starts timing, and reports the cost apart."""
+    torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
