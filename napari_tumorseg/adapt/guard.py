@@ -48,11 +48,11 @@ import numpy as np
 from torch import nn
 
 from .corrections import Corrections
+from ..io.labels import REGION_TITLES
 from ..models.losses import region_dice
 from .training import predict_labels
 
 CORRECTIONS_SET, HELD_OUT_SET, ANCHOR_SET = "corrections", "held_out", "anchor"
-REGION_NAMES = {"WT": "whole tumour", "TC": "tumour core", "ET": "enhancing tumour"}
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_BUDGET = 0.05
 HELD_OUT_MIN_TOLERANCE = 0.05
@@ -228,7 +228,7 @@ def _region_failure(
     past its bound is named.
     """
     worst: tuple[float, str, str, str] | None = None
-    for region, name in REGION_NAMES.items():
+    for region, name in REGION_TITLES.items():
         if region not in anchor.before or region not in anchor.after:
             continue
         before, after = float(anchor.before[region]), float(anchor.after[region])
@@ -281,7 +281,7 @@ class Lineage:
 
 def region_scores(scores: Mapping[str, float]) -> dict[str, float]:
     """The per-region entries (WT, TC, ET) of a set's scores."""
-    return {region: float(scores[region]) for region in REGION_NAMES if region in scores}
+    return {region: float(scores[region]) for region in REGION_TITLES if region in scores}
 
 
 def anchor_key(anchor: EvalSet) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from ..io.labels import REGIONS
+from ..io.labels import REGION_TITLES, REGIONS
 from ..models.losses import region_dice
 from .training import predict_labels
 
@@ -41,7 +41,6 @@ MIN_ML = 0.5
 # The same for the core and the enhancing tumour, smaller than the whole: over a dozen slices an
 # enhancing rim is a few tenths of a millilitre.
 REGION_MIN_ML = 0.1
-REGION_NAMES = {"WT": "tumour", "TC": "tumour core", "ET": "enhancing tumour"}
 # A slice counts as changed when its whole-tumour agreement is below this and this many voxels moved.
 SLICE_AGREEMENT = 0.8
 SLICE_MIN_VOXELS = 20
@@ -241,7 +240,7 @@ def _with_warning(check: LabelFreeCheck) -> LabelFreeCheck:
         before, after = check.region_ml_before.get(region, 0.0), check.region_ml_after.get(region, 0.0)
         if abs(after - before) >= REGION_MIN_ML and abs(check.region_change(region)) > VOLUME_WARNING:
             problems.append(
-                f"the predicted {REGION_NAMES[region]} ({region}) on unlabelled slices went {before:.2f} -> "
+                f"the predicted {REGION_TITLES[region]} ({region}) on unlabelled slices went {before:.2f} -> "
                 f"{after:.2f} ml ({_relative_words(before, after)})"
             )
     return replace(check, warning="; ".join(problems))

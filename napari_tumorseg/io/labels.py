@@ -40,6 +40,7 @@ REGIONS: dict[str, tuple[int, ...]] = {
     "TC": (NCR, ET),  # tumour core
     "ET": (ET,),  # enhancing tumour
 }
+REGION_TITLES = {"WT": "whole tumour", "TC": "tumour core", "ET": "enhancing tumour"}  # for sentences
 
 
 class LabelConvention(str, Enum):
