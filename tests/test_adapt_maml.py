@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_adapt_helpers import drive, same_state, state_copy, tiny_model, toy_corrections, toy_slices
+from test_adapt_helpers import drive, tiny_model, toy_corrections, toy_slices
 from torch import nn
 from torch.func import functional_call
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
 from napari_tumorseg.models.losses import dice_ce_loss
-from napari_tumorseg.adapt import maml
-from napari_tumorseg.adapt.maml import can_batch_tasks, meta_gradient, meta_tune
+from napari_tumorseg.adapt.maml import meta_gradient, meta_tune
 from napari_tumorseg.adapt.naive import naive_finetune
 from napari_tumorseg.adapt.ordering import TaskRanker, pair_tasks
 from napari_tumorseg.adapt.sampling import Replay, SlicePool
@@ -149,81 +148,6 @@ def test_query_losses_are_averaged_over_the_tasks():
     assert loss_twice == pytest.approx(loss_one)
     for name in one:
         torch.testing.assert_close(twice[name], one[name])
-
-
-def _slice_tasks(count: int, dtype: torch.dtype = torch.float64):
-    """``count`` single-slice tasks of the toy slices: task i's support is slice i, its query slice i + count."""
-    inputs, labels = toy_slices(2 * count, seed=4)
-    x, y = torch.from_numpy(inputs).to(dtype), torch.from_numpy(labels).long()
-    return [([(x[i], y[i])], [(x[i + count], y[i + count])]) for i in range(count)]
-
-
-def _meta_gradient_and_observed(model, tasks, batch_tasks):
-    observed = []
-
-    def observe(index, logits, labels):
-        observed.append((index, logits.detach().clone(), labels.clone()))
-
-    grads, loss = meta_gradient(model, dict(model.named_parameters()), tasks, inner_lr=0.05, first_order=True,
-                                observe=observe, batch_tasks=batch_tasks)
-    return grads, loss, observed
-
-
-@pytest.mark.parametrize("arch", ["unet", "dycnn"])
-def test_batched_first_order_meta_gradient_equals_the_loop(arch):
-    model = tiny_model(arch).double()
-    before = state_copy(model)
-    tasks = _slice_tasks(3)
-    assert can_batch_tasks(tasks, first_order=True)
-    looped, looped_loss, looped_seen = _meta_gradient_and_observed(model, tasks, batch_tasks=False)
-    batched, batched_loss, batched_seen = _meta_gradient_and_observed(model, tasks, batch_tasks=True)
-    assert batched_loss == pytest.approx(looped_loss, rel=1e-12)
-    assert batched.keys() == looped.keys()
-    for name in looped:
-        assert not batched[name].requires_grad
-        torch.testing.assert_close(batched[name], looped[name], rtol=1e-10, atol=1e-13)
-    # The ranking sees the same support logits, task by task, as (1, classes, H, W) with (1, H, W) labels.
-    assert [i for i, _, _ in batched_seen] == [i for i, _, _ in looped_seen] == [0, 1, 2]
-    for (_, batched_logits, batched_labels), (_, looped_logits, looped_labels) in zip(batched_seen, looped_seen):
-        assert batched_logits.shape == looped_logits.shape == (1, 4, 32, 32)
-        torch.testing.assert_close(batched_logits, looped_logits, rtol=1e-10, atol=1e-12)
-        assert torch.equal(batched_labels, looped_labels)
-    assert same_state(before, state_copy(model))
-
-
-def test_batched_meta_gradient_in_float32_and_channels_last_weights():
-    from napari_tumorseg.models.unet import to_channels_last
-
-    model = to_channels_last(tiny_model())
-    tasks = _slice_tasks(2, torch.float32)
-    looped, looped_loss, _ = _meta_gradient_and_observed(model, tasks, batch_tasks=False)
-    batched, batched_loss, _ = _meta_gradient_and_observed(model, tasks, batch_tasks=True)
-    assert batched_loss == pytest.approx(looped_loss, rel=1e-5)
-    for name in looped:
-        torch.testing.assert_close(batched[name], looped[name], rtol=1e-4, atol=1e-4 * float(looped[name].abs().max()))
-
-
-def test_only_first_order_single_sample_tasks_of_one_shape_are_batched():
-    tasks = _slice_tasks(2)
-    assert can_batch_tasks(tasks, first_order=True)
-    assert not can_batch_tasks(tasks, first_order=False)  # the Hessian term keeps the loop
-    assert not can_batch_tasks(tasks[:1], first_order=True)  # one task: nothing to batch
-    (support, query), other = tasks
-    assert not can_batch_tasks([(support + other[0], query), other], first_order=True)
-    cropped = ([(support[0][0][:, :16, :16], support[0][1][:16, :16])], query)
-    assert not can_batch_tasks([cropped, other], first_order=True)
-
-
-def test_meta_tune_with_batched_tasks_follows_the_loop(monkeypatch):
-    corrections = toy_corrections(4)
-    config = default_config("active", steps=2)
-    _, looped = drive(meta_tune(tiny_model(), corrections, config))
-    monkeypatch.setattr(maml, "BATCH_TASKS", True)
-    _, batched = drive(meta_tune(tiny_model(), corrections, config))
-    assert batched.details["meta_batches"] == looped.details["meta_batches"]
-    assert batched.losses == pytest.approx(looped.losses, rel=1e-4)
-    for (name, a), b in zip(looped.model.state_dict().items(), batched.model.state_dict().values()):
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_pairs_take_supports_from_both_halves_and_queries_from_the_other_half():

@@ -24,28 +24,6 @@ default). With replay, the source slices' loss at theta is added to the
 meta objective (it is theta, not theta'_i, that becomes the new model, so
 that is where forgetting is limited).
 
-Batched tasks. ``meta_gradient`` computes the tasks one at a time (a
-support forward/backward at theta, the inner step, a query forward/backward
-at theta'_i), which works for either order and any number of samples. For
-first order with single-sample tasks (the default meta batch) it can instead
-compute them all at once with ``torch.func``: ``vmap`` of ``grad`` over the
-supports at the shared theta gives the per-task gradients g_i, the stacked
-theta'_i = theta - alpha g_i go through ``vmap`` again with the parameters
-batched (one set per query), and the meta-gradient is the mean of the
-queries' gradients at their theta'_i (the same maths as the loop: first
-order makes g_i a constant). The U-Net and the Dy-CNN both run under
-``vmap`` (group norm and the Dy-CNN's grouped convolution have batching
-rules; ``dice_ce_loss`` avoids ``F.one_hot``, which cannot be batched).
-``meta_tune`` uses the batched path only when ``BATCH_TASKS`` is set, which
-it is not: on the CPU, with the base-16 U-Net on 208x160 slices, vmap runs a
-batch of per-task weights as grouped convolutions and the per-sample weight
-gradients as grouped backward passes, and a first-order meta step of two
-tasks cost 0.70-0.75 CPU-s against the loop's 0.59-0.61 (one thread);
-``bench-adapt --threads 2`` took 26.8 CPU-s both times against 25.9 and
-26.2 for the loop (2026-12-01, load 2-3), so the batching that helps a
-plain batch of four slices is lost to the grouped kernels. It may pay on a
-GPU, where it was not measured.
-
 Order. See ``ordering``: active ranks the slices by the current model's
 Dice, worst first, re-ranked after every step; passive draws a random
 ranking every step; "best-first" is the control with active's pairing on
@@ -64,7 +42,7 @@ from collections.abc import Callable, Generator, Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call
 
 from ..jobs import CancelFlag, Clock, Progress
 from ..models.losses import dice_ce_loss, per_slice_dice
@@ -76,10 +54,6 @@ from .training import MethodResult, make_optimizer, model_device, predict_labels
 
 MetaTask = tuple[Sequence[Sample], Sequence[Sample]]  # (support, query)
 
-# Whether meta_tune batches a first-order meta batch's tasks with torch.func.vmap (see the module
-# docstring): off, because on the CPU it cost more than the loop it replaces.
-BATCH_TASKS = False
-
 
 def meta_gradient(
     model: nn.Module,
@@ -90,7 +64,6 @@ def meta_gradient(
     first_order: bool,
     loss_fn: LossFn = dice_ce_loss,
     observe: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-    batch_tasks: bool = False,
 ) -> tuple[dict[str, torch.Tensor], float]:
     """grad_theta (1/m) sum_i L(f_{theta'_i}; query_i) with theta'_i = theta - alpha grad L(f_theta; support_i).
 
@@ -104,33 +77,11 @@ def meta_gradient(
         loss_fn: (logits, labels) -> scalar.
         observe: called with (task index, support logits, support labels) of every task whose
             support is a single sample: the model's output at theta, for re-ranking.
-        batch_tasks: compute the tasks together with ``torch.func.vmap`` where that gives the
-            same result (see ``can_batch_tasks``); otherwise, and by default, one task at a time.
 
     Returns:
         The meta-gradient (name -> tensor, zeros where a parameter is unused)
         and the mean query loss.
     """
-    if batch_tasks and can_batch_tasks(tasks, first_order):
-        return batched_first_order_meta_gradient(
-            model, params, tasks, inner_lr=inner_lr, loss_fn=loss_fn, observe=observe
-        )
-    return looped_meta_gradient(
-        model, params, tasks, inner_lr=inner_lr, first_order=first_order, loss_fn=loss_fn, observe=observe
-    )
-
-
-def looped_meta_gradient(
-    model: nn.Module,
-    params: dict[str, torch.Tensor],
-    tasks: Sequence[MetaTask],
-    *,
-    inner_lr: float,
-    first_order: bool,
-    loss_fn: LossFn = dice_ce_loss,
-    observe: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-) -> tuple[dict[str, torch.Tensor], float]:
-    """``meta_gradient`` one task at a time with ``torch.autograd`` (any order, any number of samples)."""
     names = list(params)
     leaves = [params[n] for n in names]
     meta_grads = [torch.zeros_like(p) for p in leaves]
@@ -163,81 +114,6 @@ def looped_meta_gradient(
                 accumulated.add_(grad)
         total_loss += float(query_loss.detach())
     return dict(zip(names, meta_grads)), total_loss
-
-
-def can_batch_tasks(tasks: Sequence[MetaTask], first_order: bool) -> bool:
-    """Whether ``batched_first_order_meta_gradient`` applies: first order, two or more tasks, each
-    support and query one sample, the supports of one shape and the queries of one shape.
-
-    Second order would need vmap to carry the inner gradient's graph (per task, the Hessian term),
-    and multi-sample supports or queries of mixed sizes would need ragged batches: those keep the loop.
-    One task gains nothing from batching.
-    """
-    if not first_order or len(tasks) < 2:
-        return False
-    if any(len(support) != 1 or len(query) != 1 for support, query in tasks):
-        return False
-    support_shapes = {(tuple(s[0][0].shape), tuple(s[0][1].shape)) for s, _ in tasks}
-    query_shapes = {(tuple(q[0][0].shape), tuple(q[0][1].shape)) for _, q in tasks}
-    return len(support_shapes) == 1 and len(query_shapes) == 1
-
-
-def batched_first_order_meta_gradient(
-    model: nn.Module,
-    params: dict[str, torch.Tensor],
-    tasks: Sequence[MetaTask],
-    *,
-    inner_lr: float,
-    loss_fn: LossFn = dice_ce_loss,
-    observe: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-) -> tuple[dict[str, torch.Tensor], float]:
-    """First-order ``meta_gradient`` of single-sample tasks, all tasks at once with ``torch.func``.
-
-    The supports' gradients at the shared theta are per-sample gradients (``vmap`` of ``grad`` over
-    the tasks); each task's theta'_i = theta - alpha g_i is one slice of a stacked parameter dict,
-    and the queries go through ``vmap`` with the parameters batched too. First order treats g_i as a
-    constant, so d L(theta'_i) / d theta = d L / d theta'_i and the meta-gradient is the mean of the
-    queries' gradients at their theta'_i: no gradient flows back through the stack.
-
-    ``loss_fn`` must run under ``vmap`` (no ``.item()`` or branching on values; ``dice_ce_loss`` does).
-    """
-    # Detached: first order needs no graph back to the model's leaves, and torch.func would build one.
-    theta = {name: value.detach() for name, value in params.items()}
-    support_inputs, support_labels = _stack_single_samples([support for support, _ in tasks])
-    query_inputs, query_labels = _stack_single_samples([query for _, query in tasks])
-    gradient_of_one = grad_and_value(_single_sample_loss(model, loss_fn), has_aux=True)
-
-    # Shared theta (in_dims None): per-task gradients of the supports.
-    support_grads, (_, support_logits) = vmap(gradient_of_one, in_dims=(None, 0, 0))(
-        theta, support_inputs, support_labels
-    )
-    if observe is not None:
-        for index in range(len(tasks)):
-            observe(index, support_logits[index], support_labels[index][None])
-    adapted = {name: theta[name] - inner_lr * support_grads[name] for name in theta}
-    # Each task at its own theta'_i (in_dims 0 on the stacked parameters).
-    query_grads, (query_losses, _) = vmap(gradient_of_one, in_dims=(0, 0, 0))(adapted, query_inputs, query_labels)
-    meta_grads = {name: grads.mean(dim=0) for name, grads in query_grads.items()}
-    return meta_grads, float(query_losses.mean())
-
-
-def _single_sample_loss(
-    model: nn.Module, loss_fn: LossFn
-) -> Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """(params, input (C, H, W), labels (H, W)) -> (loss, logits (1, classes, H, W)): one task's sample,
-    as a batch of one, the way the loop computes it (the Dice term is over the batch, so a batch of
-    tasks is not the same loss)."""
-
-    def loss(values: dict[str, torch.Tensor], inputs: torch.Tensor, labels: torch.Tensor):
-        logits = functional_call(model, values, (inputs[None],))
-        return loss_fn(logits, labels[None]), logits
-
-    return loss
-
-
-def _stack_single_samples(sample_lists: Sequence[Sequence[Sample]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The one sample of each list, stacked: (tasks, C, H, W) inputs and (tasks, H, W) labels."""
-    return torch.stack([samples[0][0] for samples in sample_lists]), torch.stack([samples[0][1] for samples in sample_lists])
 
 
 def task_dice(model: nn.Module, pools: Sequence[SlicePool]) -> list[float]:
@@ -313,7 +189,7 @@ def meta_tune(
 
         grads, loss = meta_gradient(
             working, params, meta_tasks, inner_lr=config.inner_lr, first_order=config.first_order,
-            loss_fn=loss_fn, observe=observe if order != "random" else None, batch_tasks=BATCH_TASKS,
+            loss_fn=loss_fn, observe=observe if order != "random" else None,
         )
         passes += 2 * len(meta_tasks)
         for name, parameter in params.items():

@@ -33,10 +33,7 @@ def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     ce = F.cross_entropy(logits, target)
     probs = logits.softmax(dim=1)[:, 1:]
-    # A comparison, not F.one_hot: one_hot checks the labels' range with a data-dependent .item(),
-    # which torch.func.vmap cannot batch (MAML's batched tasks); cross-entropy still rejects bad labels.
-    tumour_classes = torch.arange(1, NUM_CLASSES, device=target.device).view(1, -1, 1, 1)
-    onehot = (target.unsqueeze(1) == tumour_classes).to(probs.dtype)
+    onehot = F.one_hot(target, NUM_CLASSES).permute(0, 3, 1, 2)[:, 1:].to(probs.dtype)
     dims = (0, 2, 3)
     intersection = (probs * onehot).sum(dims)
     denominator = probs.sum(dims) + onehot.sum(dims)
