@@ -38,7 +38,9 @@ from .points import BrainPoints, brain_points
 from .structures import Structures
 from .tumour import TumourFields, keep_lesion_components, tumour_fields
 
-GENERATOR_VERSION = "3"  # the newest; bump when the same seed would give a different case
+# The default: the version the shipped models learnt from. Version 3 is newer, an experiment whose models
+# did not pass the shipping rule (docs/results/generator-v3); a change that moves a seed's case is a new version.
+GENERATOR_VERSION = "2"
 GENERATOR_VERSIONS: tuple[str, ...] = ("1", "2", "3")  # every version stays reproducible
 _STREAMS = ("geometry", "lesions", "contrast", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
 
@@ -107,7 +109,7 @@ def generate_phantom(
         shape: canonical (z, y, x) grid over the BraTS field of view (240x240x155 mm);
             the default is the BraTS 1 mm grid, smaller shapes have larger voxels.
         missing_prob: chance that each modality is missing (never all four).
-        version: generator version ("1", "2" or "3"; the newest by default).
+        version: generator version ("1", "2" or "3"; the shipped models' by default).
     """
     version = str(version)
     _check(domain, seed, version)
@@ -195,7 +197,7 @@ def make_case(
         shape: canonical (z, y, x) = (S, P, L) grid over the BraTS field of view;
             (155, 240, 240) is the BraTS 1 mm grid, smaller shapes have larger voxels.
         missing_prob: chance that each modality is missing (never all four).
-        version: generator version ("1", "2" or "3"; the newest by default).
+        version: generator version ("1", "2" or "3"; the shipped models' by default).
 
     Returns:
         A Case named ``<domain>_<seed:05d>`` with float32 images, internal labels
