@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the shipped models (generator version 2): both architectures on one shared slice cache.
+# Train the shipped models (generator version 2, the default): both architectures on one shared slice cache.
 # About 70 min on 2 CPU cores with both runs side by side; each writes its model and card to out/models/.
 set -eu
 cd "$(dirname "$0")/.."

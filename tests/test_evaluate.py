@@ -110,6 +110,20 @@ def test_evaluate_cli_prints_cases_and_mean_std_and_records_in_the_card(tiny_mod
     assert recorded["command"].startswith("tumorseg evaluate --synthetic glioma --seeds 10000:10002")
 
 
+def test_evaluate_cli_scores_the_generator_version_asked_and_says_so(tiny_model, tmp_path, capsys):
+    outs = {}
+    for version in ("2", "3"):
+        outs[version] = tmp_path / f"v{version}.json"
+        assert main(["evaluate", "--synthetic", "glioma", "--seeds", "10001:10002", "--shape", TINY, "--model",
+                     str(tiny_model), "--generator-version", version, "--json", str(outs[version]),
+                     "--threads", "1", "--device", "cpu"]) == 0
+        assert f"generator version {version}" in capsys.readouterr().out
+    documents = {v: json.loads(path.read_text()) for v, path in outs.items()}
+    assert "--generator-version 3" in documents["3"]["command"]
+    volumes = [json.dumps(documents[v]["models"]["tiny"]["per_case"]) for v in ("2", "3")]
+    assert volumes[0] != volumes[1], "the same cases were scored"
+
+
 def test_evaluate_cli_needs_cases(capsys):
     assert main(["evaluate"]) == 2
     assert main(["evaluate", "--synthetic", "glioma"]) == 2

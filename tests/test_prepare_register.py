@@ -48,3 +48,31 @@ def test_normalised_mutual_information_ranges_from_independent_to_identical():
     assert normalised_mutual_information(a, a, mask) == pytest.approx(2.0)
     assert normalised_mutual_information(a, rng.random(a.shape), mask) < 1.1
     assert normalised_mutual_information(a, 3.0 - 2.0 * a, mask) == pytest.approx(2.0)  # any one-to-one mapping
+
+
+def test_a_thick_sequence_is_sampled_where_it_was_measured(head_phantom, monkeypatch):  # noqa: F811
+    """The metric runs on the thick sequence's own slices (it is the search's fixed image) and the transform
+    found is turned round; a sequence as fine as the reference is moved onto it as usual."""
+    from napari_tumorseg.prepare import register
+
+    case, geometry = head_phantom.case, head_phantom.case.geometry
+    motion = RigidTransform.from_parameters((0.0, 2.0, 0.0), (3.0, 0.0, 0.0), tuple(np.zeros(3)))
+    found = RigidTransform.from_parameters((1.0, -2.0, 3.0), (4.0, 5.0, -6.0), (10.0, 20.0, 30.0))
+    searched = []
+
+    def search(fixed, fixed_geometry, moving, moving_geometry, **_):
+        searched.append((max(fixed_geometry.spacing), max(moving_geometry.spacing)))
+        return found, register._method(np.ones((2, 2, 2), bool), (1,), 1, 10, 1.0, 0.1, 0.5, 1)
+
+    monkeypatch.setattr(register, "_search", search)
+    monkeypatch.setattr(register, "RegistrationQuality", lambda **kwargs: kwargs)  # the untouched method has no metric
+    thick = sim.Acquisition(motion, sim.grid_over(geometry, (3.0 * geometry.spacing[0], *geometry.spacing[1:]),
+                                                  (0.0, 0.0, 0.0)), 3.0 * geometry.spacing[0])
+    moving = sim.acquire(case.images["flair"], geometry, thick)
+    transform, _ = register_rigid(case.images["t1c"], geometry, moving, thick.grid, threads=1)
+    assert searched[-1][0] > 2.5 * searched[-1][1], "the thick sequence was not the fixed image"
+    np.testing.assert_allclose(transform.matrix, found.inverse().matrix, atol=1e-9)
+
+    transform, _ = register_rigid(case.images["t1c"], geometry, case.images["t2"], geometry, threads=1)
+    assert searched[-1][0] == pytest.approx(searched[-1][1])
+    np.testing.assert_allclose(transform.matrix, found.matrix, atol=1e-9)

@@ -1,4 +1,4 @@
-"""Generator version 2: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
+"""Generator versions 2 and 3: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def sites():
 
 
 def test_version_2_is_the_default_and_differs_from_version_1():
-    assert GENERATOR_VERSION == "2"
+    assert GENERATOR_VERSION == "2"  # the shipped models' (version 3's models did not ship)
     newest, oldest = make_case("glioma", 0, shape=SHAPE), make_case("glioma", 0, shape=SHAPE, version="1")
     assert not np.array_equal(newest.images["flair"], oldest.images["flair"])
     again = make_case("glioma", 0, shape=SHAPE, version="2")
@@ -48,7 +48,7 @@ def test_version_2_is_the_default_and_differs_from_version_1():
 def test_case_contract(phantoms):
     for (domain, seed), phantom in phantoms.items():
         case = phantom.case
-        assert phantom.version == "2" and phantom.anatomy is not None
+        assert phantom.version == GENERATOR_VERSION and phantom.anatomy is not None
         assert case.name == f"{domain}_{seed:05d}" and case.shape == SHAPE
         assert set(np.unique(case.label)) <= {0, NCR, ED, ET} and case.label.any()
         for key in MODALITIES:
@@ -146,7 +146,7 @@ def test_tumour_is_connected_per_lesion(phantoms):
         assert ndi.label(label > 0)[1] == 1  # a glioma is one lesion
 
 
-# What version 2 makes of these seeds; a change that moves them must be version 3.
+# What version 2 makes of these seeds; a change that moves them must be a new version.
 VERSION_2_FINGERPRINT = {
     ("glioma", 0): ((370, 2279, 185), {"flair": 142.5, "t1": 192.3, "t1c": 3368.9, "t2": 6196.5}),
     ("glioma", 1): ((1174, 1169, 659), {"flair": 4021.1, "t1": 77.3, "t1c": 135.7, "t2": 1857.0}),
@@ -155,11 +155,26 @@ VERSION_2_FINGERPRINT = {
 }
 
 
-def test_generator_version_2_still_makes_the_same_cases(phantoms):
-    for key, (counts, medians) in VERSION_2_FINGERPRINT.items():
-        case = phantoms[key].case
+def test_generator_version_2_still_makes_the_same_cases():
+    for (domain, seed), (counts, medians) in VERSION_2_FINGERPRINT.items():
+        case = make_case(domain, seed, shape=SHAPE, version="2")
+        key = (domain, seed)
         found = tuple(int((case.label == value).sum()) for value in (NCR, ED, ET))
         np.testing.assert_allclose(found, counts, rtol=0.01, atol=2, err_msg=f"{key} labels")
         for modality, median in medians.items():
             image = case.images[modality]
             assert float(np.median(image[image > 0])) == pytest.approx(median, rel=0.005), (key, modality)
+
+
+def test_version_3_is_version_2_without_the_fourth_ventricle_rim_and_with_fainter_folia():
+    """Same seed, same head and tumour; only the anatomy below the tentorium changes (structures.AnatomyRecipe)."""
+    for seed in (0, 1):
+        old, new = (generate_phantom("glioma", seed, shape=SHAPE, version=v) for v in ("2", "3"))
+        np.testing.assert_array_equal(old.case.label, new.case.label)
+        below, above = new.structures.infratentorial == 1.0, new.structures.infratentorial == 0.0
+        assert old.structures.rim[below].sum() > 50, "version 2 drew a rim round the fourth ventricle"
+        assert new.structures.rim[below].max() == 0.0
+        np.testing.assert_array_equal(old.structures.rim[above], new.structures.rim[above])
+        np.testing.assert_array_equal(old.points.tissue[:, above], new.points.tissue[:, above])
+        # Cerebellar fissures hold half the CSF they held.
+        assert new.points.tissue[2, below].mean() < old.points.tissue[2, below].mean() - 0.005

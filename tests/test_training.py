@@ -249,3 +249,19 @@ def test_case_making_workers_end_when_the_run_is_killed(tmp_path):
     else:
         os.kill(worker, signal.SIGKILL)
         raise AssertionError("the worker outlived its killed parent")
+
+
+def test_synthetic_training_slices_follow_the_generator_version_asked(tmp_path):
+    """``tumorseg train --generator-version 3`` trains on version-3 cases, cached apart from version 2's."""
+    from napari_tumorseg.synth.generate import GENERATOR_VERSION
+    from napari_tumorseg.training.sources import SliceLayout, synthetic_cache_key, synthetic_slice_cache
+
+    layout = SliceLayout(multiple=4, tumour_slices=2, empty_slices=1)
+    caches = {v: synthetic_slice_cache("glioma", [1], layout, shape=TINY_SHAPE, cache_dir=tmp_path, workers=1,
+                                       version=v) for v in ("2", "3")}
+    assert synthetic_cache_key("glioma", [1], TINY_SHAPE, layout, "2") != synthetic_cache_key(
+        "glioma", [1], TINY_SHAPE, layout, "3")
+    assert len(list(tmp_path.glob("slices-glioma-*.npz"))) == 2
+    assert not np.array_equal(caches["2"].images[0], caches["3"].images[0])
+    assert synthetic_cache_key("glioma", [1], TINY_SHAPE, layout) == synthetic_cache_key(
+        "glioma", [1], TINY_SHAPE, layout, GENERATOR_VERSION), "no version asked is the default version"

@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic", choices=["glioma", "metastasis"], help="evaluate on synthetic cases instead")
     p.add_argument("--seeds", type=seed_range, help="synthetic seeds, e.g. 10000:10020")
     p.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
+    # synth.GENERATOR_VERSIONS, spelled out: importing the generator would slow every --help
+    p.add_argument("--generator-version", choices=("1", "2", "3"), default=None,
+                   help="synthetic generator version (default: the shipped models')")
     p.add_argument("--model", action="append", help="checkpoint file or version id; repeat to compare")
     p.add_argument("--shipped", action="store_true", help="also every shipped model (resources/models)")
     p.add_argument("--missing", type=_modalities, default=(), help="modalities to remove first, e.g. t1,t1c")
@@ -134,8 +137,9 @@ def _cases(args: argparse.Namespace) -> tuple[Any, int, str, str]:
         from ..synth.generate import GENERATOR_VERSION, iter_cases
 
         seeds = seed_range(args.seeds)
-        kwargs = {"shape": args.shape} if args.shape else {}
-        description = (f"synthetic {args.synthetic} seeds {args.seeds} (generator version {GENERATOR_VERSION}"
+        version = args.generator_version or GENERATOR_VERSION
+        kwargs = {"shape": args.shape, "version": version} if args.shape else {"version": version}
+        description = (f"synthetic {args.synthetic} seeds {args.seeds} (generator version {version}"
                        + (f", shape {'x'.join(map(str, args.shape))}" if args.shape else ", BraTS 1 mm grid") + ")")
         return iter_cases(args.synthetic, seeds, **kwargs), len(seeds), description, f"synthetic-{args.synthetic}"
     from ..io.folders import looks_like_case
@@ -149,7 +153,8 @@ def _cases(args: argparse.Namespace) -> tuple[Any, int, str, str]:
 
 def command_line(args: argparse.Namespace) -> str:
     parts = ["tumorseg", "evaluate"] + ([str(args.cases)] if args.cases else [])
-    for name in ("synthetic", "seeds", "shape", "model", "shipped", "missing", "lesion_wise", "device", "threads"):
+    for name in ("synthetic", "seeds", "shape", "generator_version", "model", "shipped", "missing", "lesion_wise",
+                 "device", "threads"):
         value = getattr(args, name)
         flag = "--" + name.replace("_", "-")
         if value in (None, False, (), []):

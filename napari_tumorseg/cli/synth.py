@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="instead of writing cases, time the generator on one core and print JSON",
     )
     parser.add_argument("--bench-seeds", type=int, default=5, help="cases per domain for --bench (default 5)")
-    parser.add_argument("--generator-version", choices=("1", "2"), default=None,
+    # synth.GENERATOR_VERSIONS, spelled out: importing the generator would slow every --help
+    parser.add_argument("--generator-version", choices=("1", "2", "3"), default=None,
                         help="generator version (default: the newest)")
     parser.add_argument("--realism", type=Path, metavar="REAL",
                         help="a folder of real cases: write realism-slices.png and realism-histograms.png to --out")

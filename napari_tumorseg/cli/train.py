@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--synthetic-seeds", type=seed_range, help="synthetic training cases, e.g. 0:64 (default)")
     data.add_argument("--data", type=Path, help="a folder of BraTS case folders with reference masks")
     p.add_argument("--domain", choices=["glioma", "metastasis"], default="glioma", help="synthetic domain")
+    # synth.GENERATOR_VERSIONS, spelled out: importing the generator would slow every --help
+    p.add_argument("--generator-version", choices=("1", "2", "3"), default=None,
+                   help="synthetic generator version (default: the shipped models')")
     p.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
     p.add_argument("--val-seeds", type=seed_range, default=DEFAULT_VALIDATION_SEEDS,
                    help="synthetic validation cases (default %(default)s)")
@@ -152,11 +155,12 @@ def _caches(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
                      "validation": [f.name for f in folders[len(folders) - held :]]}
     else:
         cache_dir = args.cache_dir or default_cache_dir()
-        kwargs = dict(shape=args.shape, cache_dir=cache_dir, workers=args.workers)
+        version = args.generator_version or GENERATOR_VERSION
+        kwargs = dict(shape=args.shape, cache_dir=cache_dir, workers=args.workers, version=version)
         seeds = seed_range(args.synthetic_seeds)
         train = synthetic_slice_cache(args.domain, seeds, layout, **kwargs)
         val = synthetic_slice_cache(args.domain, seed_range(args.val_seeds), layout, **kwargs)
-        described = {"source": "synthetic", "domain": args.domain, "generator_version": GENERATOR_VERSION,
+        described = {"source": "synthetic", "domain": args.domain, "generator_version": version,
                      "seeds": args.synthetic_seeds, "validation_seeds": args.val_seeds,
                      "shape": list(args.shape) if args.shape else "BraTS 1 mm (155, 240, 240)",
                      "description": f"synthetic {args.domain} seeds {args.synthetic_seeds} (make_case)"}

@@ -10,6 +10,13 @@ fixed image's voxel size (the finest level on few samples) inside the
 fixed image's head (or brain) mask, with a fixed random seed: the same input
 gives the same transform.
 
+A sequence of thick slices (a 5 mm FLAIR onto a 1 mm T1c) is the search's
+fixed image and the transform found is turned round: the metric then
+samples the thick sequence where it was measured, at its slice centres, and
+interpolates the fine reference, instead of interpolating 5 mm gaps. On
+synthetic raw heads at 1 mm this took the FLAIR's worst-point error from
+1.17-1.18 mm to 0.38-0.67 mm (README, Prepare).
+
 The quality figure is the normalised mutual information (Studholme's
 ``(H(A) + H(B)) / H(A, B)``, 1 for independent images, 2 for identical ones)
 of the two images over the fixed image's foreground, before and after.
@@ -28,6 +35,7 @@ SAMPLING_SEED = 20261201
 FAR_APART_MM = 25.0  # centres of mass further apart than this: start from aligned centres
 # A registration whose NMI is below this, or that lowered it, is flagged (calibrated on phantoms and the real cases).
 LOW_NMI = 1.02
+THICK_RATIO = 2.0  # slices this many times the reference's voxel size are "thick" (see register_rigid)
 
 
 @dataclass(frozen=True)
@@ -152,11 +160,46 @@ def register_rigid(
         relaxation: the step shrinks by this factor whenever the gradient turns.
         threads: SimpleITK threads (default: its own choice).
     """
-    import SimpleITK as sitk
-
     work_mm = max(work_mm, min(fixed_geometry.spacing))  # never finer than the reference itself
     fixed, fixed_geometry = _at_spacing(fixed, fixed_geometry, work_mm)
     moving, moving_geometry = _at_spacing(moving, moving_geometry, work_mm)
+    fixed_mask = foreground(fixed)
+    search = dict(shrink=shrink, iterations=iterations, samples=samples, fine_samples=fine_samples,
+                  learning_rate=learning_rate, min_step=min_step, relaxation=relaxation, threads=threads)
+    if _thick_slices(moving_geometry, fixed_geometry):
+        # Sample the metric where the thick sequence was measured, its slice centres, and interpolate the
+        # fine reference there; the other way round, the metric interpolates between slices 5 mm apart and
+        # its optimum leans towards where the slices fall (the grid's own bias).
+        found, method = _search(moving, moving_geometry, fixed, fixed_geometry, **search)
+        transform = found.inverse()
+    else:
+        transform, method = _search(fixed, fixed_geometry, moving, moving_geometry, **search)
+    aligned = resample(moving, moving_geometry, fixed_geometry, transform)
+    before = resample(moving, moving_geometry, fixed_geometry)
+    points = world_points(fixed_geometry, fixed_mask, limit=4000)
+    quality = RegistrationQuality(
+        nmi_before=normalised_mutual_information(fixed, before, fixed_mask),
+        nmi_after=normalised_mutual_information(fixed, aligned, fixed_mask),
+        metric=float(method.GetMetricValue()),
+        iterations=int(method.GetOptimizerIteration()),
+        moved_mm=float(transform.displacement_mm(points).max()) if len(points) else 0.0,
+        stop=method.GetOptimizerStopConditionDescription().split("\n")[0][:160],
+        mean_moved_mm=float(transform.displacement_mm(points).mean()) if len(points) else 0.0,
+    )
+    return transform, quality
+
+
+def _thick_slices(moving: Geometry, fixed: Geometry) -> bool:
+    """The moving sequence's slices are far thicker than the reference's voxels (a 5 mm FLAIR onto a 1 mm T1c)."""
+    return max(moving.spacing) > THICK_RATIO * max(fixed.spacing)
+
+
+def _search(fixed: np.ndarray, fixed_geometry: Geometry, moving: np.ndarray, moving_geometry: Geometry, *,
+            shrink: tuple[int, ...], iterations: int, samples: int, fine_samples: int, learning_rate: float,
+            min_step: float, relaxation: float, threads: int | None):
+    """The rigid transform (fixed world -> moving world) mutual information finds, and the finest level's method."""
+    import SimpleITK as sitk
+
     fixed_mask = foreground(fixed)
     moving_mask = foreground(moving)
     fixed_image = to_sitk_image(_windowed(fixed, fixed_mask), fixed_geometry)
@@ -179,20 +222,7 @@ def register_rigid(
     method.SetMetricFixedMask(mask_image)
     method.SetInitialTransform(sitk.Euler3DTransform(_as_euler(start, initial)), inPlace=False)
     final = method.Execute(fixed_image, moving_image)
-    transform = RigidTransform.from_sitk(final)
-    aligned = resample(moving, moving_geometry, fixed_geometry, transform)
-    before = resample(moving, moving_geometry, fixed_geometry)
-    points = world_points(fixed_geometry, fixed_mask, limit=4000)
-    quality = RegistrationQuality(
-        nmi_before=normalised_mutual_information(fixed, before, fixed_mask),
-        nmi_after=normalised_mutual_information(fixed, aligned, fixed_mask),
-        metric=float(method.GetMetricValue()),
-        iterations=int(method.GetOptimizerIteration()),
-        moved_mm=float(transform.displacement_mm(points).max()) if len(points) else 0.0,
-        stop=method.GetOptimizerStopConditionDescription().split("\n")[0][:160],
-        mean_moved_mm=float(transform.displacement_mm(points).mean()) if len(points) else 0.0,
-    )
-    return transform, quality
+    return RigidTransform.from_sitk(final), method
 
 
 def _method(region: np.ndarray, shrink: tuple[int, ...], iterations: int, samples: int, learning_rate: float,

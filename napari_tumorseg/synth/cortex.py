@@ -26,7 +26,7 @@ CEREBELLUM_FROM_Y_MM = 140.0  # template: the cerebellum lies behind this corona
 
 
 def shape_tissue(
-    points: BrainPoints, regions: np.ndarray, noise: LocalNoise, draws: AnatomyDraws
+    points: BrainPoints, regions: np.ndarray, noise: LocalNoise, draws: AnatomyDraws, fissure_csf: float = 0.6
 ) -> np.ndarray:
     """Fold the cortex, sharpen the grey-white border and resize the ventricles (``points.tissue`` in place).
 
@@ -35,6 +35,7 @@ def shape_tissue(
         regions: (5, N) the region maps at their template positions.
         noise: the case's local noise fields.
         draws: the case's anatomy draws.
+        fissure_csf: CSF share of a cerebellar fissure voxel (see ``structures.AnatomyRecipe``).
 
     Returns:
         (N,) ventricular CSF fraction.
@@ -43,7 +44,7 @@ def shape_tissue(
     fraction = gm + wm + csf
     _sharpen(gm, wm, draws.sharpness)
     _fold_cortex(noise.rng, points, regions, draws)
-    _cerebellar_cortex(points, regions[0], noise, draws)
+    _cerebellar_cortex(points, regions[0], noise, draws, fissure_csf)
     depth, ventricle_distance = regions[:2]
     # Ventricles: a soft 1 mm edge at the grown (or shrunk) outline.
     grown = ventricle_distance - np.float32(draws.ventricle_growth_mm)
@@ -127,7 +128,9 @@ def cerebellum_weight(template_mm: np.ndarray) -> np.ndarray:
     return (below * np.clip((y - np.float32(CEREBELLUM_FROM_Y_MM)) / 8.0, 0.0, 1.0)).astype(np.float32)
 
 
-def _cerebellar_cortex(points: BrainPoints, depth: np.ndarray, noise: LocalNoise, draws: AnatomyDraws) -> None:
+def _cerebellar_cortex(
+    points: BrainPoints, depth: np.ndarray, noise: LocalNoise, draws: AnatomyDraws, fissure_csf: float
+) -> None:
     """Cerebellar folia, far finer than a voxel: mostly grey matter with thin CSF fissures (in place).
 
     At 1 mm the folia blur into a fairly even grey texture around the
@@ -138,7 +141,8 @@ def _cerebellar_cortex(points: BrainPoints, depth: np.ndarray, noise: LocalNoise
     weight = weight[inside]
     gm, wm, csf = (tissue[inside] for tissue in points.tissue)
     matter = gm + wm
-    fissure = np.clip(np.abs(noise.field(2.0, at=inside)) < np.float32(draws.fissure_share), 0.0, 1.0) * np.float32(0.6)
+    fissure = np.clip(np.abs(noise.field(2.0, at=inside)) < np.float32(draws.fissure_share), 0.0, 1.0)
+    fissure *= np.float32(fissure_csf)
     target_csf = np.maximum(csf, fissure * (matter + csf))
     target_matter = matter + csf - target_csf
     points.tissue[0, inside] = (1.0 - weight) * gm + weight * target_matter * np.float32(draws.folia_grey)

@@ -37,6 +37,29 @@ from .regions import MIDLINE_MM, Regions
 VESSEL_STEP_MM, VESSEL_LENGTH_MM = 3.0, 9.0
 
 
+@dataclass(frozen=True)
+class AnatomyRecipe:
+    """What one generator version draws of the normal anatomy (constants, not per-case draws).
+
+    Args:
+        rim_below_tentorium: whether the fourth ventricle gets a periventricular
+            rim too. Version 2 gave it one (with the thick posterior caps the
+            lateral ventricles' horns have), a bright ball in the brainstem that
+            a segmenter cannot tell from tumour; real periventricular caps and
+            bands line the lateral ventricles only.
+        fissure_csf: the CSF share of a cerebellar fissure voxel. Version 2's
+            0.6 drew the folia as coarse dark spots on FLAIR; on real 1 mm
+            scans they are a faint texture (set by eye against the real cases).
+    """
+
+    rim_below_tentorium: bool
+    fissure_csf: float
+
+
+RECIPES = {"2": AnatomyRecipe(rim_below_tentorium=True, fissure_csf=0.6),
+           "3": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3)}
+
+
 @dataclass(eq=False)
 class Structures:
     """Memberships (0..1, float32) of the normal structures at the brain points.
@@ -143,7 +166,8 @@ def _threshold(coverage: float) -> float:
 
 
 def normal_structures(
-    rng: np.random.Generator, points: BrainPoints, spacing: np.ndarray, regions: Regions, draws: AnatomyDraws
+    rng: np.random.Generator, points: BrainPoints, spacing: np.ndarray, regions: Regions, draws: AnatomyDraws,
+    recipe: AnatomyRecipe = RECIPES["2"],
 ) -> Structures:
     """Reshape the tissue (in place) and place every normal structure at the brain points.
 
@@ -153,10 +177,11 @@ def normal_structures(
         spacing: voxel size (mm).
         regions: the template's region maps.
         draws: the case's anatomy draws.
+        recipe: the generator version's constants.
     """
     at = regions.sample(points.template_mm)
     noise = LocalNoise(rng, points, spacing)
-    ventricle = shape_tissue(points, at, noise, draws)
+    ventricle = shape_tissue(points, at, noise, draws, recipe.fissure_csf)
     patch, second_patch, texture = noise.field(6.0), noise.field(4.0), noise.field(2.5)
     posterior = np.clip((points.template_mm[1] - regions.ventricle_centre_mm[1] + 10.0) / 20.0, 0.0, 1.0)
     choroid = ventricle * (patch > np.float32(_threshold(draws.choroid_coverage))) * (0.3 + 0.7 * posterior)
@@ -166,14 +191,18 @@ def normal_structures(
     vessels = GridSampler(points.index, spacing, np.zeros(3), VESSEL_STEP_MM, VESSEL_GRID, box=noise.box)
     vessel = np.maximum(_tubes(rng, vessels, cortical, draws.vessel_width),
                         _tubes(rng, vessels, None, draws.deep_vessel_width))
+    infratentorial = np.clip((np.float32(SUPRATENTORIAL_MM) - points.template_mm[0]) / 6.0 + 0.5, 0.0, 1.0)
+    rim = _rim(at, points.template_mm, regions.ventricle_centre_mm, draws)
+    if not recipe.rim_below_tentorium:
+        rim *= 1.0 - infratentorial
     return Structures(
         ventricle=ventricle,
-        rim=_rim(at, points.template_mm, regions.ventricle_centre_mm, draws),
+        rim=rim,
         wmh=_white_matter_spots(rng, points, spacing, at[0], draws.wmh_count),
         choroid=choroid.astype(np.float32),
         flow_void=flow_void.astype(np.float32),
         vessel=vessel,
         dura=_dura(at, points.template_mm, noise.field(8.0), draws),
         texture=texture * np.float32(draws.texture),
-        infratentorial=np.clip((np.float32(SUPRATENTORIAL_MM) - points.template_mm[0]) / 6.0 + 0.5, 0.0, 1.0),
+        infratentorial=infratentorial,
     )

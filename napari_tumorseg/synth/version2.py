@@ -16,6 +16,12 @@ network can learn from it (see issue "sim-to-real phantoms"):
 
 Each step draws from its own random stream, so asking for fewer modalities
 never changes the others.
+
+Version 3 is this build with other anatomy constants
+(:class:`.structures.AnatomyRecipe`): no periventricular rim around the
+fourth ventricle, fainter cerebellar fissures. It draws the same random
+numbers, so a seed gives the same head, tumour and scanner in both and the
+two versions can be compared case by case.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from .lesions import SiteMaps
 from .nuisance import bias_basis, choose_present
 from .points import brain_points
 from .regions import load_regions
-from .structures import normal_structures
+from .structures import RECIPES, normal_structures
 from .tumour import keep_lesion_components, tumour_fields
 
 STREAMS = ("geometry", "lesions", "anatomy", "appearance", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
@@ -43,7 +49,10 @@ TEXTURE_SHARE = {"flair": 0.4, "t1": 0.4, "t1c": 1.0, "t2": 0.4}  # enhancement 
 REGIONAL_LENGTH_MM = 30.0  # correlation length of each sequence's own smooth intensity variation
 
 
-def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, int, int], missing_prob: float) -> dict:
+def build(
+    domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, int, int], missing_prob: float,
+    version: str = "2",
+) -> dict:
     """Everything a version-2 phantom is made of (the arguments of :class:`~.generate.Phantom`, less the case).
 
     Args:
@@ -51,6 +60,7 @@ def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, in
         rng: one generator per name in :data:`STREAMS`.
         shape: canonical (z, y, x) grid.
         missing_prob: chance that each modality is missing.
+        version: "2" or "3" (see the module's docstring).
 
     Returns:
         A dict with images, label and the draws: lesions, deformation,
@@ -68,7 +78,7 @@ def build(domain: str, rng: dict[str, np.random.Generator], shape: tuple[int, in
     points = brain_points(anatomy, displacement, np.concatenate([bias_basis(rng["bias"], coarse), regional], axis=-1))
     points.tissue = np.ascontiguousarray(points.tissue)  # rows read fast; nothing here multiplies it as a matrix
     draws = sample_anatomy_draws(rng["anatomy"])
-    structures = normal_structures(rng["anatomy"], points, anatomy.spacing, load_regions(), draws)
+    structures = normal_structures(rng["anatomy"], points, anatomy.spacing, load_regions(), draws, RECIPES[version])
     tumour = tumour_fields(lesions, rng["lesions"], points.index, anatomy.spacing, points.tissue)
     keep_lesion_components(tumour, points.flat, shape, single=domain == "glioma")
 

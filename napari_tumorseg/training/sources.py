@@ -45,10 +45,13 @@ class SliceLayout:
     empty_slices: int = 4
 
 
-def _synthetic_case_slices(domain: str, seed: int, shape: tuple[int, int, int] | None, layout: SliceLayout) -> tuple:
-    from ..synth.generate import make_case
+def _synthetic_case_slices(domain: str, seed: int, shape: tuple[int, int, int] | None, layout: SliceLayout,
+                           version: str | None = None) -> tuple:
+    from ..synth.generate import GENERATOR_VERSION, make_case
 
-    case = make_case(domain, seed) if shape is None else make_case(domain, seed, shape=shape)
+    version = version or GENERATOR_VERSION
+    case = make_case(domain, seed, version=version) if shape is None else make_case(domain, seed, shape=shape,
+                                                                                    version=version)
     images, labels, availability = prepare_training_case(
         case, multiple=layout.multiple, margin=layout.margin, context=layout.context,
         tumour_slices=layout.tumour_slices, empty_slices=layout.empty_slices, seed=seed,
@@ -56,12 +59,13 @@ def _synthetic_case_slices(domain: str, seed: int, shape: tuple[int, int, int] |
     return images, labels, availability, case.name
 
 
-def synthetic_cache_key(domain: str, seeds: Sequence[int], shape: tuple[int, int, int] | None, layout: SliceLayout) -> str:
+def synthetic_cache_key(domain: str, seeds: Sequence[int], shape: tuple[int, int, int] | None, layout: SliceLayout,
+                        version: str | None = None) -> str:
     """A short hash naming the cache file of these cases."""
     from ..synth.generate import GENERATOR_VERSION
 
     described = {
-        "generator": GENERATOR_VERSION, "domain": domain, "seeds": list(seeds),
+        "generator": version or GENERATOR_VERSION, "domain": domain, "seeds": list(seeds),
         "shape": list(shape) if shape else None, "layout": asdict(layout),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
@@ -75,6 +79,7 @@ def synthetic_slice_cache(
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None = None,
     workers: int | None = None,
+    version: str | None = None,
 ) -> SliceCache:
     """Training slices of synthetic cases, made in parallel and cached on disk.
 
@@ -85,10 +90,11 @@ def synthetic_slice_cache(
         shape: synthetic grid (default: the BraTS 1 mm grid).
         cache_dir: where the cache file lives; None for no file.
         workers: processes making cases (default: one per CPU, at most len(seeds)); 1 runs in this process.
+        version: generator version (default: ``synth.GENERATOR_VERSION``).
     """
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"slices-{domain}-{synthetic_cache_key(domain, seeds, shape, layout)}.npz"
+        path = Path(cache_dir) / f"slices-{domain}-{synthetic_cache_key(domain, seeds, shape, layout, version)}.npz"
         if path.is_file():
             try:
                 return SliceCache.load(path)
@@ -96,12 +102,12 @@ def synthetic_slice_cache(
                 pass  # damaged: rebuild
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
     if workers == 1:
-        parts = [_synthetic_case_slices(domain, s, shape, layout) for s in seeds]
+        parts = [_synthetic_case_slices(domain, s, shape, layout, version) for s in seeds]
     else:
         # spawn, not fork: the parent may already hold torch's thread pools.
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent) as pool:
             parts = list(pool.map(_synthetic_case_slices, [domain] * len(seeds), seeds, [shape] * len(seeds),
-                                  [layout] * len(seeds)))
+                                  [layout] * len(seeds), [version] * len(seeds)))
     parts = [p for p in parts if len(p[1])]
     cache = SliceCache(
         images=tuple(p[0] for p in parts), labels=tuple(p[1] for p in parts),
