@@ -24,6 +24,20 @@ default). With replay, the source slices' loss at theta is added to the
 meta objective (it is theta, not theta'_i, that becomes the new model, so
 that is where forgetting is limited).
 
+Tasks one at a time. ``meta_gradient`` loops over the tasks (support
+forward/backward at theta, the inner step, query forward/backward at
+theta'_i), though single-slice passes cost more per slice than a batch of
+four. Batching the first-order tasks with ``torch.func.vmap`` (per-task
+support gradients at the shared theta, then the queries each at its own
+theta'_i, the parameters batched) gives the same meta-gradient, and the
+U-Net and the Dy-CNN both run under it, but on the CPU it cost more: vmap
+turns per-task weights and per-sample weight gradients into grouped
+convolutions, and a first-order meta step of two 208x160 tasks with the
+base-16 U-Net took 0.70-0.75 CPU-s against the loop's 0.59-0.61 (one
+thread), ``bench-adapt --threads 2`` 26.8 CPU-s against 25.9-26.2
+(2026-12-01). That path (and its equality test) is in the history at
+6132fef, should a GPU make it worth measuring again.
+
 Order. See ``ordering``: active ranks the slices by the current model's
 Dice, worst first, re-ranked after every step; passive draws a random
 ranking every step; "best-first" is the control with active's pairing on
