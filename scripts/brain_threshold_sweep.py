@@ -1,0 +1,73 @@
+"""The brain-mask threshold against what it is for: the tumour Dice after preparing a raw head.
+
+    python scripts/brain_threshold_sweep.py glioma:9000 glioma:9001 metastasis:9001   # validation heads
+
+For each synthetic raw head (as ``tumorseg bench-prepare`` makes it): prepare it once, then for each
+threshold strip it with that mask and segment it with the shipped U-Net. Prints the brain Dice, the
+millilitres kept outside the brain and missed, and the tumour Dice minus the clean phantom's. The last
+line strips with the true brain, which separates the mask's share of the loss from registration and
+resampling. Choose on validation heads (9000...), report on test heads (10000...); ``brainnet`` says
+which threshold ships and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def sweep(domain: str, seed: int, segmenter) -> None:
+    from napari_tumorseg.prepare import simulate as sim
+    from napari_tumorseg.prepare import validate
+    from napari_tumorseg.prepare.brain import brain_probability
+    from napari_tumorseg.prepare.brainnet import mask_from_probability
+    from napari_tumorseg.prepare.grids import world_points
+    from napari_tumorseg.synth.head import make_head
+
+    head = make_head(domain, seed)
+    geometry = head.case.geometry
+    rng = np.random.default_rng([0, seed])  # bench-prepare's motions
+    acquisitions = validate._acquisitions(geometry, world_points(geometry, head.brain).mean(axis=0), rng,
+                                          header_reference=False)
+    with tempfile.TemporaryDirectory(prefix="tumorseg-sweep-") as folder:
+        validate._write_raw(head.case, acquisitions, Path(folder))
+        prepared, _ = validate._prepare_files(Path(folder))
+    reference = acquisitions[prepared.preparation.reference]
+    brain = sim.acquire(head.brain, geometry, reference, labels=True).astype(bool)
+    truth = sim.acquire(head.case.label, geometry, reference, labels=True)
+    clean = validate._region_dice(segmenter.segment(head.phantom.case).labels, head.phantom.case.label)
+
+    def loss(mask: np.ndarray) -> dict[str, float]:
+        found = validate._region_dice(segmenter.segment(prepared.stripped(mask)).labels, truth)
+        return {region: round(found[region] - clean[region], 3) for region in found}
+
+    print(f"{domain} {seed}: clean WT / TC / ET {clean}", flush=True)
+    probability = brain_probability(prepared.case.images, prepared.case.geometry)
+    for threshold in THRESHOLDS:
+        mask = mask_from_probability(probability, threshold)
+        outside, missed = (mask & ~brain).sum() / 1000, (brain & ~mask).sum() / 1000
+        print(f"  threshold {threshold}: brain Dice {validate._dice(mask, brain):.4f} ({outside:.0f} ml outside, "
+              f"{missed:.0f} ml missed); tumour Dice minus clean {loss(mask)}", flush=True)
+    print(f"  the true brain: tumour Dice minus clean {loss(brain)}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("heads", nargs="+", help="DOMAIN:SEED, e.g. glioma:9000")
+    args = parser.parse_args()
+    from napari_tumorseg.inference.segmenter import Segmenter
+    from napari_tumorseg.resources import resource_path
+
+    segmenter = Segmenter.from_checkpoint(resource_path("models", "glioma-unet.safetensors"))
+    for head in args.heads:
+        domain, seed = head.split(":")
+        sweep(domain, int(seed), segmenter)
+
+
+if __name__ == "__main__":
+    main()
