@@ -7,7 +7,7 @@ The fingerprint test (tests/test_synth_v2.py) is tolerant on purpose: numpy's
 exp and power may differ in the last bit between CPUs, so a hash cannot be a
 test that runs everywhere. On one machine it can: this records a SHA-256 of
 every image, label and anatomical structure of a set of phantoms (both
-domains, both versions, small and BraTS size, missing sequences), and
+domains, every version, small and BraTS size, missing sequences), and
 compares a later run with it. Run both sides with one thread
 (OMP_NUM_THREADS=1, as the script sets) and from the checkout under test.
 Exit status: 0 identical, 1 a difference (listed), 2 bad use.
@@ -41,6 +41,7 @@ def phantoms() -> list[tuple[str, int, tuple[int, int, int], float, str]]:
         jobs += [(domain, seed, SMALL, 0.0, "2") for seed in range(4)]
         jobs += [(domain, 7, SMALL, 0.5, "2"), (domain, 3, MEDIUM, 0.0, "2"), (domain, 0, SMALL, 0.0, "1")]
         jobs += [(domain, 10_000, BRATS, 0.0, "2"), (domain, 0, BRATS, 0.0, "1")]
+        jobs += [(domain, 1, SMALL, 0.0, "3"), (domain, 10_000, BRATS, 0.0, "3")]
     return jobs
 
 
