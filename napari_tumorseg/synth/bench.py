@@ -6,7 +6,7 @@ anatomy resource and imports torch. Wall-clock and CPU seconds are both
 reported: on a shared machine the CPU time is the steadier figure of what
 one core needs. Every generator version is timed in the same run, the
 versions taking turns case by case, so a busy spell of a shared machine
-weighs on each alike and the newest version's cost reads against the
+weighs on each alike and each version's cost reads against the
 oldest's.
 """
 
@@ -31,7 +31,7 @@ def benchmark(seeds: int = 5, shape: tuple[int, int, int] = (155, 240, 240)) -> 
 
     Returns:
         A JSON-ready dict: per domain, mean and max seconds (wall and CPU) of
-        the newest version; under ``"versions"`` the same for every version,
+        the default version; under ``"versions"`` the same for every version,
         and each version's CPU time over the oldest's.
     """
     import torch
@@ -61,7 +61,7 @@ def _timed(seeds: int, shape: tuple[int, int, int]) -> dict:
     for version in GENERATOR_VERSIONS:  # warm-up: first torch call, caches
         make_case("glioma", 10_000, shape=shape, version=version)
     result: dict = {"shape": list(shape), "seeds_per_domain": seeds, "threads": 1,
-                    "warm_up_seconds": round(time.perf_counter() - start, 3), "newest_version": GENERATOR_VERSION}
+                    "warm_up_seconds": round(time.perf_counter() - start, 3), "default_version": GENERATOR_VERSION}
     times = {(v, d): ([], []) for v in GENERATOR_VERSIONS for d in ("glioma", "metastasis")}
     for domain in ("glioma", "metastasis"):
         for seed in range(seeds):
