@@ -49,9 +49,8 @@ def _synthetic_case_slices(domain: str, seed: int, shape: tuple[int, int, int] |
                            version: str | None = None) -> tuple:
     from ..synth.generate import GENERATOR_VERSION, make_case
 
-    version = version or GENERATOR_VERSION
-    case = make_case(domain, seed, version=version) if shape is None else make_case(domain, seed, shape=shape,
-                                                                                    version=version)
+    grid = {} if shape is None else {"shape": shape}  # None: make_case's own default, the BraTS grid
+    case = make_case(domain, seed, version=version or GENERATOR_VERSION, **grid)
     images, labels, availability = prepare_training_case(
         case, multiple=layout.multiple, margin=layout.margin, context=layout.context,
         tumour_slices=layout.tumour_slices, empty_slices=layout.empty_slices, seed=seed,
