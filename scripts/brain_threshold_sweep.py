@@ -13,8 +13,6 @@ which threshold ships and why.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -22,25 +20,13 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def sweep(domain: str, seed: int, segmenter) -> None:
-    from napari_tumorseg.prepare import simulate as sim
     from napari_tumorseg.prepare import validate
     from napari_tumorseg.prepare.brain import brain_probability
     from napari_tumorseg.prepare.brainnet import mask_from_probability
-    from napari_tumorseg.prepare.grids import world_points
-    from napari_tumorseg.synth.head import make_head
 
-    head = make_head(domain, seed)
-    geometry = head.case.geometry
-    rng = np.random.default_rng([0, seed])  # bench-prepare's motions
-    acquisitions = validate._acquisitions(geometry, world_points(geometry, head.brain).mean(axis=0), rng,
-                                          header_reference=False)
-    with tempfile.TemporaryDirectory(prefix="tumorseg-sweep-") as folder:
-        validate._write_raw(head.case, acquisitions, Path(folder))
-        prepared, _ = validate._prepare_files(Path(folder))
-    reference = acquisitions[prepared.preparation.reference]
-    brain = sim.acquire(head.brain, geometry, reference, labels=True).astype(bool)
-    truth = sim.acquire(head.case.label, geometry, reference, labels=True)
-    clean = validate._region_dice(segmenter.segment(head.phantom.case).labels, head.phantom.case.label)
+    made = validate.prepare_synthetic_head(seed, domain)  # bench-prepare's head, motions and grids
+    prepared, brain, truth, phantom = made.prepared, made.truth_brain, made.truth_label, made.head.phantom
+    clean = validate._region_dice(segmenter.segment(phantom.case).labels, phantom.case.label)
 
     def loss(mask: np.ndarray) -> dict[str, float]:
         found = validate._region_dice(segmenter.segment(prepared.stripped(mask)).labels, truth)

@@ -250,5 +250,5 @@ def _relative_words(before: float, after: float) -> str:
     """How a volume changed, at a glance: "down 69 %", "up 120 %", "none before"."""
     if before <= 0:
         return "none before"
-    change = round(100 * (after / before - 1.0))
+    change = round(100 * _relative(before, after))
     return f"down {-change} %" if change < 0 else f"up {change} %"

@@ -33,7 +33,9 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -172,8 +174,29 @@ def _prepare_files(folder: Path):
     return prepared, time.perf_counter() - started
 
 
-def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0) -> dict:
-    """One synthetic raw head: registration error, brain Dice, tumour Dice against the clean phantom, time."""
+@dataclass(frozen=True)
+class PreparedHead:
+    """A synthetic raw head written as files and prepared, with its truths on the prepared grid.
+
+    Args:
+        head: the head phantom (``synth.head``), its clean phantom inside.
+        acquisitions: how each sequence was acquired (motion, grid, slice thickness).
+        prepared: what the Prepare step made of the files.
+        seconds: wall seconds of reading and preparing.
+        truth_brain: the true brain on the prepared (reference) grid.
+        truth_label: the true tumour labels there.
+    """
+
+    head: Any
+    acquisitions: dict[str, sim.Acquisition]
+    prepared: Any
+    seconds: float
+    truth_brain: np.ndarray
+    truth_label: np.ndarray
+
+
+def prepare_synthetic_head(seed: int, domain: str, rng_seed: int = 0) -> PreparedHead:
+    """A synthetic raw head (skull, each sequence moved, FLAIR thick) made, written, read back and prepared."""
     from ..synth.head import make_head
 
     head = make_head(domain, seed)
@@ -183,10 +206,18 @@ def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0) -> 
     with tempfile.TemporaryDirectory(prefix="tumorseg-raw-") as folder:
         _write_raw(head.case, acquisitions, Path(folder))
         prepared, seconds = _prepare_files(Path(folder))
-    working = prepared.case.geometry
     reference = acquisitions[prepared.preparation.reference]
-    truth_brain = sim.acquire(head.brain, geometry, reference, labels=True).astype(bool)
-    truth_label = sim.acquire(head.case.label, geometry, reference, labels=True)
+    return PreparedHead(head, acquisitions, prepared, seconds,
+                        sim.acquire(head.brain, geometry, reference, labels=True).astype(bool),
+                        sim.acquire(head.case.label, geometry, reference, labels=True))
+
+
+def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0) -> dict:
+    """One synthetic raw head: registration error, brain Dice, tumour Dice against the clean phantom, time."""
+    made = prepare_synthetic_head(seed, domain, rng_seed)
+    head, acquisitions, prepared, seconds = made.head, made.acquisitions, made.prepared, made.seconds
+    working = prepared.case.geometry
+    truth_brain, truth_label = made.truth_brain, made.truth_label
     result: dict = {"case": head.case.name, "prepare_seconds": round(seconds, 1),
                     "prepare_cpu_seconds": round(prepared.preparation.seconds["cpu"], 1),
                     "prepare_steps_seconds": {k: round(v, 1) for k, v in prepared.preparation.seconds.items()},
