@@ -7,7 +7,8 @@ import pytest
 
 from napari_tumorseg.errors import ModelError
 from napari_tumorseg.prepare.brainnet import (
-    SHIPPED, BrainNetConfig, build_brain_net, load_brain_net, mask_from_probability, predict_probability, save_brain_net,
+    BRAIN_THRESHOLD, SHIPPED, BrainNetConfig, build_brain_net, load_brain_net, mask_from_probability,
+    predict_probability, save_brain_net,
 )
 from napari_tumorseg.resources import resource_path
 
@@ -40,8 +41,10 @@ def test_prediction_lands_on_the_volume_grid_and_the_mask_is_one_filled_piece(to
     blobs[10, 10, 10] = 0.9  # a speck apart
     mask = mask_from_probability(blobs)
     assert mask[4, 4, 4] and not mask[10, 10, 10] and mask.sum() == 216
-    blobs[1, 2:8, 2:8] = 0.55  # a rim the shipped network is unsure of: it over-calls rims (see BRAIN_THRESHOLD)
+    blobs[1, 2:8, 2:8] = BRAIN_THRESHOLD - 0.02  # a rim the network is unsure of stays out just below the threshold
     assert mask_from_probability(blobs).sum() == 216
+    blobs[1, 2:8, 2:8] = BRAIN_THRESHOLD + 0.02  # and joins just above it
+    assert mask_from_probability(blobs).sum() == 216 + 36
 
 
 def test_the_sequences_probabilities_are_averaged_then_brought_back_once(tmp_path, torch_single_thread):

@@ -78,7 +78,10 @@ def test_bench_prepare_keeps_every_case_measured_before_an_interruption(monkeypa
     from napari_tumorseg.cli import EXIT_INTERRUPTED, main
     from napari_tumorseg.prepare import validate
 
-    def fake_case(seed, domain, segmenter):
+    nets = []
+
+    def fake_case(seed, domain, segmenter, brain_net=None):
+        nets.append(brain_net)
         if seed == 3:
             raise KeyboardInterrupt  # the third case never finishes
         return {"case": f"{domain}_{seed}", "prepare_seconds": float(seed), "brain_dice": 0.95,
@@ -94,6 +97,7 @@ def test_bench_prepare_keeps_every_case_measured_before_an_interruption(monkeypa
     assert "bench-prepare" in kept["command"]
 
     assert main(["bench-prepare", "--synthetic", "glioma:1,glioma:2", "--no-real", "--no-segment", "--quiet",
-                 "-o", str(output), "--overwrite"]) == 0
+                 "-o", str(output), "--overwrite", "--brain-net", str(tmp_path / "other.safetensors")]) == 0
     done = json.loads(output.read_text())
     assert done["complete"] is True and done["summary"]["synthetic"]["prepare_seconds_max"] == 2.0
+    assert nets == [None] * 3 + [str(tmp_path / "other.safetensors")] * 2  # the network asked for strips the heads

@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--real", type=Path, help="a folder of real co-registered cases (default: ../shared/real if present)")
     p.add_argument("--no-real", action="store_true", help="skip the real cases")
     p.add_argument("--model", help="tumour model: a version id or checkpoint (default: the shipped glioma-unet)")
+    p.add_argument("--brain-net", type=Path, help="a brain-mask network file (default: the shipped one)")
     p.add_argument("--no-segment", action="store_true", help="registration and brain only, no tumour Dice")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     p.add_argument("-o", "--output", type=Path, help="write the results as JSON")
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_segment:
         model = args.model or str(resource_path("models", "glioma-unet.safetensors"))
         segmenter, model_id = load_segmenter(model, "cpu")
+    brain_net = None if args.brain_net is None else str(args.brain_net)
     header = {"command": command_line(args, "bench-prepare"), "model": model_id, "machine_before": describe_machine()}
     written = [False]
 
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if report.data is not None:
             save(report.data, complete=False)
 
-    results = run_with_progress(run_validation(synthetic, real, segmenter), quiet=args.quiet, unit="case",
+    results = run_with_progress(run_validation(synthetic, real, segmenter, brain_net=brain_net), quiet=args.quiet, unit="case",
                                 also=after_case)
     save(results, True)
     print(json.dumps(results["summary"], indent=2))

@@ -159,15 +159,18 @@ def edge_agreement(a: np.ndarray, b: np.ndarray, mask: np.ndarray, sigma: float 
     return float((dot**2 / ((squared[0] + floors[0]) * (squared[1] + floors[1])))[inside].mean())
 
 
-def _prepare_files(folder: Path):
-    """Read the raw files and prepare them, timed (what `tumorseg prepare` does before writing)."""
+def _prepare_files(folder: Path, brain_net: str | None = None):
+    """Read the raw files and prepare them, timed (what `tumorseg prepare` does before writing).
+
+    ``brain_net``: the brain-mask network file (default: the shipped one).
+    """
     from ..io.reader import read_sources
     from ..jobs import drive
-    from .pipeline import prepare_sources
+    from .pipeline import PrepareOptions, prepare_sources
 
     started, cpu = time.perf_counter(), time.process_time()
     sources = read_sources(folder)
-    prepared = drive(prepare_sources(sources))
+    prepared = drive(prepare_sources(sources, PrepareOptions(brain_net=brain_net)))
     # CPU seconds (every thread of this process) too: on a shared machine the wall clock says more about
     # the other jobs than about the Prepare step; on an idle one the wall time lies between CPU / cores and CPU.
     prepared.preparation.seconds["cpu"] = time.process_time() - cpu
@@ -195,7 +198,7 @@ class PreparedHead:
     truth_label: np.ndarray
 
 
-def prepare_synthetic_head(seed: int, domain: str, rng_seed: int = 0) -> PreparedHead:
+def prepare_synthetic_head(seed: int, domain: str, rng_seed: int = 0, brain_net: str | None = None) -> PreparedHead:
     """A synthetic raw head (skull, each sequence moved, FLAIR thick) made, written, read back and prepared."""
     from ..synth.head import make_head
 
@@ -205,16 +208,16 @@ def prepare_synthetic_head(seed: int, domain: str, rng_seed: int = 0) -> Prepare
     acquisitions = _acquisitions(geometry, world_points(geometry, head.brain).mean(axis=0), rng, header_reference=False)
     with tempfile.TemporaryDirectory(prefix="tumorseg-raw-") as folder:
         _write_raw(head.case, acquisitions, Path(folder))
-        prepared, seconds = _prepare_files(Path(folder))
+        prepared, seconds = _prepare_files(Path(folder), brain_net)
     reference = acquisitions[prepared.preparation.reference]
     return PreparedHead(head, acquisitions, prepared, seconds,
                         sim.acquire(head.brain, geometry, reference, labels=True).astype(bool),
                         sim.acquire(head.case.label, geometry, reference, labels=True))
 
 
-def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0) -> dict:
+def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0, brain_net: str | None = None) -> dict:
     """One synthetic raw head: registration error, brain Dice, tumour Dice against the clean phantom, time."""
-    made = prepare_synthetic_head(seed, domain, rng_seed)
+    made = prepare_synthetic_head(seed, domain, rng_seed, brain_net)
     head, acquisitions, prepared, seconds = made.head, made.acquisitions, made.prepared, made.seconds
     working = prepared.case.geometry
     truth_brain, truth_label = made.truth_brain, made.truth_label
@@ -274,8 +277,11 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_validation(synthetic: Sequence[tuple[str, int]], real: Sequence[Path], segmenter,
-                   cancel: CancelFlag = None) -> Generator[Progress, None, dict]:
+                   cancel: CancelFlag = None, brain_net: str | None = None) -> Generator[Progress, None, dict]:
     """Every synthetic and real case in turn; returns the results and their summary.
+
+    ``brain_net``: the brain-mask network the synthetic heads are stripped with (default: the shipped one;
+    the real cases are skull-stripped, so the network does not run on them).
 
     Each case's report carries (as its ``data``) the results so far with their summary, so a caller can
     keep what was measured before an interruption.
@@ -285,7 +291,7 @@ def run_validation(synthetic: Sequence[tuple[str, int]], real: Sequence[Path], s
     out: dict = {"synthetic": [], "real": [], "summary": {}}
     for domain, seed in synthetic:
         clock.check()
-        out["synthetic"].append(validate_synthetic(seed, domain, segmenter))
+        out["synthetic"].append(validate_synthetic(seed, domain, segmenter, brain_net=brain_net))
         out["summary"] = summarise(out)
         yield clock.tick(f"{domain} {seed}", data=out)
     for folder in real:

@@ -234,6 +234,10 @@ def _card(settings: BrainTrainSettings, cases: int, history: list, wall: float, 
     }
 
 
+def _threads(count: Any) -> str:
+    return f"{count} torch thread" + ("" if count == 1 else "s")
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The card as a page for people (``resources/models/brain/README.md``)."""
     training, data = card.get("training", {}), card.get("training", {}).get("data", {})
@@ -248,8 +252,8 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"{data.get('head_version')}. No real image was used.",
              f"- Command: `{training.get('command')}` (`scripts/train_brain_mask.sh`)",
              f"- Trained: finished {training.get('finished')} UTC, {training.get('wall_time_s', 0) / 60:.0f} min of "
-             f"training on {hardware.get('cpu')} ({hardware.get('torch_threads')} torch thread, shared machine, load "
-             f"{hardware.get('load_average')}).",
+             f"training on {hardware.get('cpu')} ({_threads(hardware.get('torch_threads'))}, load average "
+             f"{hardware.get('load_average')} at the end).",
              *([f"- Stopped at step {training['steps_trained']} of the {training['settings']['steps']}-step "
                 f"learning-rate schedule (`--until`)."]
                if training.get("steps_trained", 0) < training.get("settings", {}).get("steps", 0) else []),
