@@ -80,8 +80,8 @@ def test_bench_prepare_keeps_every_case_measured_before_an_interruption(monkeypa
 
     nets = []
 
-    def fake_case(seed, domain, segmenter, brain_net=None):
-        nets.append(brain_net)
+    def fake_case(seed, domain, segmenter, options=None):
+        nets.append((options.brain_net, options.image_interpolation))
         if seed == 3:
             raise KeyboardInterrupt  # the third case never finishes
         return {"case": f"{domain}_{seed}", "prepare_seconds": float(seed), "brain_dice": 0.95,
@@ -97,7 +97,9 @@ def test_bench_prepare_keeps_every_case_measured_before_an_interruption(monkeypa
     assert "bench-prepare" in kept["command"]
 
     assert main(["bench-prepare", "--synthetic", "glioma:1,glioma:2", "--no-real", "--no-segment", "--quiet",
-                 "-o", str(output), "--overwrite", "--brain-net", str(tmp_path / "other.safetensors")]) == 0
+                 "-o", str(output), "--overwrite", "--brain-net", str(tmp_path / "other.safetensors"),
+                 "--image-interpolation", "linear"]) == 0
     done = json.loads(output.read_text())
     assert done["complete"] is True and done["summary"]["synthetic"]["prepare_seconds_max"] == 2.0
-    assert nets == [None] * 3 + [str(tmp_path / "other.safetensors")] * 2  # the network asked for strips the heads
+    # The network and the interpolation asked for prepare the heads.
+    assert nets == [(None, "bspline")] * 3 + [(str(tmp_path / "other.safetensors"), "linear")] * 2

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-real", action="store_true", help="skip the real cases")
     p.add_argument("--model", help="tumour model: a version id or checkpoint (default: the shipped glioma-unet)")
     p.add_argument("--brain-net", type=Path, help="a brain-mask network file (default: the shipped one)")
+    p.add_argument("--image-interpolation", choices=("bspline", "linear"), default="bspline",
+                   help="how the sequences are resampled onto the working grid (default %(default)s)")
     p.add_argument("--no-segment", action="store_true", help="registration and brain only, no tumour Dice")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
     p.add_argument("-o", "--output", type=Path, help="write the results as JSON")
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.realdata import real_data_dir
     from ..io.atomic import atomic_write_json, check_writable
     from ..machine import describe_machine
+    from ..prepare.pipeline import PrepareOptions
     from ..prepare.validate import run_validation
     from ..resources import resource_path
     from ._progress import run_with_progress
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_segment:
         model = args.model or str(resource_path("models", "glioma-unet.safetensors"))
         segmenter, model_id = load_segmenter(model, "cpu")
-    brain_net = None if args.brain_net is None else str(args.brain_net)
+    options = PrepareOptions(brain_net=None if args.brain_net is None else str(args.brain_net),
+                             image_interpolation=args.image_interpolation)
     header = {"command": command_line(args, "bench-prepare"), "model": model_id, "machine_before": describe_machine()}
     written = [False]
 
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if report.data is not None:
             save(report.data, complete=False)
 
-    results = run_with_progress(run_validation(synthetic, real, segmenter, brain_net=brain_net), quiet=args.quiet, unit="case",
+    results = run_with_progress(run_validation(synthetic, real, segmenter, options=options), quiet=args.quiet, unit="case",
                                 also=after_case)
     save(results, True)
     print(json.dumps(results["summary"], indent=2))

@@ -160,8 +160,11 @@ def same_canonical_grid(a: Geometry, b: Geometry, atol: float = 1e-3) -> bool:
     return a.canonical_shape == b.canonical_shape and bool(np.allclose(a.canonical_affine, b.canonical_affine, atol=atol))
 
 
+INTERPOLATIONS = ("linear", "bspline")
+
+
 def resample(volume: np.ndarray, source: Geometry, target: Geometry, transform: RigidTransform | None = None,
-             *, labels: bool = False) -> np.ndarray:
+             *, labels: bool = False, interpolation: str = "linear") -> np.ndarray:
     """A canonical volume on ``source`` resampled onto ``target``'s canonical grid.
 
     Args:
@@ -169,18 +172,29 @@ def resample(volume: np.ndarray, source: Geometry, target: Geometry, transform: 
         source: its grid.
         target: the grid wanted.
         transform: maps target-world points to source-world points (identity when None).
-        labels: nearest neighbour (labels keep their values); else linear. Outside the source: 0.
+        labels: nearest neighbour (labels keep their values); else ``interpolation``. Outside the source: 0.
+        interpolation: "linear", or "bspline" (cubic: it smooths less, which the tumour network notices; its
+            overshoot at sharp edges is clipped to the source's range of values).
     """
     import SimpleITK as sitk
 
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
     if (transform is None or np.allclose(transform.matrix, np.eye(4), atol=1e-9)) and same_canonical_grid(source, target):
         return np.array(volume, copy=True)
     moving = to_sitk_image(volume if labels else np.asarray(volume, np.float32), source)
     reference = to_sitk_image(np.zeros(target.canonical_shape, np.uint8), target)
-    interpolator = sitk.sitkNearestNeighbor if labels else sitk.sitkLinear
+    if labels:
+        interpolator = sitk.sitkNearestNeighbor
+    else:
+        interpolator = sitk.sitkBSpline if interpolation == "bspline" else sitk.sitkLinear
     moved = sitk.Resample(moving, reference, (transform or RigidTransform.identity()).to_sitk(), interpolator, 0.0,
                           moving.GetPixelID())
-    return sitk.GetArrayFromImage(moved)
+    out = sitk.GetArrayFromImage(moved)
+    if not labels and interpolation == "bspline" and np.size(volume):
+        low, high = float(np.min(volume)), float(np.max(volume))
+        np.clip(out, min(low, 0.0), max(high, 0.0), out=out)  # 0 is what lies outside the source
+    return out
 
 
 def world_points(geometry: Geometry, mask: np.ndarray, limit: int = 20_000) -> np.ndarray:

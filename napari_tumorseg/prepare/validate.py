@@ -159,10 +159,10 @@ def edge_agreement(a: np.ndarray, b: np.ndarray, mask: np.ndarray, sigma: float 
     return float((dot**2 / ((squared[0] + floors[0]) * (squared[1] + floors[1])))[inside].mean())
 
 
-def _prepare_files(folder: Path, brain_net: str | None = None):
+def _prepare_files(folder: Path, options=None):
     """Read the raw files and prepare them, timed (what `tumorseg prepare` does before writing).
 
-    ``brain_net``: the brain-mask network file (default: the shipped one).
+    ``options``: a ``pipeline.PrepareOptions`` (default: the Prepare step's defaults).
     """
     from ..io.reader import read_sources
     from ..jobs import drive
@@ -170,7 +170,7 @@ def _prepare_files(folder: Path, brain_net: str | None = None):
 
     started, cpu = time.perf_counter(), time.process_time()
     sources = read_sources(folder)
-    prepared = drive(prepare_sources(sources, PrepareOptions(brain_net=brain_net)))
+    prepared = drive(prepare_sources(sources, options or PrepareOptions()))
     # CPU seconds (every thread of this process) too: on a shared machine the wall clock says more about
     # the other jobs than about the Prepare step; on an idle one the wall time lies between CPU / cores and CPU.
     prepared.preparation.seconds["cpu"] = time.process_time() - cpu
@@ -198,7 +198,7 @@ class PreparedHead:
     truth_label: np.ndarray
 
 
-def prepare_synthetic_head(seed: int, domain: str, rng_seed: int = 0, brain_net: str | None = None) -> PreparedHead:
+def prepare_synthetic_head(seed: int, domain: str, rng_seed: int = 0, options=None) -> PreparedHead:
     """A synthetic raw head (skull, each sequence moved, FLAIR thick) made, written, read back and prepared."""
     from ..synth.head import make_head
 
@@ -208,16 +208,16 @@ def prepare_synthetic_head(seed: int, domain: str, rng_seed: int = 0, brain_net:
     acquisitions = _acquisitions(geometry, world_points(geometry, head.brain).mean(axis=0), rng, header_reference=False)
     with tempfile.TemporaryDirectory(prefix="tumorseg-raw-") as folder:
         _write_raw(head.case, acquisitions, Path(folder))
-        prepared, seconds = _prepare_files(Path(folder), brain_net)
+        prepared, seconds = _prepare_files(Path(folder), options)
     reference = acquisitions[prepared.preparation.reference]
     return PreparedHead(head, acquisitions, prepared, seconds,
                         sim.acquire(head.brain, geometry, reference, labels=True).astype(bool),
                         sim.acquire(head.case.label, geometry, reference, labels=True))
 
 
-def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0, brain_net: str | None = None) -> dict:
+def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0, options=None) -> dict:
     """One synthetic raw head: registration error, brain Dice, tumour Dice against the clean phantom, time."""
-    made = prepare_synthetic_head(seed, domain, rng_seed, brain_net)
+    made = prepare_synthetic_head(seed, domain, rng_seed, options)
     head, acquisitions, prepared, seconds = made.head, made.acquisitions, made.prepared, made.seconds
     working = prepared.case.geometry
     truth_brain, truth_label = made.truth_brain, made.truth_label
@@ -235,10 +235,11 @@ def validate_synthetic(seed: int, domain: str, segmenter, rng_seed: int = 0, bra
     return result
 
 
-def validate_real(folder: Path, segmenter, rng_seed: int = 0, grids: dict = RAW_GRIDS) -> dict:
+def validate_real(folder: Path, segmenter, rng_seed: int = 0, grids: dict = RAW_GRIDS, options=None) -> dict:
     """One real co-registered case, its sequences moved and FLAIR made thick: registration error and Dice.
 
-    ``grids``: the acquisitions' grids (as :data:`RAW_GRIDS`; the tests pass coarse ones).
+    ``grids``: the acquisitions' grids (as :data:`RAW_GRIDS`; the tests pass coarse ones); ``options``: a
+    ``pipeline.PrepareOptions``.
     """
     from ..io.reader import read_case
 
@@ -250,7 +251,7 @@ def validate_real(folder: Path, segmenter, rng_seed: int = 0, grids: dict = RAW_
                                  grids=grids)
     with tempfile.TemporaryDirectory(prefix="tumorseg-real-") as tmp:
         _write_raw(case, acquisitions, Path(tmp), brain)
-        prepared, seconds = _prepare_files(Path(tmp))
+        prepared, seconds = _prepare_files(Path(tmp), options)
     working = prepared.case.geometry
     points = world_points(working, prepared.brain)
     own = own_alignment(case, prepared.preparation.reference, brain)
@@ -277,11 +278,10 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_validation(synthetic: Sequence[tuple[str, int]], real: Sequence[Path], segmenter,
-                   cancel: CancelFlag = None, brain_net: str | None = None) -> Generator[Progress, None, dict]:
+                   cancel: CancelFlag = None, options=None) -> Generator[Progress, None, dict]:
     """Every synthetic and real case in turn; returns the results and their summary.
 
-    ``brain_net``: the brain-mask network the synthetic heads are stripped with (default: the shipped one;
-    the real cases are skull-stripped, so the network does not run on them).
+    ``options``: how to prepare (a ``pipeline.PrepareOptions``; default: the Prepare step's defaults).
 
     Each case's report carries (as its ``data``) the results so far with their summary, so a caller can
     keep what was measured before an interruption.
@@ -291,12 +291,12 @@ def run_validation(synthetic: Sequence[tuple[str, int]], real: Sequence[Path], s
     out: dict = {"synthetic": [], "real": [], "summary": {}}
     for domain, seed in synthetic:
         clock.check()
-        out["synthetic"].append(validate_synthetic(seed, domain, segmenter, brain_net=brain_net))
+        out["synthetic"].append(validate_synthetic(seed, domain, segmenter, options=options))
         out["summary"] = summarise(out)
         yield clock.tick(f"{domain} {seed}", data=out)
     for folder in real:
         clock.check()
-        out["real"].append(validate_real(folder, segmenter))
+        out["real"].append(validate_real(folder, segmenter, options=options))
         out["summary"] = summarise(out)
         yield clock.tick(folder.name, data=out)
     return out
