@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
         if report.data is not None:
             save(report.data, complete=False)
 
-    results = run_with_progress(run_validation(synthetic, real, segmenter, options=options), quiet=args.quiet, unit="case",
-                                also=after_case)
+    results = run_with_progress(run_validation(synthetic, real, segmenter, options=options), quiet=args.quiet,
+                                unit="case", also=after_case)
     save(results, True)
     print(json.dumps(results["summary"], indent=2))
     for part in ("synthetic", "real"):
