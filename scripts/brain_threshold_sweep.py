@@ -8,8 +8,8 @@ threshold strip it with that mask and segment it with the shipped U-Net; with se
 network's masks of the same prepared head in turn (a paired comparison). Prints the brain Dice, the
 millilitres kept outside the brain and missed, and the tumour Dice minus the clean phantom's. The last
 line strips with the true brain, which separates the mask's share of the loss from registration and
-resampling. Choose on validation heads (9000...), report on test heads (10000...); ``brainnet`` says
-which threshold ships and why.
+resampling. Choose on validation heads (9000...), report on test heads (10000...), and write the choice
+into the network's file (``brainnet.set_threshold``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 def sweep(domain: str, seed: int, segmenter, nets: list[str | None]) -> None:
     from napari_tumorseg.prepare import validate
     from napari_tumorseg.prepare.brain import brain_probability
-    from napari_tumorseg.prepare.brainnet import mask_from_probability
+    from napari_tumorseg.prepare.brainnet import load_brain_net, mask_from_probability, threshold_of
 
     made = validate.prepare_synthetic_head(seed, domain)  # bench-prepare's head, motions and grids
     prepared, brain, truth, phantom = made.prepared, made.truth_brain, made.truth_label, made.head.phantom
@@ -36,7 +36,8 @@ def sweep(domain: str, seed: int, segmenter, nets: list[str | None]) -> None:
 
     print(f"{domain} {seed}: clean WT / TC / ET {clean}", flush=True)
     for net in nets:
-        print(f"  brain-mask network: {net or 'shipped'}", flush=True)
+        own = threshold_of(load_brain_net(net)[2])
+        print(f"  brain-mask network: {net or 'shipped'} (its own threshold {own})", flush=True)
         probability = brain_probability(prepared.case.images, prepared.case.geometry, net_path=net)
         for threshold in THRESHOLDS:
             mask = mask_from_probability(probability, threshold)

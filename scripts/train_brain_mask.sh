@@ -2,9 +2,9 @@
 # Train the shipped brain-mask network on synthetic heads (about 3 min making the heads, then about 16 min
 # training on 2 torch threads of an idle 2-core AMD EPYC), then copy it, its card and its page into
 # resources/models/brain/. Run again after a stop: the heads are cached and --resume continues the run.
-# The shipped network is this run to the end of its 1200-step schedule; its brain threshold
-# (prepare.brainnet.BRAIN_THRESHOLD) was then chosen on the validation heads with
-# scripts/brain_threshold_sweep.py (docs/results/brain-mask-full/README.md): choose it again after retraining.
+# The shipped network is this run to the end of its 1200-step schedule; its brain threshold was then chosen
+# on the validation heads with scripts/brain_threshold_sweep.py (docs/results/brain-mask-full/README.md) and
+# written into its file with prepare.brainnet.set_threshold: choose it again after retraining.
 set -eu
 cd "$(dirname "$0")/.."
 . .venv/bin/activate

@@ -8,7 +8,7 @@ import pytest
 from napari_tumorseg.errors import ModelError
 from napari_tumorseg.prepare.brainnet import (
     BRAIN_THRESHOLD, SHIPPED, BrainNetConfig, build_brain_net, load_brain_net, mask_from_probability,
-    predict_probability, save_brain_net,
+    predict_probability, save_brain_net, set_threshold, threshold_of,
 )
 from napari_tumorseg.resources import resource_path
 
@@ -45,6 +45,39 @@ def test_prediction_lands_on_the_volume_grid_and_the_mask_is_one_filled_piece(to
     assert mask_from_probability(blobs).sum() == 216
     blobs[1, 2:8, 2:8] = BRAIN_THRESHOLD + 0.02  # and joins just above it
     assert mask_from_probability(blobs).sum() == 216 + 36
+
+
+def test_each_network_strips_at_the_threshold_its_file_carries(tmp_path, torch_single_thread):
+    from napari_tumorseg.io.case import Geometry
+    from napari_tumorseg.prepare.brain import extract_brain
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    path = save_brain_net(tmp_path / "brain.safetensors", build_brain_net(TINY), TINY, {"name": "tiny"})
+    assert threshold_of(load_brain_net(path)[2]) == BRAIN_THRESHOLD  # never chosen: the default
+    images = {"t1c": np.random.default_rng(2).random((9, 21, 17)).astype(np.float32)}
+    geometry = Geometry(np.diag([1.3, 1.3, 4.0, 1.0]), (17, 21, 9))
+    masks = {}
+    for threshold in (0.02, 0.98):  # an untrained network's probabilities lie mostly between these
+        low_or_high = tmp_path / f"brain-{threshold}.safetensors"
+        low_or_high.write_bytes(path.read_bytes())
+        set_threshold(low_or_high, threshold, "a test")
+        _, _, card = load_brain_net(low_or_high)
+        assert card["brain_threshold"] == threshold and card["threshold_note"] == "a test" and card["name"] == "tiny"
+        masks[threshold] = extract_brain(images, geometry, net_path=str(low_or_high))
+    assert masks[0.02].all() and masks[0.98].sum() < 0.5 * masks[0.02].sum()  # one threshold for both: equal
+    with pytest.raises(ValueError):
+        set_threshold(path, 1.5, "out of range")
+    save_brain_net(tmp_path / "odd.safetensors", build_brain_net(TINY), TINY, {"brain_threshold": 7})
+    with pytest.raises(ModelError, match="threshold"):
+        load_brain_net(tmp_path / "odd.safetensors")
+
+
+def test_the_shipped_network_carries_its_chosen_threshold():
+    if not resource_path(*SHIPPED).is_file():
+        pytest.skip("the shipped brain-mask network is not built")
+    _, _, card = load_brain_net()
+    assert threshold_of(card) == 0.5 and "validation heads" in card["threshold_note"]
 
 
 def test_the_sequences_probabilities_are_averaged_then_brought_back_once(tmp_path, torch_single_thread):

@@ -1,8 +1,8 @@
 """Brain extraction on a prepared (co-registered) case: the brain-mask network over every sequence.
 
 Each sequence gives a brain probability (:mod:`.brainnet`); their mean is
-thresholded (at ``brainnet.BRAIN_THRESHOLD``), and the largest connected piece, holes filled, is
-the brain. One network file is loaded once per process.
+thresholded at the network's own threshold (``brainnet.threshold_of`` its card), and the largest connected
+piece, holes filled, is the brain. One network file is loaded once per process.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def brain_probability(images: dict[str, np.ndarray], geometry: Geometry, *, net_
 
 def extract_brain(images: dict[str, np.ndarray], geometry: Geometry, *, net_path: str | None = None) -> np.ndarray:
     """The brain mask (bool, canonical on ``geometry``) of a head seen in one or more co-registered sequences."""
-    from .brainnet import mask_from_probability
+    from .brainnet import mask_from_probability, threshold_of
 
-    return mask_from_probability(brain_probability(images, geometry, net_path=net_path))
+    _, _, card = _network(net_path)
+    return mask_from_probability(brain_probability(images, geometry, net_path=net_path), threshold_of(card))

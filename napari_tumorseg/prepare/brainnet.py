@@ -29,12 +29,12 @@ if TYPE_CHECKING:
 
 FORMAT = "napari-tumorseg-brain-mask/1"
 SHIPPED = ("models", "brain", "brain-mask.safetensors")
-# Chosen for the shipped network (trained to the end of its 1200-step schedule) on the validation heads
-# glioma 9000, glioma 9001 and metastasis 9001, prepared from raw files as bench-prepare does, by a rule
-# written before measuring (docs/results/brain-mask-full/README.md): the best mean brain Dice among the
-# thresholds that miss no more brain than they keep outside it, since segmentation runs only inside the mask.
-# At one half: 37 ml kept outside against 29 ml missed on average, Dice 0.977 (at 0.6: 22 against 44 ml).
-# Calibrated for this network: choose again after retraining (scripts/brain_threshold_sweep.py).
+# A network's threshold is calibrated for it and travels in its file (the card's ``brain_threshold``, set by
+# :func:`set_threshold` once chosen); this one is for a network whose threshold was never chosen. The shipped
+# network's is 0.5 too: chosen on the validation heads glioma 9000, glioma 9001 and metastasis 9001, prepared
+# from raw files as bench-prepare does, by a rule written before measuring (docs/results/brain-mask-full):
+# the best mean brain Dice among the thresholds that miss no more brain than they keep outside it, since
+# segmentation runs only inside the mask (at 0.5: 37 ml kept outside against 29 ml missed, Dice 0.977).
 BRAIN_THRESHOLD = 0.5
 SCALE_PERCENTILE = 99.0  # intensities are divided by this percentile of the non-zero voxels
 INPUT_CLIP = 2.0  # and clipped to [0, this]
@@ -121,6 +121,19 @@ def save_brain_net(path: str | PathLike[str], model: nn.Module, config: BrainNet
     return atomic_write_bytes(path, safetensors_bytes(tensors, metadata=header), overwrite=True, make_folder=True)
 
 
+def threshold_of(card: dict[str, Any]) -> float:
+    """The brain threshold calibrated for a network (its card's ``brain_threshold``), else :data:`BRAIN_THRESHOLD`."""
+    return float(card.get("brain_threshold", BRAIN_THRESHOLD))
+
+
+def set_threshold(path: str | PathLike[str], threshold: float, why: str) -> Path:
+    """Write the threshold chosen for a network into its file's card, with the reason (atomic, same weights)."""
+    if not 0.0 < float(threshold) < 1.0:
+        raise ValueError(f"a brain threshold lies between 0 and 1, got {threshold}")
+    model, config, card = load_brain_net(path)
+    return save_brain_net(path, model, config, {**card, "brain_threshold": float(threshold), "threshold_note": why})
+
+
 def load_brain_net(path: str | PathLike[str] | None = None) -> tuple[nn.Module, BrainNetConfig, dict[str, Any]]:
     """The brain-mask network (the shipped one by default), in eval mode, float32; its config and card.
 
@@ -140,6 +153,8 @@ def load_brain_net(path: str | PathLike[str] | None = None) -> tuple[nn.Module, 
             raise ValueError(f"format {header.get('format')!r}, expected {FORMAT!r}")
         config = BrainNetConfig(**json.loads(header["config"]))
         card = json.loads(header.get("card", "{}"))
+        if not 0.0 < threshold_of(card) < 1.0:
+            raise ValueError(f"brain threshold {threshold_of(card)} outside (0, 1)")
         model = build_brain_net(config)
         model.load_state_dict(tensors)
     except Exception as error:  # safetensors, json and torch each raise their own types

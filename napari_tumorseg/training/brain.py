@@ -258,6 +258,9 @@ def card_markdown(card: dict[str, Any]) -> str:
                 f"learning-rate schedule (`--until`)."]
                if training.get("steps_trained", 0) < training.get("settings", {}).get("steps", 0) else []),
              *([f"- Note: {training['note']}"] if training.get("note") else []),
+             (f"- Brain threshold: {card['brain_threshold']} ({card.get('threshold_note', '')})"
+              if "brain_threshold" in card else "- Brain threshold: not chosen yet (the default "
+              "`prepare.brainnet.BRAIN_THRESHOLD` applies; choose it with scripts/brain_threshold_sweep.py)."),
              "", "| step | loss | held-out heads brain Dice (2 mm, one sequence each) |", "|---|---|---|"]
     lines += [f"| {h['step']} | {h['loss']:.4f} | {h.get('validation_dice', float('nan')):.4f} |" for h in history]
     lines += ["", "Measured on whole synthetic raw heads at 1 mm by `tumorseg bench-prepare` (see the README)."]
