@@ -11,8 +11,14 @@ import pytest
 # Tests share two cores with everything else; one torch thread keeps them
 # deterministic and stops torch from oversubscribing under pytest.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Adaptation's "auto" precision is bfloat16 on CPUs with native bfloat16 units (models.precision):
+# pinned to float32 so a test's result does not depend on the CPU the suite runs on.
+os.environ["TUMORSEG_PRECISION"] = "fp32"
 
 SMALL_SHAPE = (40, 64, 64)
+
+# The widget tests' ``dock`` and ``registry`` fixtures (their imports of napari and Qt are lazy).
+pytest_plugins = ("widget_fixtures",)
 
 
 @pytest.fixture(autouse=True)

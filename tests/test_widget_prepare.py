@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from prepare_fixtures import head_phantom, raw_stripped_scan  # noqa: F401 (fixtures)
-from widget_fixtures import WAIT_MS, dock, registry, wait_for  # noqa: F401
+from widget_fixtures import WAIT_MS, wait_for
 
 pytestmark = pytest.mark.gui
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from widget_fixtures import WAIT_MS, dock, open_and_segment, paint_correction, registry, wait_for  # noqa: F401
+from widget_fixtures import WAIT_MS, open_and_segment, paint_correction, wait_for
 
 from napari_tumorseg.io.labels import ED, ET
 

@@ -237,7 +237,7 @@ class AdaptPanel(QGroupBox):
     def _finished(self, outcome) -> None:
         self.report = outcome.report
         self.card.setText(report_card_html(outcome.report))
-        self.status.setText(f"New version {outcome.report.version_id} (adapted on {outcome.report.device}): "
+        self.status.setText(f"New version {outcome.report.version_id} (adapted on {outcome.report.where}): "
                             f"{outcome.report.reason}")
         self.state.model_changed.emit(outcome.report.version_id or "")
         self._show_report_actions(True)

@@ -140,6 +140,7 @@ def benchmark_adaptation(
         "model": {"source": source, "arch": model.config.arch, "base_width": model.config.base_width},
         "method": method,
         "device": str(target),
+        "precision": report.details.get("precision"),  # "auto" resolved: the arithmetic the passes ran in
         "corrected_slices": len(picks),
         "slice_size": list(corrections.cases[0].inputs.shape[2:]),
         "held_out_slices": len(corrections.cases[0].reference_indices),

@@ -1,8 +1,9 @@
 """Hyper-parameters of an adaptation run, with the defaults of each method (no torch here).
 
-The defaults meet the speed target of the adaptation issue: 5 corrected
-slices, adapted and guarded, in at most 30 s on 2 CPU cores with the base-16
-U-Net on brain-cropped slices (see ``tumorseg bench-adapt`` for the figure).
+The speed target of the adaptation issue is 5 corrected slices adapted and
+guarded in at most 15 s on 2 CPU cores with the shipped base-16 U-Net: met
+on a CPU with bfloat16 units (13.4-14.0 s, ``tumorseg bench-adapt``; 15.7-15.9 s
+in float32; README Speed).
 They come from ``default_config``; a field given explicitly always wins.
 
 Why these defaults (measured with the shipped base-16 U-Net on 5 corrected
@@ -45,6 +46,12 @@ the 16-slice glioma anchor set):
   lineage started from, so ten accepted versions cannot each lose 0.02.
 - Memory 2 per step: two slices of the user's earlier cases' corrections
   (``adapt.memory``) are replayed beside the source slices at every step.
+- Precision "auto": bfloat16 passes where the CPU has native bfloat16 units
+  (``models.precision``). On 2 cores of such a Xeon it adapted in 12.6 s
+  against 14.6-15.3 s in float32, and on the effort protocol (4 fresh
+  metastasis patients, the real labelled case, 2 seeds) the adapted
+  versions' rest-of-volume WT differed from float32's by +0.002 +/- 0.005
+  (docs/results/adapt-precision, a rule written before measuring).
 """
 
 from __future__ import annotations
@@ -66,6 +73,8 @@ PHASE_ADAPTING = "adapting"
 PHASE_SCORING_AFTER = "scoring-after"
 PHASE_SAVING = "saving"
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+# The passes' arithmetic (see ``models.precision``; kept equal to its PRECISIONS by a test).
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 DEFAULT_METHOD = "active"
 
 
@@ -106,6 +115,10 @@ class AdaptConfig:
         memory_per_step: slices of the user's earlier cases' corrections replayed at every
             step when there are any (see ``adapt.memory``); 0 = off.
         reference_slices: held-out slices of each case (with a reference) scored before and after.
+        precision: the arithmetic of the adaptation's forward and backward passes: "fp32",
+            "bf16" (mixed precision: weights, update and loss stay float32), or "auto"
+            (bf16 where the CPU has native bfloat16 units, else fp32; see ``models.precision``).
+            The scoring before and after, and so the guard, always runs in float32.
     """
 
     method: str = DEFAULT_METHOD
@@ -126,12 +139,15 @@ class AdaptConfig:
     budget: float = 0.05
     memory_per_step: int = 2
     reference_slices: int = 8
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise AdaptationError(f"unknown adaptation method {self.method!r}; expected one of {', '.join(METHODS)}")
         if self.order is not None and self.order not in ORDERS:
             raise AdaptationError(f"unknown task order {self.order!r}; expected one of {', '.join(ORDERS)}")
+        if self.precision not in PRECISIONS:
+            raise AdaptationError(f"unknown precision {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
         if self.optimizer not in OPTIMIZERS:
             raise AdaptationError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         for name in ("steps", "meta_batch_size", "batch_size", "replay_per_step"):

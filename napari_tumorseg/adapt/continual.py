@@ -28,7 +28,7 @@ from .config import PHASE_ADAPTING, AdaptConfig
 from .corrections import Corrections
 from .naive import cycling_batches, gradient_step
 from .sampling import LossFn, Replay, correction_pools, flat_tasks
-from .training import MethodResult, make_optimizer, model_device, trainable_parameters, working_copy
+from .training import MethodResult, make_optimizer, model_device, trainable_parameters, training_precision, working_copy
 
 
 def require_dycnn(model: nn.Module) -> float:
@@ -72,6 +72,7 @@ def dycnn_continual(
     set_temperature(working, temperature)
     optimizer = make_optimizer(list(trainable_parameters(working).values()), config)
     generator = torch.Generator().manual_seed(config.seed)
+    precision = training_precision(config, working)
     losses: list[float] = []
     arrivals: list[str] = []
     total_passes = 0
@@ -82,11 +83,12 @@ def dycnn_continual(
         arrivals.append(f"batch {pool_index + 1}: " + ", ".join(pool.names))
         for _ in range(config.steps):
             clock.check()
-            loss, passes = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
+            loss, passes = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn,
+                                         precision)
             total_passes += passes
             if get_temperature(working) != temperature:
                 raise AdaptationError(f"the attention temperature moved from {temperature} during a continual update")
             losses.append(loss)
             yield clock.tick(detail=f"batch {pool_index + 1}/{len(pools)}", loss=loss)
-    details = {"temperature": temperature, "batches": len(pools), "passes": total_passes}
+    details = {"temperature": temperature, "batches": len(pools), "passes": total_passes, "precision": precision}
     return MethodResult(working, losses, arrivals, details)

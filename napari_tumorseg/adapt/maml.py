@@ -60,11 +60,20 @@ from torch.func import functional_call
 
 from ..jobs import CancelFlag, Clock, Progress
 from ..models.losses import dice_ce_loss, per_slice_dice
+from ..models.precision import compute_precision, full_precision
 from .config import PHASE_ADAPTING, AdaptConfig
 from .corrections import Corrections
 from .ordering import TaskRanker, slice_dice
 from .sampling import LossFn, Replay, Sample, SlicePool, correction_pools, grouped_loss, make_view
-from .training import MethodResult, make_optimizer, model_device, predict_labels, trainable_parameters, working_copy
+from .training import (
+    MethodResult,
+    make_optimizer,
+    model_device,
+    predict_labels,
+    trainable_parameters,
+    training_precision,
+    working_copy,
+)
 
 MetaTask = tuple[Sequence[Sample], Sequence[Sample]]  # (support, query)
 
@@ -108,7 +117,7 @@ def meta_gradient(
     for index, (support, query) in enumerate(tasks):
         if observe is not None and len(support) == 1:
             inputs, labels = support[0]
-            logits = with_params(params)(inputs[None])
+            logits = full_precision(with_params(params)(inputs[None]))
             support_loss = loss_fn(logits, labels[None])
             observe(index, logits, labels[None])
         else:
@@ -179,7 +188,9 @@ def meta_tune(
     initial = None if order == "random" else task_dice(working, pools)
     ranker = TaskRanker(pools, order, generator, initial)
     names = [pools[p].names[i] for p, i in ranker.tasks]
-    details: dict = {"first_order": config.first_order, "meta_batch_size": config.meta_batch_size, "order": order}
+    precision = training_precision(config, working)
+    details: dict = {"first_order": config.first_order, "meta_batch_size": config.meta_batch_size, "order": order,
+                     "precision": precision}
     if initial is not None:
         details["task_dice"] = {names[i]: round(initial[i], 4) for i in range(len(names))}
 
@@ -201,18 +212,19 @@ def meta_tune(
         def observe(index: int, logits: torch.Tensor, labels: torch.Tensor, pairs=pairs) -> None:
             ranker.observe(pairs[index][0], slice_dice(logits, labels)[0])
 
-        grads, loss = meta_gradient(
-            working, params, meta_tasks, inner_lr=config.inner_lr, first_order=config.first_order,
-            loss_fn=loss_fn, observe=observe if order != "random" else None,
-        )
-        passes += 2 * len(meta_tasks)
-        for name, parameter in params.items():
-            parameter.grad = grads[name]  # replaces last step's gradient
-        if replay is not None:
-            replay_loss = replay.loss(working, generator, loss_fn)
-            replay_loss.backward()  # adds to the meta-gradient already in .grad
-            loss += float(replay_loss.detach())
-            passes += replay.last_count
+        with compute_precision(precision, model_device(working)):
+            grads, loss = meta_gradient(
+                working, params, meta_tasks, inner_lr=config.inner_lr, first_order=config.first_order,
+                loss_fn=loss_fn, observe=observe if order != "random" else None,
+            )
+            passes += 2 * len(meta_tasks)
+            for name, parameter in params.items():
+                parameter.grad = grads[name]  # replaces last step's gradient
+            if replay is not None:
+                replay_loss = replay.loss(working, generator, loss_fn)
+                replay_loss.backward()  # adds to the meta-gradient already in .grad
+                loss += float(replay_loss.detach())
+                passes += replay.last_count
         optimizer.step()
         losses.append(loss)
         yield clock.tick(detail=", ".join(f"{names[s]}->{names[q]}" for s, q in pairs), loss=loss)

@@ -17,10 +17,11 @@ from torch import nn
 
 from ..jobs import CancelFlag, Clock, Progress
 from ..models.losses import dice_ce_loss
+from ..models.precision import compute_precision
 from .config import PHASE_ADAPTING, AdaptConfig
 from .corrections import Corrections
 from .sampling import LossFn, Replay, SlicePool, correction_pools, flat_tasks, grouped_loss, make_view
-from .training import MethodResult, make_optimizer, model_device, trainable_parameters, working_copy
+from .training import MethodResult, make_optimizer, model_device, trainable_parameters, training_precision, working_copy
 
 
 def cycling_batches(
@@ -54,16 +55,21 @@ def gradient_step(
     generator: torch.Generator,
     replay: Replay | None,
     loss_fn: LossFn,
+    precision: str = "fp32",
 ) -> tuple[float, int]:
-    """One optimiser step on views of ``batch`` (and replay); returns the loss and the slices passed."""
+    """One optimiser step on views of ``batch`` (and replay); returns the loss and the slices passed.
+
+    ``precision`` ("fp32" or "bf16", resolved) is the arithmetic of the passes; the update is float32.
+    """
     samples = [make_view(pools[p].inputs[i], pools[p].labels[i], generator, config.crop) for p, i in batch]
-    loss = grouped_loss(model, samples, loss_fn)
-    passes = len(samples)
-    if replay is not None:
-        loss = loss + replay.loss(model, generator, loss_fn)
-        passes += replay.last_count
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    with compute_precision(precision, model_device(model)):
+        loss = grouped_loss(model, samples, loss_fn)
+        passes = len(samples)
+        if replay is not None:
+            loss = loss + replay.loss(model, generator, loss_fn)
+            passes += replay.last_count
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
     optimizer.step()
     return float(loss.detach()), passes
 
@@ -100,12 +106,15 @@ def naive_finetune(
     generator = torch.Generator().manual_seed(config.seed)
     pools = correction_pools(corrections, model_device(model))
     batches = cycling_batches(flat_tasks(pools), config.batch_size, generator)
+    precision = training_precision(config, working)
     losses: list[float] = []
     total_passes = 0
     for _ in range(config.steps):
         clock.check()
-        loss, passes = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn)
+        loss, passes = gradient_step(working, optimizer, pools, next(batches), config, generator, replay, loss_fn,
+                                     precision)
         losses.append(loss)
         total_passes += passes
         yield clock.tick(loss=loss)
-    return MethodResult(working, losses, [], {"batch_size": config.batch_size, "passes": total_passes})
+    details = {"batch_size": config.batch_size, "passes": total_passes, "precision": precision}
+    return MethodResult(working, losses, [], details)

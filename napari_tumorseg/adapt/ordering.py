@@ -104,7 +104,8 @@ def pair_tasks(ranked: Sequence[int], size: int) -> list[Pair]:
 
 def slice_dice(logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
     """Mean region Dice of each slice of a batch's arg-max prediction (the ranking's measure)."""
+    from ..models.labels import class_map
     from ..models.losses import per_slice_dice
 
-    prediction = logits.detach().argmax(dim=1).to(torch.uint8).cpu().numpy()
+    prediction = class_map(logits.detach()).to(torch.uint8).cpu().numpy()
     return per_slice_dice(prediction, labels.detach().cpu().numpy().astype(np.uint8)).tolist()

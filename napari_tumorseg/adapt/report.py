@@ -80,6 +80,12 @@ class AdaptationReport:
     label_free: dict[str, Any] | None = None
     device: str = "cpu"
 
+    @property
+    def where(self) -> str:
+        """The device and, when the method said, the arithmetic: "cpu (bf16)"."""
+        arithmetic = self.details.get("precision")
+        return f"{self.device} ({arithmetic})" if arithmetic else self.device
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["dice"] = {name: scores.to_dict() for name, scores in self.dice.items()}
@@ -102,7 +108,7 @@ class AdaptationReport:
 
     def summary_lines(self) -> list[str]:
         """A few lines for a terminal or a notification."""
-        lines = [f"{self.method} on {self.device}: {self.reason}"]
+        lines = [f"{self.method} on {self.where}: {self.reason}"]
         for name, scores in self.dice.items():
             after = scores.after.get("mean", float("nan"))
             lines.append(f"  {name:<12} Dice {scores.before['mean']:.3f} -> {after:.3f} ({scores.slices} slices)")

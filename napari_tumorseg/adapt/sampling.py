@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models.precision import full_precision
 from .corrections import Corrections
 
 Sample = tuple[torch.Tensor, torch.Tensor]  # (C, H, W) float32 input, (H, W) int64 labels
@@ -130,7 +131,7 @@ def grouped_loss(forward: Forward, samples: Sequence[Sample], loss_fn: LossFn) -
     for group in groups.values():
         inputs = torch.stack([s[0] for s in group])
         labels = torch.stack([s[1] for s in group])
-        term = loss_fn(forward(inputs), labels) * (len(group) / len(samples))
+        term = loss_fn(full_precision(forward(inputs)), labels) * (len(group) / len(samples))
         total = term if total is None else total + term
     assert total is not None
     return total

@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import AdaptationError
+from ..models.labels import class_map
+from ..models.precision import resolve_precision
 from .config import AdaptConfig
 
 PREDICT_BATCH = 8
@@ -55,6 +58,14 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def training_precision(config: AdaptConfig, model: nn.Module) -> str:
+    """The arithmetic ("fp32" or "bf16") of this run's passes on the model's device (see ``models.precision``)."""
+    try:
+        return resolve_precision(config.precision, model_device(model))
+    except ValueError as error:
+        raise AdaptationError(str(error)) from None
+
+
 def uses_channels_last(model: nn.Module) -> bool:
     """Whether the model's convolution weights are stored channels-last (as the Segmenter leaves static nets)."""
     for parameter in model.parameters():
@@ -85,7 +96,7 @@ def predict_labels(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDI
         for start in range(0, inputs.shape[0], batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size])).to(device)
             batch = batch.contiguous(memory_format=layout)
-            out[start : start + batch_size] = model(batch).argmax(dim=1).to(torch.uint8).cpu().numpy()
+            out[start : start + batch_size] = class_map(model(batch)).to(torch.uint8).cpu().numpy()
     finally:
         model.train(was_training)
     return out

@@ -44,7 +44,7 @@ def _slice_list(text: str) -> list[int]:
 
 
 def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
-    from ..adapt.config import DEFAULT_METHOD, METHODS
+    from ..adapt.config import DEFAULT_METHOD, METHODS, PRECISIONS
 
     parser.add_argument(
         "--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)"
@@ -72,6 +72,8 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
                         "every step (default 2; 0: off)")
     parser.add_argument("--device", default="auto", help="where to adapt: auto (CUDA, then MPS, then CPU), cpu, "
                         "cuda, cuda:1, mps")
+    parser.add_argument("--precision", choices=PRECISIONS, help="arithmetic of the adaptation passes: fp32, bf16 "
+                        "(mixed precision), or auto (the default: bf16 where the CPU has native bfloat16 units)")
     # torch's default (every core): on an idle 2-core machine two threads adapt 1.6x faster than one.
     # On a machine busy with other jobs, --threads 1 avoids OpenMP threads waiting on each other.
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's, one per core; "
@@ -93,6 +95,7 @@ def _config(args: argparse.Namespace) -> Any:
         tolerance=args.tolerance,
         budget=args.budget,
         memory_per_step=args.memory,
+        precision=args.precision,
     )
 
 

@@ -83,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--keep-journal", action="store_true",
                    help="keep the journal of finished adaptations in --out after writing the results (to merge "
                         "runs that did parts of one experiment); an interrupted run always resumes from it")
+    _add_precision(m)
     m.set_defaults(func=run_meta_tune_command)
 
     lifelong = experiments.add_parser("lifelong", help="paper 004: U-Net vs Dy-CNN on an alternating T2/FLAIR stream",
@@ -120,6 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     effort.add_argument("--steps", type=int, help="adaptation steps of every method (default: the plugin's)")
     effort.add_argument("--lr", type=float, help="learning rate / meta step of every method (default: the plugin's)")
     effort.add_argument("--inner-lr", type=float, help="meta-tuning's inner step (default: the plugin's)")
+    _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 
     sequence = experiments.add_parser(
@@ -129,11 +131,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sequence.add_argument("--model", type=Path, help="the glioma checkpoint (default: the shipped U-Net)")
     sequence.add_argument("--cases", type=int, help="cases adapted in turn (default 5)")
     sequence.add_argument("--variants", type=_names, help="comma list of memory,source,none (default: all)")
+    _add_precision(sequence)
     sequence.set_defaults(func=run_sequence_command)
 
     render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
     render.add_argument("folder", type=Path, help="a folder written by meta-tune or lifelong")
     render.set_defaults(func=run_render_command)
+
+
+def _add_precision(parser: argparse.ArgumentParser) -> None:
+    from ..adapt.config import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="arithmetic of the adaptation passes (default auto: bf16 where the CPU has native "
+                        "bfloat16 units, else fp32); recorded resolved in the results")
+
+
+def _resolved_precision(args: argparse.Namespace, device: Any) -> str:
+    """--precision with "auto" resolved on ``device``, so the results and the journal say which ran."""
+    from ..errors import TumorsegError
+    from ..models.precision import resolve_precision
+
+    try:
+        return resolve_precision(args.precision or "auto", device)
+    except ValueError as error:
+        raise TumorsegError(str(error)) from None
 
 
 def command_line(argv_tail: list[str]) -> str:
@@ -222,12 +244,13 @@ def run_meta_tune_command(args: argparse.Namespace) -> int:
         config = MetaTuneConfig.quick(**changes) if args.quick else MetaTuneConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
-    if args.crop is not None:  # 0 = whole slices (default_config's convention)
-        config.adapt_overrides = {method: {**config.adapt_overrides.get(method, {}), "crop": args.crop}
-                                  for method in ("naive", "passive", "active")}
+    precision = _resolved_precision(args, device)
+    crop = {} if args.crop is None else {"crop": args.crop}  # 0 = whole slices (default_config's convention)
+    config.adapt_overrides = {method: {**config.adapt_overrides.get(method, {}), **crop, "precision": precision}
+                              for method in ("naive", "passive", "active")}
     model, description = _load_model(args, config)
     command = _explicit_command(args, ("model", "patients", "held_out", "ks", "main_k", "sweep_patients",
-                                       "sweep_seeds", "methods", "no_replay", "crop"))
+                                       "sweep_seeds", "methods", "no_replay", "crop", "precision"))
     cache_dir, anchor_cache = _cache(args)
     generator = meta_tune_experiment(model, config, args.out, model_description=description, command=command,
                                      device=device, cache_dir=cache_dir, anchor_cache=anchor_cache,
@@ -312,13 +335,13 @@ def run_effort_command(args: argparse.Namespace) -> int:
         config = EffortConfig.quick(**changes) if args.quick else EffortConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
-    for name in ("steps", "lr", "inner_lr"):
-        if getattr(args, name) is not None:
-            config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), name: getattr(args, name)}
-                                      for m in ("naive", "active", "passive", "dycnn")}
+    given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr") if getattr(args, name) is not None}
+    given["precision"] = _resolved_precision(args, device)
+    config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
+                              for m in ("naive", "active", "passive", "dycnn")}
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
-                                       "real_seeds", "real_runs", "steps", "lr", "inner_lr"))
+                                       "real_seeds", "real_runs", "steps", "lr", "inner_lr", "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))
@@ -339,6 +362,7 @@ def run_sequence_command(args: argparse.Namespace) -> int:
         config = SequenceConfig.quick(**changes) if args.quick else SequenceConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
+    config.adapt_overrides = {**config.adapt_overrides, "precision": _resolved_precision(args, device)}
     model, description = _load_model(args, config)
     preprocessing = None
     if not (args.quick and args.model is None):
@@ -346,7 +370,7 @@ def run_sequence_command(args: argparse.Namespace) -> int:
         from ..resources import resource_path
 
         preprocessing = load_checkpoint(args.model or resource_path(*SHIPPED_MODEL)).preprocessing
-    command = _explicit_command(args, ("model", "cases", "variants"))
+    command = _explicit_command(args, ("model", "cases", "variants", "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(sequence_experiment(model, preprocessing, config, args.out, model_description=description,
                                          command=command, device=device, anchor_cache=anchor_cache))

@@ -199,6 +199,7 @@ def stream_batches(
 def _score(model: Any, test: tuple[list[np.ndarray], list[np.ndarray]], device: Any) -> dict[str, float]:
     import torch
 
+    from ..models.labels import class_map
     from ..models.losses import region_dice
 
     model.eval()
@@ -207,7 +208,7 @@ def _score(model: Any, test: tuple[list[np.ndarray], list[np.ndarray]], device: 
         for inputs, labels in zip(*test):
             for start in range(0, len(inputs), 8):
                 batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + 8])).to(device)
-                predictions.append(model(batch).argmax(dim=1).to(torch.uint8).cpu().numpy().ravel())
+                predictions.append(class_map(model(batch)).to(torch.uint8).cpu().numpy().ravel())
             references.append(labels.ravel())
     scores = region_dice(np.concatenate(predictions), np.concatenate(references))
     scores["mean"] = float(np.mean(list(scores.values())))

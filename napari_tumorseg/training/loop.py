@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..jobs import CancelFlag, Cancelled, Clock, Progress
+from ..models.labels import class_map
 from ..models.losses import dice_ce_loss, region_dice
 from ..models.dynconv import TemperatureAnnealer, get_temperature
 from .data import Augmentation, SliceCache, sample_batch
@@ -181,7 +182,7 @@ class Trainer:
         for inputs, labels in zip(*self.validation):
             for start in range(0, len(inputs), 4):
                 batch = torch.from_numpy(inputs[start : start + 4]).to(self.device)
-                predictions.append(self.model(batch).argmax(dim=1).cpu().numpy().ravel())
+                predictions.append(class_map(self.model(batch)).cpu().numpy().ravel())
             references.append(labels.ravel())  # cases differ in size: pool their voxels
         return region_dice(np.concatenate(predictions), np.concatenate(references))
 
