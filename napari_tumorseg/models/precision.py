@@ -16,6 +16,8 @@ The choice is the user's (``AdaptConfig.precision``, ``--precision``), with
 ``TUMORSEG_PRECISION`` (fp32, bf16) deciding what "auto" means on a machine:
 the test suite pins fp32 with it so its results do not depend on the CPU.
 See docs/results/adapt-precision for what it changes in the adapted models.
+Training (``TrainConfig.precision``) has no "auto" and stays float32 by
+default: docs/results/bf16-training for why.
 """
 
 from __future__ import annotations
