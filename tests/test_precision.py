@@ -93,8 +93,9 @@ def test_each_method_adapts_in_the_chosen_precision_with_float32_weights(method,
     assert corrections_loss(result.model, corrections) < corrections_loss(model, corrections) - 0.05
 
 
-def test_the_suite_pins_auto_to_float32():
+def test_the_suite_pins_auto_to_float32(monkeypatch):
     """conftest pins TUMORSEG_PRECISION so results do not depend on the CPU the tests run on."""
+    _capabilities(monkeypatch, amx_bf16=True)  # even on a CPU with bfloat16 units
     model = tiny_model()
     _, result = drive(RUNNERS["naive"](model, toy_corrections(), default_config("naive", steps=1, crop=16)))
     assert result.details["precision"] == "fp32"
