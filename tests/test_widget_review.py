@@ -97,6 +97,8 @@ def test_a_damaged_session_file_is_reported_set_aside_and_the_corrections_come_b
     paint_correction(dock, layer, z)
     painted = layer.data.copy()
     folder = dock.state.store.folder
+    # The viewer's writes run on a thread of their own: the prediction's must land before it is torn.
+    dock.state.writer.flush()
     (folder / "prediction.npz").write_bytes(b"torn by a crash")
     shown = []
     monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
