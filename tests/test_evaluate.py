@@ -63,6 +63,29 @@ def test_train_cli_resume_of_a_finished_run_keeps_its_step(tiny_model, tmp_path)
     assert card["training"]["steps"] == 5 and len(card["training"]["resumed_with"]) == 1
 
 
+def test_train_cli_writes_the_weight_average_and_on_request_the_last_weights(tiny_model, tmp_path):
+    import torch
+
+    from napari_tumorseg.models.checkpoint import load_checkpoint
+    from napari_tumorseg.training.state import load_training_state, state_path_for
+
+    out, last = tmp_path / "avg.safetensors", tmp_path / "last.safetensors"
+    assert main(["train", "--arch", "unet", "--out", str(out), "--last-out", str(last), "--ema-decay", "0.5",
+                 "--synthetic-seeds", "0:2", "--val-seeds", "100:101", "--shape", TINY, "--steps", "3", "--batch", "2",
+                 "--crop", "32", "--base-width", "4", "--depth", "2", "--epoch-steps", "3", "--tumour-slices", "3",
+                 "--empty-slices", "1", "--threads", "1", "--workers", "1", "--cache-dir", str(tiny_model.parent /
+                 "cache"), "--device", "cpu"]) == 0
+    cards = {p.stem: json.loads(p.with_name(p.stem + ".card.json").read_text())["training"] for p in (out, last)}
+    assert cards["avg"]["weights"].startswith("exponential moving average") and "--ema-decay 0.5" in cards["avg"]["command"]
+    assert cards["last"]["weights"].startswith("the last step's")
+    history = load_training_state(state_path_for(out)).info["history"][-1]
+    assert cards["avg"]["final_validation_dice"] == history["validation_average"]
+    assert cards["last"]["final_validation_dice"] == history["validation"]
+    averaged, trained = load_checkpoint(out).model.state_dict(), load_checkpoint(last).model.state_dict()
+    assert not all(torch.equal(averaged[k], trained[k]) for k in averaged)
+    assert main(["train", "--arch", "unet", "--out", str(out), "--last-out", str(last)]) == 2  # no average to compare
+
+
 def test_train_cli_on_a_folder_of_brats_cases(small_glioma_folder, tmp_path):
     from napari_tumorseg.io import write_case
     from napari_tumorseg.models.checkpoint import load_checkpoint

@@ -291,3 +291,40 @@ def test_bf16_training_runs_its_convolutions_in_bf16_keeps_float32_weights_and_l
     assert loss_after < 0.7 * loss_before
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
         TrainConfig(precision="auto")
+
+
+def test_the_weight_average_follows_its_recurrence_resumes_exactly_and_is_what_is_written(
+    tiny_cache, tmp_path, torch_single_thread
+):
+    torch = torch_single_thread
+    from napari_tumorseg.errors import ModelError
+    from napari_tumorseg.training.state import load_training_state, save_training_state
+
+    decay = 0.6
+    straight = _tiny_trainer("unet", tiny_cache, 6, torch, ema_decay=decay)
+    expected = {n: p.detach().clone() for n, p in straight.model.named_parameters()}
+    for _ in straight.run():  # each yield follows one optimiser step
+        for name, parameter in straight.model.named_parameters():
+            expected[name] = decay * expected[name] + (1 - decay) * parameter.detach()
+    for name, value in expected.items():
+        torch.testing.assert_close(straight.average.shadow[name], value, rtol=0, atol=1e-6)
+    written = straight.final_model()
+    for name, parameter in written.named_parameters():
+        assert torch.equal(parameter, straight.average.shadow[name])
+    assert not all(torch.equal(a, b) for a, b in zip(written.parameters(), straight.model.parameters()))
+
+    first = _tiny_trainer("unet", tiny_cache, 6, torch, ema_decay=decay)
+    _run(first, stop_after=2)
+    path = save_training_state(tmp_path / "run.train-state", first.state())
+    second = _tiny_trainer("unet", tiny_cache, 6, torch, ema_decay=decay)
+    second.load_state(load_training_state(path))
+    _run(second)
+    for name, value in straight.average.shadow.items():
+        assert torch.equal(second.average.shadow[name], value), name
+
+    plain = _tiny_trainer("unet", tiny_cache, 6, torch)
+    _run(plain, stop_after=2)
+    assert plain.final_model() is plain.model and plain.state().average is None
+    averaged = _tiny_trainer("unet", tiny_cache, 6, torch, ema_decay=decay)
+    with pytest.raises(ModelError, match="no weight average"):
+        averaged.load_state(plain.state())

@@ -32,7 +32,7 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
                 "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance",
-                "precision")
+                "precision", "ema_decay")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,6 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16"),
                    help="arithmetic of the training passes: fp32 (default), or bf16 mixed precision (1.85x "
                    "faster U-Net steps on a CPU with bfloat16 units; weights and optimiser stay float32)")
+    p.add_argument("--ema-decay", type=float,
+                   help="write an exponential moving average of the weights with this decay per step (e.g. "
+                   "0.998: about the last 500 steps) instead of the last step's weights (default: off)")
+    p.add_argument("--last-out", type=Path,
+                   help="with --ema-decay: also write the last step's own weights here (to compare the two)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and every random draw")
     p.add_argument("--resume", type=Path, help="a .train-state file (or the output whose state is beside it)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
@@ -90,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The full explicit command that reproduces this run."""
     parts = ["tumorseg", "train"]
-    for name in ("resume", *RUN_SETTINGS, "out", "device", "threads", "cache_dir"):
+    for name in ("resume", *RUN_SETTINGS, "out", "last_out", "device", "threads", "cache_dir"):
         value = getattr(args, name, None)
         if value is None or value is False:
             continue
@@ -112,6 +117,10 @@ def _check(args: argparse.Namespace) -> None:
         raise TumorsegError("give --arch unet|dycnn (or --resume a run)")
     if args.out.suffix != ".safetensors":
         raise TumorsegError(f"{args.out}: the output must be a .safetensors file")
+    if args.ema_decay is not None and not 0.0 < args.ema_decay < 1.0:
+        raise TumorsegError(f"--ema-decay {args.ema_decay} must lie between 0 and 1")
+    if args.last_out is not None and (not args.ema_decay or args.last_out.suffix != ".safetensors"):
+        raise TumorsegError(f"{args.last_out}: --last-out needs --ema-decay and a .safetensors name")
     if args.crop % 2**args.depth:
         raise TumorsegError(f"--crop {args.crop} is not a multiple of 2**depth = {2**args.depth}")
     if args.data is None:
@@ -198,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(args.arch, **hparams)
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, epoch_steps=args.epoch_steps,
-        anneal_fraction=args.anneal_fraction, precision=args.precision or "fp32",
+        anneal_fraction=args.anneal_fraction, precision=args.precision or "fp32", ema_decay=args.ema_decay or 0.0,
         augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout,
                                   tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance),
     )
@@ -225,8 +234,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"tumorseg: interrupted; state saved in {state_path}", file=sys.stderr)
         return 130
     wall = previous_wall + time.perf_counter() - started
-    _write_model(args, trainer, config, data_description, commands, wall, device)
+    _write_model(args.out, trainer.final_model(), args, trainer, config, data_description, commands, wall, device)
     print(args.out)
+    if args.last_out is not None and trainer.average is not None:
+        _write_model(args.last_out, trainer.model, args, trainer, config, data_description, commands, wall, device,
+                     weights="the last step's weights, not averaged (--last-out)")
+        print(args.last_out)
     return 0
 
 
@@ -270,8 +283,8 @@ def _train(trainer: Any) -> bool:
             signal.signal(sig, handler)
 
 
-def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict[str, Any], commands: list[str],
-                 wall: float, device: Any) -> None:
+def _write_model(out: Path, model: Any, args: argparse.Namespace, trainer: Any, config: Any, data: dict[str, Any],
+                 commands: list[str], wall: float, device: Any, weights: str | None = None) -> None:
     from datetime import datetime, timezone
 
     from ..models.checkpoint import read_checkpoint_info, save_checkpoint
@@ -279,18 +292,23 @@ def _write_model(args: argparse.Namespace, trainer: Any, config: Any, data: dict
     from ..machine import describe_machine
     from ..training.card import new_card, write_card
 
-    model = trainer.model.to("cpu").eval()
-    save_checkpoint(args.out, model, half_precision=bool(args.float16), metadata={"training": "see card"})
-    info = read_checkpoint_info(args.out)
+    model = model.to("cpu").eval()
+    save_checkpoint(out, model, half_precision=bool(args.float16), metadata={"training": "see card"})
+    info = read_checkpoint_info(out)
     architecture = {**info.config.to_dict(), "parameters": sum(p.numel() for p in model.parameters()),
                     "storage": "float16" if args.float16 else "float32"}
     last = trainer.history[-1] if trainer.history else {}
+    averaged = config.ema_decay > 0 and weights is None
+    if weights is None:
+        weights = (f"exponential moving average of the weights, decay {config.ema_decay} per step" if averaged
+                   else "the last step's weights")
     training = {
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": data, "hyperparameters": config.to_dict(), "steps": trainer.step, "command": commands[0],
         "resumed_with": commands[1:], "wall_time_s": round(wall, 1), "hardware": describe_machine(device),
-        "final_loss": last.get("loss"), "final_validation_dice": last.get("validation"),
+        "final_loss": last.get("loss"), "weights": weights,
+        "final_validation_dice": last.get("validation_average" if averaged else "validation"),
         "final_temperature": get_temperature(model), "loss": "cross-entropy + (1 - soft Dice of NCR, ED, ET)",
         "optimizer": "AdamW, linear warm-up then cosine decay",
     }
-    write_card(args.out, new_card(args.out.stem, architecture, info.preprocessing.to_dict(), training))
+    write_card(out, new_card(out.stem, architecture, info.preprocessing.to_dict(), training))

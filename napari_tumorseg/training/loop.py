@@ -32,11 +32,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ModelError
 from ..jobs import CancelFlag, Cancelled, Clock, Progress
 from ..models.labels import class_map
 from ..models.losses import dice_ce_loss, region_dice
 from ..models.precision import compute_precision, full_precision
 from ..models.dynconv import TemperatureAnnealer, get_temperature
+from .averaging import WeightAverage
 from .data import Augmentation, SliceCache, sample_batch
 from .state import TrainingState
 
@@ -64,6 +66,8 @@ class TrainConfig:
             bfloat16; weights, AdamW and the loss float32): 1.85x faster per step for the base-16
             U-Net on a CPU with bfloat16 units, no faster for the Dy-CNN (``models.precision``).
             No "auto": a model's recipe does not change with the machine that trains it.
+        ema_decay: 0 to write the last step's weights; else also keep an exponential moving
+            average of the weights with this decay per step and write that (``training.averaging``).
     """
 
     steps: int = 1000
@@ -79,12 +83,15 @@ class TrainConfig:
     anneal_fraction: float = 0.1
     augmentation: Augmentation = field(default_factory=Augmentation)
     precision: str = "fp32"
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.precision not in TRAINING_PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(TRAINING_PRECISIONS)}, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1 or self.epoch_steps < 1:
             raise ValueError("steps, batch_size and epoch_steps must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.anneal_fraction <= 1.0:
             raise ValueError(f"anneal_fraction must be in [0, 1], got {self.anneal_fraction}")
 
@@ -123,6 +130,7 @@ class TrainingReport:
         temperature: the Dy-CNN's attention temperature (None for a static network).
         elapsed: seconds of training in this process.
         validation: region Dice on the validation slices, at the end of an epoch.
+        validation_average: the same for the weight average, when the run keeps one.
     """
 
     step: int
@@ -132,6 +140,7 @@ class TrainingReport:
     temperature: float | None
     elapsed: float
     validation: dict[str, float] | None = None
+    validation_average: dict[str, float] | None = None
 
 
 class Trainer:
@@ -165,6 +174,7 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
         self.annealer: TemperatureAnnealer | None = None
         if get_temperature(self.model) is not None:
             self.annealer = TemperatureAnnealer(
@@ -182,26 +192,37 @@ class Trainer:
         loss = dice_ce_loss(full_precision(logits), targets)
         loss.backward()
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
         return float(loss.detach())
 
+    def final_model(self) -> nn.Module:
+        """The network to write: the weight average when the run keeps one, else the model as trained."""
+        return self.model if self.average is None else self.average.averaged_model(self.model)
+
     @torch.inference_mode()
-    def validation_step(self) -> dict[str, float] | None:
-        """Region Dice (WT, TC, ET) over the validation slices, pooled; None without validation data."""
+    def validation_step(self, model: nn.Module | None = None) -> dict[str, float] | None:
+        """Region Dice (WT, TC, ET) of ``model`` (default: the trained one) over the validation slices, pooled;
+        None without validation data."""
         if not self.validation:
             return None
-        self.model.eval()
+        model = self.model if model is None else model
+        model.eval()
         predictions, references = [], []
         for inputs, labels in zip(*self.validation):
             for start in range(0, len(inputs), 4):
                 batch = torch.from_numpy(inputs[start : start + 4]).to(self.device)
-                predictions.append(class_map(self.model(batch)).cpu().numpy().ravel())
+                predictions.append(class_map(model(batch)).cpu().numpy().ravel())
             references.append(labels.ravel())  # cases differ in size: pool their voxels
         return region_dice(np.concatenate(predictions), np.concatenate(references))
 
     def on_epoch_end(self, report: TrainingReport) -> None:
         """Record the epoch in the history and write the training state."""
-        self.history.append({"step": report.step, "loss": report.loss, "lr": report.lr,
-                             "temperature": report.temperature, "validation": report.validation})
+        entry = {"step": report.step, "loss": report.loss, "lr": report.lr,
+                 "temperature": report.temperature, "validation": report.validation}
+        if report.validation_average is not None:
+            entry["validation_average"] = report.validation_average
+        self.history.append(entry)
         if self.save_state is not None:
             self.save_state(self.state())
 
@@ -214,7 +235,9 @@ class Trainer:
             "annealer": None if self.annealer is None else self.annealer.state_dict(),
             "history": self.history,
         }
-        return TrainingState(step=self.step, model=model, optimizer=self.optimizer.state_dict(), info=info)
+        average = None if self.average is None else {k: v.detach().to("cpu") for k, v in self.average.shadow.items()}
+        return TrainingState(step=self.step, model=model, optimizer=self.optimizer.state_dict(), info=info,
+                             average=average)
 
     def load_state(self, state: TrainingState) -> None:
         """Continue from a saved state (same model architecture and optimiser)."""
@@ -222,6 +245,10 @@ class Trainer:
         self.optimizer.load_state_dict(state.optimizer)
         self.step = state.step
         self.history = list(state.info.get("history", []))
+        if self.average is not None:
+            if state.average is None:
+                raise ModelError("the saved run kept no weight average: resume it without --ema-decay")
+            self.average.load({k: v.to(self.device) for k, v in state.average.items()})
         if self.annealer is not None and state.info.get("annealer"):
             self.annealer.load_state_dict(state.info["annealer"])
 
@@ -257,6 +284,8 @@ class Trainer:
                 self.annealer.step()
             report = TrainingReport(self.step, config.steps, loss, lr, temperature, time.perf_counter() - started)
             if self.step % config.epoch_steps == 0 or self.step == config.steps:
-                report = TrainingReport(**{**asdict(report), "validation": self.validation_step()})
+                averaged = None if self.average is None else self.validation_step(self.final_model())
+                report = TrainingReport(**{**asdict(report), "validation": self.validation_step(),
+                                           "validation_average": averaged})
                 self.on_epoch_end(report)
             yield clock.tick(loss=loss, data=report)

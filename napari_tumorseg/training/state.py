@@ -2,7 +2,8 @@
 
 One file, ``<output stem>.train-state`` (safetensors format, but not named
 ``*.safetensors`` so the model registry never lists it as a model): the
-float32 weights as ``model.<name>``, every optimiser state tensor as
+float32 weights as ``model.<name>``, their running average (if kept) as
+``average.<name>``, every optimiser state tensor as
 ``optim.<param index>.<key>``, and in the header a JSON document with the
 step, the optimiser's param groups, the temperature annealer, the run's
 settings and its history. Random draws are functions of ``(seed, step)``
@@ -42,12 +43,14 @@ class TrainingState:
         model: the network's float32 state dict.
         optimizer: the optimiser's state dict (tensors and param groups).
         info: JSON-serialisable facts: settings, annealer state, history, wall time.
+        average: the running average of the weights (``training.averaging``), when the run keeps one.
     """
 
     step: int
     model: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    average: dict[str, torch.Tensor] | None = None
 
 
 def _flatten_optimizer(optimizer: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -80,6 +83,8 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
 
     path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in state.model.items()}
+    for name, tensor in (state.average or {}).items():
+        tensors[f"average.{name}"] = tensor.detach().cpu().contiguous().clone()
     optim_tensors, optim_rest = _flatten_optimizer(state.optimizer)
     tensors.update(optim_tensors)
     header = {
@@ -111,9 +116,11 @@ def load_training_state(path: str | os.PathLike[str]) -> TrainingState:
         raise ModelError(f"{path}: not a readable training state ({message})") from error
     model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+    average = {k[len("average."):]: v for k, v in tensors.items() if k.startswith("average.")}
     return TrainingState(
         step=int(described["step"]),
         model=model,
         optimizer=_unflatten_optimizer(optim, described["optimizer"]),
         info=described.get("info", {}),
+        average=average or None,
     )

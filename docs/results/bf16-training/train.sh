@@ -3,6 +3,8 @@
 # each; writes out/prec/unet-PRECISION-sSEED.safetensors with its card and log.
 #   bash docs/results/bf16-training/train.sh bf16 0 1    # 17.5 and 12.1 min on 2 cores of the Xeon (cache included)
 #   bash docs/results/bf16-training/train.sh fp32 2 3    # 21.6 and 21.4 min
+#   EMA=0.998 bash docs/results/bf16-training/train.sh fp32 0 2   # the weight-average page: also --ema-decay, writing
+#     out/prec/unet-fp32-ema0.998-sSEED.safetensors (the average) and ...-sSEED-last.safetensors (the last step's)
 set -eu
 precision=${1:?give fp32 or bf16, then the seeds}
 shift
@@ -15,8 +17,11 @@ common=(--arch unet --base-width 16 --depth 4 --context 1 --kernels 4 --domain g
         --appearance 0.5 --device auto --threads 1 --workers 2 --cache-dir out/train-cache --precision "$precision")
 first=""
 for seed in "$@"; do
-  log=out/prec/train-$precision-s$seed.log
-  tumorseg train "${common[@]}" --seed "$seed" --out "out/prec/unet-$precision-s$seed.safetensors" > "$log" 2>&1 &
+  name=$precision${EMA:+-ema$EMA}-s$seed
+  log=out/prec/train-$name.log
+  average=()
+  if [ -n "${EMA:-}" ]; then average=(--ema-decay "$EMA" --last-out "out/prec/unet-$name-last.safetensors"); fi
+  tumorseg train "${common[@]}" "${average[@]}" --seed "$seed" --out "out/prec/unet-$name.safetensors" > "$log" 2>&1 &
   if [ -z "$first" ]; then
     first=$!
     # The other runs wait for the first to write the slice cache, then read it (or stop with it).
