@@ -1,8 +1,9 @@
 """Weight average against last-step weights, paired by training seed: the rule of docs/results/weight-average.
 
-    python scripts/compare_average.py out/prec/ema-real.json out/prec/ema-synth.json
+    python scripts/compare_average.py --real out/prec/ema-real.json --synthetic out/prec/ema-synth.json
 
-Both files are ``tumorseg evaluate --json`` outputs over the same models: for every run, its average ``NAME``
+Both kinds of file are ``tumorseg evaluate --json`` outputs (each option repeatable: the runs of several
+evaluations are pooled) over the same models: for every run, its average ``NAME``
 (written by ``tumorseg train --ema-decay``) and its last step's weights ``NAME-last`` (``--last-out``). Prints
 the per-seed table and whether each clause of the rule holds.
 """
@@ -41,11 +42,12 @@ def synthetic_wt(per_case: list[dict]) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("real", help="evaluate --json over ../shared/real")
-    parser.add_argument("synthetic", help="evaluate --json over the held-out synthetic gliomas")
+    parser.add_argument("--real", action="append", required=True, help="evaluate --json over ../shared/real")
+    parser.add_argument("--synthetic", action="append", required=True,
+                        help="evaluate --json over the held-out synthetic gliomas")
     args = parser.parse_args()
-    real = json.load(open(args.real))["models"]
-    synth = json.load(open(args.synthetic))["models"]
+    real = {name: model for path in args.real for name, model in json.load(open(path))["models"].items()}
+    synth = {name: model for path in args.synthetic for name, model in json.load(open(path))["models"].items()}
     runs = pairs(real)
     rows: dict[str, dict[str, dict]] = {"average": {}, "last": {}}
     print("| run | weights | TCGA WT | TCGA TC | GLI-00001 WT ml, components | MET-00110 WT ml, components "
