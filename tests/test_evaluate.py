@@ -71,6 +71,7 @@ def test_train_cli_writes_the_weight_average_and_on_request_the_last_weights(tin
 
     out, last = tmp_path / "avg.safetensors", tmp_path / "last.safetensors"
     assert main(["train", "--arch", "unet", "--out", str(out), "--last-out", str(last), "--ema-decay", "0.5",
+                 "--smoothing", "0.5",
                  "--synthetic-seeds", "0:2", "--val-seeds", "100:101", "--shape", TINY, "--steps", "3", "--batch", "2",
                  "--crop", "32", "--base-width", "4", "--depth", "2", "--epoch-steps", "3", "--tumour-slices", "3",
                  "--empty-slices", "1", "--threads", "1", "--workers", "1", "--cache-dir", str(tiny_model.parent /
@@ -78,7 +79,9 @@ def test_train_cli_writes_the_weight_average_and_on_request_the_last_weights(tin
     cards = {p.stem: json.loads(p.with_name(p.stem + ".card.json").read_text())["training"] for p in (out, last)}
     assert cards["avg"]["weights"].startswith("exponential moving average") and "--ema-decay 0.5" in cards["avg"]["command"]
     assert cards["last"]["weights"].startswith("the last step's")
-    history = load_training_state(state_path_for(out)).info["history"][-1]
+    state = load_training_state(state_path_for(out))
+    assert state.info["args"]["smoothing"] == 0.5  # a resumed run keeps smoothing its crops
+    history = state.info["history"][-1]
     assert cards["avg"]["final_validation_dice"] == history["validation_average"]
     assert cards["last"]["final_validation_dice"] == history["validation"]
     averaged, trained = load_checkpoint(out).model.state_dict(), load_checkpoint(last).model.state_dict()

@@ -202,6 +202,25 @@ def test_random_appearance_keeps_background_and_normalisation_but_changes_contra
     assert out[:, 20:30, 20:30].mean() > out[:, 35:55, 35:55].mean() + 1.0
 
 
+def test_resampling_smoothness_removes_grain_but_keeps_background_normalisation_and_lesion():
+    from napari_tumorseg.training.intensity import smooth_like_resampling
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((3, 64, 64), dtype=np.float32)
+    image[:, 8:56, 8:56] = 2.0 + rng.normal(0.0, 1.0, (3, 48, 48)).astype(np.float32)
+    image[:, 20:30, 20:30] += 3.0
+    out = smooth_like_resampling(image.copy(), np.random.default_rng(1))
+    brain = image != 0
+    assert (out[~brain] == 0).all()
+    assert out[brain].mean() == pytest.approx(image[brain].mean(), abs=1e-4)
+    assert out[brain].std() == pytest.approx(image[brain].std(), rel=1e-4)
+    grain = [np.abs(np.diff(v[1, 8:56, 8:56], axis=-1)).mean() for v in (image, out)]
+    assert grain[1] < 0.5 * grain[0]
+    # The brain's edge is not darkened by the zeros around it (a normalised convolution).
+    assert abs(out[1, 8, 35:55].mean() - out[1, 40:50, 35:55].mean()) < 0.3
+    assert out[:, 20:30, 20:30].mean() > out[:, 35:55, 35:55].mean() + 1.0
+
+
 def test_appearance_off_draws_nothing_so_older_runs_replay():
     from napari_tumorseg.training.data import Augmentation, SliceCache, sample_batch
 
@@ -212,8 +231,12 @@ def test_appearance_off_draws_nothing_so_older_runs_replay():
     plain = sample_batch(cache, 3, 0, 4, Augmentation(crop=16))
     again = sample_batch(cache, 3, 0, 4, Augmentation(crop=16, appearance=0.0))
     changed = sample_batch(cache, 3, 0, 4, Augmentation(crop=16, appearance=1.0))
+    unsmoothed = sample_batch(cache, 3, 0, 4, Augmentation(crop=16, smoothing=0.0))
+    smoothed = sample_batch(cache, 3, 0, 4, Augmentation(crop=16, smoothing=1.0))
     np.testing.assert_array_equal(plain[0], again[0])
+    np.testing.assert_array_equal(plain[0], unsmoothed[0])
     assert not np.array_equal(plain[0], changed[0])
+    assert not np.array_equal(plain[0], smoothed[0])
 
 
 @pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="parent-death signal is Linux-only")

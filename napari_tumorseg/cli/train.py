@@ -32,7 +32,7 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
                 "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance",
-                "precision", "ema_decay")
+                "smoothing", "precision", "ema_decay")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,6 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="chance a crop is centred near tumour, else anywhere in the brain (default %(default)s)")
     p.add_argument("--appearance", type=float, default=0.0,
                    help="chance a crop gets a random contrast curve, bias, blur and noise per modality")
+    p.add_argument("--smoothing", type=float, default=0.0,
+                   help="chance a crop's modalities are made as smooth as a registered or thick-sliced sequence")
     p.add_argument("--tumour-slices", type=int, default=20, help="tumour slices kept per case (default %(default)s)")
     p.add_argument("--empty-slices", type=int, default=4, help="tumour-free slices kept per case")
     p.add_argument("--epoch-steps", type=positive_int, default=50, help="steps between validation and saved state")
@@ -209,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, epoch_steps=args.epoch_steps,
         anneal_fraction=args.anneal_fraction, precision=args.precision or "fp32", ema_decay=args.ema_decay or 0.0,
         augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout,
-                                  tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance),
+                                  tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance,
+                                  smoothing=args.smoothing),
     )
     run_args = {name: (list(v) if isinstance(v := getattr(args, name), tuple) else
                        str(v) if isinstance(v, Path) else v) for name in RUN_SETTINGS}

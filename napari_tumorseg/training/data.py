@@ -27,7 +27,7 @@ import numpy as np
 
 from ..io.case import MODALITIES, Case
 from ..inference.preprocess import prepare_case, slices_to_input
-from .intensity import randomise_appearance
+from .intensity import randomise_appearance, smooth_like_resampling
 
 CACHE_FORMAT = "napari-tumorseg-slice-cache/1"
 _SUBSETS = [  # every non-empty proper subset of the four modalities, as keep-masks
@@ -182,6 +182,8 @@ class Augmentation:
         modality_dropout: chance a sample keeps only a random non-empty proper subset of its modalities.
         appearance: chance a sample's modalities each get a random contrast curve, bias, blur
             and noise (:mod:`.intensity`); 0 draws nothing, so older runs replay exactly.
+        smoothing: chance a sample's modalities are each made as smooth as a resampled sequence
+            (after the appearance, noise included); 0 draws nothing, so older runs replay exactly.
     """
 
     crop: int = 128
@@ -190,6 +192,7 @@ class Augmentation:
     intensity_jitter: float = 0.1
     modality_dropout: float = 0.35
     appearance: float = 0.0
+    smoothing: float = 0.0
 
 
 def _crop_origin(size: int, crop: int, centre: int | None, rng: np.random.Generator) -> int:
@@ -263,6 +266,9 @@ def sample_batch(
         if aug.appearance > 0 and rng.random() < aug.appearance:
             for modality in range(num_mod):
                 image[:, modality] = randomise_appearance(image[:, modality], rng)
+        if aug.smoothing > 0 and rng.random() < aug.smoothing:
+            for modality in range(num_mod):
+                image[:, modality] = smooth_like_resampling(image[:, modality], rng)
         scale = 1 + rng.uniform(-aug.intensity_jitter, aug.intensity_jitter, num_mod)
         shift = rng.uniform(-aug.intensity_jitter, aug.intensity_jitter, num_mod)
         brain = image != 0  # background stays exactly 0, as the preprocessing leaves it

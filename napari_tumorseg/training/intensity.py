@@ -1,4 +1,4 @@
-"""Random appearance of a training crop: contrast curve, bias, blur and noise, per modality.
+"""Random appearance of a training crop: contrast curve, bias, blur and noise, per modality; resampling smoothness.
 
 The phantoms already draw every signal per case (generator version 2); this
 multiplies the variety at no cost, since it runs on 128-pixel crops. Each
@@ -19,6 +19,11 @@ GAMMA_LOG_SPREAD = 0.35  # gamma = exp(N(0, this))
 BIAS_STRENGTH = 0.35  # log-amplitude of the bias over the crop
 BLUR_PROBABILITY, BLUR_MAX_PX = 0.3, 1.2
 NOISE_MAX = 0.05  # noise sd relative to the 0..1 range
+# Resampling smoothness (see :func:`smooth_like_resampling`): Gaussian sd in pixels in-plane and in slices
+# through-plane. Up to 1 px covers one or two interpolations of a moved or thick-sliced sequence, which leave an
+# image as smooth as a 0.5-0.7 px blur of the phantoms' (set from the phantoms, docs/results/smoothing).
+SMOOTH_SIGMA_PX = (0.25, 1.0)
+SMOOTH_SIGMA_SLICES = (0.0, 1.0)
 
 
 def _bias(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -60,4 +65,38 @@ def randomise_appearance(image: np.ndarray, rng: np.random.Generator) -> np.ndar
         return image
     out = np.zeros_like(image, dtype=np.float32)
     out[brain] = (moved - moved.mean()) / spread * std + mean
+    return out
+
+
+def smooth_like_resampling(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One modality of a crop made as smooth as a resampled sequence, its noise included.
+
+    A sequence registered and resampled, or acquired on thick slices, loses
+    the fine grain the phantoms' noise gives; a network that learnt "grainy
+    means normal" then calls smooth normal tissue tumour. The planes are
+    blurred in-plane (sd drawn from :data:`SMOOTH_SIGMA_PX`) and across the
+    context slices (:data:`SMOOTH_SIGMA_SLICES`), with no noise added after,
+    inside the brain only (a normalised convolution: the zeros around it do
+    not darken its edge), then brought back to the mean and spread they had.
+
+    Args:
+        image: ``(slots, H, W)`` normalised planes of one modality.
+        rng: the draw.
+
+    Returns:
+        The smoothed planes, float32, 0 where the input was 0.
+    """
+    brain = image != 0
+    values = image[brain]
+    if values.size < 16:
+        return image
+    sigma = (rng.uniform(*SMOOTH_SIGMA_SLICES), *(2 * [rng.uniform(*SMOOTH_SIGMA_PX)]))
+    weight = ndi.gaussian_filter(brain.astype(np.float32), sigma, mode="nearest")
+    blurred = ndi.gaussian_filter(np.where(brain, image, 0).astype(np.float32), sigma, mode="nearest")
+    moved = blurred[brain] / np.maximum(weight[brain], 1e-6)
+    spread = float(moved.std())
+    if spread < 1e-6:
+        return image
+    out = np.zeros_like(image, dtype=np.float32)
+    out[brain] = (moved - moved.mean()) / spread * float(values.std()) + float(values.mean())
     return out

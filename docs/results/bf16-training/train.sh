@@ -5,6 +5,8 @@
 #   bash docs/results/bf16-training/train.sh fp32 2 3    # 21.6 and 21.4 min
 #   EMA=0.998 bash docs/results/bf16-training/train.sh fp32 0 2   # the weight-average page: also --ema-decay, writing
 #     out/prec/unet-fp32-ema0.998-sSEED.safetensors (the average) and ...-sSEED-last.safetensors (the last step's)
+#   EMA=0.998 SMOOTH=0.5 bash docs/results/bf16-training/train.sh fp32 0 2   # the smoothing page: also --smoothing,
+#     writing out/prec/unet-fp32-ema0.998-smooth0.5-sSEED.safetensors
 set -eu
 precision=${1:?give fp32 or bf16, then the seeds}
 shift
@@ -17,10 +19,11 @@ common=(--arch unet --base-width 16 --depth 4 --context 1 --kernels 4 --domain g
         --appearance 0.5 --device auto --threads 1 --workers 2 --cache-dir out/train-cache --precision "$precision")
 first=""
 for seed in "$@"; do
-  name=$precision${EMA:+-ema$EMA}-s$seed
+  name=$precision${EMA:+-ema$EMA}${SMOOTH:+-smooth$SMOOTH}-s$seed
   log=out/prec/train-$name.log
   average=()
   if [ -n "${EMA:-}" ]; then average=(--ema-decay "$EMA" --last-out "out/prec/unet-$name-last.safetensors"); fi
+  if [ -n "${SMOOTH:-}" ]; then average+=(--smoothing "$SMOOTH"); fi
   tumorseg train "${common[@]}" "${average[@]}" --seed "$seed" --out "out/prec/unet-$name.safetensors" > "$log" 2>&1 &
   if [ -z "$first" ]; then
     first=$!
