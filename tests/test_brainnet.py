@@ -77,7 +77,7 @@ def test_the_shipped_network_carries_its_chosen_threshold():
     if not resource_path(*SHIPPED).is_file():
         pytest.skip("the shipped brain-mask network is not built")
     _, _, card = load_brain_net()
-    assert threshold_of(card) == 0.5 and "validation heads" in card["threshold_note"]
+    assert threshold_of(card) == 0.6 and "validation heads" in card["threshold_note"]
 
 
 def test_the_sequences_probabilities_are_averaged_then_brought_back_once(tmp_path, torch_single_thread):

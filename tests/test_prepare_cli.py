@@ -74,8 +74,27 @@ def test_segment_without_preparing_refuses_a_raw_scan_in_one_line(raw_stripped_s
         assert not out.exists()
 
 
+def test_a_single_skull_on_t1c_is_prepared_segmented_and_the_missing_sequences_named(raw_head_scan, tiny_checkpoint,  # noqa: F811
+                                                                                    tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "t1c_only"
+    folder.mkdir()
+    shutil.copy(_file(raw_head_scan.folder, "t1ce"), folder)
+    out = tmp_path / "mask.nii.gz"
+    assert main(["segment", str(folder), "-o", str(out), "--model", str(tiny_checkpoint), "--quiet",
+                 "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "extracted the brain" in err
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "has no FLAIR, T1, T2" in warning[0] and "from T1c only" in warning[0], err
+    t1c = nib.load(next(folder.iterdir()))
+    assert nib.load(out).shape == t1c.shape
+
+
 def test_a_brats_style_case_is_segmented_as_before(small_glioma_folder, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "mask.nii.gz"
     assert main(["segment", str(small_glioma_folder), "-o", str(out), "--model", str(tiny_checkpoint), "--quiet",
                  "--no-prepare"]) == 0
-    assert "prepared:" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "prepared:" not in err and "warning" not in err  # all four sequences: nothing to warn about

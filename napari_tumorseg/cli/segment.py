@@ -99,9 +99,9 @@ def run(args: argparse.Namespace) -> int:
 
         prepared = run_with_progress(prepare_sources(sources, options), quiet=args.quiet, unit="step")
         preparation, case = prepared.preparation, prepared.stripped()
-    warning = getattr(segmenter, "spacing_warning", lambda _: "")(case)
-    if warning:
-        print(f"tumorseg: warning: {warning}", file=sys.stderr)
+    for warning in (missing_sequences_warning(case), getattr(segmenter, "spacing_warning", lambda _: "")(case)):
+        if warning:
+            print(f"tumorseg: warning: {warning}", file=sys.stderr)
     result = run_with_progress(segmenter.run(case), quiet=args.quiet, unit="slice")
     written, labels = _write(args, result.labels, case, preparation, seg)
     if preparation is not None:
@@ -109,6 +109,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"{written}: {model_id} on {result.device}, {result.slices_run} slices in {result.seconds:.1f} s, {labels}",
           file=sys.stderr)
     return 0
+
+
+def missing_sequences_warning(case) -> str:
+    """A line naming the sequences a case lacks ("" when it has all four).
+
+    The models segment any non-empty subset, but each region is read mainly from some sequences (oedema on
+    FLAIR and T2, enhancement on T1c): a mask from fewer sequences is less accurate, and the user should know.
+    """
+    from ..io.case import DISPLAY_NAMES, MODALITIES
+
+    missing = [DISPLAY_NAMES[m] for m in MODALITIES if m not in case.images]
+    if not missing:
+        return ""
+    present = [DISPLAY_NAMES[m] for m in MODALITIES if m in case.images]
+    return (f"{case.name} has no {', '.join(missing)}: segmenting from {', '.join(present)} only (oedema is read "
+            "mainly from FLAIR and T2, enhancement from T1c), so expect a less accurate mask")
 
 
 def _write(args: argparse.Namespace, labels, case, preparation, seg: bool) -> tuple[Path, str]:
