@@ -6,7 +6,7 @@
 A registered or thick-sliced sequence is smoother than the phantoms a model
 learnt from (each interpolation averages neighbouring voxels, noise
 included). This probe takes each case as it is, then every image blurred by
-a Gaussian of each ``--blur`` sd (voxels, inside the brain), then with
+a Gaussian of each ``--blur`` sd (voxels; then 0 again outside the brain), then with
 Gaussian noise of each ``--noise`` level added (a fraction of the brain's
 99th percentile, fixed seed), and prints the whole-volume Dice (WT, TC, ET)
 and the predicted tumour volume of each variant, per model. No training,
