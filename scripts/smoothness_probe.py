@@ -49,11 +49,9 @@ def _variants(blurs: list[float], noises: list[float]):
 
 
 def _dice(prediction: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    from napari_tumorseg.io.labels import REGIONS
-    from napari_tumorseg.metrics.overlap import dice
+    from napari_tumorseg.models.losses import region_dice
 
-    return {region: round(float(dice(np.isin(prediction, classes), np.isin(reference, classes))), 4)
-            for region, classes in REGIONS.items()}
+    return {region: round(value, 4) for region, value in region_dice(prediction, reference).items()}
 
 
 def probe(models: dict, cases, variants) -> list[dict]:

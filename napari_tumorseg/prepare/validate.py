@@ -89,11 +89,9 @@ def _write_raw(case: Case, acquisitions: dict[str, sim.Acquisition], folder: Pat
 
 
 def _region_dice(prediction: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    from ..io.labels import REGIONS
-    from ..metrics.overlap import dice
+    from ..models.losses import region_dice
 
-    return {region: round(float(dice(np.isin(prediction, classes), np.isin(reference, classes))), 4)
-            for region, classes in REGIONS.items()}
+    return {region: round(value, 4) for region, value in region_dice(prediction, reference).items()}
 
 
 def _registration_errors(prepared, acquisitions, points, own: dict[str, dict] | None = None) -> dict[str, dict]:
