@@ -63,7 +63,11 @@ def test_a_click_removes_a_lesion_counts_as_corrected_and_undo_redo_bring_it_bac
     assert not layer.keymap and tools._on_press not in layer.mouse_drag_callbacks, "unbound on close"
 
 
-def test_fill_and_propagate_from_the_panel(qtbot, dock, small_glioma_folder):
+def test_fill_and_propagate_from_the_panel(qtbot, dock, small_glioma_folder, monkeypatch):
+    import napari_tumorseg._qt.jobs as jobs
+
+    errors = []
+    monkeypatch.setattr(jobs, "notify_error", lambda error, what: errors.append(error))
     layer = open_and_segment(qtbot, dock, small_glioma_folder)
     tools, z = dock.correct_panel.tools, 20
     labels = layer.data.copy()  # the model's output, two slices corrected
@@ -72,12 +76,16 @@ def test_fill_and_propagate_from_the_panel(qtbot, dock, small_glioma_folder):
     layer.data = labels
     dock.layers.save_edits_now()
     assert dock.state.corrected == [z - 3, z + 3]
+    dock.layers.go_to_slice(z + 6)  # above both corrected slices: a line in the panel, not an error
+    wait_for(qtbot, tools.fill())
+    assert tools.status.text() == (f"Slice {z + 6} does not lie between two corrected slices: correct one on each "
+                                   "side first.") and not errors
     dock.layers.go_to_slice(z)
     wait_for(qtbot, tools.fill())
     assert all((layer.data[k] == ET).any() for k in range(z - 2, z + 3)), tools.status.text()
     assert set(range(z - 3, z + 4)) <= set(dock.state.corrected)
     wait_for(qtbot, tools.propagate())  # the tiny model sees nothing: a line says so, nothing breaks
-    assert tools.status.text()
+    assert tools.status.text() and not errors
 
 
 def test_the_four_up_view_shows_every_sequence_with_the_segmentation_over_each(qtbot, dock, small_glioma_folder):

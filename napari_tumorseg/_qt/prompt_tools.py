@@ -12,6 +12,7 @@ and unbound when the dock closes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Qt
@@ -46,6 +47,14 @@ TOOL_HINTS = {
 }
 MOVED_PX = 4  # a press that moves further is a pan, not a click
 
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A prompt with nothing to do, and why. Returned, not raised, and not an exception either: a worker that
+    returns an exception is taken as failed, and the refusal would become an error notification."""
+
+    reason: str
 
 class PromptTools(QWidget):
     """Prompt tools and undo/redo, bound to the plugin's Segmentation layer.
@@ -216,13 +225,13 @@ class PromptTools(QWidget):
             try:
                 return compute(labels)
             except PromptError as refused:  # nothing to do there: a line in the panel, not an error
-                return refused
+                return _Refused(str(refused))
 
         def done(edit) -> None:
             if state.case is not case:
                 return
-            if isinstance(edit, PromptError):
-                self.status.setText(str(edit)[0].upper() + str(edit)[1:] + ".")
+            if isinstance(edit, _Refused):
+                self.status.setText(edit.reason[0].upper() + edit.reason[1:] + ".")
                 return
             state.apply_edit(edit)
             self.status.setText(f"{edit.what[0].upper()}{edit.what[1:]}; {len(state.corrected)} corrected slice(s).")

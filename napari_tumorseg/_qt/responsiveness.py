@@ -157,7 +157,10 @@ def _prompt_phases(app, dock, recorder: TickRecorder, repeats: int) -> list[Loop
     corrected = state.labels.copy()
     for k in (z - 4, z + 4):
         corrected[k] = np.where(ndimage.binary_dilation(corrected[k] > 0), 2, 0).astype(np.uint8)
-    state.record_edit(corrected, "two corrected slices")
+    # Painted on the layer and saved, as a user's strokes are (the state alone would be out of step with the
+    # layer, and the prompt's save of the layer would undo the two slices before the fill).
+    layers.segmentation().data = corrected
+    layers.save_edits_now()
     phases.append(_repeated(app, dock, recorder, "prompt: fill between corrected slices", tools.fill, state.undo, repeats))
     layers.go_to_slice(z - 4)
     phases.append(_repeated(app, dock, recorder, f"prompt: propagate ±{tools.reach_box.value()}", tools.propagate,
