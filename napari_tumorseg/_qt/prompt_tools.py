@@ -48,13 +48,13 @@ TOOL_HINTS = {
 MOVED_PX = 4  # a press that moves further is a pan, not a click
 
 
-
 @dataclass(frozen=True)
 class _Refused:
     """A prompt with nothing to do, and why. Returned, not raised, and not an exception either: a worker that
     returns an exception is taken as failed, and the refusal would become an error notification."""
 
     reason: str
+
 
 class PromptTools(QWidget):
     """Prompt tools and undo/redo, bound to the plugin's Segmentation layer.
