@@ -59,13 +59,7 @@ def randomise_appearance(image: np.ndarray, rng: np.random.Generator) -> np.ndar
     if rng.random() < BLUR_PROBABILITY:
         unit = ndi.gaussian_filter(unit, (0.0, *(2 * [rng.uniform(0.3, BLUR_MAX_PX)])))
     unit = unit + rng.normal(0.0, rng.uniform(0.0, NOISE_MAX), unit.shape).astype(np.float32)
-    moved = unit[brain]
-    spread = float(moved.std())
-    if spread < 1e-6:
-        return image
-    out = np.zeros_like(image, dtype=np.float32)
-    out[brain] = (moved - moved.mean()) / spread * std + mean
-    return out
+    return _restored(image, brain, unit[brain], mean, std)
 
 
 def smooth_like_resampling(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -94,9 +88,15 @@ def smooth_like_resampling(image: np.ndarray, rng: np.random.Generator) -> np.nd
     weight = ndi.gaussian_filter(brain.astype(np.float32), sigma, mode="nearest")
     blurred = ndi.gaussian_filter(np.where(brain, image, 0).astype(np.float32), sigma, mode="nearest")
     moved = blurred[brain] / np.maximum(weight[brain], 1e-6)
+    return _restored(image, brain, moved, float(values.mean()), float(values.std()))
+
+
+def _restored(image: np.ndarray, brain: np.ndarray, moved: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """The new brain values ``moved`` given back the ``mean`` and ``std`` the brain had (0 outside it), as the
+    segmenter's z-score would; ``image`` unchanged when the new values are flat."""
     spread = float(moved.std())
     if spread < 1e-6:
         return image
     out = np.zeros_like(image, dtype=np.float32)
-    out[brain] = (moved - moved.mean()) / spread * float(values.std()) + float(values.mean())
+    out[brain] = (moved - moved.mean()) / spread * std + mean
     return out
