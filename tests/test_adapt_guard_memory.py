@@ -11,7 +11,7 @@ from test_adapt_helpers import drive, tiny_model, toy_anchor, toy_corrections, t
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
-from napari_tumorseg.adapt.guard import Lineage, SetScores, anchor_key, decide
+from napari_tumorseg.adapt.guard import Lineage, SetScores, anchor_key, decide, memory_set
 from napari_tumorseg.adapt.labelfree import UnlabelledSlices, choose_unlabelled, label_free_check
 from napari_tumorseg.adapt.memory import CorrectionMemory
 from napari_tumorseg.adapt.loaded import adapt_loaded_model, lineage_of
@@ -170,6 +170,43 @@ def test_adapting_case_b_replays_case_a_from_the_memory_beside_the_registry(regi
     assert second.replay["used"] and second.replay["memory"] == {"cases": ["a"], "slices": 2, "per_step": 2}
     memory = CorrectionMemory.beside(registry.root)
     assert sorted(e.case_name for e in memory.entries()) == ["a", "b"]
+
+
+def test_the_guard_rejects_a_version_that_gets_the_users_earlier_cases_worse():
+    anchor = SetScores(16, {"mean": 0.85}, {"mean": 0.86})  # the source anchor set is no help here
+    forgot = decide(anchor, memory=SetScores(8, {"mean": 0.80}, {"mean": 0.74}))
+    assert not forgot.accepted and "forgetting what you taught it" in forgot.reason
+    assert "your earlier cases 0.800 -> 0.740 (down 0.060, tolerance 0.050)" in forgot.reason
+    assert decide(anchor, memory=SetScores(8, {"mean": 0.80}, {"mean": 0.76})).accepted  # within the bound
+    assert "earlier cases" not in decide(anchor).reason  # no memory yet: nothing said
+
+
+def test_the_memory_set_takes_slices_from_the_newest_cases_first_in_turn():
+    pools = [SlicePool.from_arrays(*toy_slices(n, seed=n), [f"{name}:z{z}" for z in range(n)])
+             for n, name in ((3, "old"), (1, "middle"), (5, "new"))]
+    chosen = memory_set(pools, max_slices=6)
+    assert chosen.description["slices"] == ["new:z0", "new:z1", "new:z2", "middle:z0", "old:z0", "old:z1"]
+    assert [inputs.shape[0] for inputs, _ in chosen.groups] == [3, 1, 2]
+    assert chosen.groups[0][1].dtype == np.uint8
+    assert memory_set([]) is None
+
+
+def test_adapting_case_b_scores_case_a_from_the_memory_and_guards_it(registry, monkeypatch):
+    config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
+    monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
+    loaded, parent = registry.load()
+    first = drive(adapt_loaded_model(loaded, toy_corrections(2, name="a"), config, registry=registry,
+                                     parent_id=parent.id))[1].report
+    assert "memory" not in first.dice
+    loaded, _ = registry.load(first.version_id)
+    second = drive(adapt_loaded_model(loaded, toy_corrections(2, seed=3, name="b"), config, registry=registry,
+                                      parent_id=first.version_id))[1].report
+    assert second.dice["memory"].slices == 2 and "your earlier cases" in second.reason
+    assert "memory" in second.metrics()
+    no_memory = default_config("naive", **FAST, tolerance=1.0, budget=1.0, memory_per_step=0)
+    third = drive(adapt_loaded_model(loaded, toy_corrections(2, seed=4, name="c"), no_memory, registry=registry,
+                                     parent_id=first.version_id))[1].report
+    assert "memory" not in third.dice  # memory off: neither replayed nor scored
 
 
 def _fake_source(anchor):

@@ -44,7 +44,8 @@ METHOD_LABELS = {
     "naive": "Naive fine-tune",
     "dycnn": "Dy-CNN continual update",
 }
-SET_LABELS = {"corrections": "Corrected slices", "held_out": "Other slices of the case", "anchor": "Source anchor set"}
+SET_LABELS = {"corrections": "Corrected slices", "held_out": "Other slices of the case", "anchor": "Source anchor set",
+              "memory": "Your earlier cases"}
 
 
 class AdaptPanel(QGroupBox):

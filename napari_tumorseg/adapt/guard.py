@@ -6,7 +6,9 @@ Sets scored (each a list of equal-size slice groups, one group per case):
 - ``held_out``: other slices of the same cases that have a reference mask
   (did the correction generalise?), when there are any;
 - ``anchor``: a fixed set of source-domain (synthetic glioma) slices (did it
-  forget what it knew?).
+  forget what it knew?);
+- ``memory``: corrected slices of the user's *earlier* cases, from the memory
+  of corrections (did it forget what the user taught it?), when there are any.
 
 A set's score is the Dice of each BraTS region (WT, TC, ET) over all of its
 voxels pooled, and their mean; pooling keeps a slice with a tiny tumour from
@@ -15,8 +17,8 @@ mean Dice nor any one region's anchor Dice drops by more than ``tolerance``
 (default 0.02) against its parent, nor by more than ``budget`` (default
 0.05) against the *original* model its lineage started from (the shipped
 model the first adaptation was made from), and, when there is a held-out
-set, its mean Dice drops by at most ``max(tolerance, 0.05)``; otherwise it
-is rejected unless the user forces it. The sentence names the region that
+set, its mean Dice drops by at most ``max(tolerance, 0.05)``, and the same for
+the memory set; otherwise it is rejected unless the user forces it. The sentence names the region that
 failed.
 
 Why per region: the mean hides one class traded for another. Five slices
@@ -37,6 +39,16 @@ the anchor set, and still get the rest of the very case worse (seen in the
 GUI with active meta-tune and no replay: corrections 0.92 -> 0.96, anchor
 held, the case's other slices 0.93 -> 0.68). The held-out set is a few slices
 of one or two cases, noisier than the anchor, hence the looser bound.
+
+Why the memory set: the anchor is synthetic glioma, which the user's cases
+are not. Five slices of a glioma without enhancing tumour made the model call
+a third of the enhancing tumour on the next real cases, and the anchor's own
+enhancing tumour *rose*, so nothing caught it. The user's earlier corrected
+cases are the only references of their own domain the plugin holds; a version
+that gets them worse is forgetting what the user taught it. They are few and
+replayed during the run (so they lean optimistic), hence the held-out bound;
+at most ``MEMORY_GUARD_SLICES`` of them are scored, newest cases first, to keep
+the scoring to about the anchor's cost.
 """
 
 from __future__ import annotations
@@ -48,14 +60,16 @@ import numpy as np
 from torch import nn
 
 from .corrections import Corrections
+from .sampling import SlicePool
 from ..io.labels import REGION_TITLES
 from ..models.losses import region_dice
 from .training import predict_labels
 
-CORRECTIONS_SET, HELD_OUT_SET, ANCHOR_SET = "corrections", "held_out", "anchor"
+CORRECTIONS_SET, HELD_OUT_SET, ANCHOR_SET, MEMORY_SET = "corrections", "held_out", "anchor", "memory"
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_BUDGET = 0.05
-HELD_OUT_MIN_TOLERANCE = 0.05
+HELD_OUT_MIN_TOLERANCE = 0.05  # the bound of the two small sets (held-out, memory)
+MEMORY_GUARD_SLICES = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +98,29 @@ def correction_sets(corrections: Corrections) -> list[EvalSet]:
     if held_out:
         sets.append(EvalSet(HELD_OUT_SET, held_out))  # type: ignore[arg-type]
     return sets
+
+
+def memory_set(pools: Sequence[SlicePool], max_slices: int = MEMORY_GUARD_SLICES) -> EvalSet | None:
+    """The earlier cases' corrected slices to score, one group per case; None when the memory holds none.
+
+    ``pools`` come oldest case first (``CorrectionMemory.pools``). Slices are taken a
+    case at a time, newest case first, one slice from each in turn, until ``max_slices``:
+    many cases each keep a few, one case keeps them all.
+    """
+    cases = [p for p in reversed(pools) if len(p)]
+    taken = [0] * len(cases)
+    left = max_slices
+    while left > 0 and any(t < len(p) for t, p in zip(taken, cases)):
+        for i, pool in enumerate(cases):
+            if left > 0 and taken[i] < len(pool):
+                taken[i] += 1
+                left -= 1
+    groups = tuple((p.inputs[:n].cpu().numpy(), p.labels[:n].cpu().numpy().astype(np.uint8))
+                   for p, n in zip(cases, taken) if n)
+    if not groups:
+        return None
+    names = [name for p, n in zip(cases, taken) for name in p.names[:n]]
+    return EvalSet(MEMORY_SET, groups, {"cases": sorted({n.split(":z")[0] for n in names}), "slices": names})
 
 
 def score_set(model: nn.Module, evaluation: EvalSet) -> dict[str, float]:
@@ -157,8 +194,9 @@ def decide(
     original: float | None = None,
     budget: float = DEFAULT_BUDGET,
     original_regions: Mapping[str, float] | None = None,
+    memory: SetScores | None = None,
 ) -> GuardDecision:
-    """Accept when neither the anchor (its mean or any one region) nor the held-out set lost too much Dice.
+    """Accept when neither the anchor (its mean or any one region) nor the held-out or memory set lost too much.
 
     ``force`` overrides the verdict (the version is activated, the sentence says so).
 
@@ -178,6 +216,8 @@ def decide(
         original_regions: the original model's anchor Dice per region (None: when
             ``original`` is None the parent's scores before, else no per-region
             check against the original).
+        memory: the user's earlier cases' scores, when the memory holds any (the
+            held-out set's bound).
     """
     budget = max(float(budget), float(tolerance))
     drop = round(anchor.before["mean"] - anchor.after["mean"], 6)
@@ -199,15 +239,9 @@ def decide(
         failed_region, region_problem, region_numbers = failure
         numbers = f"{region_numbers}; {numbers}"
         problem = problem or region_problem
-    if held_out is not None:
-        held_tolerance = max(tolerance, HELD_OUT_MIN_TOLERANCE)
-        held_drop = round(held_out.before["mean"] - held_out.after["mean"], 6)
-        numbers += (
-            f"; held-out slices {held_out.before['mean']:.3f} -> {held_out.after['mean']:.3f} "
-            f"({_change(held_drop)}, tolerance {held_tolerance:.3f})"
-        )
-        if problem is None and held_drop > held_tolerance:
-            problem = "the case's other slices got worse (over-fitted to the corrections)"
+    small_numbers, small_problem = _small_sets(held_out, memory, tolerance)
+    numbers += small_numbers
+    problem = problem or small_problem
     accepted = problem is None
     if accepted:
         reason = f"accepted: {numbers}"
@@ -216,6 +250,27 @@ def decide(
     else:
         reason = f"rejected: {problem}; {numbers}"
     return GuardDecision(accepted, force and not accepted, drop, tolerance, reason, cumulative, budget, failed_region)
+
+
+_SMALL_SETS = (
+    ("held-out slices", "the case's other slices got worse (over-fitted to the corrections)"),
+    ("your earlier cases", "your earlier cases' corrected slices got worse (forgetting what you taught it)"),
+)
+
+
+def _small_sets(held_out: SetScores | None, memory: SetScores | None, tolerance: float) -> tuple[str, str | None]:
+    """The held-out and memory sets' part of the sentence, and the first one's complaint if it fell too far."""
+    bound = max(tolerance, HELD_OUT_MIN_TOLERANCE)
+    numbers, problem = "", None
+    for scores, (title, complaint) in zip((held_out, memory), _SMALL_SETS):
+        if scores is None:
+            continue
+        fall = round(scores.before["mean"] - scores.after["mean"], 6)
+        numbers += (f"; {title} {scores.before['mean']:.3f} -> {scores.after['mean']:.3f} "
+                    f"({_change(fall)}, tolerance {bound:.3f})")
+        if problem is None and fall > bound:
+            problem = complaint
+    return numbers, problem
 
 
 def _region_failure(

@@ -30,12 +30,14 @@ from .corrections import Corrections
 from .guard import (
     ANCHOR_SET,
     HELD_OUT_SET,
+    MEMORY_SET,
     EvalSet,
     Lineage,
     SetScores,
     anchor_key,
     correction_sets,
     decide,
+    memory_set,
     region_scores,
     score_set,
 )
@@ -131,7 +133,8 @@ def run_adaptation(
         force: activate the new version even if the guard rejects it.
         auto_activate: activate it when the guard accepts it (else keep it as a candidate).
         cancel: a threading.Event or a callable returning True to stop.
-        memory_pools: the user's earlier cases' corrections, replayed when ``config.memory_per_step`` > 0.
+        memory_pools: the user's earlier cases' corrections, replayed when ``config.memory_per_step`` > 0
+            and then also scored before and after as the guard's memory set.
         lineage: the original model and its anchor Dice (the cumulative budget); None: the
             parent is the original.
 
@@ -145,7 +148,8 @@ def run_adaptation(
         require_dycnn(model)  # fail before minutes of scoring, not after
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    sets = [*correction_sets(corrections), anchor]
+    earlier = memory_set(memory_pools) if config.memory_per_step > 0 else None
+    sets = [*correction_sets(corrections), anchor, *([earlier] if earlier is not None else [])]
     unlabelled = [c.unlabelled for c in corrections.cases if c.unlabelled is not None]
     seen: list[np.ndarray] = []
 
@@ -171,7 +175,8 @@ def run_adaptation(
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
     lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
     decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
-                      original=lineage.root_anchor, budget=config.budget, original_regions=lineage.root_regions)
+                      original=lineage.root_anchor, budget=config.budget, original_regions=lineage.root_regions,
+                      memory=dice.get(MEMORY_SET))
     activate = decision.activate and (auto_activate or decision.forced)
     replay_info: dict[str, Any] = {"used": replay is not None}
     if replay is not None:
