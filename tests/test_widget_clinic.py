@@ -173,7 +173,7 @@ def test_bench_gui_runs_every_prompt_through_the_panel_and_times_the_loop(qtbot,
     """``tumorseg bench-gui``'s prompt phases: each prompt really runs (the review state applies its edit)."""
     from qtpy.QtWidgets import QApplication
 
-    from napari_tumorseg._qt.responsiveness import TickRecorder, _prompt_phases
+    from napari_tumorseg._qt.responsiveness import TickRecorder, _prompt_phases, _repeated
 
     layer = open_and_segment(qtbot, dock, small_glioma_folder)
     # The tiny model finds nothing: the phantom's tumour stands in for its output, no slice corrected yet.
@@ -193,3 +193,12 @@ def test_bench_gui_runs_every_prompt_through_the_panel_and_times_the_loop(qtbot,
     what = " | ".join(applied).lower()
     assert what.count("removed a lesion") >= 3 and "grew" in what and "filled" in what, what
     assert dock.state.history.can_undo
+    # A prompt that only left the layer's strokes saved (what a refusal looked like) is not timed as applied.
+    stroke = dock.state.labels.copy()
+    stroke[stroke.shape[0] // 2, :2, :2] = 2
+
+    def strokes_only():
+        dock.state.record_edit(stroke)
+
+    with pytest.raises(RuntimeError, match="not applied"):
+        _repeated(QApplication.instance(), dock, TickRecorder(), "prompt: refused", strokes_only, dock.state.undo, 1)

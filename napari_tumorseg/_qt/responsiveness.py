@@ -103,26 +103,45 @@ def _run_queued(app, recorder: TickRecorder, action) -> tuple[list[float], float
     return list(recorder.delays), seconds
 
 
-def _repeated(app, dock, recorder: TickRecorder, name: str, action, reset, repeats: int, before=None) -> LoopDelay:
+def _repeated(app, dock, recorder: TickRecorder, name: str, action, reset, repeats: int, before=None,
+              steps: int = 1, redoes: bool = False) -> LoopDelay:
     """``action`` timed ``repeats`` times, ``before`` and ``reset`` around each untimed; the ticks pooled.
 
+    Each action must move the undo history by ``steps`` (a prompt or a redo adds its step, an undo takes one
+    back) and, when it adds one, leave on top a step of its own (a prompt's) or, when it ``redoes``, the step
+    that was there to redo: labels that merely changed could be the layer's save of a refused prompt's
+    strokes, the very thing a refusal must not time as a success.
+
     Raises:
-        RuntimeError: the action changed no label (a prompt refused: the panel's line says why).
+        RuntimeError: the action changed no label or no history step (a prompt refused: the panel's line says why).
     """
     delays, seconds = [], []
+    history = dock.state.history
     for _ in range(repeats):
         if before is not None:
             before()
-        labels = dock.state.labels.copy()
+        labels, position, to_redo = dock.state.labels.copy(), history.position, history.redo_what
         ticks, took = _run_queued(app, recorder, action)
-        if np.array_equal(labels, dock.state.labels):
-            raise RuntimeError(f"{name}: nothing changed ({dock.correct_panel.tools.status.text()})")
+        moved = history.position - position
+        applied = not np.array_equal(labels, dock.state.labels) and moved == steps
+        if not (applied and _own_step(history, steps, redoes, to_redo)):
+            raise RuntimeError(f"{name}: not applied (history moved {moved}, newest step "
+                               f"{history.undo_what!r}; {dock.correct_panel.tools.status.text()})")
         delays += ticks
         seconds.append(took)
         reset()
         _settle(app)
     recorder.delays = delays
     return recorder.stop(name, float(np.median(seconds)))
+
+
+def _own_step(history, steps: int, redoes: bool, to_redo: str) -> bool:
+    """The step on top of the history is the action's: the one redone, a prompt's (not a stroke), any after undo."""
+    if steps < 0:
+        return True
+    if redoes:
+        return history.undo_what == to_redo
+    return history.undo_what not in ("", "brush stroke")
 
 
 def _prompt_phases(app, dock, recorder: TickRecorder, repeats: int) -> list[LoopDelay]:
@@ -145,7 +164,7 @@ def _prompt_phases(app, dock, recorder: TickRecorder, repeats: int) -> list[Loop
     phases.append(_repeated(app, dock, recorder, "prompt: remove lesion (3D)", lambda: tools.click(click), state.undo,
                             repeats))
     _wait(app, tools.click(click))
-    phases.append(_repeated(app, dock, recorder, "prompt: undo", tools.undo, state.redo, repeats))
+    phases.append(_repeated(app, dock, recorder, "prompt: undo", tools.undo, state.redo, repeats, steps=-1))
     state.undo()
     # A missed lesion: the model's lesion erased, then grown back from a click.
     state.apply_edit(edit_between(state.labels, np.where(lesion, 0, state.labels).astype(np.uint8), "erase a lesion"))
@@ -165,7 +184,8 @@ def _prompt_phases(app, dock, recorder: TickRecorder, repeats: int) -> list[Loop
     layers.go_to_slice(z - 4)
     phases.append(_repeated(app, dock, recorder, f"prompt: propagate ±{tools.reach_box.value()}", tools.propagate,
                             state.undo, repeats))
-    phases.append(_repeated(app, dock, recorder, "prompt: redo", tools.redo, lambda: None, repeats, before=state.undo))
+    phases.append(_repeated(app, dock, recorder, "prompt: redo", tools.redo, lambda: None, repeats, before=state.undo,
+                            redoes=True))
     tools.set_tool("brush")
     return phases
 
