@@ -1,4 +1,4 @@
-"""Generator versions 2 and 3: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
+"""Generator versions 2 to 4: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
 
 from __future__ import annotations
 
@@ -178,3 +178,32 @@ def test_version_3_is_version_2_without_the_fourth_ventricle_rim_and_with_fainte
         np.testing.assert_array_equal(old.points.tissue[:, above], new.points.tissue[:, above])
         # Cerebellar fissures hold half the CSF they held.
         assert new.points.tissue[2, below].mean() < old.points.tissue[2, below].mean() - 0.005
+
+
+def test_version_4_is_version_3_with_folia_in_sheets_under_the_surface():
+    """Same head, tumour and cerebrum as version 3; only the cerebellar fissures are redrawn, as thin sheets."""
+    old, new = (generate_phantom("glioma", 0, shape=SHAPE, version=v) for v in ("3", "4"))
+    # The same tumour; its oedema follows the tissue, so a voxel may differ where it reaches the cerebellum.
+    tumour = (old.case.label > 0).sum()
+    assert tumour > 1000 and (old.case.label != new.case.label).sum() <= 0.01 * tumour
+    above = new.structures.infratentorial == 0.0
+    np.testing.assert_array_equal(old.points.tissue[:, above], new.points.tissue[:, above])
+    below = new.structures.infratentorial == 1.0
+    assert np.abs(new.points.tissue[2, below] - old.points.tissue[2, below]).max() > 0.05
+
+
+def test_lamellar_fissures_repeat_with_depth_and_are_under_a_voxel_thick():
+    from types import SimpleNamespace
+
+    from napari_tumorseg.synth.cortex import FISSURE_WIDTH_MM, FOLIA_PERIOD_MM, _lamellae
+
+    depth = np.linspace(0.0, 30.0, 3001, dtype=np.float32)
+    flat = SimpleNamespace(sample=lambda grid: np.zeros(depth.size, np.float32))  # no bending
+    noise = SimpleNamespace(rng=np.random.default_rng(np.random.SeedSequence(7)), shape=(4, 4, 4),
+                            sampler=SimpleNamespace(subset=lambda at: flat))
+    sheets = _lamellae(noise, np.arange(depth.size), depth, fine=np.ones(depth.size, np.float32))
+    period = np.random.default_rng(np.random.SeedSequence(7)).spawn(1)[0].uniform(*FOLIA_PERIOD_MM)
+    step = int(round(period / 0.01))
+    np.testing.assert_allclose(sheets[:-step], sheets[step:], atol=0.02)  # one sheet every period
+    assert sheets.max() == pytest.approx(1.0, abs=0.01)
+    assert (sheets > 0).mean() == pytest.approx(2 * FISSURE_WIDTH_MM / period, abs=0.02)  # thin: a share of it

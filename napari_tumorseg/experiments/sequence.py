@@ -137,7 +137,7 @@ def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anch
                     if accepted:
                         current = outcome.model
                     memory.put(corrections.cases[0], model.config.context)
-                    steps.append({"case": patient.name, "accepted": accepted,
+                    steps.append({"case": patient.name, "accepted": accepted, "reason": outcome.report.reason,
                                   "seconds": round(time.perf_counter() - started, 2),
                                   "memory_slices": sum(len(p) for p in pools),
                                   "dice": [score_set(current, s)["mean"] for s in eval_sets],
@@ -207,7 +207,17 @@ def sequence_markdown(results: dict[str, Any]) -> str:
             continue
         lines.append(f"| {t['a']} vs {t['b']} | {t['figure']} | {t['mean_difference']:+.4f} | "
                      f"{t['a_better']} / {t['b_better']} | {format_p(t['p_value'])} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _guard_lines(results["records"])) + "\n"
+
+
+def _guard_lines(records: list[dict[str, Any]]) -> list[str]:
+    """The guard's sentence for every adaptation (runs recorded before the sentence was kept have none)."""
+    rows = [(r["variant"], r["seed"], step) for r in records for step in r["steps"] if step.get("reason")]
+    if not rows:
+        return []
+    lines = ["", "The guard's decisions:", "", "| variant | seed | case | guard |", "|---|---|---|---|"]
+    lines += [f"| {variant} | {seed} | {step['case']} | {step['reason']} |" for variant, seed, step in rows]
+    return lines
 
 
 def sequence_plots(results: dict[str, Any], out: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from scipy.special import ndtri
 from .anatomy_draws import AnatomyDraws
 from .grid import ramp, smooth_noise
 from .lesions import SUPRATENTORIAL_MM
-from .points import BrainPoints, LocalNoise
+from .points import NOISE_STEP_MM, BrainPoints, LocalNoise
 from .regions import grid_shape, sample_grid_mm
 
 CORTEX_MM = 2.2  # thickness of the cortical ribbon
@@ -23,10 +23,16 @@ FOLD_DEPTH_MM = 11.0  # typical depth of a sulcus below the brain's surface
 FOLD_STEP_MM = 2.0  # grid of the folding noise
 TILT, TILT_STEP_MM, TILT_LENGTH_MM = 0.5, 4.0, 10.0  # how much, and how smoothly, sulci lean
 CEREBELLUM_FROM_Y_MM = 140.0  # template: the cerebellum lies behind this coronal plane, the brainstem before it
+# Lamellar folia (version 4), set by eye: on real 1 mm T2 the fissures show as arcs about 3-5 mm apart, each
+# under a voxel wide; the arcs bend and merge over a centimetre or so.
+FOLIA_PERIOD_MM = (3.0, 5.0)
+FISSURE_WIDTH_MM = 0.8
+FOLIA_BEND_MM, FOLIA_BEND_LENGTH_MM = 1.5, 8.0
 
 
 def shape_tissue(
-    points: BrainPoints, regions: np.ndarray, noise: LocalNoise, draws: AnatomyDraws, fissure_csf: float = 0.6
+    points: BrainPoints, regions: np.ndarray, noise: LocalNoise, draws: AnatomyDraws, fissure_csf: float = 0.6,
+    lamellar_folia: bool = False,
 ) -> np.ndarray:
     """Fold the cortex, sharpen the grey-white border and resize the ventricles (``points.tissue`` in place).
 
@@ -36,6 +42,7 @@ def shape_tissue(
         noise: the case's local noise fields.
         draws: the case's anatomy draws.
         fissure_csf: CSF share of a cerebellar fissure voxel (see ``structures.AnatomyRecipe``).
+        lamellar_folia: fissures parallel to the cerebellar surface (see ``structures.AnatomyRecipe``).
 
     Returns:
         (N,) ventricular CSF fraction.
@@ -44,7 +51,7 @@ def shape_tissue(
     fraction = gm + wm + csf
     _sharpen(gm, wm, draws.sharpness)
     _fold_cortex(noise.rng, points, regions, draws)
-    _cerebellar_cortex(points, regions[0], noise, draws, fissure_csf)
+    _cerebellar_cortex(points, regions[0], noise, draws, fissure_csf, lamellar_folia)
     depth, ventricle_distance = regions[:2]
     # Ventricles: a soft 1 mm edge at the grown (or shrunk) outline.
     grown = ventricle_distance - np.float32(draws.ventricle_growth_mm)
@@ -129,7 +136,8 @@ def cerebellum_weight(template_mm: np.ndarray) -> np.ndarray:
 
 
 def _cerebellar_cortex(
-    points: BrainPoints, depth: np.ndarray, noise: LocalNoise, draws: AnatomyDraws, fissure_csf: float
+    points: BrainPoints, depth: np.ndarray, noise: LocalNoise, draws: AnatomyDraws, fissure_csf: float,
+    lamellar: bool = False,
 ) -> None:
     """Cerebellar folia, far finer than a voxel: mostly grey matter with thin CSF fissures (in place).
 
@@ -141,10 +149,31 @@ def _cerebellar_cortex(
     weight = weight[inside]
     gm, wm, csf = (tissue[inside] for tissue in points.tissue)
     matter = gm + wm
-    fissure = np.clip(np.abs(noise.field(2.0, at=inside)) < np.float32(draws.fissure_share), 0.0, 1.0)
+    fine = noise.field(2.0, at=inside)
+    if lamellar:
+        fissure = _lamellae(noise, inside, depth[inside], fine)
+    else:
+        fissure = np.clip(np.abs(fine) < np.float32(draws.fissure_share), 0.0, 1.0)
     fissure *= np.float32(fissure_csf)
     target_csf = np.maximum(csf, fissure * (matter + csf))
     target_matter = matter + csf - target_csf
     points.tissue[0, inside] = (1.0 - weight) * gm + weight * target_matter * np.float32(draws.folia_grey)
     points.tissue[1, inside] = (1.0 - weight) * wm + weight * target_matter * np.float32(1.0 - draws.folia_grey)
     points.tissue[2, inside] = (1.0 - weight) * csf + weight * target_csf
+
+
+def _lamellae(noise: LocalNoise, inside: np.ndarray, depth: np.ndarray, fine: np.ndarray) -> np.ndarray:
+    """Fissure share (0..1) of thin sheets parallel to the surface, bent by a smooth field, fading in and out.
+
+    Drawn from a child of the anatomy stream (``spawn`` leaves the parent's own draws untouched), so a
+    version-4 head differs from its version-3 twin in the folia alone.
+    """
+    child = noise.rng.spawn(1)[0]
+    period = np.float32(child.uniform(*FOLIA_PERIOD_MM))
+    bend = smooth_noise(child, noise.shape, FOLIA_BEND_LENGTH_MM / NOISE_STEP_MM)
+    shifted = depth + np.float32(FOLIA_BEND_MM) * noise.sampler.subset(inside).sample(bend)
+    # Distance to the nearest sheet, as a share of the sheet's half-width: a voxel-wide partial-volume profile.
+    offset = np.abs((shifted / period + 0.5) % 1.0 - 0.5) * period
+    sheet = np.clip(1.0 - offset / np.float32(FISSURE_WIDTH_MM), 0.0, 1.0)
+    strength = np.clip(0.7 + 0.3 * fine, 0.0, 1.0)  # sheets fade and break, as folia do between lobules
+    return (sheet * strength).astype(np.float32)

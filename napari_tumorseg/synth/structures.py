@@ -22,7 +22,7 @@ by the template's region maps (:mod:`.regions`) and shaped by smooth noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.special import ndtri
@@ -50,14 +50,29 @@ class AnatomyRecipe:
         fissure_csf: the CSF share of a cerebellar fissure voxel. Version 2's
             0.6 drew the folia as coarse dark spots on FLAIR; on real 1 mm
             scans they are a faint texture (set by eye against the real cases).
+        lamellar_folia: the fissures run parallel to the cerebellar surface, a
+            few millimetres apart (version 4), instead of along the level set of
+            isotropic noise, which draws random branching cracks (versions 2
+            and 3). Real folia are thin laminae stacked under the surface: on an
+            axial slice, fine arcs concentric with the hemisphere's outline
+            (bright on T2, faint on FLAIR), and a hemisphere without its cracks
+            looked to every U-Net like a smooth mass (see ``cortex``).
+        folia_depth_scale: how far under the cerebellar surface the folia reach,
+            as a multiple of the case's drawn depth. At 1 (versions 2, 3) they
+            stop 8-16 mm in, and the template's blurred cerebellum fills the rest
+            of the hemisphere as an even, featureless blob; real hemispheres are
+            folia down to a thin white-matter core (version 4: 1.6, by eye).
     """
 
     rim_below_tentorium: bool
     fissure_csf: float
+    lamellar_folia: bool = False
+    folia_depth_scale: float = 1.0
 
 
 RECIPES = {"2": AnatomyRecipe(rim_below_tentorium=True, fissure_csf=0.6),
-           "3": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3)}
+           "3": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3),
+           "4": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.5, lamellar_folia=True, folia_depth_scale=1.6)}
 
 
 @dataclass(eq=False)
@@ -181,7 +196,8 @@ def normal_structures(
     """
     at = regions.sample(points.template_mm)
     noise = LocalNoise(rng, points, spacing)
-    ventricle = shape_tissue(points, at, noise, draws, recipe.fissure_csf)
+    tissue_draws = replace(draws, folia_depth_mm=draws.folia_depth_mm * recipe.folia_depth_scale)
+    ventricle = shape_tissue(points, at, noise, tissue_draws, recipe.fissure_csf, recipe.lamellar_folia)
     patch, second_patch, texture = noise.field(6.0), noise.field(4.0), noise.field(2.5)
     posterior = np.clip((points.template_mm[1] - regions.ventricle_centre_mm[1] + 10.0) / 20.0, 0.0, 1.0)
     choroid = ventricle * (patch > np.float32(_threshold(draws.choroid_coverage))) * (0.3 + 0.7 * posterior)

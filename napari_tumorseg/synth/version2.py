@@ -22,6 +22,10 @@ Version 3 is this build with other anatomy constants
 fourth ventricle, fainter cerebellar fissures. It draws the same random
 numbers, so a seed gives the same head, tumour and scanner in both and the
 two versions can be compared case by case.
+
+Version 4 is version 3 with lamellar cerebellar folia (sheets parallel to the
+surface instead of random cracks; ``AnatomyRecipe.lamellar_folia``). Its
+extra draws come from a child stream, so again only the folia differ.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def build(
         rng: one generator per name in :data:`STREAMS`.
         shape: canonical (z, y, x) grid.
         missing_prob: chance that each modality is missing.
-        version: "2" or "3" (see the module's docstring).
+        version: "2", "3" or "4" (see the module's docstring).
 
     Returns:
         A dict with images, label and the draws: lesions, deformation,

@@ -7,6 +7,8 @@
 #     out/prec/unet-fp32-ema0.998-sSEED.safetensors (the average) and ...-sSEED-last.safetensors (the last step's)
 #   EMA=0.998 SMOOTH=0.5 bash docs/results/bf16-training/train.sh fp32 0 2   # the smoothing page: also --smoothing,
 #     writing out/prec/unet-fp32-ema0.998-smooth0.5-sSEED.safetensors
+#   GEN=4 EMA=0.998 SMOOTH=0.5 bash docs/results/bf16-training/train.sh fp32 0 2   # the generator-v4 page: also
+#     --generator-version 4, writing out/prec/unet-fp32-v4-ema0.998-smooth0.5-sSEED.safetensors
 set -eu
 precision=${1:?give fp32 or bf16, then the seeds}
 shift
@@ -19,12 +21,13 @@ common=(--arch unet --base-width 16 --depth 4 --context 1 --kernels 4 --domain g
         --appearance 0.5 --device auto --threads 1 --workers 2 --cache-dir out/train-cache --precision "$precision")
 first=""
 for seed in "$@"; do
-  name=$precision${EMA:+-ema$EMA}${SMOOTH:+-smooth$SMOOTH}-s$seed
+  name=$precision${GEN:+-v$GEN}${EMA:+-ema$EMA}${SMOOTH:+-smooth$SMOOTH}-s$seed
   log=out/prec/train-$name.log
-  average=()
-  if [ -n "${EMA:-}" ]; then average=(--ema-decay "$EMA" --last-out "out/prec/unet-$name-last.safetensors"); fi
-  if [ -n "${SMOOTH:-}" ]; then average+=(--smoothing "$SMOOTH"); fi
-  tumorseg train "${common[@]}" "${average[@]}" --seed "$seed" --out "out/prec/unet-$name.safetensors" > "$log" 2>&1 &
+  extra=()
+  if [ -n "${EMA:-}" ]; then extra=(--ema-decay "$EMA" --last-out "out/prec/unet-$name-last.safetensors"); fi
+  if [ -n "${SMOOTH:-}" ]; then extra+=(--smoothing "$SMOOTH"); fi
+  if [ -n "${GEN:-}" ]; then extra+=(--generator-version "$GEN"); fi
+  tumorseg train "${common[@]}" "${extra[@]}" --seed "$seed" --out "out/prec/unet-$name.safetensors" > "$log" 2>&1 &
   if [ -z "$first" ]; then
     first=$!
     # The other runs wait for the first to write the slice cache, then read it (or stop with it).
