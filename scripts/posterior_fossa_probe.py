@@ -1,6 +1,7 @@
 """How the lowest brain slices look to the segmenter, real cases against phantoms: a diagnostic, not a fit.
 
     python scripts/posterior_fossa_probe.py --real ../shared/real --synthetic glioma:0:6 [--json out/pf.json]
+    python scripts/posterior_fossa_probe.py --synthetic glioma:10000:10004 --models A,B --falloff 0.7
 
 Each modality is z-scored over the brain as the segmenter does (``plan_preprocessing``). The brain is then cut
 into 5 mm bands counted up from its lowest slice (the cerebellum and brainstem fill the first few), and for
@@ -9,6 +10,11 @@ a reference says where it is. Several U-Net trainings mark the real glioma's low
 none does so on phantoms; this shows whether those slices look different to the network (brighter FLAIR, a
 darker T1, a bias along the head's axis), so that a generator change can be argued from anatomy and MR physics
 and then judged on phantoms and real cases. The real figures only check: nothing here sets a generator value.
+
+With ``--models``: a stress test on phantoms instead. Every sequence of each phantom is darkened towards the
+bottom of the brain by one shared coil fall-off (gain ``exp(-falloff * share)``, the share growing from 0 at
+40 mm above the brain's lowest slice to 1 there), and each model segments it clean and darkened: WT Dice and
+the false tumour in those lowest 40 mm. A way to look for the real cerebellum failure without a real case.
 """
 
 from __future__ import annotations
@@ -56,6 +62,34 @@ def band_figures(case: Case) -> dict[str, dict[str, list[float]]]:
     return figures
 
 
+STRESS_MM = 40.0
+
+
+def stress(models: list[str], cases, falloff: float) -> None:
+    from dataclasses import replace
+
+    from napari_tumorseg.inference.segmenter import Segmenter
+    from napari_tumorseg.models.losses import region_dice
+
+    segmenters = {Path(m).stem: Segmenter.from_checkpoint(m) for m in models}
+    for name, case in cases:
+        brain = np.any([v != 0 for v in case.images.values()], axis=0)
+        bottom = int(np.flatnonzero(brain.any(axis=(1, 2)))[0])
+        height = (np.arange(brain.shape[0]) - bottom) * float(case.geometry.spacing[0])
+        gain = np.exp(-falloff * np.clip(1.0 - height / STRESS_MM, 0.0, 1.0)).astype(np.float32)[:, None, None]
+        darkened = replace(case, images={m: (v * gain).astype(np.float32) for m, v in case.images.items()})
+        lowest = height < STRESS_MM
+        for model, segmenter in segmenters.items():
+            cells = []
+            for version, image in (("clean", case), ("darkened", darkened)):
+                labels = segmenter.segment(image).labels
+                false = (labels > 0) & (case.label == 0)
+                voxel_ml = float(np.prod(case.geometry.spacing)) / 1000
+                wt = region_dice(labels.reshape(-1), case.label.reshape(-1))["WT"]
+                cells.append(f"{version} WT {wt:.3f}, {false[lowest].sum() * voxel_ml:.1f} ml false low")
+            print(f"{name}  {model}: " + "; ".join(cells), flush=True)
+
+
 def _cases(args: argparse.Namespace):
     from napari_tumorseg.io.reader import read_case
     from napari_tumorseg.synth.generate import make_case
@@ -74,7 +108,12 @@ def main() -> None:
     parser.add_argument("--real", type=Path, help="a folder of real case folders")
     parser.add_argument("--synthetic", action="append", default=[], help="DOMAIN:FIRST:STOP phantoms (repeatable)")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--models", help="comma-separated checkpoints: run the fall-off stress test instead")
+    parser.add_argument("--falloff", type=float, default=0.7, help="log-gain lost at the brain's bottom (stress)")
     args = parser.parse_args()
+    if args.models:
+        stress(args.models.split(","), _cases(args), args.falloff)
+        return
     everything = {}
     for name, case in _cases(args):
         everything[name] = figures = band_figures(case)
