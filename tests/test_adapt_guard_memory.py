@@ -157,7 +157,7 @@ def test_a_damaged_memory_file_is_listed_skipped_and_replaced_by_the_next_write(
     assert not memory.entries()[0].error
 
 
-def test_adapting_case_b_replays_case_a_from_the_memory_beside_the_registry(registry, monkeypatch):
+def test_adapting_case_b_replays_and_guards_case_a_from_the_memory_beside_the_registry(registry, monkeypatch):
     config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
     monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
     loaded, parent = registry.load()
@@ -170,6 +170,13 @@ def test_adapting_case_b_replays_case_a_from_the_memory_beside_the_registry(regi
     assert second.replay["used"] and second.replay["memory"] == {"cases": ["a"], "slices": 2, "per_step": 2}
     memory = CorrectionMemory.beside(registry.root)
     assert sorted(e.case_name for e in memory.entries()) == ["a", "b"]
+    # Case a's kept slices are also the guard's memory set, scored before and after.
+    assert "memory" not in first.dice and "memory" in second.metrics()
+    assert second.dice["memory"].slices == 2 and "your earlier cases" in second.reason
+    no_memory = default_config("naive", **FAST, tolerance=1.0, budget=1.0, memory_per_step=0)
+    third = drive(adapt_loaded_model(loaded, toy_corrections(2, seed=4, name="c"), no_memory, registry=registry,
+                                     parent_id=first.version_id))[1].report
+    assert "memory" not in third.dice  # memory off: neither replayed nor scored
 
 
 def test_the_guard_rejects_a_version_that_gets_the_users_earlier_cases_worse():
@@ -189,24 +196,6 @@ def test_the_memory_set_takes_slices_from_the_newest_cases_first_in_turn():
     assert [inputs.shape[0] for inputs, _ in chosen.groups] == [3, 1, 2]
     assert chosen.groups[0][1].dtype == np.uint8
     assert memory_set([]) is None
-
-
-def test_adapting_case_b_scores_case_a_from_the_memory_and_guards_it(registry, monkeypatch):
-    config = default_config("naive", **FAST, tolerance=1.0, budget=1.0)
-    monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
-    loaded, parent = registry.load()
-    first = drive(adapt_loaded_model(loaded, toy_corrections(2, name="a"), config, registry=registry,
-                                     parent_id=parent.id))[1].report
-    assert "memory" not in first.dice
-    loaded, _ = registry.load(first.version_id)
-    second = drive(adapt_loaded_model(loaded, toy_corrections(2, seed=3, name="b"), config, registry=registry,
-                                      parent_id=first.version_id))[1].report
-    assert second.dice["memory"].slices == 2 and "your earlier cases" in second.reason
-    assert "memory" in second.metrics()
-    no_memory = default_config("naive", **FAST, tolerance=1.0, budget=1.0, memory_per_step=0)
-    third = drive(adapt_loaded_model(loaded, toy_corrections(2, seed=4, name="c"), no_memory, registry=registry,
-                                     parent_id=first.version_id))[1].report
-    assert "memory" not in third.dice  # memory off: neither replayed nor scored
 
 
 def _fake_source(anchor):
