@@ -172,7 +172,7 @@ def _lamellae(noise: LocalNoise, inside: np.ndarray, depth: np.ndarray, fine: np
     period = np.float32(child.uniform(*FOLIA_PERIOD_MM))
     bend = smooth_noise(child, noise.shape, FOLIA_BEND_LENGTH_MM / NOISE_STEP_MM)
     shifted = depth + np.float32(FOLIA_BEND_MM) * noise.sampler.subset(inside).sample(bend)
-    # Distance to the nearest sheet, as a share of the sheet's half-width: a voxel-wide partial-volume profile.
+    # Distance (mm) to the nearest sheet; the fissure share falls linearly to 0 at the half-width (partial volume).
     offset = np.abs((shifted / period + 0.5) % 1.0 - 0.5) * period
     sheet = np.clip(1.0 - offset / np.float32(FISSURE_WIDTH_MM), 0.0, 1.0)
     strength = np.clip(0.7 + 0.3 * fine, 0.0, 1.0)  # sheets fade and break, as folia do between lobules

@@ -55,8 +55,8 @@ class AnatomyRecipe:
             isotropic noise, which draws random branching cracks (versions 2
             and 3). Real folia are thin laminae stacked under the surface: on an
             axial slice, fine arcs concentric with the hemisphere's outline
-            (bright on T2, faint on FLAIR), and a hemisphere without its cracks
-            looked to every U-Net like a smooth mass (see ``cortex``).
+            (bright on T2, faint on FLAIR). Trained without them, some U-Nets
+            call a real hemisphere's even tissue necrosis (docs/results/generator-v4).
         folia_depth_scale: how far under the cerebellar surface the folia reach,
             as a multiple of the case's drawn depth. At 1 (versions 2, 3) they
             stop 8-16 mm in, and the template's blurred cerebellum fills the rest
@@ -72,7 +72,8 @@ class AnatomyRecipe:
 
 RECIPES = {"2": AnatomyRecipe(rim_below_tentorium=True, fissure_csf=0.6),
            "3": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3),
-           "4": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.5, lamellar_folia=True, folia_depth_scale=1.6)}
+           "4": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.5, lamellar_folia=True,
+                              folia_depth_scale=1.6)}
 
 
 @dataclass(eq=False)
