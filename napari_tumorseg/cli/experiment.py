@@ -6,6 +6,7 @@
     tumorseg experiment lifelong --out /tmp/ll --quick
     tumorseg experiment effort --out results/effort                  # the radiologist's curve (issue 13)
     tumorseg experiment effort --out /tmp/ef --quick                 # smoke test, under two minutes
+    tumorseg experiment ranking --out results/ranking                # do the suggestions find the errors? ~3 min
     tumorseg experiment render results/meta-tune                     # redraw results.md and PNGs from results.json
 
 Each writes results.json, results.md and PNG figures into --out. Runs are
@@ -133,6 +134,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sequence.add_argument("--variants", type=_names, help="comma list of memory,source,none (default: all)")
     _add_precision(sequence)
     sequence.set_defaults(func=run_sequence_command)
+
+    ranking = experiments.add_parser(
+        "ranking", help="do the suggestions find what is wrong? rankings of slices on the first prediction, no learning",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(ranking)
+    ranking.add_argument("--unet", type=Path, help="the glioma U-Net checkpoint (default: the shipped one)")
+    ranking.add_argument("--patients", type=positive_int, help="synthetic metastasis patients (default 10)")
+    ranking.add_argument("--k", type=_ints, help="numbers of slices picked, comma list (default 2,4,10)")
+    ranking.add_argument("--tune", action="store_true", help="the effort experiment's tuning seed range, "
+                         "not its reported one")
+    ranking.add_argument("--no-real", action="store_true", help="skip the real labelled case")
+    ranking.set_defaults(func=run_ranking_command)
 
     render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
     render.add_argument("folder", type=Path, help="a folder written by meta-tune or lifelong")
@@ -286,16 +299,19 @@ def run_lifelong_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _effort_bases(args: argparse.Namespace, config: Any) -> dict[str, Any]:
-    """The base networks of the effort experiment: the shipped ones, given checkpoints, or --quick stand-ins."""
+def _effort_bases(args: argparse.Namespace, config: Any, archs: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The base networks of the effort experiment: the shipped ones, given checkpoints, or --quick stand-ins.
+
+    ``archs`` (default: the ones the config's runs need) names the networks to load.
+    """
     from ..errors import TumorsegError
     from ..experiments.effort import BaseModel
     from ..models.checkpoint import load_checkpoint
     from ..resources import resource_path
 
     bases = {}
-    for arch in sorted(config.archs((*config.runs, *(config.real_runs or ())))):
-        given = getattr(args, arch)
+    for arch in sorted(archs or config.archs((*config.runs, *(config.real_runs or ())))):
+        given = getattr(args, arch, None)
         if given is not None:
             loaded = load_checkpoint(given)
             bases[arch] = BaseModel(loaded.model, loaded.preprocessing, f"checkpoint {given}")
@@ -374,6 +390,27 @@ def run_sequence_command(args: argparse.Namespace) -> int:
     _, anchor_cache = _cache(args)
     results = _drive(sequence_experiment(model, preprocessing, config, args.out, model_description=description,
                                          command=command, device=device, anchor_cache=anchor_cache))
+    _say_written(args.out, results)
+    return 0
+
+
+def run_ranking_command(args: argparse.Namespace) -> int:
+    from ..experiments.api import ranking_experiment
+    from ..experiments.common import EFFORT_PATIENT_SEEDS, EFFORT_TUNE_SEEDS, seed_list, setup_torch
+    from ..experiments.effort import EffortConfig
+
+    device = setup_torch(args.threads, args.device)
+    quick = EffortConfig.quick() if args.quick else None
+    config = EffortConfig(tune=args.tune)
+    base = _effort_bases(args, quick or config, archs=("unet",))["unet"]
+    first = (EFFORT_TUNE_SEEDS if args.tune else EFFORT_PATIENT_SEEDS) + (args.seed or 0)
+    seeds = seed_list(first, args.patients or (2 if args.quick else 10))
+    seed_range = ("the effort experiment's tuning range" if args.tune
+                  else "the effort experiment's reported range: no default was tuned on it")
+    command = _explicit_command(args, ("unet", "patients", "k", "tune", "no_real"))
+    results = _drive(ranking_experiment(base, seeds, args.out, ks=args.k or (2, 4, 10), seed_range=seed_range,
+                                        command=command, device=device, shape=quick.shape if quick else args.shape,
+                                        real=not args.no_real))
     _say_written(args.out, results)
     return 0
 

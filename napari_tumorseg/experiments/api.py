@@ -246,6 +246,46 @@ def sequence_experiment(
     return results
 
 
+def ranking_experiment(
+    base: Any, seeds: list[int], out: Path, *, ks: tuple[int, ...], seed_range: str, command: str,
+    device: Any = "cpu", shape: Any = None, real: bool = True, cancel: Any = None,
+) -> Generator[Progress, None, dict[str, Any]]:
+    """The rankings' coverage of the first prediction (see ``ranking``); writes results.json, results.md, rankings.png.
+
+    Args:
+        base: the ``effort.BaseModel`` whose first prediction is ranked.
+        seeds: the synthetic metastasis patients.
+        out: the output folder.
+        ks: the numbers of slices picked.
+        seed_range: which seed range the patients are from, in words (tuning or reported).
+        command: the command line that reproduces the run.
+        device: where to segment.
+        shape: the synthetic grid (None: the generator's).
+        real: also the real labelled case, where present.
+        cancel: a threading.Event or a callable returning True to stop.
+    """
+    from .ranking import ranking_check
+    from .ranking_report import ranking_markdown, ranking_plots
+
+    started = time.perf_counter()
+    machine = describe_machine(device)
+    base.model = base.model.to(device).eval()
+    raw = yield from ranking_check(base, seeds, ks, shape=shape, device=device, real=real, cancel=cancel)
+    results = {
+        "experiment": "ranking",
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "model": {"description": base.description, "sha256_of_weights": model_digest(base.model)},
+        "seeds": [int(s) for s in seeds],
+        "seed_range": seed_range,
+        **raw,
+        "timings": {"wall_time_s": round(time.perf_counter() - started, 1)},
+    }
+    _write(out, results, ranking_markdown(results), ranking_plots)
+    return results
+
+
 def _methods(config: Any) -> list[str]:
     from .effort import parse_run
 
@@ -297,6 +337,10 @@ def render(out: Path) -> list[Path]:
         from .sequence import sequence_markdown, sequence_plots
 
         markdown, plots = sequence_markdown(results), sequence_plots
+    elif results.get("experiment") == "ranking":
+        from .ranking_report import ranking_markdown, ranking_plots
+
+        markdown, plots = ranking_markdown(results), ranking_plots
     elif results.get("experiment") == "meta-tune":
         markdown, plots = meta_tune_markdown(results), meta_tune_plots
     elif results.get("experiment") == "lifelong":
