@@ -51,3 +51,23 @@ def test_quick_mode_runs_end_to_end_from_the_command_line(tmp_path, experiment, 
     assert sum(name.endswith(".png") for name in names) >= figures
     assert not any(name.startswith(".") for name in names)  # the journal is gone once the results are written
     assert f"tumorseg experiment {experiment} --out" in (out / "results.md").read_text()
+
+
+def test_the_guards_bounds_reach_every_method_of_the_effort_experiment(tmp_path, monkeypatch, torch_single_thread):
+    from napari_tumorseg.experiments import api
+
+    seen = {}
+
+    def fake_effort(bases, config, out, **kwargs):
+        seen["config"], seen["command"] = config, kwargs["command"]
+        return {"timings": {"wall_time_s": 0.0}}
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(api, "effort_experiment", fake_effort)
+    status = main(["experiment", "effort", "--out", str(tmp_path / "o"), "--quick", "--threads", "1", "--no-real",
+                   "--runs", "suggest/active", "--tolerance", "1", "--budget", "1"])
+    assert status == 0
+    for method in ("naive", "active", "passive", "dycnn"):
+        adapt = seen["config"].adapt_config(method, 0)
+        assert (adapt.tolerance, adapt.budget) == (1.0, 1.0)
+    assert "--tolerance 1.0 --budget 1.0" in seen["command"]

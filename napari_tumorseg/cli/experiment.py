@@ -122,6 +122,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     effort.add_argument("--steps", type=int, help="adaptation steps of every method (default: the plugin's)")
     effort.add_argument("--lr", type=float, help="learning rate / meta step of every method (default: the plugin's)")
     effort.add_argument("--inner-lr", type=float, help="meta-tuning's inner step (default: the plugin's)")
+    effort.add_argument("--tolerance", type=float, help="the guard's largest accepted drop per version, of every "
+                        "method (default: the plugin's 0.02; 1 with --budget 1 accepts every version)")
+    effort.add_argument("--budget", type=float, help="the guard's largest accepted drop since the original model "
+                        "(default: the plugin's 0.05)")
     _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 
@@ -351,13 +355,15 @@ def run_effort_command(args: argparse.Namespace) -> int:
         config = EffortConfig.quick(**changes) if args.quick else EffortConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
-    given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr") if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr", "tolerance", "budget")
+             if getattr(args, name) is not None}
     given["precision"] = _resolved_precision(args, device)
     config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
                               for m in ("naive", "active", "passive", "dycnn")}
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
-                                       "real_seeds", "real_runs", "steps", "lr", "inner_lr", "precision"))
+                                       "real_seeds", "real_runs", "steps", "lr", "inner_lr", "tolerance", "budget",
+                                       "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))

@@ -25,6 +25,16 @@ COLOURS = {"paste": "#7f7f7f", "suggest/active": "#2ca02c", "random/active": "#1
            "suggest/dycnn": "#ff7f0e"}
 
 
+def _guard_setting(results: dict[str, Any]) -> str:
+    """", tolerance T and budget B (not the plugin's)" when the run changed the guard's bounds, else ""."""
+    from ..adapt.config import AdaptConfig
+
+    default = AdaptConfig()
+    bounds = {(c.get("tolerance"), c.get("budget")) for c in results.get("adapt_configs", {}).values()}
+    changed = sorted(b for b in bounds if b != (default.tolerance, default.budget) and None not in b)
+    return "".join(f", tolerance {t:g} and budget {b:g} (not the plugin's)" for t, b in changed)
+
+
 def _label(run: str) -> str:
     return RUN_LABELS.get(run, run)
 
@@ -113,8 +123,9 @@ def effort_markdown(results: dict[str, Any]) -> str:
         f"{results['synthetic']['patients'][-1]} ({'the tuning range' if config['tune'] else 'a range no default was tuned on'}), "
         f"{config['seeds']} repeat seed(s); {config['rounds']} rounds of {config['per_round']} slices. "
         "Each round adapts the current version on all corrections so far with the plugin's defaults (replay, "
-        "guard with the cumulative budget; no held-out check: a real case has no reference); a rejected version "
-        "is not used. ± is the standard deviation over cases (of each case's mean over seeds).",
+        f"guard with the cumulative budget{_guard_setting(results)}; no held-out check: a real case has no "
+        "reference); a rejected version is not used. ± is the standard deviation over cases (of each case's mean "
+        "over seeds).",
         "",
     ]
     lines += _part(analysis["synthetic"], "Synthetic metastasis patients")
