@@ -100,6 +100,9 @@ def test_a_tiny_effort_run_writes_curves_tests_and_the_real_targets(tmp_path, mo
     record = results["synthetic"]["records"][1]
     assert [r["slices"] for r in record["rounds"]] == [0, 2, 4]
     assert record["rounds"][1]["passes"] == 2 * (4 + 4)  # 2 steps of 4 slices and 4 replayed
+    verdict = record["rounds"][1]["guard"]  # the guard's sentence, to tell which bound a rejection broke
+    assert verdict.startswith("accepted" if record["rounds"][1]["accepted"] else "rejected")
+    assert set(record["rounds"][1]["anchor_after"]) >= {"WT", "TC", "ET", "mean"}
     assert synthetic["suggest_vs_random"]["cases"] == 1
     real_part = results["analysis"]["real"]
     assert set(real_part["targets"]) == {"suggested", "spread"}

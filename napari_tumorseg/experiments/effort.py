@@ -243,7 +243,7 @@ def run_protocol(
         seed: the repeat seed.
     """
     from ..adapt.corrections import Corrections, case_corrections
-    from ..adapt.guard import Lineage
+    from ..adapt.guard import ANCHOR_SET, Lineage
     from ..adapt.run import run_adaptation
     from ..workflow.suggest import slice_scores
 
@@ -280,6 +280,8 @@ def run_protocol(
             timing["passes"] = outcome.report.details.get("passes")
             timing["anchor_drop"] = outcome.report.anchor_drop
             timing["cumulative_drop"] = outcome.report.lineage.get("cumulative_drop")
+            timing["guard"] = outcome.report.reason  # which bound a rejected version broke, in words
+            timing["anchor_after"] = outcome.report.dice[ANCHOR_SET].after
             if accepted:
                 model, previous = outcome.model, current.labels
                 current = segment(model, base.preprocessing, case, device, flip=config.flip and strategy == "suggest")
