@@ -76,7 +76,8 @@ def _verdict(drop: dict, tolerance: float) -> str:
     return "reject" if max(drop.values()) > tolerance else "accept"
 
 
-def _adapt_once(seed: int, model, preprocessing, config, anchor, replay):
+def _adapt_once(seed: int, model, preprocessing, config, anchor, replay, with_outcome: bool = False):
+    """The model adapted on 2 tumour slices (a third and two thirds through the tumour) of metastasis ``seed``."""
     from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
     from napari_tumorseg.adapt.run import run_adaptation
     from napari_tumorseg.jobs import drive
@@ -87,7 +88,8 @@ def _adapt_once(seed: int, model, preprocessing, config, anchor, replay):
     picks = [int(tumour[len(tumour) // 3]), int(tumour[2 * len(tumour) // 3])]
     corrections = Corrections.of(case_corrections(case, case.label, picks, model_config=model.config,
                                                   preprocessing=preprocessing, reference_slices=0))
-    return drive(run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay)).model.eval()
+    outcome = drive(run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay))
+    return (outcome.model.eval(), outcome) if with_outcome else outcome.model.eval()
 
 
 def main() -> None:

@@ -6,8 +6,9 @@ training or evaluation command uses (training takes seeds from 0, held-out
 evaluation from 1000): the anchor set from ANCHOR_SEEDS, the replay set from
 REPLAY_SEEDS, so the guard never scores slices that replay trained on.
 
-From each case, SLICES_PER_CASE axial slices through the tumour are taken,
-evenly spread over its extent, and prepared exactly as the segmenter prepares
+From each case, axial slices through the tumour are taken, evenly spread over
+its extent (the anchor: ANCHOR_SLICES_PER_CASE, the middle one; replay:
+REPLAY_SLICES_PER_CASE), and prepared exactly as the segmenter prepares
 slices for the network at hand (size multiple, 2.5D context, crop margin).
 Making a full-size case takes a few seconds, so the prepared slices are
 cached once per network layout in the user cache folder
@@ -32,9 +33,14 @@ from .corrections import case_corrections, slices_with_tumour
 from .guard import ANCHOR_SET, EvalSet
 from .sampling import SlicePool
 
-ANCHOR_SEEDS: tuple[int, ...] = (5001, 5002, 5003, 5004)
+# One slice from each of 16 cases, not four from each of four: slices of one case are alike, so four
+# cases measured four tumours. Against 80 slices of 20 held-out glioma cases, the guard's verdict on
+# 16 adapted versions agreed 16 times with this set and 9 times with the four-case one, whose ET rose
+# where the larger set's fell (docs/results/guard-anchor). Same 16 slices, same scoring time.
+ANCHOR_SEEDS: tuple[int, ...] = tuple(range(5001, 5017))
+ANCHOR_SLICES_PER_CASE = 1
 REPLAY_SEEDS: tuple[int, ...] = tuple(range(6001, 6033))
-SLICES_PER_CASE = 4
+REPLAY_SLICES_PER_CASE = 4
 DOMAIN = "glioma"
 CACHE_FORMAT = "napari-tumorseg-source-slices/1"
 
@@ -123,7 +129,7 @@ def source_slices_steps(
     model_config: ModelConfig,
     preprocessing: PreprocessingConfig | None = None,
     *,
-    per_case: int = SLICES_PER_CASE,
+    per_case: int = REPLAY_SLICES_PER_CASE,
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,
@@ -187,7 +193,7 @@ def anchor_set_steps(
     preprocessing: PreprocessingConfig | None = None,
     *,
     seeds: Sequence[int] = ANCHOR_SEEDS,
-    per_case: int = SLICES_PER_CASE,
+    per_case: int = ANCHOR_SLICES_PER_CASE,
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,
@@ -216,7 +222,7 @@ def replay_pools_steps(
     model_config: ModelConfig,
     preprocessing: PreprocessingConfig | None = None,
     *,
-    per_case: int = SLICES_PER_CASE,
+    per_case: int = REPLAY_SLICES_PER_CASE,
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,

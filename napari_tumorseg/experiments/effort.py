@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from ..adapt.anchors import ANCHOR_SLICES_PER_CASE
 from ..jobs import Clock, Progress, drive
 from .common import EFFORT_PATIENT_SEEDS, EFFORT_TUNE_SEEDS, seed_list
 from .effort_scoring import pick_by_dice, pick_random, pick_suggested, rest_scores
@@ -93,7 +94,7 @@ class EffortConfig:
         runs: "paste" and "strategy/method" names (see DEFAULT_RUNS).
         tune: use the tuning seed range (EFFORT_TUNE_SEEDS) instead of the reported one.
         shape: synthetic grid (None: BraTS 1 mm, the shipped models' grid).
-        anchor_per_case: anchor slices per anchor case (the guard's 4).
+        anchor_per_case: anchor slices per anchor case (the guard's: ``adapt.anchors.ANCHOR_SLICES_PER_CASE``).
         flip: the suggestions also compare the prediction with the one on the mirrored volume.
         adapt_overrides: per adapt method, AdaptConfig fields changed from the defaults.
         real: run the protocol and the targets on the real cases too (when present).
@@ -110,7 +111,7 @@ class EffortConfig:
     runs: tuple[str, ...] = DEFAULT_RUNS
     tune: bool = False
     shape: tuple[int, int, int] | None = None
-    anchor_per_case: int = 4
+    anchor_per_case: int = ANCHOR_SLICES_PER_CASE
     flip: bool = False
     adapt_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     real: bool = True
@@ -131,7 +132,7 @@ class EffortConfig:
     def quick(cls, **changes: Any) -> EffortConfig:
         """The smoke test: a tiny grid, 2 patients, 1 seed, 2 rounds, a few steps, no real cases."""
         steps = {m: {"steps": 2} for m in ("naive", "active", "passive", "dycnn")}
-        base = cls(patients=2, seeds=1, rounds=2, shape=(40, 64, 64), anchor_per_case=2, adapt_overrides=steps,
+        base = cls(patients=2, seeds=1, rounds=2, shape=(40, 64, 64), anchor_per_case=1, adapt_overrides=steps,
                    real=False)
         return replace(base, **changes)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from torch import nn
 
+from ..adapt.anchors import ANCHOR_SLICES_PER_CASE
 from ..jobs import Clock, Progress, drive
 from .common import (
     META_TUNE_HELD_OUT_SEEDS,
@@ -83,7 +84,7 @@ class MetaTuneConfig:
         adapt_overrides: per adapt method ("naive", "passive", "active"), AdaptConfig fields
             to change from ``adapt.config.default_config`` (default: 96-px crops, see EXPERIMENT_CROP;
             empty: the plugin's defaults).
-        anchor_per_case: anchor slices per anchor case (the guard's default 4).
+        anchor_per_case: anchor slices per anchor case (the guard's: ``adapt.anchors.ANCHOR_SLICES_PER_CASE``).
         replay: mix source (glioma) slices into every step, as the plugin does by default
             (``AdaptConfig.replay``); False runs the methods as the paper states them, on the
             corrections alone.
@@ -103,7 +104,7 @@ class MetaTuneConfig:
     shape: tuple[int, int, int] | None = None
     adapt_overrides: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         method: {"crop": EXPERIMENT_CROP} for method in ("naive", "passive", "active")})
-    anchor_per_case: int = 4
+    anchor_per_case: int = ANCHOR_SLICES_PER_CASE
     replay: bool = True
 
     def __post_init__(self) -> None:
@@ -126,7 +127,7 @@ class MetaTuneConfig:
                  "active": {"steps": 3, "crop": 32}}
         base = cls(patients=3, held_out=2, eval_slices=3, held_out_slices=2, ks=(1, 3), main_k=3,
                    sweep_patients=None, sweep_seeds=None, seeds=2, shape=(40, 64, 64), adapt_overrides=steps,
-                   anchor_per_case=2)
+                   anchor_per_case=1)
         return replace(base, **changes)
 
     def patients_for(self, k: int) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..adapt.anchors import ANCHOR_SLICES_PER_CASE
 from ..jobs import Clock, Progress, drive
 from .common import SEQUENCE_SEEDS, paired_test, seed_list
 
@@ -46,7 +47,7 @@ class SequenceConfig:
         method: the adaptation method (default: the plugin's).
         variants: from VARIANTS.
         shape: synthetic grid (None: BraTS 1 mm).
-        anchor_per_case: anchor slices per anchor case.
+        anchor_per_case: anchor slices per anchor case (the guard's: ``adapt.anchors.ANCHOR_SLICES_PER_CASE``).
         adapt_overrides: AdaptConfig fields changed from the method's defaults.
     """
 
@@ -58,7 +59,7 @@ class SequenceConfig:
     method: str = "active"
     variants: tuple[str, ...] = VARIANTS
     shape: tuple[int, int, int] | None = None
-    anchor_per_case: int = 4
+    anchor_per_case: int = ANCHOR_SLICES_PER_CASE
     adapt_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -72,7 +73,7 @@ class SequenceConfig:
 
     @classmethod
     def quick(cls, **changes: Any) -> SequenceConfig:
-        base = cls(cases=3, corrected=2, eval_slices=2, seeds=1, shape=(40, 64, 64), anchor_per_case=2,
+        base = cls(cases=3, corrected=2, eval_slices=2, seeds=1, shape=(40, 64, 64), anchor_per_case=1,
                    adapt_overrides={"steps": 2})
         return replace(base, **changes)
 
