@@ -8,7 +8,9 @@ They come from ``default_config``; a field given explicitly always wins.
 
 Why these defaults (measured with the shipped base-16 U-Net on 5 corrected
 slices of BraTS-size synthetic metastasis cases, 8 held-out slices each, and
-the 16-slice glioma anchor set):
+the 16-slice glioma anchor set of the time: 4 slices of 4 cases, which
+docs/results/guard-anchor found to under-state forgetting; the replay figures
+below were read on it):
 
 - Plain SGD, not Adam: Adam moves every weight by about ``lr`` per step,
   whether or not it matters for the corrections, and the anchor Dice fell by
