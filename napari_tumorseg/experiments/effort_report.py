@@ -184,7 +184,10 @@ def _curves(part: dict[str, Any], path: Path, title: str) -> Path:
             colour = COLOURS.get(run)
             ax.plot(slices, means, marker="o", ms=3, label=_label(run), color=colour)
             if np.isfinite(spread).any():
-                ax.fill_between(slices, means - spread, means + spread, alpha=0.08, color=colour)
+                low, high = means - spread, means + spread
+                if metric in ("WT", "lesion_sensitivity"):  # fractions: a band past 0 or 1 means nothing
+                    low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)
+                ax.fill_between(slices, low, high, alpha=0.08, color=colour)
         ax.set_title(METRIC_TITLES[metric], fontsize=10)
         ax.set_xlabel("corrected slices")
         ax.grid(alpha=0.3)
