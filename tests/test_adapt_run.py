@@ -19,6 +19,7 @@ from napari_tumorseg.adapt.config import (
 )
 from napari_tumorseg.adapt.guard import EvalSet, SetScores, decide
 from napari_tumorseg.adapt.run import run_adaptation
+from napari_tumorseg.adapt.stepback import STEP_BACK_FRACTIONS, interpolated
 from napari_tumorseg.jobs import Cancelled
 from napari_tumorseg.models.checkpoint import save_checkpoint
 from napari_tumorseg.models.registry import CANDIDATE, REJECTED, ModelRegistry
@@ -90,7 +91,7 @@ def test_an_accepted_run_becomes_the_active_version_with_its_report(registry, me
 def test_the_guard_rejects_forgetting_and_keeps_the_candidate(registry):
     loaded, parent = registry.load()
     corrections = toy_corrections()
-    config = default_config("naive", **FAST)
+    config = default_config("naive", **FAST, step_back=False)
     _, outcome = drive(
         run_adaptation(
             loaded.model,
@@ -107,6 +108,40 @@ def test_the_guard_rejects_forgetting_and_keeps_the_candidate(registry):
     assert registry.active_id() == "unet-synthetic"
     assert registry.get(report.version_id).status == REJECTED
     assert "forgetting" in registry.get(report.version_id).reason
+
+
+def test_a_refused_step_is_taken_back_toward_the_parent_until_the_guard_accepts(registry):
+    loaded, parent = registry.load()
+    original = state_copy(loaded.model)
+    corrections = toy_corrections()
+    reports, outcome = drive(run_adaptation(loaded.model, corrections, default_config("naive", **FAST),
+                                            anchor=forgetting_anchor(corrections), registry=registry,
+                                            parent_id=parent.id))
+    report = outcome.report
+    assert report.details["step"] in STEP_BACK_FRACTIONS
+    assert report.status == "active" and registry.active_id() == report.version_id
+    assert report.anchor_drop <= 0.02
+    assert report.reason.startswith("stepped back to") and "The full step was refused: forgetting" in report.reason
+    assert not same_state(state_copy(outcome.model), original)  # it kept part of the step, not nothing
+    assert same_state(state_copy(loaded.model), original)  # and the parent is untouched
+    stored, _ = registry.load(report.version_id)
+    assert same_state(state_copy(stored.model), state_copy(outcome.model))
+    assert [r.phase for r in reports].count(PHASE_SCORING_AFTER) > 2  # the full step, then each one back
+    from napari_tumorseg._qt.adapt_panel import report_card_html
+
+    assert "<b>stepped back</b>" in report_card_html(report)  # the card says plainly that part was kept
+
+
+def test_interpolated_weights_lie_on_the_line_from_the_parent():
+    parent, adapted = tiny_model(), tiny_model()
+    with torch.no_grad():
+        for p in adapted.parameters():
+            p.add_(1.0)
+    for fraction in (0.0, 0.5, 1.0):
+        mixed = interpolated(parent, adapted, fraction)
+        for (key, a), b in zip(parent.state_dict().items(), mixed.state_dict().values()):
+            if a.is_floating_point() and key in dict(parent.named_parameters()):
+                torch.testing.assert_close(b, a + fraction)
 
 
 def test_force_activates_a_version_the_guard_would_reject(registry):

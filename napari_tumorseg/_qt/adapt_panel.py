@@ -307,6 +307,8 @@ def report_card_html(report: AdaptationReport) -> str:
     reason = html.escape(report.reason)
     if report.status == "rejected":
         reason = reason.replace("rejected", "<b>rejected</b>", 1)
+    elif report.details.get("step", 1.0) < 1.0:  # the full step was refused; part of it was kept
+        reason = reason.replace("stepped back", "<b>stepped back</b>", 1)
     extra = ""
     budget = budget_line(report.lineage) if report.lineage else ""
     if budget:

@@ -121,6 +121,8 @@ class AdaptConfig:
             "bf16" (mixed precision: weights, update and loss stay float32), or "auto"
             (bf16 where the CPU has native bfloat16 units, else fp32; see ``models.precision``).
             The scoring before and after, and so the guard, always runs in float32.
+        step_back: when the guard rejects the adapted version, keep the first of the versions
+            0.75, 0.5, 0.25 of the way from the parent that it accepts (see ``adapt.stepback``).
     """
 
     method: str = DEFAULT_METHOD
@@ -142,6 +144,7 @@ class AdaptConfig:
     memory_per_step: int = 2
     reference_slices: int = 8
     precision: str = "auto"
+    step_back: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -32,6 +32,7 @@ from .guard import (
     HELD_OUT_SET,
     MEMORY_SET,
     EvalSet,
+    GuardDecision,
     Lineage,
     SetScores,
     anchor_key,
@@ -46,6 +47,7 @@ from .maml import meta_tune
 from .naive import naive_finetune
 from .report import AdaptationReport
 from .sampling import Replay, SlicePool
+from .stepback import step_back
 from .training import MethodResult, model_device
 
 METHOD_RUNNERS: dict[str, Callable[..., Generator[Progress, None, MethodResult]]] = {
@@ -165,18 +167,31 @@ def run_adaptation(
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
+    def score(version: nn.Module) -> Generator[Progress, None, tuple[dict, Any]]:
+        return _score_phase(version, sets, PHASE_SCORING_AFTER, cancel,
+                            (lambda: label_free_check(seen, version, unlabelled)) if unlabelled else None)
+
+    lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
+
+    def judge(after: dict[str, dict[str, float]]) -> GuardDecision:
+        dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
+        return decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
+                      original=lineage.root_anchor, budget=config.budget, original_regions=lineage.root_regions,
+                      memory=dice.get(MEMORY_SET))
+
     tick = time.perf_counter()
-    after, check = yield from _score_phase(
-        result.model, sets, PHASE_SCORING_AFTER, cancel,
-        (lambda: label_free_check(seen, result.model, unlabelled)) if unlabelled else None,
-    )
+    adapted = result.model
+    after, check = yield from score(adapted)
+    decision = judge(after)
+    result.details["step"] = 1.0
+    if not decision.accepted and not force and config.step_back:
+        kept = yield from step_back(model, adapted, score, judge, decision)
+        if kept is not None:
+            adapted, after, check, decision = kept.model, kept.after, kept.check, kept.decision
+            result.details["step"] = kept.fraction
     timings["scoring_after"] = round(time.perf_counter() - tick, 3)
 
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
-    lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
-    decision = decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
-                      original=lineage.root_anchor, budget=config.budget, original_regions=lineage.root_regions,
-                      memory=dice.get(MEMORY_SET))
     activate = decision.activate and (auto_activate or decision.forced)
     replay_info: dict[str, Any] = {"used": replay is not None}
     if replay is not None:
@@ -221,7 +236,7 @@ def run_adaptation(
         timings["total"] = round(time.perf_counter() - started, 3)
         report.timings = timings
         registry.add(
-            result.model,
+            adapted,
             parent=parent_id,
             method=config.method,
             hyperparameters=config.to_dict(),
@@ -238,4 +253,4 @@ def run_adaptation(
         yield clock.tick(detail=report.version_id)
     timings["total"] = round(time.perf_counter() - started, 3)
     report.timings = timings
-    return AdaptationOutcome(report, result.model)
+    return AdaptationOutcome(report, adapted)

@@ -282,6 +282,7 @@ def run_protocol(
             timing["anchor_drop"] = outcome.report.anchor_drop
             timing["cumulative_drop"] = outcome.report.lineage.get("cumulative_drop")
             timing["guard"] = outcome.report.reason  # which bound a rejected version broke, in words
+            timing["step"] = outcome.report.details.get("step")  # below 1: stepped back toward the parent
             timing["anchor_after"] = outcome.report.dice[ANCHOR_SET].after
             if accepted:
                 model, previous = outcome.model, current.labels
