@@ -267,7 +267,7 @@ def run_points(scenario: str, workdir: Path) -> list[dict]:
         killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         if not killed and os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"the operation failed at k={kill_at} (status {status}); see its output above")
-        marks = marks_path.read_text().splitlines() if marks_path.exists() else []
+        marks = marks_path.read_text(encoding="utf-8").splitlines() if marks_path.exists() else []
         points.append({"kill_at": kill_at, "killed": killed, "folder": str(folder), "marks": marks})
         if not killed:
             return points

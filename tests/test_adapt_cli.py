@@ -54,7 +54,7 @@ def test_adapt_then_list_rollback_and_delete(case_files, capsys, tmp_path):
         str(report_path),
     )
     assert status == 0, err
-    report = json.loads(report_path.read_text())
+    report = json.loads(report_path.read_text(encoding="utf-8"))
     assert report["version_id"] == first and report["status"] == "active" and report["method"] == "naive"
     assert report["corrections"][0]["slices"] == slices
     assert report["dice"]["held_out"]["slices"] > 0 and report["dice"]["anchor"]["slices"] == 16

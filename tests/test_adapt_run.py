@@ -81,7 +81,7 @@ def test_an_accepted_run_becomes_the_active_version_with_its_report(registry, me
     assert report.dice["held_out"].slices == 3
     assert report.dice["corrections"].after["mean"] > report.dice["corrections"].before["mean"]
     assert report.replay == {"used": False}
-    saved = json.loads((version.weights.parent / "report.json").read_text())
+    saved = json.loads((version.weights.parent / "report.json").read_text(encoding="utf-8"))
     assert saved["version_id"] == report.version_id and saved["dice"]["anchor"]["slices"] == 4
     json.loads(report.to_json())
     stored, _ = registry.load(report.version_id)

@@ -75,7 +75,7 @@ def test_bench_peer_command_prints_a_table_and_writes_the_json(tmp_path: Path, c
     assert status == 0
     printed = capsys.readouterr().out
     assert "ours / peer" in printed and "SegResNet (MONAI BraTS bundle)" in printed and "not judged here" in printed
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     names = [c["name"] for c in report["versus"]["contestants"]]
     assert names == ["unet (random weights)", "SegResNet (MONAI BraTS bundle)"]
     assert report["case"]["shape"] == [12, 40, 40] and report["versus"]["threads"] == 1

@@ -116,7 +116,7 @@ def test_training_a_few_steps_writes_the_network_and_its_card_and_resumes(tmp_pa
     drive(train_brain_net(BrainTrainSettings(**{**settings.__dict__, "steps": 9}), resume=True, until=4))
     _, _, card = load_brain_net(out)
     assert not (tmp_path / "heads").exists() and card["training"]["steps_trained"] == 4
-    page = (tmp_path / "README.md").read_text()
+    page = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "Stopped at step 4 of the 9-step" in page and "not for clinical use" in page
 
 

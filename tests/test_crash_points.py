@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork and SIGKIL
 
 def crash_runs(scenario: str, workdir: Path) -> list[dict]:
     subprocess.run([sys.executable, str(HELPER), scenario, str(workdir)], check=True, timeout=600)
-    points = json.loads((workdir / "points.json").read_text())
+    points = json.loads((workdir / "points.json").read_text(encoding="utf-8"))
     assert points[-1]["killed"] is False, "the last run completes"
     assert len(points) >= 5, "the operation mutates the file system several times"
     return points

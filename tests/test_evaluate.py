@@ -38,7 +38,7 @@ def test_train_cli_writes_a_loadable_checkpoint_card_and_state(tiny_model, capsy
 
     loaded = load_checkpoint(tiny_model)
     assert loaded.config.arch == "dycnn" and loaded.config.base_width == 4 and loaded.config.temperature == 1.0
-    card = json.loads(card_path_for(tiny_model).read_text())
+    card = json.loads(card_path_for(tiny_model).read_text(encoding="utf-8"))
     assert set(REQUIRED_FIELDS) <= set(card)
     assert "not for clinical use" in card["intended_use"]
     training = card["training"]
@@ -48,7 +48,7 @@ def test_train_cli_writes_a_loadable_checkpoint_card_and_state(tiny_model, capsy
     assert card["architecture"]["storage"] == "float16"
     assert loaded.info.metadata["card"]["name"] == "tiny"
     assert load_training_state(state_path_for(tiny_model)).step == 4
-    assert (tiny_model.parent / "MODEL_CARD.md").read_text().count("not for clinical use") >= 1
+    assert (tiny_model.parent / "MODEL_CARD.md").read_text(encoding="utf-8").count("not for clinical use") >= 1
 
 
 def test_train_cli_resume_of_a_finished_run_keeps_its_step(tiny_model, tmp_path):
@@ -59,7 +59,7 @@ def test_train_cli_resume_of_a_finished_run_keeps_its_step(tiny_model, tmp_path)
     assert main(["train", "--resume", str(state), "--out", str(out), "--steps", "5", "--threads", "1",
                  "--device", "cpu", "--workers", "1"]) == 0
     assert load_training_state(state_path_for(out)).step == 5
-    card = json.loads(out.with_name("again.card.json").read_text())
+    card = json.loads(out.with_name("again.card.json").read_text(encoding="utf-8"))
     assert card["training"]["steps"] == 5 and len(card["training"]["resumed_with"]) == 1
 
 
@@ -76,7 +76,8 @@ def test_train_cli_writes_the_weight_average_and_on_request_the_last_weights(tin
                  "--crop", "32", "--base-width", "4", "--depth", "2", "--epoch-steps", "3", "--tumour-slices", "3",
                  "--empty-slices", "1", "--threads", "1", "--workers", "1", "--cache-dir", str(tiny_model.parent /
                  "cache"), "--device", "cpu"]) == 0
-    cards = {p.stem: json.loads(p.with_name(p.stem + ".card.json").read_text())["training"] for p in (out, last)}
+    cards = {p.stem: json.loads(p.with_name(p.stem + ".card.json").read_text(encoding="utf-8"))["training"]
+             for p in (out, last)}
     assert cards["avg"]["weights"].startswith("exponential moving average") and "--ema-decay 0.5" in cards["avg"]["command"]
     assert cards["last"]["weights"].startswith("the last step's")
     state = load_training_state(state_path_for(out))
@@ -101,7 +102,7 @@ def test_train_cli_on_a_folder_of_brats_cases(small_glioma_folder, tmp_path):
     assert main(["train", "--arch", "unet", "--out", str(out), "--data", str(folder), "--val-cases", "1",
                  "--steps", "2", "--batch", "2", "--crop", "32", "--base-width", "4", "--depth", "2",
                  "--threads", "1", "--device", "cpu"]) == 0
-    card = json.loads(out.with_name("real.card.json").read_text())
+    card = json.loads(out.with_name("real.card.json").read_text(encoding="utf-8"))
     assert card["training"]["data"]["source"] == "folder" and card["training"]["data"]["cases"] == 1
     assert card["training"]["data"]["validation"] == ["case_b"]
     assert load_checkpoint(out).config.arch == "unet"
@@ -125,12 +126,12 @@ def test_evaluate_cli_prints_cases_and_mean_std_and_records_in_the_card(tiny_mod
     printed = capsys.readouterr().out
     assert "glioma_10000" in printed and "glioma_10001" in printed and "only flair+t2" in printed
     assert printed.count("±") >= 6  # Dice and HD95 for three regions
-    document = json.loads(out.read_text())
+    document = json.loads(out.read_text(encoding="utf-8"))
     summary = document["models"]["tiny"]["summary"]
     assert summary["ET"]["dice"]["n"] == 2 and len(document["models"]["tiny"]["per_case"]) == 2
     per_case = [c["WT"]["dice"] for c in document["models"]["tiny"]["per_case"]]
     assert summary["WT"]["dice"]["mean"] == pytest.approx(np.mean(per_case))
-    card = json.loads(card_path_for(tiny_model).read_text())
+    card = json.loads(card_path_for(tiny_model).read_text(encoding="utf-8"))
     recorded = card["evaluation"]["synthetic-glioma-only-flair+t2"]
     assert recorded["summary"]["WT"]["dice"]["mean"] == pytest.approx(summary["WT"]["dice"]["mean"])
     assert recorded["command"].startswith("tumorseg evaluate --synthetic glioma --seeds 10000:10002")
@@ -144,7 +145,7 @@ def test_evaluate_cli_scores_the_generator_version_asked_and_says_so(tiny_model,
                      str(tiny_model), "--generator-version", version, "--json", str(outs[version]),
                      "--threads", "1", "--device", "cpu"]) == 0
         assert f"generator version {version}" in capsys.readouterr().out
-    documents = {v: json.loads(path.read_text()) for v, path in outs.items()}
+    documents = {v: json.loads(path.read_text(encoding="utf-8")) for v, path in outs.items()}
     assert "--generator-version 3" in documents["3"]["command"]
     volumes = [json.dumps(documents[v]["models"]["tiny"]["per_case"]) for v in ("2", "3")]
     assert volumes[0] != volumes[1], "the same cases were scored"
@@ -186,7 +187,7 @@ def test_evaluate_keeps_two_models_of_the_same_name_apart(small_glioma_folder, t
     out = tmp_path / "both.json"
     assert main(["evaluate", str(small_glioma_folder.parent), "--model", str(tiny_model), "--model", str(copy),
                  "--threads", "1", "--device", "cpu", "--json", str(out)]) == 0
-    models = json.loads(out.read_text())["models"]
+    models = json.loads(out.read_text(encoding="utf-8"))["models"]
     assert sorted(models) == sorted(f"{tiny_model.stem} ({path})" for path in (tiny_model, copy))
 
 
@@ -199,7 +200,7 @@ def test_shipped_models_load_fit_in_20_mb_and_have_complete_cards(name):
     assert path.stat().st_size <= MAX_BYTES
     loaded = load_checkpoint(path)
     assert loaded.config.arch == name.split("-")[1] and loaded.config.base_width == 16 and loaded.config.depth == 4
-    card = json.loads((SHIPPED / f"{name}.card.json").read_text())
+    card = json.loads((SHIPPED / f"{name}.card.json").read_text(encoding="utf-8"))
     assert set(REQUIRED_FIELDS) <= set(card) and card == loaded.info.metadata["card"]
     assert "synthetic" in card["intended_use"] and "not for clinical use" in card["intended_use"]
     training = card["training"]
@@ -212,7 +213,7 @@ def test_shipped_models_load_fit_in_20_mb_and_have_complete_cards(name):
         assert {"WT", "TC", "ET"} <= set(evaluation["summary"])
     if loaded.config.arch == "dycnn":
         assert loaded.config.temperature == 1.0
-    assert "not for clinical use" in (SHIPPED / "MODEL_CARD.md").read_text()
+    assert "not for clinical use" in (SHIPPED / "MODEL_CARD.md").read_text(encoding="utf-8")
 
 
 def test_training_and_evaluation_seeds_do_not_overlap():
@@ -220,7 +221,7 @@ def test_training_and_evaluation_seeds_do_not_overlap():
     from napari_tumorseg.training.data import seed_range
 
     for name in ("glioma-unet", "glioma-dycnn"):
-        card = json.loads((SHIPPED / f"{name}.card.json").read_text())
+        card = json.loads((SHIPPED / f"{name}.card.json").read_text(encoding="utf-8"))
         trained = set(seed_range(card["training"]["data"]["seeds"]))
         held_out = set(seed_range(card["training"]["data"]["validation_seeds"]))
         for evaluation in card["evaluation"].values():

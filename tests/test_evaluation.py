@@ -161,7 +161,7 @@ def test_evaluate_cli_on_a_folder_mixing_cases_with_and_without_reference(small_
                  str(figures), "--figure-slices", "3", "--threads", "1", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "nolabel" in printed and "no reference; predicted" in printed and "1 without" in printed
-    document = json.loads(out.read_text())
+    document = json.loads(out.read_text(encoding="utf-8"))
     results = document["models"]["tiny"]
     by_case = {c["case"]: c for c in results["per_case"]}
     assert by_case["aniso"]["reference"] and not by_case["nolabel"]["reference"]

@@ -65,7 +65,7 @@ def test_shipped_unet_on_the_real_glioma_reports_et_as_absent_with_its_false_pos
     assert main(["evaluate", str(REAL / LABELLED), "--model", str(shipped), "--json", str(out), "--threads", "1",
                  "--figures", str(tmp_path / "figures")]) == 0
     printed = capsys.readouterr().out
-    results = json.loads(out.read_text())["models"]["glioma-unet"]
+    results = json.loads(out.read_text(encoding="utf-8"))["models"]["glioma-unet"]
     [case] = results["per_case"]
     et = case["ET"]
     assert et["status"] == "reference_empty" and et["reference_ml"] == 0.0

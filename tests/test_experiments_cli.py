@@ -50,7 +50,7 @@ def test_quick_mode_runs_end_to_end_from_the_command_line(tmp_path, experiment, 
     assert {"results.json", "results.md"} <= names
     assert sum(name.endswith(".png") for name in names) >= figures
     assert not any(name.startswith(".") for name in names)  # the journal is gone once the results are written
-    assert f"tumorseg experiment {experiment} --out" in (out / "results.md").read_text()
+    assert f"tumorseg experiment {experiment} --out" in (out / "results.md").read_text(encoding="utf-8")
 
 
 def test_the_guards_bounds_reach_every_method_of_the_effort_experiment(tmp_path, monkeypatch, torch_single_thread):

@@ -106,7 +106,7 @@ def test_json_ready_and_write_json(tmp_path):
     data = {"a": np.float32(0.5), "b": float("nan"), "c": (1, np.int64(2)), "d": np.array([1.0, np.inf])}
     assert json_ready(data) == {"a": 0.5, "b": None, "c": [1, 2], "d": [1.0, None]}
     write_json(tmp_path / "r.json", data)
-    assert json.loads((tmp_path / "r.json").read_text())["b"] is None
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["b"] is None
 
 
 def test_without_timings_drops_only_volatile_fields():

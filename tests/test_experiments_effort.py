@@ -107,9 +107,9 @@ def test_a_tiny_effort_run_writes_curves_tests_and_the_real_targets(tmp_path, mo
     real_part = results["analysis"]["real"]
     assert set(real_part["targets"]) == {"suggested", "spread"}
     assert "BraTS-MET-00110-000" in real_part["targets"]["spread"]["unlabelled"]
-    written = json.loads((tmp_path / "out" / "results.json").read_text())
+    written = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert written["experiment"] == "effort" and (tmp_path / "out" / "curves_real.png").is_file()
     assert not (tmp_path / "out" / ".effort-journal.jsonl").exists()
-    text = (tmp_path / "out" / "results.md").read_text()
+    text = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert "The real-case targets" in text and "Paired tests" in text
     assert {p.name for p in render(tmp_path / "out")} == {"curves.png", "curves_real.png", "results.md"}

@@ -65,7 +65,7 @@ def test_the_ranking_command_writes_its_page(tmp_path, torch_single_thread):
     status = main(["experiment", "ranking", "--out", str(out), "--quick", "--threads", "1", "--no-real",
                    "--k", "1,3"])
     assert status == 0
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert results["ks"] == [1, 3] and results["seeds"] == [34000, 34001] and results["real_rows"] == []
     assert {"results.md", "rankings.png"} <= {p.name for p in out.iterdir()}
-    assert "tumorseg experiment ranking --out" in (out / "results.md").read_text()
+    assert "tumorseg experiment ranking --out" in (out / "results.md").read_text(encoding="utf-8")

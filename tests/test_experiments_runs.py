@@ -62,7 +62,7 @@ def test_meta_tune_writes_results_and_figures(meta_tune_twice):
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.md", "dice_vs_k.png", "forgetting_vs_gain.png"}
     for name in ("dice_vs_k.png", "forgetting_vs_gain.png"):
         assert_png(out / name)
-    document = json.loads((out / "results.json").read_text())
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert document == json.loads(json.dumps(document))  # strictly valid JSON (no NaN)
     assert document["experiment"] == "meta-tune"
     assert reports[-1].done == reports[-1].total == config.units()
@@ -84,7 +84,7 @@ def test_meta_tune_writes_results_and_figures(meta_tune_twice):
     assert {("active", "naive"), ("active", "passive"), ("active-fo", "naive"), ("active-fo", "passive")} <= pairs
     assert any(t["primary"] for t in tests)
     assert [row["method"] for row in document["analysis"]["table_b"]] == list(config.methods)
-    markdown = (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text(encoding="utf-8")
     assert "Table (b)" in markdown and "Wilcoxon" in markdown and "![Dice against k](dice_vs_k.png)" in markdown
 
 
@@ -110,7 +110,7 @@ def test_meta_tune_resumes_after_a_cancel_with_the_same_results(meta_tune_twice,
     with pytest.raises(Cancelled):
         meta_tune_run(tmp_path, cache, cancel=lambda: len(reports) >= 20, reports=reports)
     journal = tmp_path / JOURNAL_NAME
-    finished = len(journal.read_text().splitlines()) - 1  # minus the header
+    finished = len(journal.read_text(encoding="utf-8").splitlines()) - 1  # minus the header
     assert finished > 0 and not (tmp_path / "results.json").exists()
     _, resumed, _ = meta_tune_run(tmp_path, cache)
     assert without_timings(resumed) == without_timings(uninterrupted)
@@ -138,7 +138,7 @@ def test_lifelong_writes_results_and_figures(lifelong_twice):
     _, (config, results, reports), out = lifelong_twice
     for name in ("figure1_static_unet.png", "figure1_dycnn.png", "figure3_unet_vs_dycnn.png"):
         assert_png(out / name)
-    document = json.loads((out / "results.json").read_text())
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert reports[-1].done == reports[-1].total == config.units()
     assert len(document["runs"]) == len(config.archs) * len(config.settings) * config.seeds
     for run in document["runs"]:
@@ -154,7 +154,7 @@ def test_lifelong_writes_results_and_figures(lifelong_twice):
     summary = document["analysis"]["summary"]
     assert set(summary["small"]["dycnn"]["WT"]) >= {"final_average", "backward_transfer", "drop_on_switch"}
     assert summary["joint"]["unet"]["WT"]["backward_transfer"]["mean"] is None
-    assert "Backward transfer" in (out / "results.md").read_text()
+    assert "Backward transfer" in (out / "results.md").read_text(encoding="utf-8")
 
 
 def test_lifelong_is_deterministic_for_a_seed(lifelong_twice):
@@ -166,11 +166,11 @@ def test_render_redraws_markdown_and_figures_from_results_json(lifelong_twice):
     from napari_tumorseg.cli import main
 
     _, _, out = lifelong_twice
-    markdown = (out / "results.md").read_text()
+    markdown = (out / "results.md").read_text(encoding="utf-8")
     (out / "results.md").unlink()
     (out / "figure3_unet_vs_dycnn.png").unlink()
     assert main(["experiment", "render", str(out)]) == 0
-    assert (out / "results.md").read_text() == markdown
+    assert (out / "results.md").read_text(encoding="utf-8") == markdown
     assert_png(out / "figure3_unet_vs_dycnn.png")
     assert main(["experiment", "render", str(out / "nowhere")]) == 2
 
@@ -179,7 +179,7 @@ def test_meta_tune_replays_source_slices_like_the_plugin(meta_tune_twice, tmp_pa
     # The default runs each method as "Adapt model" does: with replay of glioma source slices.
     (config, results, _), _, out_with, cache = meta_tune_twice
     assert config.replay and all(c["replay"] > 0 for c in results["adapt_configs"].values())
-    assert "Replay: on" in (out_with / "results.md").read_text()
+    assert "Replay: on" in (out_with / "results.md").read_text(encoding="utf-8")
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model("unet", base_width=4, depth=2)
@@ -189,7 +189,7 @@ def test_meta_tune_replays_source_slices_like_the_plugin(meta_tune_twice, tmp_pa
     without = drive(meta_tune_experiment(model, plain, tmp_path, model_description="tiny", command="test",
                                          cache_dir=cache, anchor_cache=cache), lambda _: None)
     assert without["adapt_configs"]["naive"]["replay"] == 0
-    assert "Replay: off" in (tmp_path / "results.md").read_text()
+    assert "Replay: off" in (tmp_path / "results.md").read_text(encoding="utf-8")
 
     def naive_losses(document):
         return [r["losses"] for r in document["records"] if r["method"] == "naive" and r["k"] == 2 and r["seed"] == 0]

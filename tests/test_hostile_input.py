@@ -166,7 +166,7 @@ def user_version(damage: str | None = None, activate: bool = True) -> Callable[[
         if damage == "nested":
             path.write_text("[" * 200_000 + "]" * 200_000)
         elif damage == "mistyped":
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
             path.write_text(json.dumps({**data, "metrics": {"corrections": {"before": "x", "after": [1]}}, "parent": 5}))
 
     return make
@@ -314,7 +314,7 @@ def run_cli(sandbox: Path, case: Case) -> Ran:
     peak = sandbox.parent / "peak.kb"  # outside the sandbox, which must stay unchanged
     done = subprocess.run([sys.executable, "-c", LAUNCHER, str(peak), *case.argv], cwd=sandbox, env=env,
                           capture_output=True, encoding="utf-8", errors="replace", timeout=600)
-    return Ran(done.returncode, done.stdout, done.stderr, int(peak.read_text()) / 1024)
+    return Ran(done.returncode, done.stdout, done.stderr, int(peak.read_text(encoding="utf-8")) / 1024)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -48,7 +48,7 @@ def test_bench_command_writes_json_for_each_architecture(tmp_path: Path, capsys:
     arguments = ["--phantom", "--shape", "12,40,40", "--device", "cpu", "--repeats", "1", "--threads", "1"]
     status = main(["bench", *arguments, "-o", str(out)])
     assert status == 0
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     assert json.loads(capsys.readouterr().out) == report
     assert [r["arch"] for r in report["results"]] == ["unet", "dycnn"]
     assert all("error" not in r and r["warm_seconds"] > 0 for r in report["results"])

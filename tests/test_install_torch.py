@@ -28,7 +28,7 @@ def run(tmp_path: Path, **env: str) -> tuple[str, str]:
     environment = {"PATH": os.environ["PATH"], "STUB_DIR": str(tmp_path), "PYTHON_BIN": str(stub), **env}
     done = subprocess.run(["bash", str(SCRIPT)], env=environment, capture_output=True, text=True, check=True)
     pip = tmp_path / "pip"
-    return done.stdout, pip.read_text() if pip.exists() else ""
+    return done.stdout, pip.read_text(encoding="utf-8") if pip.exists() else ""
 
 
 def test_an_installed_cuda_torch_is_kept(tmp_path):

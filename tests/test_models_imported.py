@@ -156,7 +156,7 @@ def test_a_hostile_bundle_is_refused_and_runs_nothing(tmp_path, monkeypatch, dam
 
 def _network(folder, **changes):
     path = folder / "configs" / "inference.json"
-    config = json.loads(path.read_text())
+    config = json.loads(path.read_text(encoding="utf-8"))
     config["network_def"].update(changes)
     path.write_text(json.dumps(config))
 

@@ -101,7 +101,7 @@ def test_activate_rollback_and_delete(registry):
     second = _add(registry, first.id, seed=2)
     registry.activate(second.id)
     assert registry.active_id() == second.id
-    assert (registry.root / ACTIVE_FILE).read_text().strip() == second.id
+    assert (registry.root / ACTIVE_FILE).read_text(encoding="utf-8").strip() == second.id
     with pytest.raises(ModelError, match="is active"):
         registry.delete(second.id)
     assert registry.rollback().id == first.id
@@ -132,7 +132,7 @@ def test_rollback_to_a_deleted_parent_is_a_clear_error(registry):
 
 def _damage_version_file(folder, damage: str) -> None:
     path = folder / "version.json"
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     if damage == "bad-json":
         path.write_text("{ not json")
     elif damage == "missing-weights":

@@ -35,7 +35,7 @@ def test_prepare_writes_the_case_the_brain_mask_and_the_report(raw_stripped_scan
         np.testing.assert_allclose(image.affine, reference.affine, atol=1e-4)
     brain = nib.load(out / "brain_mask.nii.gz")
     assert brain.shape == reference.shape and set(np.unique(np.asarray(brain.dataobj))) == {0, 1}
-    report = json.loads((out / "prepare.json").read_text())
+    report = json.loads((out / "prepare.json").read_text(encoding="utf-8"))
     assert report["reference"] == "t1c" and report["needs_preparation"]
     flair = report["sequences"]["flair"]
     assert np.asarray(flair["transform"]["matrix_ras"]).shape == (4, 4) and flair["registration"]["nmi_after"] > 1

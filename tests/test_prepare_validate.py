@@ -91,7 +91,7 @@ def test_bench_prepare_keeps_every_case_measured_before_an_interruption(monkeypa
     output = tmp_path / "prepare.json"
     assert main(["bench-prepare", "--synthetic", "glioma:1,glioma:2,glioma:3", "--no-real", "--no-segment",
                  "--quiet", "-o", str(output)]) == EXIT_INTERRUPTED
-    kept = json.loads(output.read_text())
+    kept = json.loads(output.read_text(encoding="utf-8"))
     assert [row["case"] for row in kept["synthetic"]] == ["glioma_1", "glioma_2"]
     assert kept["complete"] is False and kept["summary"]["synthetic"]["cases"] == 2
     assert "bench-prepare" in kept["command"]
@@ -99,7 +99,7 @@ def test_bench_prepare_keeps_every_case_measured_before_an_interruption(monkeypa
     assert main(["bench-prepare", "--synthetic", "glioma:1,glioma:2", "--no-real", "--no-segment", "--quiet",
                  "-o", str(output), "--overwrite", "--brain-net", str(tmp_path / "other.safetensors"),
                  "--image-interpolation", "linear"]) == 0
-    done = json.loads(output.read_text())
+    done = json.loads(output.read_text(encoding="utf-8"))
     assert done["complete"] is True and done["summary"]["synthetic"]["prepare_seconds_max"] == 2.0
     # The network and the interpolation asked for prepare the heads.
     assert nets == [(None, "bspline")] * 3 + [(str(tmp_path / "other.safetensors"), "linear")] * 2

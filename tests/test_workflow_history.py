@@ -163,7 +163,7 @@ def test_an_index_of_another_grid_is_refused(tmp_path):
     state.accept_prediction(prediction(), "m1")
     state.record_edit(stroke(state.labels, 1, ET))
     index = state.history.folder / "index.json"
-    data = json.loads(index.read_text())
+    data = json.loads(index.read_text(encoding="utf-8"))
     index.write_text(json.dumps({**data, "shape": [1, 2, 3]}))
     problems = EditHistory(index.parent, SHAPE).restore(state.labels)
     assert problems and "not an undo history of this case" in problems[0]
