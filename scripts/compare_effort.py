@@ -41,7 +41,10 @@ def compare_protocol(label: str, names: tuple[str, str], first: list[dict], seco
     by_unit = {(r["case"], r["seed"], r["run"]): r["rounds"] for r in second}
     last_a, last_b, made_a, made_b, secs_a, secs_b, alike, rounds = [], [], [], [], [], [], 0, 0
     for record in first:
-        a, b = record["rounds"], by_unit[(record["case"], record["seed"], record["run"])]
+        unit = (record["case"], record["seed"], record["run"])
+        if unit not in by_unit or record["run"] == "paste":  # a run only one folder has, or no learning
+            continue
+        a, b = record["rounds"], by_unit[unit]
         for x, y in zip(a[1:], b[1:]):
             rounds += 1
             alike += x["accepted"] == y["accepted"]
@@ -68,7 +71,7 @@ def main(first_folder: str, second_folder: str) -> int:
     first, second = _load(first_folder), _load(second_folder)
     names = (Path(first_folder).name, Path(second_folder).name)
     compare_protocol("synthetic", names, first["synthetic"]["records"], second["synthetic"]["records"])
-    if first.get("real", {}).get("available") and second.get("real", {}).get("available"):
+    if (first.get("real") or {}).get("available") and (second.get("real") or {}).get("available"):
         compare_protocol("real", names, first["real"]["protocol"], second["real"]["protocol"])
         for name, results in zip(names, (first, second)):
             for target in results["real"]["targets"]:
