@@ -140,7 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sequence.set_defaults(func=run_sequence_command)
 
     ranking = experiments.add_parser(
-        "ranking", help="do the suggestions find what is wrong? rankings of slices on the first prediction, no learning",
+        "ranking", help="do the suggestions find what is wrong? rankings of the first prediction's slices, no learning",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(ranking)
     ranking.add_argument("--unet", type=Path, help="the glioma U-Net checkpoint (default: the shipped one)")
@@ -406,17 +406,16 @@ def run_ranking_command(args: argparse.Namespace) -> int:
     from ..experiments.effort import EffortConfig
 
     device = setup_torch(args.threads, args.device)
-    quick = EffortConfig.quick() if args.quick else None
-    config = EffortConfig(tune=args.tune)
-    base = _effort_bases(args, quick or config, archs=("unet",))["unet"]
+    config = EffortConfig.quick() if args.quick else EffortConfig()  # only its grid matters: the --quick stand-in's
+    base = _effort_bases(args, config, archs=("unet",))["unet"]
     first = (EFFORT_TUNE_SEEDS if args.tune else EFFORT_PATIENT_SEEDS) + (args.seed or 0)
     seeds = seed_list(first, args.patients or (2 if args.quick else 10))
     seed_range = ("the effort experiment's tuning range" if args.tune
                   else "the effort experiment's reported range: no default was tuned on it")
     command = _explicit_command(args, ("unet", "patients", "k", "tune", "no_real"))
+    shape = config.shape if args.quick else args.shape
     results = _drive(ranking_experiment(base, seeds, args.out, ks=args.k or (2, 4, 10), seed_range=seed_range,
-                                        command=command, device=device, shape=quick.shape if quick else args.shape,
-                                        real=not args.no_real))
+                                        command=command, device=device, shape=shape, real=not args.no_real))
     _say_written(args.out, results)
     return 0
 

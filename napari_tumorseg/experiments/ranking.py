@@ -96,9 +96,12 @@ def rank(name: str, result: Segmented, truth: np.ndarray, brain: Sequence[int], 
 
 
 def score_case(result: Segmented, truth: np.ndarray, brain: Sequence[int], ks: Sequence[int],
-               seed: int) -> dict[str, dict[str, dict[str, float]]]:
-    """Every ranking's coverage at every ``k``: {ranking: {k: {metric: value}}} (random: mean of its draws)."""
-    coverage = Coverage(result.labels, truth)
+               seed: int, coverage: Coverage | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Every ranking's coverage at every ``k``: {ranking: {k: {metric: value}}} (random: mean of its draws).
+
+    ``coverage``: the prediction's Coverage when the caller has it (its lesions are labelled once).
+    """
+    coverage = coverage or Coverage(result.labels, truth)
     row: dict[str, dict[str, dict[str, float]]] = {}
     for name in RANKINGS:
         rng = np.random.default_rng(seed)
@@ -113,7 +116,7 @@ def _case_row(name: str, result: Segmented, truth: np.ndarray, brain: Sequence[i
     coverage = Coverage(result.labels, truth)
     return {"case": name, "brain_slices": len(brain), "missed": len(coverage.missed), "fp": len(coverage.false),
             "needing_edits_in_brain": len(slices_needing_edits(result.labels, truth, list(brain))),
-            "rankings": score_case(result, truth, brain, ks, seed)}
+            "rankings": score_case(result, truth, brain, ks, seed, coverage)}
 
 
 def ranking_check(base: BaseModel, seeds: Sequence[int], ks: Sequence[int] = (2, 4, 10), *, shape: Any = None,
