@@ -132,6 +132,23 @@ def test_a_refused_step_is_taken_back_toward_the_parent_until_the_guard_accepts(
     assert "<b>stepped back</b>" in report_card_html(report)  # the card says plainly that part was kept
 
 
+def test_a_step_back_the_anchor_refuses_is_not_scored_on_the_other_sets(registry):
+    loaded, parent = registry.load()
+    corrections = toy_corrections(held_out=3)
+    strong = default_config("naive", **{**FAST, "lr": 0.1, "steps": 30})  # forgets enough to refuse 0.75 and 0.5
+    reports, outcome = drive(run_adaptation(loaded.model, corrections, strong, anchor=forgetting_anchor(corrections),
+                                            registry=registry, parent_id=parent.id))
+    scored = [r.detail for r in reports if r.phase == PHASE_SCORING_AFTER and r.detail]
+    step = outcome.report.details["step"]
+    assert step in STEP_BACK_FRACTIONS[1:]  # at least one step back was refused first
+    refused = STEP_BACK_FRACTIONS.index(step)
+    # The full step on every guard set; each refused step back on the anchor alone; the kept one on every
+    # guard set, then on the corrections (the report's figures), each set scored once per version.
+    assert scored == ["anchor", "held_out", *["anchor"] * refused, "anchor", "held_out", "corrections"]
+    assert set(outcome.report.dice) == {"corrections", "held_out", "anchor"}
+    assert all(s.after for s in outcome.report.dice.values())
+
+
 def test_interpolated_weights_lie_on_the_line_from_the_parent():
     parent, adapted = tiny_model(), tiny_model()
     with torch.no_grad():

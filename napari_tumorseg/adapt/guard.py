@@ -223,7 +223,8 @@ def decide(
     drop = round(anchor.before["mean"] - anchor.after["mean"], 6)
     reference = anchor.before["mean"] if original is None else float(original)
     cumulative = round(reference - anchor.after["mean"], 6)
-    used = f"{cumulative:.3f} of the {budget:.3f} budget used" if cumulative > 0 else f"none of the {budget:.3f} budget used"
+    spent = f"{cumulative:.3f}" if cumulative > 0 else "none"
+    used = f"{spent} of the {budget:.3f} budget used"
     numbers = (
         f"anchor Dice {anchor.before['mean']:.3f} -> {anchor.after['mean']:.3f} "
         f"({_change(drop)}, tolerance {tolerance:.3f}; {used} since the original model)"
@@ -330,7 +331,7 @@ class Lineage:
 
     @classmethod
     def of_original(cls, root: str | None, scores: Mapping[str, float], anchor: EvalSet) -> Lineage:
-        """The lineage of a model whose original is ``root``, scored ``scores`` (see :func:`score_set`) on ``anchor``."""
+        """The lineage of a model whose original is ``root``, scored ``scores`` (:func:`score_set`) on ``anchor``."""
         return cls(root, float(scores["mean"]), anchor_key(anchor), region_scores(scores))
 
 

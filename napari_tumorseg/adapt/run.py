@@ -57,6 +57,9 @@ METHOD_RUNNERS: dict[str, Callable[..., Generator[Progress, None, MethodResult]]
     "dycnn": dycnn_continual,
 }
 
+# The sets the guard decides on, in the order a version is scored on them: the anchor refuses most often.
+GUARD_ORDER = (ANCHOR_SET, HELD_OUT_SET, MEMORY_SET)
+
 
 @dataclass
 class AdaptationOutcome:
@@ -103,6 +106,52 @@ def make_replay(
     replay = Replay(source, config.replay_per_step, config.replay_weight, config.crop,
                     memory=memory, memory_per_step=config.memory_per_step)
     return replay.to(model_device(model))
+
+
+def _guard_scores(
+    version: nn.Module, sets: Sequence[EvalSet], judge: Callable[[dict], GuardDecision], cancel: CancelFlag,
+    *, stop_at_refusal: bool,
+) -> Generator[Progress, None, dict[str, dict[str, float]]]:
+    """A version's scores on the sets the guard decides on (anchor, held-out, memory), the anchor first.
+
+    Each set can only add a reason to refuse, so with ``stop_at_refusal`` the sets
+    after the first that makes ``judge`` refuse are not scored: a version
+    the guard refuses on the anchor costs the anchor's scoring alone.
+    """
+    ordered = [s for name in GUARD_ORDER for s in sets if s.name == name]
+    clock = Clock(len(ordered), PHASE_SCORING_AFTER, cancel)
+    after: dict[str, dict[str, float]] = {}
+    for evaluation in ordered:
+        clock.check()
+        after[evaluation.name] = score_set(version, evaluation)
+        yield clock.tick(detail=evaluation.name)
+        if stop_at_refusal and not judge(after).accepted:
+            break
+    return after
+
+
+def _choose_version(
+    parent: nn.Module, adapted: nn.Module, sets: Sequence[EvalSet], judge: Callable[[dict], GuardDecision],
+    config: AdaptConfig, force: bool, cancel: CancelFlag,
+) -> Generator[Progress, None, tuple[nn.Module, dict[str, dict[str, float]], GuardDecision, float]]:
+    """The version to keep: the full step, or the first step back the guard accepts (see ``stepback``).
+
+    Returns the version, its guard-set scores, the guard's decision and the step (1.0: the full step).
+    The full step is scored on every guard set (its sentence names them all, accepted or not); the
+    steps back stop at their first refusing set.
+    """
+    after = yield from _guard_scores(adapted, sets, judge, cancel, stop_at_refusal=False)
+    decision = judge(after)
+    if decision.accepted or force or not config.step_back:
+        return adapted, after, decision, 1.0
+
+    def score(version: nn.Module) -> Generator[Progress, None, dict[str, dict[str, float]]]:
+        return _guard_scores(version, sets, judge, cancel, stop_at_refusal=True)
+
+    kept = yield from step_back(parent, adapted, score, judge, decision)
+    if kept is None:
+        return adapted, after, decision, 1.0
+    return kept.model, kept.after, kept.decision, kept.fraction
 
 
 def run_adaptation(
@@ -167,28 +216,23 @@ def run_adaptation(
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
-    def score(version: nn.Module) -> Generator[Progress, None, tuple[dict, Any]]:
-        return _score_phase(version, sets, PHASE_SCORING_AFTER, cancel,
-                            (lambda: label_free_check(seen, version, unlabelled)) if unlabelled else None)
-
     lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
 
     def judge(after: dict[str, dict[str, float]]) -> GuardDecision:
-        dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
+        dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets if s.name in after}
         return decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
                       original=lineage.root_anchor, budget=config.budget, original_regions=lineage.root_regions,
                       memory=dice.get(MEMORY_SET))
 
+    def label_free(version: nn.Module) -> Callable[[], Any] | None:
+        return (lambda: label_free_check(seen, version, unlabelled)) if unlabelled else None
+
     tick = time.perf_counter()
-    adapted = result.model
-    after, check = yield from score(adapted)
-    decision = judge(after)
-    result.details["step"] = 1.0
-    if not decision.accepted and not force and config.step_back:
-        kept = yield from step_back(model, adapted, score, judge, decision)
-        if kept is not None:
-            adapted, after, check, decision = kept.model, kept.after, kept.check, kept.decision
-            result.details["step"] = kept.fraction
+    adapted, after, decision, step = yield from _choose_version(model, result.model, sets, judge, config, force, cancel)
+    more, check = yield from _score_phase(adapted, [s for s in sets if s.name not in after], PHASE_SCORING_AFTER,
+                                          cancel, label_free(adapted))
+    after.update(more)
+    result.details["step"] = step
     timings["scoring_after"] = round(time.perf_counter() - tick, 3)
 
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
 from torch import nn
@@ -57,14 +56,13 @@ class SteppedBack:
     fraction: float
     model: nn.Module
     after: dict[str, dict[str, float]]
-    check: Any
     decision: GuardDecision
 
 
 def step_back(
     parent: nn.Module,
     adapted: nn.Module,
-    score: Callable[[nn.Module], Generator[Progress, None, tuple[dict, Any]]],
+    score: Callable[[nn.Module], Generator[Progress, None, dict]],
     judge: Callable[[dict], GuardDecision],
     full_step: GuardDecision,
     fractions: tuple[float, ...] = STEP_BACK_FRACTIONS,
@@ -74,7 +72,7 @@ def step_back(
     Args:
         parent, adapted: the networks before and after the adaptation.
         score: scores a version on the guard's sets (a long job: yields its progress), returning
-            (scores after per set, the label-free check or None).
+            its scores per set (it may stop at the first set that makes the guard refuse).
         judge: the guard's decision on a version's scores after.
         full_step: the guard's decision on the full step (named in the kept version's reason).
         fractions: the steps tried, in order.
@@ -82,10 +80,10 @@ def step_back(
     refused = full_step.reason.removeprefix("rejected: ")
     for fraction in fractions:
         version = interpolated(parent, adapted, fraction)
-        after, check = yield from score(version)
+        after = yield from score(version)
         decision = judge(after)
         if decision.accepted:
             reason = (f"stepped back to {fraction:g} of the way from the previous version and accepted: "
                       f"{decision.reason.removeprefix('accepted: ')}. The full step was refused: {refused}")
-            return SteppedBack(fraction, version, after, check, replace(decision, reason=reason))
+            return SteppedBack(fraction, version, after, replace(decision, reason=reason))
     return None
