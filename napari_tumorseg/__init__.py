@@ -17,8 +17,15 @@ import os
 # ``adapt``). On a CPU shared with other work, spinning threads steal the cores the busy ones
 # need: `tumorseg bench` on 2 busy cores took 13 s per volume with passive waiting and 58-65 s
 # without; `tumorseg bench-adapt --threads 2` at load 4, 84 s (31 s of CPU) against 169 s
-# (89 s of CPU). Idle, the cost is a few microseconds per parallel region. An explicit
-# setting wins.
+# (89 s of CPU). An explicit setting wins.
+#
+# But sleeping at once (libgomp's spin count is 0 under PASSIVE) makes every parallel region
+# wake its threads through the kernel, and adaptation runs thousands of small ones: on 2 idle
+# cores of an EPYC VM `bench-adapt` took 12.6-14.5 s. A short spin of 1000 rounds (microseconds)
+# before sleeping catches the next region: 9.5 s idle, and 28-36 s against 30-33 s at spin 0
+# beside two busy processes. 10000 rounds was as fast idle but, beside them, took 21-22 s in
+# some runs and 66 s in others (2026-12-02, docs/results/openmp-spin).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 __version__ = "0.1.0"

@@ -124,8 +124,9 @@ def test_panels_import_neither_each_other_nor_the_dock():
 
 
 def test_torch_loads_with_passive_openmp_waiting_whichever_module_imports_it_first():
-    # libgomp reads OMP_WAIT_POLICY once, when torch is imported: `bench-adapt` imported torch
-    # through `adapt` before `models` set it, and spun its idle threads (twice the wall time at load 4).
+    # libgomp reads OMP_WAIT_POLICY and GOMP_SPINCOUNT once, when torch is imported: `bench-adapt` imported
+    # torch through `adapt` before `models` set it, and spun its idle threads (twice the wall time at load 4);
+    # without the short spin every parallel region wakes its threads through the kernel (1.4x slower idle).
     import os
     import subprocess
     import sys
@@ -136,12 +137,12 @@ def test_torch_loads_with_passive_openmp_waiting_whichever_module_imports_it_fir
         "seen = []\n"
         "def hook(name, *args, **kwargs):\n"
         "    if name.split('.')[0] == 'torch' and 'torch' not in sys.modules and not seen:\n"
-        "        seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "        seen.append((os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT')))\n"
         "    return real(name, *args, **kwargs)\n"
         "builtins.__import__ = hook\n"
         "import napari_tumorseg.adapt.bench, napari_tumorseg.adapt.run\n"
         "print(seen)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['PASSIVE']"
+    assert out.stdout.strip() == "[('PASSIVE', '1000')]"

@@ -2,10 +2,9 @@
 
 The speed target of the adaptation issue is 5 corrected slices adapted and
 guarded in at most 15 s on 2 CPU cores with the shipped base-16 U-Net: met
-on a CPU with bfloat16 units (13.4-14.0 s, ``tumorseg bench-adapt``; 15.7-15.9 s
-in float32; README Speed) where the guard accepts the full step; where it
-steps back (``step_back``) the extra scoring took it to 18.9 s on an EPYC with
-bfloat16 units.
+(``tumorseg bench-adapt``, README Speed): 10.9 s on 2 idle cores of an EPYC
+with bfloat16 units where the guard refuses the full step and steps back
+(``step_back``), with OpenMP's short spin (``napari_tumorseg/__init__.py``).
 They come from ``default_config``; a field given explicitly always wins.
 
 Why these defaults (measured with the shipped base-16 U-Net on 5 corrected
