@@ -20,11 +20,11 @@ import os
 # (89 s of CPU). An explicit setting wins.
 #
 # But sleeping at once (libgomp's spin count is 0 under PASSIVE) makes every parallel region
-# wake its threads through the kernel, and adaptation runs thousands of small ones: on 2 idle
-# cores of an EPYC VM `bench-adapt` took 12.6-14.5 s. A short spin of 1000 rounds (microseconds)
-# before sleeping catches the next region: 9.5 s idle, and 28-36 s against 30-33 s at spin 0
-# beside two busy processes. 10000 rounds was as fast idle but, beside them, took 21-22 s in
-# some runs and 66 s in others (2026-12-02, docs/results/openmp-spin).
+# wake its threads through the kernel, and adaptation runs thousands of small ones. A short spin
+# of 1000 rounds (microseconds) before sleeping catches the next region: on 2 idle cores of an
+# EPYC VM `bench-adapt` took 10.9 s against 16.2 s at spin 0, and beside two busy processes
+# 23.2 s against 31.1 s (medians of 3, interleaved). 10000 rounds was as fast idle but, beside
+# busy processes, doubled the time in 3 runs of 5 (2026-12-02, docs/results/openmp-spin).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
