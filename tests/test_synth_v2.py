@@ -192,6 +192,16 @@ def test_version_4_is_version_3_with_folia_in_sheets_under_the_surface():
     assert np.abs(new.points.tissue[2, below] - old.points.tissue[2, below]).max() > 0.05
 
 
+def test_version_5_is_version_4_with_fainter_fissures():
+    """Same sheets, same head and tumour; the fissures hold less CSF (0.3 against 0.5)."""
+    old, new = (generate_phantom("glioma", 0, shape=SHAPE, version=v) for v in ("4", "5"))
+    np.testing.assert_array_equal(old.case.label, new.case.label)
+    above = new.structures.infratentorial == 0.0
+    np.testing.assert_array_equal(old.points.tissue[:, above], new.points.tissue[:, above])
+    below = new.structures.infratentorial == 1.0
+    assert new.points.tissue[2, below].mean() < old.points.tissue[2, below].mean() - 0.002
+
+
 def test_lamellar_fissures_repeat_with_depth_and_are_under_a_voxel_thick():
     from types import SimpleNamespace
 

@@ -50,6 +50,8 @@ class AnatomyRecipe:
         fissure_csf: the CSF share of a cerebellar fissure voxel. Version 2's
             0.6 drew the folia as coarse dark spots on FLAIR; on real 1 mm
             scans they are a faint texture (set by eye against the real cases).
+            Version 5 is version 4 with version 3's fainter 0.3: at 0.5 the sheets
+            darkened FLAIR more than real folia do (docs/results/generator-v5).
         lamellar_folia: the fissures run parallel to the cerebellar surface, a
             few millimetres apart (version 4), instead of along the level set of
             isotropic noise, which draws random branching cracks (versions 2
@@ -73,6 +75,8 @@ class AnatomyRecipe:
 RECIPES = {"2": AnatomyRecipe(rim_below_tentorium=True, fissure_csf=0.6),
            "3": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3),
            "4": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.5, lamellar_folia=True,
+                              folia_depth_scale=1.6),
+           "5": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3, lamellar_folia=True,
                               folia_depth_scale=1.6)}
 
 

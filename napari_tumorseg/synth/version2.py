@@ -26,6 +26,7 @@ two versions can be compared case by case.
 Version 4 is version 3 with lamellar cerebellar folia (sheets parallel to the
 surface instead of random cracks; ``AnatomyRecipe.lamellar_folia``). Its
 extra draws come from a child stream, so again only the folia differ.
+Version 5 is version 4 with version 3's fainter fissures (0.3 CSF, not 0.5).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def build(
         rng: one generator per name in :data:`STREAMS`.
         shape: canonical (z, y, x) grid.
         missing_prob: chance that each modality is missing.
-        version: "2", "3" or "4" (see the module's docstring).
+        version: "2" to "5" (see the module's docstring).
 
     Returns:
         A dict with images, label and the draws: lesions, deformation,
