@@ -23,6 +23,7 @@ import numpy as np
 from torch import nn
 
 from ..jobs import CancelFlag, Clock, Progress
+from ..models.losses import adaptation_loss
 from ..models.registry import CANDIDATE, REJECTED, ModelRegistry
 from .config import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptConfig
 from .continual import dycnn_continual, require_dycnn
@@ -213,7 +214,8 @@ def run_adaptation(
 
     replay = make_replay(config, replay_pools, model, memory_pools)
     tick = time.perf_counter()
-    result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay)
+    result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay,
+                                                      loss_fn=adaptation_loss(config.absent_class_weight))
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
     lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))

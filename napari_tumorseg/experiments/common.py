@@ -46,6 +46,10 @@ STAND_IN_PRETRAIN_SEEDS = 42000  # glioma cases that pretrain the --quick stand-
 EFFORT_TUNE_SEEDS = 33000  # metastasis patients the defaults were tuned on
 EFFORT_PATIENT_SEEDS = 34000  # metastasis patients the effort experiment reports on
 SEQUENCE_SEEDS = 35000  # metastasis patients adapted on one after another (the memory's measurement)
+# scripts/absent_class_sweep.py: the adaptation loss's absent-class weight was chosen on the glioma and
+# metastasis cases of the first range and checked on the second (glioma seeds from +500 are the next cases).
+ABSENT_CLASS_TUNE_SEEDS = 36000
+ABSENT_CLASS_CHECK_SEEDS = 37000
 
 
 def check_seeds(groups: Mapping[str, tuple[str, Sequence[int]]]) -> None:

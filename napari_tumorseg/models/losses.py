@@ -7,12 +7,23 @@ few hundred voxels from drowning in a slice of tens of thousands. The soft
 Dice is computed over the whole batch ("batch Dice") with a smoothing of 1
 voxel, so a class absent from a slice still has a finite, small gradient.
 
+A class absent from the whole batch's reference is the exception that
+matters when adapting: a lower-grade glioma's corrections hold no enhancing
+tumour, its Dice term is then ``1 / (sum of its probabilities + 1)``, and
+its gradient grows as that sum falls, so a few steps teach "never enhancing
+tumour" to every later case. ``absent_weight`` weighs such terms in the
+Dice mean (1: the nnU-Net recipe, used in training; 0: Dice over the
+present classes only, the absent class left to cross-entropy).
+
 Scores: the BraTS regions WT, TC and ET (``io.labels.REGIONS``); a region
 empty in both prediction and reference counts as 1 (nothing to find, nothing
 found), as in the BraTS challenge evaluation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -24,12 +35,14 @@ DICE_SMOOTH = 1.0
 REGION_NAMES: tuple[str, ...] = tuple(REGIONS)
 
 
-def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, absent_weight: float = 1.0) -> torch.Tensor:
     """Cross-entropy plus (1 - soft Dice) over the tumour classes.
 
     Args:
         logits: (B, 4, H, W) raw network outputs.
         target: (B, H, W) int64 internal labels 0..3.
+        absent_weight: weight, in the Dice mean, of a class the batch's target does not
+            hold (the present classes weigh 1); see the module docstring.
     """
     ce = F.cross_entropy(logits, target)
     probs = logits.softmax(dim=1)[:, 1:]
@@ -38,7 +51,19 @@ def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     intersection = (probs * onehot).sum(dims)
     denominator = probs.sum(dims) + onehot.sum(dims)
     dice = (2 * intersection + DICE_SMOOTH) / (denominator + DICE_SMOOTH)
-    return ce + (1 - dice.mean())
+    if absent_weight == 1.0:
+        return ce + (1 - dice.mean())
+    present = onehot.sum(dims) > 0
+    weights = torch.where(present, torch.ones_like(dice), torch.full_like(dice, absent_weight))
+    # No class present and a zero weight: the Dice term is empty, cross-entropy alone remains.
+    return ce + ((1 - dice) * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def adaptation_loss(absent_weight: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The adaptation's loss: ``dice_ce_loss`` with the absent classes' Dice terms weighted ``absent_weight``."""
+    if absent_weight == 1.0:
+        return dice_ce_loss
+    return partial(dice_ce_loss, absent_weight=absent_weight)
 
 
 def region_dice(prediction: np.ndarray, reference: np.ndarray) -> dict[str, float]:
