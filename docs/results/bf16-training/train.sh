@@ -7,7 +7,7 @@
 #     out/prec/unet-fp32-ema0.998-sSEED.safetensors (the average) and ...-sSEED-last.safetensors (the last step's)
 #   EMA=0.998 SMOOTH=0.5 bash docs/results/bf16-training/train.sh fp32 0 2   # the smoothing page: also --smoothing,
 #     writing out/prec/unet-fp32-ema0.998-smooth0.5-sSEED.safetensors
-#   GEN=4 EMA=0.998 SMOOTH=0.5 bash docs/results/bf16-training/train.sh fp32 0 2   # the generator-v4 page: also
+#   GEN=4 (or 5) EMA=0.998 SMOOTH=0.5 bash docs/results/bf16-training/train.sh fp32 0 2   # the generator-v4 (v5) page: also
 #     --generator-version 4, writing out/prec/unet-fp32-v4-ema0.998-smooth0.5-sSEED.safetensors
 set -eu
 precision=${1:?give fp32 or bf16, then the seeds}
