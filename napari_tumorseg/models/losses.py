@@ -10,10 +10,12 @@ voxel, so a class absent from a slice still has a finite, small gradient.
 A class absent from the whole batch's reference is the exception that
 matters when adapting: a lower-grade glioma's corrections hold no enhancing
 tumour, its Dice term is then ``1 / (sum of its probabilities + 1)``, and
-its gradient grows as that sum falls, so a few steps teach "never enhancing
-tumour" to every later case. ``absent_weight`` weighs such terms in the
-Dice mean (1: the nnU-Net recipe, used in training; 0: Dice over the
-present classes only, the absent class left to cross-entropy).
+its gradient grows as that sum falls, so the step pushes enhancing tumour
+down everywhere, on later cases too. ``absent_weight`` weighs such terms in
+the Dice mean (1: the nnU-Net recipe, used in training and, by default, in
+adaptation: docs/results/absent-class found a lower weight keeps more of the
+next cases' enhancement but scores them lower; 0: Dice over the present
+classes only, the absent class left to cross-entropy).
 
 Scores: the BraTS regions WT, TC and ET (``io.labels.REGIONS``); a region
 empty in both prediction and reference counts as 1 (nothing to find, nothing
