@@ -34,6 +34,24 @@ def test_segment_writes_mask_on_source_grid(small_glioma_folder, tiny_checkpoint
     np.testing.assert_array_equal(on_disk, np.where(expected == 3, 4, expected))  # 2020 convention, as the input
 
 
+def test_segment_averages_over_the_flips_asked_for(small_glioma_folder, tiny_checkpoint, tmp_path, capsys):
+    from napari_tumorseg.inference.segmenter import segment_case
+    from napari_tumorseg.io import read_case
+
+    out = tmp_path / "mask.nii.gz"
+    command = ["segment", str(small_glioma_folder), "-o", str(out), "--model", str(tiny_checkpoint), "--quiet"]
+    assert main([*command, "--mirror", "all"]) == 0
+    case = read_case(small_glioma_folder)
+    expected = segment_case(case, tiny_checkpoint, device="cpu", mirror="all").labels
+    plain = segment_case(case, tiny_checkpoint, device="cpu", mirror="none").labels
+    assert (expected != plain).any()  # else this test could not tell the two apart
+    on_disk = case.geometry.to_canonical(np.asarray(nib.load(out).dataobj))
+    np.testing.assert_array_equal(on_disk, np.where(expected == 3, 4, expected))
+    with pytest.raises(SystemExit) as refused:
+        main([*command, "--mirror", "sideways", "--overwrite"])
+    assert refused.value.code == 2 and "invalid choice: 'sideways'" in capsys.readouterr().err
+
+
 def test_segment_refuses_to_overwrite_and_reports_bad_input(small_glioma_folder, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "exists.nii.gz"
     out.write_bytes(b"keep me")

@@ -188,7 +188,9 @@ def test_out_of_memory_at_batch_one_falls_back_to_the_cpu() -> None:
     case = _case()
     model = _model().eval()
     expected = Segmenter(model, device="cpu").segment(case)
-    segmenter = Segmenter(_OutOfMemoryAbove(model, limit=8), config=model.config, device="meta", batch_size=2)
+    segmenter = Segmenter(
+        _OutOfMemoryAbove(model, limit=8), config=model.config, device="meta", batch_size=2, mirror="none"
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = segmenter.segment(case)

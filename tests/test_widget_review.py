@@ -66,6 +66,19 @@ def test_segment_this_slice_updates_the_prediction_and_leaves_corrections(qtbot,
     assert dock.state.corrected == [z]
 
 
+def test_flip_averaging_chosen_in_the_panel_segments_and_says_so(qtbot, dock, small_glioma_folder):
+    panel = dock.segment_panel
+    assert panel.mirror_box.currentText() == "auto"
+    panel.device_box.setCurrentText("cpu")
+    open_and_segment(qtbot, dock, small_glioma_folder)
+    assert "averaged over flips" not in panel.status.text()  # auto on the CPU: one pass
+    panel.mirror_box.setCurrentText("all")
+    wait_for(qtbot, panel.segment_volume())
+    version = dock.state.selected_version.id
+    assert dock.state.segmenter(version, "cpu").mirror == "all"
+    assert "averaged over flips (all)" in panel.status.text()
+
+
 def test_uncertainty_overlay_follows_the_checkbox(qtbot, dock, small_glioma_folder):
     open_and_segment(qtbot, dock, small_glioma_folder)
     dock.correct_panel.uncertainty_box.setChecked(True)
@@ -81,10 +94,12 @@ def test_settings_persist_in_a_new_dock(qtbot, make_napari_viewer, dock, small_g
     wait_for(qtbot, dock.case_panel.open_path(small_glioma_folder))
     dock.adapt_panel.method_box.setCurrentIndex(dock.adapt_panel.method_box.findData("naive"))
     dock.segment_panel.device_box.setCurrentText("cpu")
+    dock.segment_panel.mirror_box.setCurrentText("lr")
     dock.correct_panel.count_box.setValue(7)
     again = TumourSegmentationWidget(make_napari_viewer(), state=dock.state)
     assert again.adapt_panel.method() == "naive"
     assert again.segment_panel.device_box.currentText() == "cpu"
+    assert again.segment_panel.mirror_box.currentText() == "lr"
     assert again.correct_panel.count_box.value() == 7
     assert again.settings.last_folder == str(small_glioma_folder)
 

@@ -110,7 +110,7 @@ def run_versus(args: argparse.Namespace) -> int:
         del case
         spec = VersusSpec(case_file=str(case_file), ours=ours, peer=args.peer, device=device, threads=args.threads,
                           repeats=args.repeats, seed=args.seed, peer_roi=list(args.peer_roi) if args.peer_roi else None,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, mirrors=args.mirror)
         report["versus"] = run_versus_worker(spec)
     if "error" in report["versus"]:
         print(f"tumorseg bench: {report['versus']['error']}", file=sys.stderr)

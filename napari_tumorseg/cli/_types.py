@@ -50,3 +50,14 @@ def seed_range(text: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
+
+
+def add_mirror_argument(parser: argparse.ArgumentParser) -> None:
+    """``--mirror``: the flips whose softmax the segmenter averages (inference/mirroring.py)."""
+    from ..inference.mirroring import MIRROR_CHOICES
+
+    parser.add_argument(
+        "--mirror", choices=MIRROR_CHOICES, default=None,
+        help="average the network over in-plane flips: lr, ap, all (4 passes), none; "
+             "default auto = all on a GPU, none on the CPU",
+    )

@@ -36,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..inference.mirroring import DEFAULT_MIRROR, MIRROR_CHOICES
 from ._bench_case import bench_case
 from ._types import grid_shape, positive_int
 
@@ -70,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--phantom", action="store_true", help="time an ellipsoid phantom instead of a synthetic glioma"
     )
     parser.add_argument("--case", type=Path, help="time this case (folder or file) instead of a synthetic one")
+    parser.add_argument(
+        "--mirror", nargs="+", choices=MIRROR_CHOICES,
+        help="flip averaging to time, each in turn (default: the Segmenter's default, " + DEFAULT_MIRROR + ")",
+    )
     parser.add_argument("--peer", choices=["segresnet"], help="also time MONAI's SegResNet (BraTS bundle) in the same run")
     parser.add_argument("--peer-roi", type=grid_shape, help="the peer's sliding window X,Y,Z (default the bundle's 240,240,160)")
     parser.add_argument("-o", "--output", type=Path, help="also write the JSON to this file")
@@ -130,15 +135,15 @@ def run(args: argparse.Namespace) -> int:
         case_file = Path(folder) / "case.npz"
         save_case_arrays(case, case_file)
         del case
-        for arch in archs:
-            for device in devices:
-                spec = BenchSpec(
-                    case_file=str(case_file), arch=arch, device=device,
-                    model=str(args.model) if args.model else None, batch_size=args.batch_size,
-                    threads=args.threads, repeats=args.repeats, seed=args.seed,
-                )
-                print(f"tumorseg bench: {arch} on {device} ...", file=sys.stderr, flush=True)
-                report["results"].append(run_worker(spec))
+        for arch, device, mirror in [(a, d, m) for a in archs for d in devices for m in args.mirror or [None]]:
+            spec = BenchSpec(
+                case_file=str(case_file), arch=arch, device=device,
+                model=str(args.model) if args.model else None, batch_size=args.batch_size,
+                threads=args.threads, repeats=args.repeats, seed=args.seed, mirror=mirror,
+            )
+            shown = f" mirror {mirror}" if mirror else ""
+            print(f"tumorseg bench: {arch} on {device}{shown} ...", file=sys.stderr, flush=True)
+            report["results"].append(run_worker(spec))
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:

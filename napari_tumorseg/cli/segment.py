@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..io.case import MODALITIES
-from ._types import positive_int
+from ._types import add_mirror_argument, positive_int
 from .prepare import add_prepare_arguments, options_from
 
 
@@ -41,13 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--grid", default="reference", choices=("reference", *MODALITIES),
                         help="for a prepared scan: the grid the mask is written on (default: the reference's)")
     add_prepare_arguments(parser)
+    add_mirror_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
-def load_segmenter(model: str | None, device: str, batch_size: int | None = None, trust: bool = False):
-    """A Segmenter for a version id, a checkpoint file, an imported model, or the active version."""
+def load_segmenter(
+    model: str | None, device: str, batch_size: int | None = None, trust: bool = False, mirror: str | None = None
+):
+    """A Segmenter for a version id, a checkpoint file, an imported model, or the active version.
+
+    ``mirror`` (see inference/mirroring.py) applies to our own networks; an imported model runs as it is.
+    """
     from ..inference.segmenter import Segmenter
     from ..models.external import model_kind
     from ..models.registry import ModelRegistry
@@ -59,10 +65,11 @@ def load_segmenter(model: str | None, device: str, batch_size: int | None = None
         imported = load_imported(model, trust=trust)
         return ImportedSegmenter(imported, device=device), imported.label
     if model is not None and Path(model).suffix in (".safetensors", ".pt", ".pth"):
-        return Segmenter.from_checkpoint(model, device=device, batch_size=batch_size), Path(model).stem
+        return Segmenter.from_checkpoint(model, device=device, batch_size=batch_size, mirror=mirror), Path(model).stem
     loaded, version = ModelRegistry().load(model)
     segmenter = Segmenter(
-        loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device, batch_size=batch_size
+        loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device, batch_size=batch_size,
+        mirror=mirror,
     )
     return segmenter, version.id
 
@@ -92,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     case = None if findings.needs_preparation else sources.assemble()
     if seg and not sources.dicom_series:  # refused now, not after the segmentation
         raise CaseError(args.case, "a DICOM SEG needs a case read from DICOM series; export NIfTI for this case")
-    segmenter, model_id = load_segmenter(args.model, args.device, args.batch_size, trust=args.trust_model)
+    segmenter, model_id = load_segmenter(
+        args.model, args.device, args.batch_size, trust=args.trust_model, mirror=args.mirror
+    )
     preparation = None
     if case is None:
         from ..prepare.pipeline import prepare_sources

@@ -205,7 +205,9 @@ def segment(model: nn.Module, preprocessing: Any, case: Any, device: Any, flip: 
     from ..inference.segmenter import Segmenter
 
     started = time.perf_counter()
-    segmenter = Segmenter(model, config=model.config, preprocessing=preprocessing, device=str(device))
+    # One pass on every device (mirror "auto" would average four on a GPU): the curves of a GPU run and
+    # of a CPU run, and those already published, stay comparable.
+    segmenter = Segmenter(model, config=model.config, preprocessing=preprocessing, device=str(device), mirror="none")
     result = segmenter.segment(case)
     flipped = None
     if flip:

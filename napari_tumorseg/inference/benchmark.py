@@ -43,6 +43,7 @@ class BenchSpec:
     threads: int | None = None
     repeats: int = 3
     seed: int = 0
+    mirror: str | None = None  # None: the Segmenter's default
 
 
 def phantom_case(shape: tuple[int, int, int] = (155, 240, 240), seed: int = 0) -> Case:
@@ -107,10 +108,12 @@ def measure(spec: BenchSpec) -> dict[str, Any]:
     case = load_case_arrays(spec.case_file)
     began = time.perf_counter()
     if spec.model:
-        segmenter = Segmenter.from_checkpoint(spec.model, device=spec.device, batch_size=spec.batch_size)
+        segmenter = Segmenter.from_checkpoint(
+            spec.model, device=spec.device, batch_size=spec.batch_size, mirror=spec.mirror
+        )
     else:
         torch.manual_seed(spec.seed)
-        segmenter = Segmenter(build_model(spec.arch), device=spec.device, batch_size=spec.batch_size)
+        segmenter = Segmenter(build_model(spec.arch), device=spec.device, batch_size=spec.batch_size, mirror=spec.mirror)
     load_seconds = time.perf_counter() - began
     cuda = segmenter.device.type == "cuda"
 
@@ -139,6 +142,7 @@ def measure(spec: BenchSpec) -> dict[str, Any]:
         "device": str(segmenter.device),
         "threads": torch.get_num_threads(),
         "batch_size": segmenter.batch_size,
+        "mirror": segmenter.mirror,
         "parameters": sum(p.numel() for p in segmenter.model.parameters()),
         "brain_box": {
             "start": list(plan.crop.start),

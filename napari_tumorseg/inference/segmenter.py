@@ -33,6 +33,7 @@ from ..io.case import Case
 from ..io.labels import NUM_CLASSES
 from ..jobs import CancelFlag, Clock, Progress, drive
 from ..models.config import ModelConfig, PreprocessingConfig
+from .mirroring import DEFAULT_MIRROR, mirrored_softmax, resolve_mirror
 from .preprocess import PreprocessPlan, case_channels, normalized_slices, plan_preprocessing, slices_to_input
 
 if TYPE_CHECKING:
@@ -171,6 +172,10 @@ class Segmenter:
         min_lesion_mm3: tumour components smaller than this are removed from a
             volume's labels (default 20 mm³; 0 keeps everything). The
             probabilities are left as the network gave them.
+        mirror: in-plane flips whose softmax is averaged with the plain pass:
+            "none", "lr", "ap", "all", or "auto" (the default: all on a GPU,
+            none on the CPU); see mirroring.py. Each flip is one more forward
+            pass.
     """
 
     def __init__(
@@ -185,6 +190,7 @@ class Segmenter:
         num_threads: int | None = None,
         channels_last: bool | None = None,
         min_lesion_mm3: float | None = None,
+        mirror: str | None = None,
     ) -> None:
         import torch
 
@@ -207,6 +213,9 @@ class Segmenter:
         self.config = config
         self.preprocessing = preprocessing or PreprocessingConfig()
         self.device = choose_device(device)
+        # Softmax averaged over in-plane flips (see mirroring.py); one forward pass per flip.
+        self.mirror_choice = DEFAULT_MIRROR if mirror is None else mirror
+        self.mirror = resolve_mirror(self.mirror_choice, self.device.type)
         self.model = model.eval().to(self.device)
         if channels_last is None:
             channels_last = self.device.type in ("cpu", "cuda") and not dynamic_convs(model)
@@ -255,9 +264,7 @@ class Segmenter:
             try:
                 with torch.inference_mode():
                     x = torch.from_numpy(chunk).to(self.device)
-                    if self.channels_last:
-                        x = x.contiguous(memory_format=torch.channels_last)
-                    probs = torch.softmax(self.model(x).float(), dim=1).cpu()
+                    probs = mirrored_softmax(self.model, x, self.mirror, self.channels_last).cpu()
             except Exception as error:
                 if not _is_oom(error):
                     raise
@@ -402,10 +409,12 @@ def segment_case(
     device: str | None = "auto",
     batch_size: int | None = None,
     probabilities: str = "uint8",
+    mirror: str | None = None,
 ) -> SegmentationResult:
     """Segment a case with a network or a checkpoint file, blocking."""
+    options = {"device": device, "batch_size": batch_size, "probabilities": probabilities, "mirror": mirror}
     if isinstance(model, (str, PathLike)):
-        segmenter = Segmenter.from_checkpoint(model, device=device, batch_size=batch_size, probabilities=probabilities)
+        segmenter = Segmenter.from_checkpoint(model, **options)
     else:
-        segmenter = Segmenter(model, device=device, batch_size=batch_size, probabilities=probabilities)
+        segmenter = Segmenter(model, **options)
     return segmenter.segment(case)

@@ -47,6 +47,8 @@ class VersusSpec:
         seed: seed of random weights.
         peer_roi: the peer's sliding window (None: its bundle's).
         batch_size: our slices per batch (None: the Segmenter's default).
+        mirrors: each of ours is timed once per mirror setting listed
+            (``mirroring.MIRROR_FLIPS``; None: the Segmenter's default only).
     """
 
     case_file: str
@@ -58,6 +60,7 @@ class VersusSpec:
     seed: int = 0
     peer_roi: list[int] | None = None
     batch_size: int | None = None
+    mirrors: list[str] | None = None
 
 
 def _load_average() -> list[float] | None:
@@ -71,7 +74,7 @@ def _timed(run: Callable[[], Any]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _our_segmenter(item: str, spec: VersusSpec) -> tuple[str, Any, dict[str, Any]]:
+def _our_segmenter(item: str, spec: VersusSpec, mirror: str | None) -> tuple[str, Any, dict[str, Any]]:
     import torch
 
     from ..models import build_model
@@ -79,12 +82,14 @@ def _our_segmenter(item: str, spec: VersusSpec) -> tuple[str, Any, dict[str, Any
 
     if item in RANDOM_ARCHS:
         torch.manual_seed(spec.seed)
-        segmenter = Segmenter(build_model(item), device=spec.device, batch_size=spec.batch_size)
+        segmenter = Segmenter(build_model(item), device=spec.device, batch_size=spec.batch_size, mirror=mirror)
         name, model = f"{item} (random weights)", "random initialisation"
     else:
-        segmenter = Segmenter.from_checkpoint(item, device=spec.device, batch_size=spec.batch_size)
+        segmenter = Segmenter.from_checkpoint(item, device=spec.device, batch_size=spec.batch_size, mirror=mirror)
         name, model = Path(item).stem, item
-    info = {"role": "ours", "model": model, "arch": segmenter.config.arch,
+    if mirror is not None:
+        name += f" mirror {mirror}"
+    info = {"role": "ours", "model": model, "arch": segmenter.config.arch, "mirror": segmenter.mirror,
             "parameters": sum(p.numel() for p in segmenter.model.parameters()), "batch_size": segmenter.batch_size}
     return name, segmenter, info
 
@@ -127,8 +132,8 @@ def measure_versus(spec: VersusSpec) -> dict[str, Any]:
     runners: dict[str, Callable[[], Any]] = {}
     described: dict[str, dict[str, Any]] = {}
     cold: dict[str, tuple[float, float]] = {}
-    for item in spec.ours:
-        name, segmenter, info = _our_segmenter(item, spec)
+    for item, mirror in [(item, mirror) for item in spec.ours for mirror in spec.mirrors or [None]]:
+        name, segmenter, info = _our_segmenter(item, spec, mirror)
         runners[name], described[name] = (lambda s=segmenter: s.segment(case)), info
         cold[name] = _timed(runners[name])
         _say(f"{name}: cold {cold[name][0]:.2f} s")

@@ -15,6 +15,7 @@ class Settings:
     last_folder: str = ""
     method: str = "active"
     device: str = "auto"
+    mirror: str = "auto"
     suggestions: int = 5
     auto_prepare: bool = True
 

@@ -74,12 +74,13 @@ class ReviewState:
         self.selected_version: ModelVersion | None = None
         self.imported: dict[str, tuple[ModelVersion, ImportedModel]] = {}  # the user's own models, by id
         self.device = "auto"
+        self.mirror = "auto"  # flip averaging of our networks (inference/mirroring.py)
         # The Prepare step: how the case was prepared, the brain the tumour model runs inside (the
         # array the Brain mask layer shows and the user corrects), and what an unprepared scan still needs.
         self.preparation: Preparation | None = None
         self.brain: np.ndarray | None = None
         self.findings: Findings | None = None
-        self._segmenters: dict[tuple[str, str], Segmenter] = {}
+        self._segmenters: dict[tuple[str, str, str], Segmenter] = {}
 
     # --- models ------------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ class ReviewState:
 
     def segmenter(self, version_id: str, device: str = "auto") -> Segmenter:
         """A Segmenter for a model version or an imported model (kept, so a second run is warm)."""
-        key = (version_id, device)
+        key = (version_id, device, self.mirror)
         if key not in self._segmenters:
             from ..inference.segmenter import Segmenter
 
@@ -105,7 +106,8 @@ class ReviewState:
                 return self._segmenters[key]
             loaded, _ = self.registry.load(version_id)
             self._segmenters[key] = Segmenter(
-                loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device
+                loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device,
+                mirror=self.mirror,
             )
         return self._segmenters[key]
 
@@ -130,6 +132,13 @@ class ReviewState:
         parent = self.registry.rollback()
         self.model_changed.emit(parent.id)
         return parent
+
+    def select_mirror(self, mirror: str) -> None:
+        """The flips our networks' softmax is averaged over (the Segment panel's choice): the next segmentation's."""
+        from ..inference.mirroring import resolve_mirror
+
+        resolve_mirror(mirror, "cpu")  # a ValueError for an unknown name, now
+        self.mirror = mirror
 
     def select_device(self, device: str) -> None:
         """Where the model runs ("auto", "cpu", "cuda", ...): the Segment panel's choice, used to adapt too."""
