@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._types import positive_int
+from ._types import add_mirror_argument, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how the sequences are resampled onto the working grid (default %(default)s)")
     p.add_argument("--no-segment", action="store_true", help="registration and brain only, no tumour Dice")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's choice)")
+    add_mirror_argument(p)
     p.add_argument("-o", "--output", type=Path, help="write the results as JSON")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     segmenter, model_id = None, None
     if not args.no_segment:
         model = args.model or str(resource_path("models", "glioma-unet.safetensors"))
-        segmenter, model_id = load_segmenter(model, "cpu")
+        segmenter, model_id = load_segmenter(model, "cpu", mirror=args.mirror)
     options = PrepareOptions(brain_net=None if args.brain_net is None else str(args.brain_net),
                              image_interpolation=args.image_interpolation)
     header = {"command": command_line(args, "bench-prepare"), "model": model_id, "machine_before": describe_machine()}
