@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The figures that need a GPU, in one prepared run on a lent GPU machine (see ../shared/ENVIRONMENT.md):
+#   - inference on a BraTS-size real glioma, one pass and flip-averaged (the GPU default, `--mirror auto` = all);
+#   - adapting 5 corrected slices on the GPU, three times (issue target: at most 1 s);
+#   - the real cases evaluated with the GPU's default (flip-averaged).
+# There: the wheels in .whl/ (ENVIRONMENT.md) and a copy of ../shared/real in real/, both git-ignored and carried:
+#   run(command="bash scripts/gpu_checks.sh", carry=[".whl", "real"], timeout_s=540)
+# Here, as a smoke test of the script itself: DEVICE=cpu REPEATS=1 ADAPTS=1 bash scripts/gpu_checks.sh
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/gpu-checks}
+DEVICE=${DEVICE:-cuda}
+REPEATS=${REPEATS:-5}
+ADAPTS=${ADAPTS:-3}
+mkdir -p "$OUT"
+if ! python3 -c "import nibabel, psygnal" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+if [ -d real ]; then export TUMORSEG_REAL_DATA=$PWD/real; fi
+REAL=${TUMORSEG_REAL_DATA:-../shared/real}
+tumorseg() { python3 -m napari_tumorseg "$@"; }
+(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true) > "$OUT/gpu.txt"
+python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())" >> "$OUT/gpu.txt" 2>&1
+status=0
+echo "== inference, one pass and flip-averaged"
+tumorseg bench --device "$DEVICE" --model resources/models/glioma-unet.safetensors --mirror none all \
+  --repeats "$REPEATS" -o "$OUT/bench-inference.json" --overwrite > "$OUT/bench-inference.log" 2>&1 || status=1
+tail -n 5 "$OUT/bench-inference.log"
+echo "== adapting 5 corrected slices"
+for i in $(seq "$ADAPTS"); do
+  tumorseg bench-adapt --device "$DEVICE" --output "$OUT/bench-adapt-$i.json" --overwrite \
+    > "$OUT/bench-adapt-$i.log" 2>&1 || status=1
+  tail -n 3 "$OUT/bench-adapt-$i.log"
+done
+echo "== the real cases with the device's default flip averaging"
+tumorseg evaluate "$REAL" --shipped --device "$DEVICE" --json "$OUT/real.json" --overwrite \
+  > "$OUT/real.log" 2>&1 || status=1
+tail -n 20 "$OUT/real.log"
+exit $status
