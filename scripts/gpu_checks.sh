@@ -24,14 +24,22 @@ tumorseg() { python3 -m napari_tumorseg "$@"; }
 python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())" >> "$OUT/gpu.txt" 2>&1
 status=0
 echo "== inference, one pass and flip-averaged"
-tumorseg bench --device "$DEVICE" --model resources/models/glioma-unet.safetensors --mirror none all \
-  --repeats "$REPEATS" -o "$OUT/bench-inference.json" --overwrite > "$OUT/bench-inference.log" 2>&1 || status=1
-tail -n 5 "$OUT/bench-inference.log"
+tumorseg bench --device "$DEVICE" --model resources/models/glioma-unet.safetensors --case "$REAL/BraTS-GLI-00001-000" \
+  --mirror none all --repeats "$REPEATS" -o "$OUT/bench-inference.json" --overwrite > "$OUT/bench-inference.log" 2>&1 || status=1
+python3 -c "
+import json, sys
+for r in json.load(open(sys.argv[1]))['results']:
+    print(r.get('mirror'), r.get('device'), 'cold', r.get('cold_seconds'), 'warm runs', r.get('warm_runs'), r.get('error', ''))
+" "$OUT/bench-inference.json" || status=1
 echo "== adapting 5 corrected slices"
 for i in $(seq "$ADAPTS"); do
   tumorseg bench-adapt --device "$DEVICE" --output "$OUT/bench-adapt-$i.json" --overwrite \
     > "$OUT/bench-adapt-$i.log" 2>&1 || status=1
-  tail -n 3 "$OUT/bench-adapt-$i.log"
+  python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d['device'], 'adapt and guard', d['timings']['adapt_and_guard_s'], 's; phases', d['phases'])
+" "$OUT/bench-adapt-$i.json" || status=1
 done
 echo "== the real cases with the device's default flip averaging"
 tumorseg evaluate "$REAL" --shipped --device "$DEVICE" --json "$OUT/real.json" --overwrite \
