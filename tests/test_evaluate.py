@@ -151,6 +151,20 @@ def test_evaluate_cli_scores_the_generator_version_asked_and_says_so(tiny_model,
     assert volumes[0] != volumes[1], "the same cases were scored"
 
 
+def test_evaluate_cli_records_flip_averaged_figures_apart_from_one_pass(tiny_model, tmp_path, capsys):
+    from napari_tumorseg.training.card import card_path_for
+
+    common = ["evaluate", "--synthetic", "glioma", "--seeds", "10001:10002", "--shape", TINY, "--model",
+              str(tiny_model), "--record", "--threads", "1", "--device", "cpu"]
+    assert main(common) == 0
+    assert main([*common, "--mirror", "all", "--json", str(tmp_path / "all.json")]) == 0
+    assert "softmax averaged over flips (all)" in capsys.readouterr().out
+    card = json.loads(card_path_for(tiny_model).read_text(encoding="utf-8"))["evaluation"]
+    one_pass, averaged = card["synthetic-glioma"], card["synthetic-glioma-mirror-all"]
+    assert averaged["command"].endswith("--mirror all") and "--mirror" not in one_pass["command"]
+    assert averaged["per_case"] != one_pass["per_case"]
+
+
 def test_evaluate_cli_needs_cases(capsys):
     assert main(["evaluate"]) == 2
     assert main(["evaluate", "--synthetic", "glioma"]) == 2
