@@ -72,7 +72,7 @@ def test_flip_averaging_chosen_in_the_panel_segments_and_says_so(qtbot, dock, sm
     panel.device_box.setCurrentText("cpu")
     open_and_segment(qtbot, dock, small_glioma_folder)
     assert "averaged over flips" not in panel.status.text()  # auto on the CPU: one pass, and the option said
-    assert "in one pass (Flip averaging" in panel.status.text()
+    assert "in one pass in" in panel.status.text() and "Flip averaging ▸ all" in panel.status.text()
     panel.mirror_box.setCurrentText("all")
     wait_for(qtbot, panel.segment_volume())
     version = dock.state.selected_version.id

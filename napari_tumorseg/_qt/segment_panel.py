@@ -38,19 +38,18 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MIRROR_TIP = ("Average the network over in-plane flips: fewer isolated false spots and a steadier tumour core, "
-              "one more pass per flip. auto = all four on a GPU, none on the CPU (four passes take 12-20 s there on 2 cores).")
+              "one more pass per flip. auto = all four on a GPU, none on the CPU "
+              "(four passes take 12-20 s there on 2 cores).")
 
 
-def _flips_said(segmenter) -> str:
-    """What the status line says of flip averaging: the flips used, or, where auto chose one pass, the option."""
-    mirror = getattr(segmenter, "mirror", None)
-    if mirror is None:  # an imported model runs as it is
-        return ""
-    if mirror != "none":
-        return f", averaged over flips ({mirror})"
-    if getattr(segmenter, "mirror_choice", "") == "auto":
-        return " in one pass (Flip averaging ▸ all: fewer false spots, about four times the time)"
-    return ""
+def _flips_said(segmenter) -> tuple[str, str]:
+    """What the status line says of flip averaging: the flips used, or, where auto chose one pass, a hint."""
+    mirror = getattr(segmenter, "mirror", None)  # None: an imported model, run as it is
+    if mirror not in (None, "none"):
+        return f", averaged over flips ({mirror})", ""
+    if mirror == "none" and getattr(segmenter, "mirror_choice", "") == "auto":
+        return " in one pass", " Flip averaging ▸ all: fewer false spots, about four times the time."
+    return "", ""
 
 
 def legend_html() -> str:
@@ -280,8 +279,9 @@ class SegmentPanel(QGroupBox):
             self.progress.resetFormat()
             segmenter = state.segmenter(version.id, device)
             warning = getattr(segmenter, "spacing_warning", lambda _: "")(case)
-            self.status.setText(f"Segmented with {version.id} on {result.device}{_flips_said(segmenter)} "
-                                f"in {result.seconds:.1f} s." + (f" Note: {warning}." if warning else ""))
+            averaged, hint = _flips_said(segmenter)
+            self.status.setText(f"Segmented with {version.id} on {result.device}{averaged} in {result.seconds:.1f} s."
+                                + hint + (f" Note: {warning}." if warning else ""))
 
         def on_stopped(cancelled: bool) -> None:
             """Cancel (or failure) keeps the previous state: the labels as they were before this run."""
