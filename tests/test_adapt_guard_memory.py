@@ -273,7 +273,7 @@ def test_out_of_memory_on_the_device_adapts_on_the_cpu_with_a_warning(registry, 
     import napari_tumorseg.adapt.loaded as run_module
 
     monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
-    monkeypatch.setattr("napari_tumorseg.inference.segmenter.choose_device", lambda requested: torch.device("meta"))
+    monkeypatch.setattr("napari_tumorseg.inference.devices.choose_device", lambda requested: torch.device("meta"))
     real = run_module.run_adaptation
     devices = []
 
@@ -301,7 +301,7 @@ def test_other_errors_on_the_device_are_not_hidden(registry, monkeypatch):
     import napari_tumorseg.adapt.loaded as run_module
 
     monkeypatch.setattr("napari_tumorseg.adapt.anchors.anchor_set_steps", _fake_source(toy_anchor()))
-    monkeypatch.setattr("napari_tumorseg.inference.segmenter.choose_device", lambda requested: torch.device("meta"))
+    monkeypatch.setattr("napari_tumorseg.inference.devices.choose_device", lambda requested: torch.device("meta"))
     monkeypatch.setattr(run_module, "run_adaptation", lambda *a, **k: (_ for _ in ()).throw(ValueError("bug")))
     loaded, parent = registry.load()
     with pytest.raises(ValueError, match="bug"):

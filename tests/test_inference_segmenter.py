@@ -13,7 +13,8 @@ from torch import nn
 
 from napari_tumorseg.errors import ModelError
 from napari_tumorseg.inference.preprocess import prepare_case, slices_to_input
-from napari_tumorseg.inference.segmenter import Segmenter, choose_device, segment_case
+from napari_tumorseg.inference.devices import choose_device
+from napari_tumorseg.inference.segmenter import Segmenter, segment_case
 from napari_tumorseg.io.case import MODALITIES, Case, Geometry
 from napari_tumorseg.jobs import Cancelled, drive
 from napari_tumorseg.models import PreprocessingConfig, build_model

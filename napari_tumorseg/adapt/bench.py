@@ -74,7 +74,7 @@ def benchmark_adaptation(
     from ..synth.generate import make_case
     from .anchors import anchor_set, replay_pools
     from .corrections import Corrections, case_corrections, slices_with_tumour
-    from ..inference.segmenter import choose_device
+    from ..inference.devices import choose_device
     from ..jobs import drive
     from ..machine import describe_machine, load_average
     from ..models.registry import ModelRegistry

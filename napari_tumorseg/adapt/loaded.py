@@ -62,7 +62,7 @@ def adapt_loaded_model(
             ``CorrectionMemory``, or None / False for none.
         corrections, config, registry, parent_id, force, auto_activate, cancel: as :func:`run_adaptation`.
     """
-    from ..inference.segmenter import choose_device
+    from ..inference.devices import choose_device
     from .anchors import anchor_set_steps, replay_pools_steps
 
     if config.method == "dycnn":

@@ -38,7 +38,7 @@ def _ours(args: argparse.Namespace) -> list[str]:
 
 def _device(args: argparse.Namespace) -> str:
     from ..errors import TumorsegError
-    from ..inference.segmenter import choose_device
+    from ..inference.devices import choose_device
 
     requested = [d for d in args.device if d != "auto"]
     if len(requested) > 1:

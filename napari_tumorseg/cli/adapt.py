@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..adapt.loaded import adapt_loaded_model
-    from ..inference.segmenter import choose_device
+    from ..inference.devices import choose_device
     from ..io.atomic import atomic_write_text, check_writable
     from ..models.registry import ModelRegistry
     from ._progress import run_with_progress
@@ -279,7 +279,7 @@ def run_bench(args: argparse.Namespace) -> int:
         args: the parsed arguments of ``register``.
     """
     from ..adapt.bench import benchmark_adaptation
-    from ..inference.segmenter import choose_device
+    from ..inference.devices import choose_device
     from ..io.atomic import atomic_write_text, check_writable
     from ..models.registry import ModelRegistry
 

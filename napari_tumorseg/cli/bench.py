@@ -94,7 +94,7 @@ def _devices(requested: list[str]) -> list[str]:
             elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
                 devices.append("mps")
         else:
-            from ..inference.segmenter import choose_device
+            from ..inference.devices import choose_device
 
             choose_device(name)  # a ModelError (exit 2) for a device this machine lacks
             devices.append(name)

@@ -187,7 +187,7 @@ def _caches(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..inference.segmenter import choose_device
+    from ..inference.devices import choose_device
     from ..models import build_model
     from ..training.data import Augmentation, validation_slices
     from ..training.loop import TrainConfig, Trainer

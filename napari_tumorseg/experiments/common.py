@@ -175,7 +175,7 @@ def setup_torch(threads: int | None, device: str = "auto") -> Any:
     """
     import torch
 
-    from ..inference.segmenter import choose_device
+    from ..inference.devices import choose_device
 
     from ..machine import usable_cores
 

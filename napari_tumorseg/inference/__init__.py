@@ -12,12 +12,12 @@ from .preprocess import (
     prepare_channels,
     slices_to_input,
 )
+from .devices import choose_device
 from .segmenter import (
     SegmentationResult,
     SegmentedSlices,
     Segmenter,
     SliceSegmentation,
-    choose_device,
     segment_case,
 )
 

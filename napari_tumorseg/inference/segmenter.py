@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ModelError
 from ..io.case import Case
 from ..io.labels import NUM_CLASSES
 from ..jobs import CancelFlag, Clock, Progress, drive
 from ..models.config import ModelConfig, PreprocessingConfig
+from .devices import DEFAULT_BATCH, choose_device, is_out_of_memory
 from .mirroring import DEFAULT_MIRROR, mirrored_softmax, resolve_mirror
 from .preprocess import PreprocessPlan, case_channels, normalized_slices, plan_preprocessing, slices_to_input
 
@@ -41,33 +41,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 PROBABILITY_STORAGE = ("uint8", "float16", "none")
-DEFAULT_BATCH = {"cpu": 4, "cuda": 32, "mps": 16}
 _BACKGROUND = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
 PHASE_SEGMENTING = "segmenting"
-
-
-def choose_device(requested: str | None = "auto") -> torch.device:
-    """``"auto"``: CUDA, then Apple MPS, then the CPU. Anything else must exist here."""
-    import torch
-
-    if requested in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(requested)
-    except (RuntimeError, TypeError) as error:
-        raise ModelError(f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"device {requested!r} requested but CUDA is not available")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ModelError(f"device {requested!r} requested but this machine has {torch.cuda.device_count()} GPU(s)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ModelError(f"device {requested!r} requested but MPS is not available")
-    return device
 
 
 @dataclass(frozen=True)
@@ -144,13 +119,6 @@ def _argmax_classes(probs: torch.Tensor) -> np.ndarray:
         labels[better] = c
         best = torch.maximum(best, probs[:, c])
     return labels.numpy()
-
-
-def _is_oom(error: BaseException) -> bool:
-    import torch
-
-    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), torch.cuda.OutOfMemoryError) if t)
-    return isinstance(error, oom_types)
 
 
 class Segmenter:
@@ -266,7 +234,7 @@ class Segmenter:
                     x = torch.from_numpy(chunk).to(self.device)
                     probs = mirrored_softmax(self.model, x, self.mirror, self.channels_last).cpu()
             except Exception as error:
-                if not _is_oom(error):
+                if not is_out_of_memory(error):
                     raise
                 self._recover_from_oom(error)
                 continue
