@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MIRROR_TIP = ("Average the network over in-plane flips: fewer isolated false spots and a steadier tumour core, "
               "one more pass per flip. auto = all four on a GPU, none on the CPU "
-              "(four passes take 12-20 s there on 2 cores).")
+              "(four passes take 11-21 s there on 2 cores).")
 
 
 def _flips_said(segmenter) -> tuple[str, str]:
