@@ -55,6 +55,14 @@ def test_bench_command_writes_json_for_each_architecture(tmp_path: Path, capsys:
     assert report["case"]["shape"] == [12, 40, 40] and report["machine"]["cpu_cores"] >= 1
 
 
+def test_bench_times_each_flip_averaging_asked_for(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    arguments = ["--phantom", "--shape", "12,40,40", "--device", "cpu", "--repeats", "1", "--threads", "1"]
+    assert main(["bench", *arguments, "--arch", "unet", "--mirror", "none", "all", "-o", str(out)]) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))["results"]
+    assert [(r["arch"], r["mirror"]) for r in results] == [("unet", "none"), ("unet", "all")]
+
+
 def test_bench_with_a_missing_model_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["bench", "--model", str(tmp_path / "none.safetensors")]) == 2
     assert "none.safetensors: no such checkpoint file" in capsys.readouterr().err

@@ -27,9 +27,9 @@ MIRROR_FLIPS: dict[str, tuple[tuple[int, ...], ...]] = {
     "ap": ((), (-2,)),
     "all": ((), (-1,), (-2,), (-2, -1)),
 }
-# "auto": every flip on a GPU, where four passes should cost well under a second (not measured yet); none on
-# the CPU, where one pass of a BraTS volume takes 2.5-5 s on 2 cores and the volume must take at most 5 s. "all" was the best
-# set on held-out phantoms (seeds 11000-11019), see docs/results/mirror-averaging.
+# "auto": every flip on a GPU, where four passes should cost well under a second (not measured yet); none
+# on the CPU, where one pass of a BraTS volume takes 2.5-5 s on 2 cores and the volume must take at most
+# 5 s. "all" was the best set on held-out phantoms (seeds 11000-11019), see docs/results/mirror-averaging.
 MIRROR_CHOICES = ("auto", *MIRROR_FLIPS)
 DEFAULT_MIRROR = "auto"
 

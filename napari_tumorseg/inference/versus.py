@@ -48,7 +48,7 @@ class VersusSpec:
         peer_roi: the peer's sliding window (None: its bundle's).
         batch_size: our slices per batch (None: the Segmenter's default).
         mirrors: each of ours is timed once per mirror setting listed
-            (``mirroring.MIRROR_FLIPS``; None: the Segmenter's default only).
+            (``mirroring.MIRROR_CHOICES``; None: the Segmenter's default only).
     """
 
     case_file: str
