@@ -32,7 +32,7 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
                 "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance",
-                "smoothing", "precision", "ema_decay")
+                "smoothing", "precision", "ema_decay", "init", "teacher", "teacher_flips", "distill_weight")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +86,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--last-out", type=Path,
                    help="with --ema-decay: also write the last step's own weights here (to compare the two)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and every random draw")
+    p.add_argument("--init", type=Path, help="start from this model's weights (same architecture) instead of "
+                   "random ones: a fine-tuning")
+    p.add_argument("--teacher", type=Path, help="a model whose softmax, averaged over --teacher-flips, the network "
+                   "also learns (distillation; training/distillation.py)")
+    p.add_argument("--teacher-flips", choices=("none", "lr", "ap", "all"),
+                   help="the teacher's in-plane flips (default all)")
+    p.add_argument("--distill-weight", type=float, help="weight of the teacher's term beside the truth's loss "
+                   "(default 1 with --teacher)")
     p.add_argument("--resume", type=Path, help="a .train-state file (or the output whose state is beside it)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
@@ -123,6 +131,13 @@ def _check(args: argparse.Namespace) -> None:
         raise TumorsegError(f"--ema-decay {args.ema_decay} must lie between 0 and 1")
     if args.last_out is not None and (not args.ema_decay or args.last_out.suffix != ".safetensors"):
         raise TumorsegError(f"{args.last_out}: --last-out needs --ema-decay and a .safetensors name")
+    if args.teacher is None and (args.teacher_flips is not None or args.distill_weight is not None):
+        raise TumorsegError("--teacher-flips and --distill-weight need --teacher")
+    if args.teacher is not None:
+        args.teacher_flips = args.teacher_flips or "all"
+        args.distill_weight = 1.0 if args.distill_weight is None else args.distill_weight
+        if args.distill_weight < 0:
+            raise TumorsegError(f"--distill-weight {args.distill_weight} must be >= 0")
     if args.crop % 2**args.depth:
         raise TumorsegError(f"--crop {args.crop} is not a multiple of 2**depth = {2**args.depth}")
     if args.data is None:
@@ -144,7 +159,8 @@ def _resume_args(args: argparse.Namespace) -> Any:
     explicit_steps = args.steps
     for name, value in state.info["args"].items():
         setattr(args, name, tuple(value) if name == "shape" and value else value)
-    args.data = Path(args.data) if args.data else None
+    for name in ("data", "init", "teacher"):
+        setattr(args, name, Path(getattr(args, name)) if getattr(args, name, None) else None)
     if explicit_steps is not None and explicit_steps != args.steps:
         print(f"tumorseg: the run's total steps change from {args.steps} to {explicit_steps}", file=sys.stderr)
         args.steps = explicit_steps
@@ -189,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..inference.devices import choose_device
     from ..models import build_model
+    from ..models.checkpoint import load_weights_into
     from ..training.data import Augmentation, validation_slices
     from ..training.loop import TrainConfig, Trainer
     from ..training.state import save_training_state, state_path_for
@@ -207,9 +224,13 @@ def run(args: argparse.Namespace) -> int:
         hparams["num_kernels"] = args.kernels
     torch.manual_seed(args.seed)
     model = build_model(args.arch, **hparams)
+    if args.init is not None:
+        load_weights_into(model, args.init)
+    teacher = _teacher(args, model) if args.teacher is not None else None
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed, epoch_steps=args.epoch_steps,
         anneal_fraction=args.anneal_fraction, precision=args.precision or "fp32", ema_decay=args.ema_decay or 0.0,
+        distill_weight=args.distill_weight or 0.0,
         augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout,
                                   tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance,
                                   smoothing=args.smoothing),
@@ -228,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
         save_training_state(state_path, training_state)
 
     validation = validation_slices(val_cache) if val_cache is not None else None
-    trainer = Trainer(model, train_cache, config, validation=validation, device=device, save_state=save_state)
+    trainer = Trainer(model, train_cache, config, validation=validation, device=device, save_state=save_state,
+                      teacher=teacher)
     if state is not None:
         trainer.load_state(state)
         print(f"tumorseg: resuming {state_path} at step {trainer.step}", file=sys.stderr)
@@ -244,6 +266,20 @@ def run(args: argparse.Namespace) -> int:
                      weights="the last step's weights, not averaged (--last-out)")
         print(args.last_out)
     return 0
+
+
+def _teacher(args: argparse.Namespace, student: Any) -> Any:
+    """The frozen teacher of a distillation run; it must read the student's inputs."""
+    from ..errors import TumorsegError
+    from ..models.checkpoint import load_checkpoint
+    from ..training.distillation import FlipTeacher
+
+    teacher = load_checkpoint(args.teacher).model
+    for name in ("num_modalities", "context", "num_classes"):
+        if getattr(teacher.config, name) != getattr(student.config, name):
+            raise TumorsegError(f"{args.teacher}: the teacher's {name} is {getattr(teacher.config, name)}, "
+                                f"the network's {getattr(student.config, name)}")
+    return FlipTeacher(teacher, args.teacher_flips)
 
 
 def _train(trainer: Any) -> bool:
@@ -311,7 +347,26 @@ def _write_model(out: Path, model: Any, args: argparse.Namespace, trainer: Any, 
         "resumed_with": commands[1:], "wall_time_s": round(wall, 1), "hardware": describe_machine(device),
         "final_loss": last.get("loss"), "weights": weights,
         "final_validation_dice": last.get("validation_average" if averaged else "validation"),
-        "final_temperature": get_temperature(model), "loss": "cross-entropy + (1 - soft Dice of NCR, ED, ET)",
+        "final_temperature": get_temperature(model), "loss": _loss_description(args),
         "optimizer": "AdamW, linear warm-up then cosine decay",
     }
+    if args.init is not None:
+        training["initial_weights"] = _model_reference(args.init)
+    if args.teacher is not None:
+        training["teacher"] = {**_model_reference(args.teacher), "flips": args.teacher_flips,
+                               "weight": args.distill_weight}
     write_card(out, new_card(out.stem, architecture, info.preprocessing.to_dict(), training))
+
+
+def _loss_description(args: argparse.Namespace) -> str:
+    truth = "cross-entropy + (1 - soft Dice of NCR, ED, ET)"
+    if args.teacher is None:
+        return truth
+    return f"{truth} + {args.distill_weight} x KL(teacher's softmax averaged over flips '{args.teacher_flips}' || network's)"
+
+
+def _model_reference(path: Path) -> dict[str, str]:
+    """A model file named by its path and the SHA-256 of its bytes (what the card says it started from)."""
+    import hashlib
+
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

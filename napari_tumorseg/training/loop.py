@@ -40,6 +40,7 @@ from ..models.precision import compute_precision, full_precision
 from ..models.dynconv import TemperatureAnnealer, get_temperature
 from .averaging import WeightAverage
 from .data import Augmentation, SliceCache, sample_batch
+from .distillation import FlipTeacher, distillation_loss
 from .state import TrainingState
 
 TRAINING_PRECISIONS = ("fp32", "bf16")
@@ -68,6 +69,8 @@ class TrainConfig:
             No "auto": a model's recipe does not change with the machine that trains it.
         ema_decay: 0 to write the last step's weights; else also keep an exponential moving
             average of the weights with this decay per step and write that (``training.averaging``).
+        distill_weight: weight of the distillation term (KL from a teacher's softmax,
+            ``training.distillation``) added to the truth's loss; used only with a teacher.
     """
 
     steps: int = 1000
@@ -84,6 +87,7 @@ class TrainConfig:
     augmentation: Augmentation = field(default_factory=Augmentation)
     precision: str = "fp32"
     ema_decay: float = 0.0
+    distill_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.precision not in TRAINING_PRECISIONS:
@@ -92,6 +96,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size and epoch_steps must be >= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.distill_weight < 0:
+            raise ValueError(f"distill_weight must be >= 0, got {self.distill_weight}")
         if not 0.0 <= self.anneal_fraction <= 1.0:
             raise ValueError(f"anneal_fraction must be in [0, 1], got {self.anneal_fraction}")
 
@@ -153,6 +159,8 @@ class Trainer:
         validation: per case ``(inputs, labels)`` of whole slices to score at each epoch's end, or None.
         device: where to train.
         save_state: called with a :class:`TrainingState` at each epoch's end and at the end.
+        teacher: a frozen network whose (flip-averaged) softmax the model also learns, weighted
+            ``config.distill_weight`` (``training.distillation``); None trains on the truth alone.
     """
 
     def __init__(
@@ -164,9 +172,11 @@ class Trainer:
         validation: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
         device: torch.device | str = "cpu",
         save_state: Callable[[TrainingState], None] | None = None,
+        teacher: FlipTeacher | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        self.teacher = None if teacher is None else teacher.to(self.device)
         self.data = data
         self.config = config
         self.validation = validation
@@ -190,6 +200,8 @@ class Trainer:
         with compute_precision(self.config.precision, self.device):
             logits = self.model(inputs)
         loss = dice_ce_loss(full_precision(logits), targets)
+        if self.teacher is not None and self.config.distill_weight > 0:
+            loss = loss + self.config.distill_weight * distillation_loss(logits, self.teacher(inputs))
         loss.backward()
         self.optimizer.step()
         if self.average is not None:
