@@ -38,7 +38,7 @@ def open_workflow(case: Case | PreparedCase, *, segment: bool = True, show: bool
     dock.layers.go_to_slice(_interesting_slice(case))
     job = None
     if restored is not None and restored.labels is not None:
-        from .segment_panel import restored_text
+        from .segment_wording import restored_text
 
         print(f"{case.name}: {restored_text(restored)}")
     elif segment:

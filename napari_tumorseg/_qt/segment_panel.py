@@ -24,10 +24,10 @@ from qtpy.QtWidgets import (
 
 from ..errors import CaseError
 from ..inference.mirroring import MIRROR_CHOICES
-from ..io.labels import CLASS_ABBREVIATIONS, CLASS_COLORS, CLASS_NAMES
 from ..jobs import Progress
 from ..workflow.suggest import slice_scores
 from .jobs import Job, notify_error
+from .segment_wording import MIRROR_TIP, flips_said, legend_html, restored_text
 
 if TYPE_CHECKING:
     from ..io.case import Case
@@ -37,29 +37,6 @@ if TYPE_CHECKING:
     from .layers import PluginLayers
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-MIRROR_TIP = ("Average the network over in-plane flips: fewer isolated false spots and a steadier tumour core, "
-              "one more pass per flip. auto = all four on a GPU, none on the CPU "
-              "(four passes take 11-21 s there on 2 cores).")
-
-
-def _flips_said(segmenter) -> tuple[str, str]:
-    """What the status line says of flip averaging: the flips used, or, where auto chose one pass, a hint."""
-    mirror = getattr(segmenter, "mirror", None)  # None: an imported model, run as it is
-    if mirror not in (None, "none"):
-        return f", averaged over flips ({mirror})", ""
-    if mirror == "none" and getattr(segmenter, "mirror_choice", "") == "auto":
-        return " in one pass", " Flip averaging ▸ all: fewer false spots, about four times the time."
-    return "", ""
-
-
-def legend_html() -> str:
-    rows = []
-    for value, (r, g, b, _) in CLASS_COLORS.items():
-        swatch = f"rgb({int(r * 255)},{int(g * 255)},{int(b * 255)})"
-        rows.append(f"<span style='color:{swatch}'>■</span> {value} {CLASS_ABBREVIATIONS[value]} — {CLASS_NAMES[value]}")
-    return "<br>".join(rows)
-
-
 class SegmentPanel(QGroupBox):
     """Chooses the model version (the state's selection) and fills the Segmentation layer with its output.
 
@@ -279,7 +256,7 @@ class SegmentPanel(QGroupBox):
             self.progress.resetFormat()
             segmenter = state.segmenter(version.id, device)
             warning = getattr(segmenter, "spacing_warning", lambda _: "")(case)
-            averaged, hint = _flips_said(segmenter)
+            averaged, hint = flips_said(segmenter)
             self.status.setText(f"Segmented with {version.id} on {result.device}{averaged} in {result.seconds:.1f} s."
                                 + hint + (f" Note: {warning}." if warning else ""))
 
@@ -396,13 +373,3 @@ class SegmentPanel(QGroupBox):
         self.status.setText(f"Loading {path.name}…")
         self.job = Job(loading, on_done=loaded, what=f"loading {path.name}")
         return self.job.start()
-
-
-def restored_text(restored: RestoredSession) -> str:
-    """What the Segment panel says when a case's saved session came back (not a silent 0 %)."""
-    steps = f", {restored.undo_steps} undo step(s)" if restored.undo_steps else ""
-    if restored.prediction is None:
-        return (f"Restored {len(restored.corrected)} corrected slice(s){steps}; the saved prediction could not "
-                "be read: segment the volume again (your corrections are kept).")
-    return (f"Restored the saved session: the prediction of {restored.model_id}, {len(restored.corrected)} "
-            f"corrected slice(s){steps}. Segment volume runs the model again (corrections are kept).")
