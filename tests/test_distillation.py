@@ -49,7 +49,7 @@ def test_distillation_loss_is_zero_on_agreement_and_its_gradient_moves_the_stude
     before.backward()
     with torch.no_grad():
         after = distillation_loss(student - 10.0 * student.grad, teacher)
-    assert float(after) < float(before)
+    assert after.item() < before.item()
 
 
 def test_the_trainer_adds_the_weighted_teacher_term_to_the_truths_loss(torch_single_thread):
@@ -114,6 +114,8 @@ def test_train_cli_starts_from_init_learns_a_teacher_and_its_card_names_both(par
     assert training["initial_weights"] == {"path": str(parent), "sha256": digest}
     assert training["teacher"] == {"path": str(parent), "sha256": digest, "flips": "lr", "weight": 1.0}
     assert "KL(teacher's softmax averaged over flips 'lr'" in training["loss"]
+    page = (tmp_path / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert f"- Started from: `{parent}` (SHA-256 {digest[:12]}…)" in page and "flips 'lr', weight 1.0" in page
     assert "--teacher-flips lr" in training["command"] and "--distill-weight 1.0" in training["command"]
     assert load_training_state(state_path_for(out)).info["args"]["teacher"] == str(parent)  # a resume keeps it
 

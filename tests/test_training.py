@@ -351,3 +351,29 @@ def test_the_weight_average_follows_its_recurrence_resumes_exactly_and_is_what_i
     averaged = _tiny_trainer("unet", tiny_cache, 6, torch, ema_decay=decay)
     with pytest.raises(ModelError, match="no weight average"):
         averaged.load_state(plain.state())
+
+
+def test_averaged_checkpoints_hold_the_mean_weights_and_refuse_another_architecture(tmp_path, torch_single_thread):
+    import torch
+
+    from napari_tumorseg.errors import ModelError
+    from napari_tumorseg.models import build_model
+    from napari_tumorseg.models.checkpoint import save_checkpoint
+    from napari_tumorseg.training.averaging import average_checkpoints
+
+    paths, models = [], []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        models.append(build_model("unet", base_width=4, depth=2))
+        paths.append(tmp_path / f"m{seed}.safetensors")
+        save_checkpoint(paths[-1], models[-1])
+    averaged = dict(average_checkpoints(paths).named_parameters())
+    moved = 0
+    for name, parameter in models[0].named_parameters():
+        mean = sum(dict(m.named_parameters())[name].detach() for m in models) / 3
+        assert torch.allclose(averaged[name], mean, atol=1e-6)
+        moved += not torch.allclose(averaged[name], parameter)
+    assert moved > 0  # the random convolutions (norm scales start at 1 in every seed)
+    save_checkpoint(tmp_path / "wide.safetensors", build_model("unet", base_width=8, depth=2))
+    with pytest.raises(ModelError, match="wide.safetensors: its architecture differs"):
+        average_checkpoints([paths[0], tmp_path / "wide.safetensors"])

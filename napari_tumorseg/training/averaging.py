@@ -61,3 +61,33 @@ class WeightAverage:
             raise ValueError(f"the saved weight average lacks {', '.join(missing[:3])}")
         for name in self.shadow:
             self.shadow[name] = shadow[name].to(torch.float32).clone()
+
+
+def average_checkpoints(paths: list) -> nn.Module:
+    """The uniform average of the weights of several checkpoints of one architecture ("model soup").
+
+    Wortsman et al. 2022: networks fine-tuned from one starting point lie in one
+    basin of the loss, where the mean of their weights is a network at least as
+    good as the ones averaged, at one network's cost. Networks trained from
+    different random starts do not share a basin: their mean is not a network.
+    Buffers (a Dy-CNN's temperature) are the first checkpoint's.
+
+    Raises ModelError (naming the file) when a checkpoint is unreadable or of another architecture.
+    """
+    from ..errors import ModelError
+    from ..models.checkpoint import load_checkpoint
+
+    if len(paths) < 2:
+        raise ValueError("averaging needs at least two checkpoints")
+    first = load_checkpoint(paths[0])
+    total = {name: p.detach().to(torch.float32).clone() for name, p in first.model.named_parameters()}
+    for path in paths[1:]:
+        other = load_checkpoint(path)
+        if other.config != first.config:
+            raise ModelError(f"{path}: its architecture differs from {paths[0]}'s; only one architecture averages")
+        for name, parameter in other.model.named_parameters():
+            total[name] += parameter.detach().to(torch.float32)
+    with torch.no_grad():
+        for name, parameter in first.model.named_parameters():
+            parameter.copy_(total[name] / len(paths))
+    return first.model

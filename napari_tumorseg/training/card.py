@@ -195,6 +195,19 @@ def _evaluation_lines(evaluations: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _lineage_lines(training: dict[str, Any]) -> list[str]:
+    """Where a fine-tuned network started and what taught it besides the truth."""
+    lines = []
+    start = training.get("initial_weights")
+    if start:
+        lines.append(f"- Started from: `{start['path']}` (SHA-256 {start['sha256'][:12]}…), not from random weights.")
+    teacher = training.get("teacher")
+    if teacher:
+        lines.append(f"- Teacher: `{teacher['path']}` (SHA-256 {teacher['sha256'][:12]}…), its softmax averaged over "
+                     f"flips '{teacher['flips']}', weight {teacher['weight']}.")
+    return lines
+
+
 def render_markdown(cards: list[dict[str, Any]]) -> str:
     """One page describing every card, metrics as mean ± std."""
     lines = ["# Shipped models", "", f"**{NOT_CLINICAL}**", "",
@@ -214,6 +227,7 @@ def render_markdown(cards: list[dict[str, Any]]) -> str:
                   f"- Command: `{training.get('command')}`",
                   *[f"- Resumed with: `{command}`" for command in training.get("resumed_with", [])],
                   *([f"- Note: {training['note']}"] if training.get("note") else []),
+                  *_lineage_lines(training),
                   *([f"- Trained: finished {training['finished']} (UTC)."] if training.get("finished") else []),
                   f"- Steps: {training.get('steps')}, batch {training.get('hyperparameters', {}).get('batch_size')}; "
                   f"wall time {training.get('wall_time_s', 0) / 60:.1f} min on {hardware.get('cpu')} "
