@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Train the shipped models (generator version 2, the default): both architectures on one shared slice cache.
 # About 70 min on 2 CPU cores with both runs side by side; each writes its model and card to out/models/.
+# The shipped U-Net is this run's U-Net fine-tuned further (2026-12-03): docs/results/flip-distillation/train.sh D 100
+# 101, then python scripts/average_weights.py (the commands are in that page and in the U-Net's card).
 set -eu
 cd "$(dirname "$0")/.."
 . .venv/bin/activate

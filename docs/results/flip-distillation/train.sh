@@ -10,7 +10,11 @@ shift
 cd "$(dirname "$0")/../../.."
 mkdir -p out/distil
 . .venv/bin/activate
-shipped=resources/models/glioma-unet.safetensors
+# The U-Net these fine-tunings started from: the one shipped until 2026-12-03 (commit ed57d1c). They ran when it was
+# resources/models/glioma-unet.safetensors (so their cards name that path); since S1 replaced it, it comes from git.
+shipped=out/distil/parent-unet.safetensors
+if [ ! -f "$shipped" ]; then git show ed57d1c:resources/models/glioma-unet.safetensors > "$shipped"; fi
+echo "12a24688623373704b7baaebc3359c72058c542570aa86c0d1db347836c5ad43  $shipped" | sha256sum --check --quiet
 # The shipped recipe (resources/models/MODEL_CARD.md), then the fine-tuning's own settings.
 common=(--arch unet --base-width 16 --depth 4 --context 1 --kernels 4 --domain glioma --synthetic-seeds 0:240
         --val-seeds 9000:9004 --val-cases 2 --batch 8 --crop 128 --epoch-steps 100
