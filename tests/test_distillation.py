@@ -102,22 +102,29 @@ def test_train_cli_starts_from_init_learns_a_teacher_and_its_card_names_both(par
     from napari_tumorseg.models.checkpoint import load_checkpoint
     from napari_tumorseg.training.state import load_training_state, state_path_for
 
-    out = tmp_path / "student.safetensors"
+    out, init = tmp_path / "student.safetensors", tmp_path / "start.safetensors"
+    init.write_bytes(parent.read_bytes())
     # A learning rate of ~0: the written weights are the starting ones, so --init reached the network.
-    args = _train_args(out, parent.parent / "cache") + ["--steps", "1", "--lr", "1e-12", "--init", str(parent),
+    args = _train_args(out, parent.parent / "cache") + ["--steps", "1", "--lr", "1e-12", "--init", str(init),
                                                          "--teacher", str(parent), "--teacher-flips", "lr"]
     assert main(args) == 0
     start, written = load_checkpoint(parent).model.state_dict(), load_checkpoint(out).model.state_dict()
     assert all(torch.allclose(start[k], written[k], atol=1e-6) for k in start)
     training = json.loads(out.with_name("student.card.json").read_text(encoding="utf-8"))["training"]
     digest = hashlib.sha256(parent.read_bytes()).hexdigest()
-    assert training["initial_weights"] == {"path": str(parent), "sha256": digest}
+    assert training["initial_weights"] == {"path": str(init), "sha256": digest}
     assert training["teacher"] == {"path": str(parent), "sha256": digest, "flips": "lr", "weight": 1.0}
     assert "KL(teacher's softmax averaged over flips 'lr'" in training["loss"]
     page = (tmp_path / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert f"- Started from: `{parent}` (SHA-256 {digest[:12]}…)" in page and "flips 'lr', weight 1.0" in page
+    assert f"- Started from: `{init}` (SHA-256 {digest[:12]}…)" in page and "flips 'lr', weight 1.0" in page
     assert "--teacher-flips lr" in training["command"] and "--distill-weight 1.0" in training["command"]
     assert load_training_state(state_path_for(out)).info["args"]["teacher"] == str(parent)  # a resume keeps it
+    init.unlink()  # a resumed run takes its weights from its state, and its card keeps what it started from
+    assert main(["train", "--resume", str(state_path_for(out)), "--out", str(out), "--steps", "2", "--threads", "1",
+                 "--device", "cpu", "--workers", "1", "--cache-dir", str(parent.parent / "cache")]) == 0
+    resumed = json.loads(out.with_name("student.card.json").read_text(encoding="utf-8"))["training"]
+    assert resumed["steps"] == 2 and resumed["initial_weights"] == training["initial_weights"]
+    assert resumed["teacher"] == training["teacher"]
 
 
 def test_train_cli_refuses_a_teacher_setting_without_a_teacher_and_a_teacher_of_other_inputs(parent, tmp_path, capsys):

@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         hparams["num_kernels"] = args.kernels
     torch.manual_seed(args.seed)
     model = build_model(args.arch, **hparams)
-    if args.init is not None:
+    if args.init is not None and state is None:  # a resumed run's weights come from its state
         load_weights_into(model, args.init)
     teacher = _teacher(args, model) if args.teacher is not None else None
     config = TrainConfig(
@@ -238,13 +238,15 @@ def run(args: argparse.Namespace) -> int:
     run_args = {name: (list(v) if isinstance(v := getattr(args, name), tuple) else
                        str(v) if isinstance(v, Path) else v) for name in RUN_SETTINGS}
     commands = list(state.info.get("commands", [])) if state else []
+    # What the run started from and learnt besides the truth, hashed when it starts (a resume may not find the files).
+    args.lineage = state.info.get("lineage", {}) if state else _lineage(args)
     commands.append(command_line(args))
     previous_wall = float(state.info.get("wall_time_s", 0.0)) if state else 0.0
     started = time.perf_counter()
     state_path = state_path_for(args.out)
 
     def save_state(training_state: Any) -> None:
-        training_state.info.update(args=run_args, commands=commands, data=data_description,
+        training_state.info.update(args=run_args, commands=commands, data=data_description, lineage=args.lineage,
                                    wall_time_s=previous_wall + time.perf_counter() - started)
         save_training_state(state_path, training_state)
 
@@ -350,11 +352,7 @@ def _write_model(out: Path, model: Any, args: argparse.Namespace, trainer: Any, 
         "final_temperature": get_temperature(model), "loss": _loss_description(args),
         "optimizer": "AdamW, linear warm-up then cosine decay",
     }
-    if args.init is not None:
-        training["initial_weights"] = _model_reference(args.init)
-    if args.teacher is not None:
-        training["teacher"] = {**_model_reference(args.teacher), "flips": args.teacher_flips,
-                               "weight": args.distill_weight}
+    training.update(args.lineage)
     write_card(out, new_card(out.stem, architecture, info.preprocessing.to_dict(), training))
 
 
@@ -363,6 +361,17 @@ def _loss_description(args: argparse.Namespace) -> str:
     if args.teacher is None:
         return truth
     return f"{truth} + {args.distill_weight} x KL(teacher's softmax averaged over flips '{args.teacher_flips}' || network's)"
+
+
+def _lineage(args: argparse.Namespace) -> dict[str, Any]:
+    """The card's ``initial_weights`` and ``teacher`` entries, for the ones the run has."""
+    lineage: dict[str, Any] = {}
+    if args.init is not None:
+        lineage["initial_weights"] = _model_reference(args.init)
+    if args.teacher is not None:
+        lineage["teacher"] = {**_model_reference(args.teacher), "flips": args.teacher_flips,
+                              "weight": args.distill_weight}
+    return lineage
 
 
 def _model_reference(path: Path) -> dict[str, str]:
