@@ -67,6 +67,9 @@ def test_pretrained_models_are_listed_read_only_and_the_unet_is_active_by_defaul
     shipped_card = registry.pretrained_dirs[0] / "unet-synthetic.card.json"
     shipped_card.write_text('{"metrics": {"WT": 0.95}}')
     assert registry.list()[1].metrics == {"WT": 0.95}
+    assert registry.list()[1].created.startswith("20")  # no training date in the card: the file's time
+    shipped_card.write_text('{"metrics": {"WT": 0.95}, "training": {"finished": "2026-11-30T22:56:46+00:00"}}')
+    assert registry.list()[1].created == "2026-11-30T22:56:46+00:00"  # the training date, not the file's
     shipped_card.write_text("{ broken")
     assert registry.list()[1].metrics == {"WT": 0.9}
     with pytest.raises(ModelError, match="cannot be deleted"):

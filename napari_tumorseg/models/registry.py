@@ -115,15 +115,19 @@ class ModelRegistry:
         except ModelError as error:
             return ModelVersion(path.stem, CORRUPT, path, read_only=True, error=str(error))
         metrics = info.metadata.get("metrics", {}) if isinstance(info.metadata, dict) else {}
+        # The file's time says when it was copied (a clone, an install), not when the model was made: the
+        # card's training date is used where there is one.
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
         # The model card beside the weights (``<stem>.card.json``) has the metrics recorded after training.
         try:
             card = json.loads(path.with_name(f"{path.stem}.card.json").read_text(encoding="utf-8"))
             metrics = card.get("metrics", metrics) if isinstance(card, dict) else metrics
-        except (OSError, ValueError, RecursionError):
+            finished = card.get("training", {}).get("finished") if isinstance(card, dict) else None
+            created = finished if isinstance(finished, str) and finished else created
+        except (OSError, ValueError, RecursionError, AttributeError):
             pass  # no card, or an unreadable one: the weights are still usable
         if not isinstance(metrics, dict):
             metrics = {}
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(path.stat().st_mtime))
         return ModelVersion(
             path.stem,
             PRETRAINED,
