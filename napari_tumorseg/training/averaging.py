@@ -67,8 +67,8 @@ def average_checkpoints(paths: list) -> nn.Module:
     """The uniform average of the weights of several checkpoints of one architecture ("model soup").
 
     Wortsman et al. 2022: networks fine-tuned from one starting point lie in one
-    basin of the loss, where the mean of their weights is a network at least as
-    good as the ones averaged, at one network's cost. Networks trained from
+    basin of the loss, where the mean of their weights is often better than the
+    ones averaged, at one network's cost (here: docs/results/flip-distillation). Networks trained from
     different random starts do not share a basin: their mean is not a network.
     Buffers (a Dy-CNN's temperature) are the first checkpoint's.
 
