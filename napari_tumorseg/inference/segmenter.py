@@ -140,6 +140,10 @@ class Segmenter:
         min_lesion_mm3: tumour components smaller than this are removed from a
             volume's labels (default 20 mm³; 0 keeps everything). The
             probabilities are left as the network gave them.
+        uncertain_max_ml, uncertain_mean: then tumour components smaller than
+            ``uncertain_max_ml`` (default 1 ml; 0 keeps them) whose mean tumour
+            probability is under ``uncertain_mean`` (default 0.8) are removed
+            too (see postprocess.py).
         mirror: in-plane flips whose softmax is averaged with the plain pass:
             "none", "lr", "ap", "all", or "auto" (the default: all on a GPU,
             none on the CPU); see mirroring.py. Each flip is one more forward
@@ -159,6 +163,8 @@ class Segmenter:
         channels_last: bool | None = None,
         min_lesion_mm3: float | None = None,
         mirror: str | None = None,
+        uncertain_max_ml: float | None = None,
+        uncertain_mean: float | None = None,
     ) -> None:
         import torch
 
@@ -174,10 +180,12 @@ class Segmenter:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_threads:
             torch.set_num_threads(int(num_threads))
-        from .postprocess import DEFAULT_MIN_LESION_MM3
+        from . import postprocess
 
-        # Specks smaller than this are removed from the volume's labels (see postprocess.py).
-        self.min_lesion_mm3 = DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
+        # Specks smaller than this, then small uncertain components, are removed from the volume's labels.
+        self.min_lesion_mm3 = postprocess.DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
+        self.uncertain_max_ml = postprocess.DEFAULT_UNCERTAIN_MAX_ML if uncertain_max_ml is None else float(uncertain_max_ml)
+        self.uncertain_mean = postprocess.DEFAULT_UNCERTAIN_MEAN if uncertain_mean is None else float(uncertain_mean)
         self.config = config
         self.preprocessing = preprocessing or PreprocessingConfig()
         self.device = choose_device(device)
@@ -291,6 +299,8 @@ class Segmenter:
         if self.probabilities != "none":
             cropped_probs = np.empty((NUM_CLASSES, *crop.padded_shape), dtype=background.dtype)
             cropped_probs[...] = background[:, None, None, None]
+        # 1 − P(background) as uint8, for the uncertainty rule (the stored probabilities may be "none").
+        tumour_probability = np.zeros(crop.padded_shape, np.uint8) if self.uncertain_max_ml > 0 else None
         todo = np.flatnonzero(plan.brain_slices)
         volume = normalized_slices(channels, plan)
         clock = Clock(len(todo), PHASE_SEGMENTING, cancel)
@@ -305,12 +315,11 @@ class Segmenter:
             labels[z_indices] = batch_labels
             if cropped_probs is not None:
                 cropped_probs[:, batch_slices] = self._store(probs.numpy()).transpose(1, 0, 2, 3)
+            if tumour_probability is not None:
+                tumour_probability[batch_slices] = 255 - np.rint(probs[:, 0].numpy() * 255.0).astype(np.uint8)
             done += len(batch_slices)
             yield clock.tick(units=len(batch_slices), data=SegmentedSlices(z_indices, batch_labels))
-        if self.min_lesion_mm3 > 0:
-            from .postprocess import remove_small_lesions
-
-            labels, _ = remove_small_lesions(labels, case.geometry.spacing, self.min_lesion_mm3)
+        labels = self._clean(labels, case, None if tumour_probability is None else crop.uncrop(tumour_probability))
         return SegmentationResult(
             labels=labels,
             probabilities=None if cropped_probs is None else crop.uncrop(cropped_probs, fill=background),
@@ -319,6 +328,19 @@ class Segmenter:
             batch_size=self.batch_size,
             slices_run=len(todo),
         )
+
+    def _clean(self, labels: np.ndarray, case: Case, tumour_probability: np.ndarray | None) -> np.ndarray:
+        """The volume's labels without specks and small uncertain components (see postprocess.py)."""
+        from .postprocess import remove_small_lesions, remove_uncertain_lesions
+
+        spacing = case.geometry.spacing
+        if self.min_lesion_mm3 > 0:
+            labels, _ = remove_small_lesions(labels, spacing, self.min_lesion_mm3)
+        if tumour_probability is not None:
+            labels, _ = remove_uncertain_lesions(
+                labels, tumour_probability, spacing, self.uncertain_max_ml, self.uncertain_mean
+            )
+        return labels
 
     def segment(self, case: Case) -> SegmentationResult:
         """Blocking :meth:`run` to the end."""
