@@ -52,6 +52,26 @@ def test_segment_averages_over_the_flips_asked_for(small_glioma_folder, tiny_che
     assert refused.value.code == 2 and "invalid choice: 'sideways'" in capsys.readouterr().err
 
 
+def test_segment_keeps_uncertain_components_when_asked_and_says_what_it_left_out(
+    small_glioma_folder, tiny_checkpoint, tmp_path, capsys, monkeypatch
+):
+    from napari_tumorseg.inference import postprocess
+    from napari_tumorseg.io import read_case
+
+    monkeypatch.setattr(postprocess, "DEFAULT_UNCERTAIN_MEAN", 1.01)  # an untrained network: every spot is unsure
+    monkeypatch.setattr(postprocess, "DEFAULT_UNCERTAIN_MAX_ML", 1e6)
+    case = read_case(small_glioma_folder)
+    masks = {}
+    for flags in ([], ["--keep-uncertain"]):
+        out = tmp_path / f"mask{len(flags)}.nii.gz"
+        assert main(["segment", str(small_glioma_folder), "-o", str(out), "--model", str(tiny_checkpoint), "--quiet",
+                     *flags]) == 0
+        masks[len(flags)] = case.geometry.to_canonical(np.asarray(nib.load(out).dataobj))
+        said = capsys.readouterr().err
+        assert ("small uncertain tumour component(s)" in said) == (not flags)
+    assert not masks[0].any() and masks[1].any()
+
+
 def test_segment_refuses_to_overwrite_and_reports_bad_input(small_glioma_folder, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "exists.nii.gz"
     out.write_bytes(b"keep me")

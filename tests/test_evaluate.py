@@ -165,6 +165,19 @@ def test_evaluate_cli_records_flip_averaged_figures_apart_from_one_pass(tiny_mod
     assert averaged["per_case"] != one_pass["per_case"]
 
 
+def test_evaluate_cli_records_figures_with_uncertain_components_kept_apart(tiny_model, tmp_path, capsys):
+    from napari_tumorseg.training.card import card_path_for
+
+    common = ["evaluate", "--synthetic", "glioma", "--seeds", "10001:10002", "--shape", TINY, "--model",
+              str(tiny_model), "--record", "--threads", "1", "--device", "cpu"]
+    assert main(common) == 0
+    assert main([*common, "--keep-uncertain"]) == 0
+    assert "small uncertain components kept" in capsys.readouterr().out
+    card = json.loads(card_path_for(tiny_model).read_text(encoding="utf-8"))["evaluation"]
+    kept = card["synthetic-glioma-keep-uncertain"]
+    assert kept["command"].endswith("--keep-uncertain") and "--keep-uncertain" not in card["synthetic-glioma"]["command"]
+
+
 def test_evaluate_cli_needs_cases(capsys):
     assert main(["evaluate"]) == 2
     assert main(["evaluate", "--synthetic", "glioma"]) == 2

@@ -90,7 +90,8 @@ def test_the_segmenter_runs_one_pass_per_flip_and_averages_them() -> None:
         model = _model()
         shapes = []
         model.register_forward_pre_hook(lambda _m, args, shapes=shapes: shapes.append(args[0].shape[0]))
-        segmenter = Segmenter(model, device="cpu", probabilities="float16", mirror=name, min_lesion_mm3=0)
+        segmenter = Segmenter(model, device="cpu", probabilities="float16", mirror=name, min_lesion_mm3=0,
+                              uncertain_max_ml=0)
         result = segmenter.segment(case)
         probs[name], passes[name] = result.class_probabilities(), sum(shapes)
         np.testing.assert_allclose(probs[name].sum(axis=0), 1.0, atol=3e-3)

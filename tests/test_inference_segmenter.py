@@ -55,7 +55,8 @@ def _count_forwards(model: nn.Module) -> list[tuple[int, ...]]:
 @pytest.mark.parametrize("arch", ["unet", "dycnn"])
 def test_labels_and_probabilities_on_the_full_grid(arch: str) -> None:
     case = _case()
-    segmenter = Segmenter(_model(arch), device="cpu", batch_size=3, probabilities="float16", min_lesion_mm3=0)
+    segmenter = Segmenter(_model(arch), device="cpu", batch_size=3, probabilities="float16", min_lesion_mm3=0,
+                          uncertain_max_ml=0)
     result = segmenter.segment(case)
     assert result.labels.shape == SHAPE and result.labels.dtype == np.uint8
     assert result.probabilities.shape == (4, *SHAPE) and result.probabilities.dtype == np.float16
@@ -148,7 +149,8 @@ def test_a_case_with_only_t2_and_flair_segments_with_availability_planes() -> No
 @pytest.mark.parametrize("context", [0, 2])
 def test_single_slice_equals_that_slice_of_the_volume(context: int) -> None:
     case = _case()
-    segmenter = Segmenter(_model("dycnn", context=context), device="cpu", probabilities="float16", min_lesion_mm3=0)
+    segmenter = Segmenter(_model("dycnn", context=context), device="cpu", probabilities="float16", min_lesion_mm3=0,
+                          uncertain_max_ml=0)
     volume = segmenter.segment(case)
     for z in (0, 2, 7, SHAPE[0] - 1):
         one = segmenter.segment_slice(case, z)

@@ -80,6 +80,26 @@ def test_flip_averaging_chosen_in_the_panel_segments_and_says_so(qtbot, dock, sm
     assert "averaged over flips (all)" in panel.status.text()
 
 
+def test_keep_small_unsure_spots_chosen_in_the_panel(qtbot, dock, small_glioma_folder, monkeypatch):
+    """The clean-up's count reaches the status line; the checkbox makes the next segmentation keep the spots."""
+    from napari_tumorseg.inference import postprocess
+
+    monkeypatch.setattr(postprocess, "DEFAULT_UNCERTAIN_MEAN", 1.01)  # every small component is "unsure" here
+    monkeypatch.setattr(postprocess, "DEFAULT_UNCERTAIN_MAX_ML", 1e6)
+    panel = dock.segment_panel
+    assert not panel.keep_uncertain_box.isChecked()
+    panel.device_box.setCurrentText("cpu")
+    layer = open_and_segment(qtbot, dock, small_glioma_folder)
+    version = dock.state.selected_version.id
+    assert dock.state.segmenter(version, "cpu").uncertain_max_ml == 1e6
+    assert "small unsure spot(s)" in panel.status.text() and not layer.data.any()
+    panel.keep_uncertain_box.setChecked(True)
+    assert dock.settings.keep_uncertain
+    wait_for(qtbot, panel.segment_volume())
+    assert dock.state.segmenter(version, "cpu").uncertain_max_ml == 0
+    assert "unsure spot" not in panel.status.text() and layer.data.any()
+
+
 def test_uncertainty_overlay_follows_the_checkbox(qtbot, dock, small_glioma_folder):
     open_and_segment(qtbot, dock, small_glioma_folder)
     dock.correct_panel.uncertainty_box.setChecked(True)
@@ -96,11 +116,13 @@ def test_settings_persist_in_a_new_dock(qtbot, make_napari_viewer, dock, small_g
     dock.adapt_panel.method_box.setCurrentIndex(dock.adapt_panel.method_box.findData("naive"))
     dock.segment_panel.device_box.setCurrentText("cpu")
     dock.segment_panel.mirror_box.setCurrentText("lr")
+    dock.segment_panel.keep_uncertain_box.setChecked(True)
     dock.correct_panel.count_box.setValue(7)
     again = TumourSegmentationWidget(make_napari_viewer(), state=dock.state)
     assert again.adapt_panel.method() == "naive"
     assert again.segment_panel.device_box.currentText() == "cpu"
     assert again.segment_panel.mirror_box.currentText() == "lr"
+    assert again.segment_panel.keep_uncertain_box.isChecked() and again.state.keep_uncertain
     assert again.correct_panel.count_box.value() == 7
     assert again.settings.last_folder == str(small_glioma_folder)
 

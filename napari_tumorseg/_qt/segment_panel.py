@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -27,7 +28,7 @@ from ..inference.mirroring import MIRROR_CHOICES
 from ..jobs import Progress
 from ..workflow.suggest import slice_scores
 from .jobs import Job, notify_error
-from .segment_wording import MIRROR_TIP, flips_said, legend_html, restored_text
+from .segment_wording import KEEP_UNCERTAIN_TIP, MIRROR_TIP, flips_said, legend_html, restored_text, uncertain_said
 
 if TYPE_CHECKING:
     from ..io.case import Case
@@ -80,6 +81,11 @@ class SegmentPanel(QGroupBox):
         self.mirror_box.setCurrentText(settings.mirror if settings.mirror in MIRROR_CHOICES else "auto")
         self.mirror_box.currentTextChanged.connect(self._mirror_chosen)
         state.select_mirror(self.mirror_box.currentText())
+        self.keep_uncertain_box = QCheckBox("Keep small unsure spots")
+        self.keep_uncertain_box.setToolTip(KEEP_UNCERTAIN_TIP)
+        self.keep_uncertain_box.setChecked(settings.keep_uncertain)
+        self.keep_uncertain_box.toggled.connect(self._keep_uncertain_chosen)
+        state.select_keep_uncertain(settings.keep_uncertain)
         self.segment_button = QPushButton("Segment volume")
         self.slice_button = QPushButton("Segment this slice")
         self.cancel_button = QPushButton("Cancel")
@@ -107,6 +113,7 @@ class SegmentPanel(QGroupBox):
         form.addRow("", self.provenance)
         form.addRow("Device", self.device_box)
         form.addRow("Flip averaging", self.mirror_box)
+        form.addRow("", self.keep_uncertain_box)
         # Two rows: three buttons side by side clip Cancel in a narrow dock.
         buttons = QGridLayout()
         buttons.addWidget(self.segment_button, 0, 0)
@@ -164,6 +171,11 @@ class SegmentPanel(QGroupBox):
         self.settings.device = device
         self.settings.save_quietly()
         self.state.select_device(device)
+
+    def _keep_uncertain_chosen(self, keep: bool) -> None:
+        self.settings.keep_uncertain = keep
+        self.settings.save_quietly()
+        self.state.select_keep_uncertain(keep)
 
     def _mirror_chosen(self, mirror: str) -> None:
         self.settings.mirror = mirror
@@ -258,7 +270,7 @@ class SegmentPanel(QGroupBox):
             warning = getattr(segmenter, "spacing_warning", lambda _: "")(case)
             averaged, hint = flips_said(segmenter)
             self.status.setText(f"Segmented with {version.id} on {result.device}{averaged} in {result.seconds:.1f} s."
-                                + hint + (f" Note: {warning}." if warning else ""))
+                                + uncertain_said(result) + hint + (f" Note: {warning}." if warning else ""))
 
         def on_stopped(cancelled: bool) -> None:
             """Cancel (or failure) keeps the previous state: the labels as they were before this run."""

@@ -61,3 +61,16 @@ def add_mirror_argument(parser: argparse.ArgumentParser) -> None:
         help="average the network over in-plane flips: lr, ap, all (4 passes), none; "
              "default auto = all on a GPU, none on the CPU",
     )
+
+
+def add_keep_uncertain_argument(parser: argparse.ArgumentParser) -> None:
+    """``--keep-uncertain``: keep the small uncertain tumour components the clean-up removes (postprocess.py)."""
+    parser.add_argument(
+        "--keep-uncertain", action="store_true",
+        help="keep tumour components under 1 ml whose mean probability is under 0.8 (removed by default)",
+    )
+
+
+def uncertain_option(args: argparse.Namespace) -> dict[str, float]:
+    """The Segmenter's keyword for ``--keep-uncertain`` (none: the default clean-up)."""
+    return {"uncertain_max_ml": 0.0} if getattr(args, "keep_uncertain", False) else {}

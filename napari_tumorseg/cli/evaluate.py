@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers: the dispatcher's subparsers.
     """
-    from ._types import add_mirror_argument, grid_shape, positive_int, seed_range
+    from ._types import add_keep_uncertain_argument, add_mirror_argument, grid_shape, positive_int, seed_range
 
     p = subparsers.add_parser("evaluate", help="Dice, HD95 and volumes (WT, TC, ET) per case, and a summary",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,10 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, help="slices per batch")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     add_mirror_argument(p)
+    add_keep_uncertain_argument(p)
     p.set_defaults(func=run)
 
 
-def _load(spec: str | None, device: str, batch_size: int | None, mirror: str | None) -> tuple[str, Any, Path | None]:
+def _load(
+    spec: str | None, device: str, batch_size: int | None, mirror: str | None, **cleanup: float
+) -> tuple[str, Any, Path | None]:
     """(name, Segmenter, checkpoint path or None) for a file, a version id, or the active version."""
     from ..inference.segmenter import Segmenter
     from ..models.checkpoint import load_checkpoint
@@ -96,7 +99,7 @@ def _load(spec: str | None, device: str, batch_size: int | None, mirror: str | N
         loaded, version = ModelRegistry().load(spec)
         name, path = version.id, Path(version.weights) if version.read_only else None
     segmenter = Segmenter(loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device,
-                          batch_size=batch_size, probabilities="none", mirror=mirror)
+                          batch_size=batch_size, probabilities="none", mirror=mirror, **cleanup)
     return name, segmenter, path
 
 
@@ -155,7 +158,7 @@ def _cases(args: argparse.Namespace) -> tuple[Any, int, str, str]:
 def command_line(args: argparse.Namespace) -> str:
     parts = ["tumorseg", "evaluate"] + ([str(args.cases)] if args.cases else [])
     for name in ("synthetic", "seeds", "shape", "generator_version", "model", "shipped", "missing", "lesion_wise",
-                 "device", "threads", "mirror"):
+                 "device", "threads", "mirror", "keep_uncertain"):
         value = getattr(args, name)
         flag = "--" + name.replace("_", "-")
         if value in (None, False, (), []):
@@ -228,12 +231,20 @@ def run(args: argparse.Namespace) -> int:
             raise TumorsegError("--missing removes every modality")
         description += f", only {'+'.join(left)}"
         key += "-only-" + "+".join(left)
-    loaded = _distinct_names([_load(spec, args.device, args.batch_size, args.mirror) for spec in _model_specs(args)])
+    from ._types import uncertain_option
+
+    cleanup = uncertain_option(args)
+    loaded = _distinct_names(
+        [_load(spec, args.device, args.batch_size, args.mirror, **cleanup) for spec in _model_specs(args)]
+    )
     segmenters = {name: segmenter for name, segmenter, _ in loaded}
     mirror = getattr(next(iter(segmenters.values())), "mirror", "none")
     if mirror != "none":  # a card keeps flip-averaged figures apart from one-pass ones
         description += f", softmax averaged over flips ({mirror})"
         key += f"-mirror-{mirror}"
+    if cleanup:  # a card keeps these apart from the masks the plugin shows
+        description += ", small uncertain components kept"
+        key += "-keep-uncertain"
     print(f"# {description}; models: {', '.join(segmenters)}", flush=True)
     evaluation = _run_evaluation(args, segmenters, cases)
     device = str(next(iter(segmenters.values())).device)

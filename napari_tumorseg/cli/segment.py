@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..io.case import MODALITIES
-from ._types import add_mirror_argument, positive_int
+from ._types import add_keep_uncertain_argument, add_mirror_argument, positive_int, uncertain_option
 from .prepare import add_prepare_arguments, options_from
 
 
@@ -42,17 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="for a prepared scan: the grid the mask is written on (default: the reference's)")
     add_prepare_arguments(parser)
     add_mirror_argument(parser)
+    add_keep_uncertain_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
 def load_segmenter(
-    model: str | None, device: str, batch_size: int | None = None, trust: bool = False, mirror: str | None = None
+    model: str | None, device: str, batch_size: int | None = None, trust: bool = False, mirror: str | None = None,
+    **cleanup: float,
 ):
     """A Segmenter for a version id, a checkpoint file, an imported model, or the active version.
 
-    ``mirror`` (see inference/mirroring.py) applies to our own networks; an imported model runs as it is.
+    ``mirror`` (see inference/mirroring.py) and ``cleanup`` (the Segmenter's ``uncertain_max_ml`` and
+    ``uncertain_mean``, see inference/postprocess.py) apply to our own networks; an imported model runs as it is.
     """
     from ..inference.segmenter import Segmenter
     from ..models.external import model_kind
@@ -65,11 +68,12 @@ def load_segmenter(
         imported = load_imported(model, trust=trust)
         return ImportedSegmenter(imported, device=device), imported.label
     if model is not None and Path(model).suffix in (".safetensors", ".pt", ".pth"):
-        return Segmenter.from_checkpoint(model, device=device, batch_size=batch_size, mirror=mirror), Path(model).stem
+        return (Segmenter.from_checkpoint(model, device=device, batch_size=batch_size, mirror=mirror, **cleanup),
+                Path(model).stem)
     loaded, version = ModelRegistry().load(model)
     segmenter = Segmenter(
         loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device, batch_size=batch_size,
-        mirror=mirror,
+        mirror=mirror, **cleanup,
     )
     return segmenter, version.id
 
@@ -100,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if seg and not sources.dicom_series:  # refused now, not after the segmentation
         raise CaseError(args.case, "a DICOM SEG needs a case read from DICOM series; export NIfTI for this case")
     segmenter, model_id = load_segmenter(
-        args.model, args.device, args.batch_size, trust=args.trust_model, mirror=args.mirror
+        args.model, args.device, args.batch_size, trust=args.trust_model, mirror=args.mirror, **uncertain_option(args)
     )
     preparation = None
     if case is None:
@@ -117,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"prepared: {'; '.join(preparation.steps) or 'nothing to do'}", file=sys.stderr)
     print(f"{written}: {model_id} on {result.device}, {result.slices_run} slices in {result.seconds:.1f} s, {labels}",
           file=sys.stderr)
+    if getattr(result, "uncertain_removed", 0):
+        print(f"left out {result.uncertain_removed} small uncertain tumour component(s) (under 1 ml, mean probability "
+              "under 0.8); --keep-uncertain keeps them", file=sys.stderr)
     return 0
 
 

@@ -71,6 +71,8 @@ class SegmentationResult:
         device: where the network ran (the last device, after any fallback).
         batch_size: the batch size in use at the end.
         slices_run: slices that went through the network.
+        uncertain_removed: small uncertain tumour components the clean-up left out
+            of ``labels`` (see postprocess.py; the probabilities keep them).
     """
 
     labels: np.ndarray
@@ -79,6 +81,7 @@ class SegmentationResult:
     device: str
     batch_size: int
     slices_run: int
+    uncertain_removed: int = 0
 
     def class_probabilities(self) -> np.ndarray:
         """``(4, Z, Y, X)`` float32 probabilities (dequantised)."""
@@ -184,8 +187,8 @@ class Segmenter:
 
         # Specks smaller than this, then small uncertain components, are removed from the volume's labels.
         self.min_lesion_mm3 = postprocess.DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
-        self.uncertain_max_ml = postprocess.DEFAULT_UNCERTAIN_MAX_ML if uncertain_max_ml is None else float(uncertain_max_ml)
-        self.uncertain_mean = postprocess.DEFAULT_UNCERTAIN_MEAN if uncertain_mean is None else float(uncertain_mean)
+        self.uncertain_max_ml = float(postprocess.DEFAULT_UNCERTAIN_MAX_ML if uncertain_max_ml is None else uncertain_max_ml)
+        self.uncertain_mean = float(postprocess.DEFAULT_UNCERTAIN_MEAN if uncertain_mean is None else uncertain_mean)
         self.config = config
         self.preprocessing = preprocessing or PreprocessingConfig()
         self.device = choose_device(device)
@@ -319,7 +322,9 @@ class Segmenter:
                 tumour_probability[batch_slices] = 255 - np.rint(probs[:, 0].numpy() * 255.0).astype(np.uint8)
             done += len(batch_slices)
             yield clock.tick(units=len(batch_slices), data=SegmentedSlices(z_indices, batch_labels))
-        labels = self._clean(labels, case, None if tumour_probability is None else crop.uncrop(tumour_probability))
+        labels, uncertain_removed = self._clean(
+            labels, case, None if tumour_probability is None else crop.uncrop(tumour_probability)
+        )
         return SegmentationResult(
             labels=labels,
             probabilities=None if cropped_probs is None else crop.uncrop(cropped_probs, fill=background),
@@ -327,20 +332,21 @@ class Segmenter:
             device=str(self.device),
             batch_size=self.batch_size,
             slices_run=len(todo),
+            uncertain_removed=uncertain_removed,
         )
 
-    def _clean(self, labels: np.ndarray, case: Case, tumour_probability: np.ndarray | None) -> np.ndarray:
-        """The volume's labels without specks and small uncertain components (see postprocess.py)."""
+    def _clean(
+        self, labels: np.ndarray, case: Case, tumour_probability: np.ndarray | None
+    ) -> tuple[np.ndarray, int]:
+        """The volume's labels without specks and small uncertain components, and how many of the latter went."""
         from .postprocess import remove_small_lesions, remove_uncertain_lesions
 
         spacing = case.geometry.spacing
         if self.min_lesion_mm3 > 0:
             labels, _ = remove_small_lesions(labels, spacing, self.min_lesion_mm3)
-        if tumour_probability is not None:
-            labels, _ = remove_uncertain_lesions(
-                labels, tumour_probability, spacing, self.uncertain_max_ml, self.uncertain_mean
-            )
-        return labels
+        if tumour_probability is None:
+            return labels, 0
+        return remove_uncertain_lesions(labels, tumour_probability, spacing, self.uncertain_max_ml, self.uncertain_mean)
 
     def segment(self, case: Case) -> SegmentationResult:
         """Blocking :meth:`run` to the end."""

@@ -212,7 +212,10 @@ def render_markdown(cards: list[dict[str, Any]]) -> str:
     """One page describing every card, metrics as mean ± std."""
     lines = ["# Shipped models", "", f"**{NOT_CLINICAL}**", "",
              "Generated from the `*.card.json` files in this folder by `napari_tumorseg.training.card`; "
-             "every number comes from the commands quoted.", ""]
+             "every number comes from the commands quoted.", "",
+             "The figures score the masks the plugin shows: tumour components under 20 mm³ removed, and those under "
+             "1 ml whose mean tumour probability is under 0.8 (`napari_tumorseg/inference/postprocess.py`; sets named "
+             "`…-keep-uncertain` keep the latter).", ""]
     for card in cards:
         arch, training = card.get("architecture", {}), card.get("training", {})
         data, hardware = training.get("data", {}), training.get("hardware", {})

@@ -16,6 +16,7 @@ class Settings:
     method: str = "active"
     device: str = "auto"
     mirror: str = "auto"
+    keep_uncertain: bool = False
     suggestions: int = 5
     auto_prepare: bool = True
 

@@ -75,12 +75,13 @@ class ReviewState:
         self.imported: dict[str, tuple[ModelVersion, ImportedModel]] = {}  # the user's own models, by id
         self.device = "auto"
         self.mirror = "auto"  # flip averaging of our networks (inference/mirroring.py)
+        self.keep_uncertain = False  # keep the small uncertain components the clean-up removes (postprocess.py)
         # The Prepare step: how the case was prepared, the brain the tumour model runs inside (the
         # array the Brain mask layer shows and the user corrects), and what an unprepared scan still needs.
         self.preparation: Preparation | None = None
         self.brain: np.ndarray | None = None
         self.findings: Findings | None = None
-        self._segmenters: dict[tuple[str, str, str], Segmenter] = {}
+        self._segmenters: dict[tuple[str, str, str, bool], Segmenter] = {}
 
     # --- models ------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ class ReviewState:
 
     def segmenter(self, version_id: str, device: str = "auto") -> Segmenter:
         """A Segmenter for a model version or an imported model (kept, so a second run is warm)."""
-        key = (version_id, device, self.mirror)
+        key = (version_id, device, self.mirror, self.keep_uncertain)
         if key not in self._segmenters:
             from ..inference.segmenter import Segmenter
 
@@ -107,7 +108,7 @@ class ReviewState:
             loaded, _ = self.registry.load(version_id)
             self._segmenters[key] = Segmenter(
                 loaded.model, config=loaded.config, preprocessing=loaded.preprocessing, device=device,
-                mirror=self.mirror,
+                mirror=self.mirror, **({"uncertain_max_ml": 0.0} if self.keep_uncertain else {}),
             )
         return self._segmenters[key]
 
@@ -139,6 +140,10 @@ class ReviewState:
 
         resolve_mirror(mirror, "cpu")  # a ValueError for an unknown name, now
         self.mirror = mirror
+
+    def select_keep_uncertain(self, keep: bool) -> None:
+        """Whether the next segmentation keeps the small uncertain components (the Segment panel's choice)."""
+        self.keep_uncertain = bool(keep)
 
     def select_device(self, device: str) -> None:
         """Where the model runs ("auto", "cpu", "cuda", ...): the Segment panel's choice, used to adapt too."""
