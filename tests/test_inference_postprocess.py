@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_tumorseg.inference.postprocess import (
+    clean_labels,
     component_confidence,
     remove_small_lesions,
     remove_uncertain_lesions,
@@ -64,6 +65,17 @@ def test_uncertain_small_components_removed():
     assert remove_uncertain_lesions(labels, probability, (4.0, 1.0, 1.0), 1.0, 0.8)[1] == 1
     assert remove_uncertain_lesions(labels, probability, (1.0, 1.0, 1.0), 5.0, 0.8)[1] == 2
     assert remove_uncertain_lesions(labels, probability, (1.0, 1.0, 1.0), 0.0, 0.8)[1] == 0  # 0: off
+
+
+def test_both_rules_in_one_pass_count_a_speck_once():
+    labels, probability = _three_components()
+    cleaned, specks, uncertain = clean_labels(labels, (1.0, 1.0, 1.0), probability, 100.0, 1.0, 0.8)
+    assert (specks, uncertain) == (2, 0)  # both 64 mm³ components are specks at 100 mm³, the unsure one included
+    assert cleaned[2:6, 2:6, 2:6].max() == 0 and cleaned[2:12, 10:30, 10:30].min() == 2
+    cleaned, specks, uncertain = clean_labels(labels, (1.0, 1.0, 1.0), probability, 20.0, 1.0, 0.8)
+    assert (specks, uncertain) == (0, 1)
+    two_steps = remove_uncertain_lesions(remove_small_lesions(labels, (1.0,) * 3, 20.0)[0], probability, (1.0,) * 3)[0]
+    np.testing.assert_array_equal(cleaned, two_steps)
 
 
 def test_confidence_is_the_mean_over_the_component_in_either_storage():

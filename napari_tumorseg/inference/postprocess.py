@@ -36,23 +36,49 @@ def tumour_components(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(labels > 0, structure=np.ones((3, 3, 3), bool))
 
 
+def clean_labels(
+    labels: np.ndarray,
+    spacing: tuple[float, float, float],
+    tumour_probability: np.ndarray | None = None,
+    min_volume_mm3: float = DEFAULT_MIN_LESION_MM3,
+    max_ml: float = DEFAULT_UNCERTAIN_MAX_ML,
+    min_mean: float = DEFAULT_UNCERTAIN_MEAN,
+) -> tuple[np.ndarray, int, int]:
+    """Both rules in one labelling: the cleaned labels (a new array), the specks and the uncertain components removed.
+
+    ``tumour_probability`` (1 − P(background) on the labels' grid, float 0..1 or uint8 p · 255) is needed for the
+    second rule only; None, or ``max_ml`` 0, skips it. ``min_volume_mm3`` 0 skips the first.
+    """
+    cleaned = labels.copy()
+    if not labels.any():
+        return cleaned, 0, 0
+    components, count = tumour_components(labels)
+    inside = components > 0
+    ids = components[inside] - 1  # the component of each tumour voxel; reading only these keeps it fast
+    sizes_ml = np.bincount(ids, minlength=count) * float(np.prod(spacing)) / 1000.0
+    specks = sizes_ml * 1000.0 < min_volume_mm3
+    uncertain = np.zeros(count, bool)
+    if tumour_probability is not None and max_ml > 0:
+        confidence = _mean_per_component(ids, count, tumour_probability[inside])
+        uncertain = ~specks & uncertain_components(sizes_ml, confidence, max_ml, min_mean)
+    drop = specks | uncertain
+    if drop.any():
+        cleaned[inside] = np.where(drop[ids], 0, labels[inside])
+    return cleaned, int(specks.sum()), int(uncertain.sum())
+
+
 def remove_small_lesions(
     labels: np.ndarray, spacing: tuple[float, float, float], min_volume_mm3: float = DEFAULT_MIN_LESION_MM3
 ) -> tuple[np.ndarray, int]:
-    """Labels with tumour components under ``min_volume_mm3`` removed.
+    """Labels with tumour components under ``min_volume_mm3`` removed, and how many went."""
+    cleaned, specks, _ = clean_labels(labels, spacing, None, min_volume_mm3)
+    return cleaned, specks
 
-    Returns the cleaned labels (a new array) and how many components were removed.
-    """
-    if min_volume_mm3 <= 0 or not labels.any():
-        return labels.copy(), 0
-    components, count = tumour_components(labels)
-    voxel_mm3 = float(np.prod(spacing))
-    sizes = np.bincount(components.ravel(), minlength=count + 1) * voxel_mm3
-    small = sizes < min_volume_mm3
-    small[0] = False  # background is not a lesion
-    cleaned = labels.copy()
-    cleaned[small[components]] = 0
-    return cleaned, int(small.sum())
+
+def _mean_per_component(ids: np.ndarray, count: int, values: np.ndarray) -> np.ndarray:
+    scale = 255.0 if values.dtype == np.uint8 else 1.0
+    sums = np.bincount(ids, weights=values.astype(np.float64), minlength=count)
+    return sums / np.maximum(np.bincount(ids, minlength=count), 1) / scale
 
 
 def component_confidence(components: np.ndarray, count: int, tumour_probability: np.ndarray) -> np.ndarray:
@@ -60,11 +86,8 @@ def component_confidence(components: np.ndarray, count: int, tumour_probability:
 
     ``tumour_probability`` is 1 − P(background) on the labels' grid: float in 0..1, or uint8 (p · 255).
     """
-    scale = 255.0 if tumour_probability.dtype == np.uint8 else 1.0
-    flat = components.ravel()
-    sums = np.bincount(flat, weights=tumour_probability.ravel().astype(np.float64), minlength=count + 1)
-    sizes = np.bincount(flat, minlength=count + 1)
-    return sums[1:] / np.maximum(sizes[1:], 1) / scale
+    inside = components > 0
+    return _mean_per_component(components[inside] - 1, count, tumour_probability[inside])
 
 
 def uncertain_components(
@@ -85,11 +108,5 @@ def remove_uncertain_lesions(
 
     Returns the cleaned labels (a new array) and how many components were removed. ``max_ml`` 0 removes none.
     """
-    if max_ml <= 0 or not labels.any():
-        return labels.copy(), 0
-    components, count = tumour_components(labels)
-    sizes_ml = np.bincount(components.ravel(), minlength=count + 1)[1:] * float(np.prod(spacing)) / 1000.0
-    drop = uncertain_components(sizes_ml, component_confidence(components, count, tumour_probability), max_ml, min_mean)
-    cleaned = labels.copy()
-    cleaned[np.concatenate([[False], drop])[components]] = 0
-    return cleaned, int(drop.sum())
+    cleaned, _, uncertain = clean_labels(labels, spacing, tumour_probability, 0.0, max_ml, min_mean)
+    return cleaned, uncertain

@@ -339,14 +339,13 @@ class Segmenter:
         self, labels: np.ndarray, case: Case, tumour_probability: np.ndarray | None
     ) -> tuple[np.ndarray, int]:
         """The volume's labels without specks and small uncertain components, and how many of the latter went."""
-        from .postprocess import remove_small_lesions, remove_uncertain_lesions
+        from .postprocess import clean_labels
 
-        spacing = case.geometry.spacing
-        if self.min_lesion_mm3 > 0:
-            labels, _ = remove_small_lesions(labels, spacing, self.min_lesion_mm3)
-        if tumour_probability is None:
-            return labels, 0
-        return remove_uncertain_lesions(labels, tumour_probability, spacing, self.uncertain_max_ml, self.uncertain_mean)
+        cleaned, _, uncertain = clean_labels(
+            labels, case.geometry.spacing, tumour_probability, self.min_lesion_mm3, self.uncertain_max_ml,
+            self.uncertain_mean,
+        )
+        return cleaned, uncertain
 
     def segment(self, case: Case) -> SegmentationResult:
         """Blocking :meth:`run` to the end."""
