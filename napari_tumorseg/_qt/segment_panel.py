@@ -28,7 +28,7 @@ from ..inference.mirroring import MIRROR_CHOICES
 from ..jobs import Progress
 from ..workflow.suggest import slice_scores
 from .jobs import Job, notify_error
-from .segment_wording import KEEP_UNCERTAIN_TIP, MIRROR_TIP, flips_said, legend_html, restored_text, uncertain_said
+from .segment_wording import MIRROR_TIP, flips_said, keep_uncertain_tip, legend_html, restored_text, uncertain_said
 
 if TYPE_CHECKING:
     from ..io.case import Case
@@ -82,7 +82,7 @@ class SegmentPanel(QGroupBox):
         self.mirror_box.currentTextChanged.connect(self._mirror_chosen)
         state.select_mirror(self.mirror_box.currentText())
         self.keep_uncertain_box = QCheckBox("Keep small unsure spots")
-        self.keep_uncertain_box.setToolTip(KEEP_UNCERTAIN_TIP)
+        self.keep_uncertain_box.setToolTip(keep_uncertain_tip())
         self.keep_uncertain_box.setChecked(settings.keep_uncertain)
         self.keep_uncertain_box.toggled.connect(self._keep_uncertain_chosen)
         state.select_keep_uncertain(settings.keep_uncertain)

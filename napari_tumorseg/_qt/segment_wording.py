@@ -24,17 +24,21 @@ def flips_said(segmenter) -> tuple[str, str]:
     return "", ""
 
 
-KEEP_UNCERTAIN_TIP = ("Keep tumour spots under 1 ml that the network marks with a mean probability under 0.8. "
-                      "Left out by default: on phantoms most are false (cortex near the vertex, cerebellar folia), "
-                      "but about 1 small metastasis in 40 is among them.")
+def keep_uncertain_tip() -> str:
+    from ..inference.postprocess import uncertain_rule_text
+
+    return (f"Keep the small tumour spots the network is unsure of ({uncertain_rule_text()}). Left out by default: "
+            "on phantoms most are false (cortex near the vertex, cerebellar folia), but 1 or 2 of about 40 held-out "
+            "metastases were among them (docs/results/uncertain-specks).")
 
 
 def uncertain_said(result) -> str:
     """What the status line says of the small uncertain components the clean-up left out ("" for none)."""
-    removed = getattr(result, "uncertain_removed", 0)
-    if not removed:
+    from ..inference.postprocess import uncertain_rule_text
+
+    if not result.uncertain_removed:  # none, or an imported model's result (never cleaned)
         return ""
-    return (f" Left out {removed} small unsure spot(s) (under 1 ml, mean probability under 0.8); "
+    return (f" Left out {result.uncertain_removed} small unsure spot(s) ({uncertain_rule_text()}); "
             "tick 'Keep small unsure spots' to see them.")
 
 

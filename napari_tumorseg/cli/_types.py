@@ -65,9 +65,11 @@ def add_mirror_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_keep_uncertain_argument(parser: argparse.ArgumentParser) -> None:
     """``--keep-uncertain``: keep the small uncertain tumour components the clean-up removes (postprocess.py)."""
+    from ..inference.postprocess import uncertain_rule_text
+
     parser.add_argument(
         "--keep-uncertain", action="store_true",
-        help="keep tumour components under 1 ml whose mean probability is under 0.8 (removed by default)",
+        help=f"keep the small tumour components the network is unsure of ({uncertain_rule_text()}; left out by default)",
     )
 
 

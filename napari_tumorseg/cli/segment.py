@@ -121,9 +121,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"prepared: {'; '.join(preparation.steps) or 'nothing to do'}", file=sys.stderr)
     print(f"{written}: {model_id} on {result.device}, {result.slices_run} slices in {result.seconds:.1f} s, {labels}",
           file=sys.stderr)
-    if getattr(result, "uncertain_removed", 0):
-        print(f"left out {result.uncertain_removed} small uncertain tumour component(s) (under 1 ml, mean probability "
-              "under 0.8); --keep-uncertain keeps them", file=sys.stderr)
+    if result.uncertain_removed:
+        from ..inference.postprocess import uncertain_rule_text
+
+        print(f"left out {result.uncertain_removed} small uncertain tumour component(s) ({uncertain_rule_text()}); "
+              "--keep-uncertain keeps them", file=sys.stderr)
     return 0
 
 

@@ -55,8 +55,9 @@ def clean_labels(
     components, count = tumour_components(labels)
     inside = components > 0
     ids = components[inside] - 1  # the component of each tumour voxel; reading only these keeps it fast
-    sizes_ml = np.bincount(ids, minlength=count) * float(np.prod(spacing)) / 1000.0
-    specks = sizes_ml * 1000.0 < min_volume_mm3
+    sizes_mm3 = np.bincount(ids, minlength=count) * float(np.prod(spacing))
+    specks = sizes_mm3 < min_volume_mm3
+    sizes_ml = sizes_mm3 / 1000.0
     uncertain = np.zeros(count, bool)
     if tumour_probability is not None and max_ml > 0:
         confidence = _mean_per_component(ids, count, tumour_probability[inside])
@@ -88,6 +89,11 @@ def component_confidence(components: np.ndarray, count: int, tumour_probability:
     """
     inside = components > 0
     return _mean_per_component(components[inside] - 1, count, tumour_probability[inside])
+
+
+def uncertain_rule_text(max_ml: float = DEFAULT_UNCERTAIN_MAX_ML, min_mean: float = DEFAULT_UNCERTAIN_MEAN) -> str:
+    """The uncertainty rule in words, for the status line and the help ("under 1 ml, mean probability under 0.8")."""
+    return f"under {max_ml:g} ml, mean probability under {min_mean:g}"
 
 
 def uncertain_components(
