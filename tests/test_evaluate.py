@@ -174,8 +174,10 @@ def test_evaluate_cli_records_figures_with_uncertain_components_kept_apart(tiny_
     assert main([*common, "--keep-uncertain"]) == 0
     assert "small uncertain components kept" in capsys.readouterr().out
     card = json.loads(card_path_for(tiny_model).read_text(encoding="utf-8"))["evaluation"]
-    kept = card["synthetic-glioma-keep-uncertain"]
-    assert kept["command"].endswith("--keep-uncertain") and "--keep-uncertain" not in card["synthetic-glioma"]["command"]
+    kept, cleaned = card["synthetic-glioma-keep-uncertain"], card["synthetic-glioma"]
+    assert kept["command"].endswith("--keep-uncertain") and "--keep-uncertain" not in cleaned["command"]
+    assert kept["cleanup"]["uncertain_max_ml"] == 0 and cleaned["cleanup"]["uncertain_max_ml"] == 1.0
+    assert cleaned["cleanup"]["uncertain_mean"] == 0.8 and cleaned["cleanup"]["min_lesion_mm3"] == 20.0
 
 
 def test_evaluate_cli_needs_cases(capsys):

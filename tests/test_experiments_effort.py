@@ -109,7 +109,24 @@ def test_a_tiny_effort_run_writes_curves_tests_and_the_real_targets(tmp_path, mo
     assert "BraTS-MET-00110-000" in real_part["targets"]["spread"]["unlabelled"]
     written = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert written["experiment"] == "effort" and (tmp_path / "out" / "curves_real.png").is_file()
+    assert written["cleanup"]["uncertain_max_ml"] == 1.0  # which masks were scored
     assert not (tmp_path / "out" / ".effort-journal.jsonl").exists()
     text = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert "The real-case targets" in text and "Paired tests" in text
     assert {p.name for p in render(tmp_path / "out")} == {"curves.png", "curves_real.png", "results.md"}
+
+
+def test_the_journal_and_the_results_name_the_mask_clean_up(monkeypatch):
+    """A journal kept under another clean-up is not reused: the masks it scored were different."""
+    from types import SimpleNamespace
+
+    from napari_tumorseg.experiments.api import _effort_identity
+    from napari_tumorseg.experiments.effort import EffortConfig
+    from napari_tumorseg.inference import postprocess
+    from napari_tumorseg.models import build_model
+
+    bases = {"unet": SimpleNamespace(model=build_model("unet", base_width=4, depth=2))}
+    before = _effort_identity(bases, EffortConfig(), "cpu")
+    assert before["cleanup"] == {"min_lesion_mm3": 20.0, "uncertain_max_ml": 1.0, "uncertain_mean": 0.8}
+    monkeypatch.setattr(postprocess, "DEFAULT_UNCERTAIN_MEAN", 0.7)
+    assert _effort_identity(bases, EffortConfig(), "cpu")["cleanup"]["uncertain_mean"] == 0.7

@@ -207,7 +207,7 @@ def _record(loaded: list[tuple[str, Any, Path | None]], key: str, document: dict
             continue
         results = document["models"][name]
         record = {"description": document["set"], "cases": document["cases"], "missing": document["missing"],
-                  "command": document["command"], "hardware": document["hardware"],
+                  "command": document["command"], "cleanup": document["cleanup"], "hardware": document["hardware"],
                   **{k: results[k] for k in ("summary", "summary_brats", "reference_empty", "per_case")}}
         record_evaluation(path, key, record)
         print(f"tumorseg: recorded '{key}' in the card of {path}", file=sys.stderr)
@@ -249,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
     evaluation = _run_evaluation(args, segmenters, cases)
     device = str(next(iter(segmenters.values())).device)
     document = {"set": description, "cases": count, "missing": list(args.missing), "command": command_line(args),
-                "hardware": _machine(device), "models": evaluation.to_dict(), "figures": evaluation.figures}
+                "cleanup": next(iter(segmenters.values())).cleanup, "hardware": _machine(device),
+                "models": evaluation.to_dict(), "figures": evaluation.figures}
     for name in segmenters:
         print()
         print("\n".join(summary_lines(evaluation, name)))

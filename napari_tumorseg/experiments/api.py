@@ -186,6 +186,7 @@ def effort_experiment(
         cancel: a threading.Event or a callable returning True to stop.
         resume: keep a journal of finished units in ``out`` and reuse a matching one (see ``journal``).
     """
+    from ..inference.postprocess import default_cleanup
     from .effort import prepare_sources, run_effort
     from .effort_analysis import analyse
     from .effort_real import run_real
@@ -208,6 +209,7 @@ def effort_experiment(
                           "sha256_of_weights": model_digest(b.model), "anchor_mean_dice": b.anchor_mean}
                    for arch, b in bases.items()},
         "config": config.to_dict(),
+        "cleanup": default_cleanup(),  # the masks scored: effort.segment runs the Segmenter's default clean-up
         "adapt_configs": {m: config.adapt_config(m, config.seed).to_dict() for m in _methods(config)},
         "synthetic": synthetic,
         "real": real,
@@ -299,9 +301,11 @@ def _effort_identity(bases: dict[str, Any], config: Any, device: Any) -> dict[st
     from ..synth.generate import GENERATOR_VERSION
     from .effort import METHOD_SPECS
 
+    from ..inference.postprocess import default_cleanup
+
     fields = ("rounds", "per_round", "shape", "anchor_per_case", "flip", "adapt_overrides", "target_slices")
     return {"models": {arch: model_digest(b.model) for arch, b in bases.items()}, "generator": GENERATOR_VERSION,
-            "device": str(device), "threads": torch.get_num_threads(),
+            "device": str(device), "threads": torch.get_num_threads(), "cleanup": default_cleanup(),
             "adapt": {m: config.adapt_config(m, 0).to_dict() for m in METHOD_SPECS},
             **{f: json_ready(getattr(config, f)) for f in fields}}
 

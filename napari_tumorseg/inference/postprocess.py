@@ -29,6 +29,12 @@ DEFAULT_UNCERTAIN_MAX_ML = 1.0
 DEFAULT_UNCERTAIN_MEAN = 0.8
 
 
+def default_cleanup() -> dict[str, float]:
+    """The clean-up a Segmenter applies unless told otherwise (results and journals record it)."""
+    return {"min_lesion_mm3": DEFAULT_MIN_LESION_MM3, "uncertain_max_ml": DEFAULT_UNCERTAIN_MAX_ML,
+            "uncertain_mean": DEFAULT_UNCERTAIN_MEAN}
+
+
 def tumour_components(labels: np.ndarray) -> tuple[np.ndarray, int]:
     """26-connected components of the tumour (any class): an int32 map (0 background) and their count."""
     from scipy import ndimage

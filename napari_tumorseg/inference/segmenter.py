@@ -205,6 +205,12 @@ class Segmenter:
         self.probabilities = probabilities
         self._plan_cache: tuple[weakref.ref, PreprocessPlan] | None = None
 
+    @property
+    def cleanup(self) -> dict[str, float]:
+        """The clean-up of the volume's labels (see postprocess.py), as results and cards record it."""
+        return {"min_lesion_mm3": self.min_lesion_mm3, "uncertain_max_ml": self.uncertain_max_ml,
+                "uncertain_mean": self.uncertain_mean}
+
     @classmethod
     def from_checkpoint(cls, path: str | PathLike[str], **kwargs: Any) -> Segmenter:
         """A Segmenter for a saved model, with the preprocessing saved alongside it."""
