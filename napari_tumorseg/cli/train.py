@@ -32,7 +32,8 @@ DEFAULT_VALIDATION_SEEDS = "9000:9002"
 RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "synthetic_seeds", "data", "shape",
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
                 "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance",
-                "smoothing", "precision", "ema_decay", "init", "teacher", "teacher_flips", "distill_weight")
+                "smoothing", "precision", "ema_decay", "init", "teacher", "teacher_flips", "distill_weight",
+                "hard_negatives", "hard_negative_seeds", "hard_negative_slices", "hard_negative_prob")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -94,6 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the teacher's in-plane flips (default all)")
     p.add_argument("--distill-weight", type=float, help="weight of the teacher's term beside the truth's loss "
                    "(default 1 with --teacher)")
+    p.add_argument("--hard-negatives", type=Path, help="a model whose false tumour on the training cases is mined "
+                   "(training/hard_negatives.py): some crops are then centred on it (synthetic cases only)")
+    p.add_argument("--hard-negative-seeds", help="the training cases to mine, A:B or a list (default: all of them)")
+    p.add_argument("--hard-negative-slices", type=positive_int,
+                   help="slices with the most false tumour kept per mined case (default 4)")
+    p.add_argument("--hard-negative-prob", type=float,
+                   help="chance a crop is a mined slice centred on its false tumour (default 0.25)")
     p.add_argument("--resume", type=Path, help="a .train-state file (or the output whose state is beside it)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
@@ -148,6 +156,33 @@ def _check(args: argparse.Namespace) -> None:
         if clash:
             print(f"tumorseg: warning: training seeds {clash[:5]}... are reserved for validation, evaluation "
                   "or the adaptation's anchor/replay sets", file=sys.stderr)
+    _check_hard_negatives(args)
+
+
+def _check_hard_negatives(args: argparse.Namespace) -> None:
+    """Defaults and limits of the hard-negative options (they go together with --hard-negatives)."""
+    from ..errors import TumorsegError
+    from ..training.data import seed_range
+
+    settings = (args.hard_negative_seeds, args.hard_negative_slices, args.hard_negative_prob)
+    if args.hard_negatives is None:
+        if any(v is not None for v in settings):
+            raise TumorsegError("--hard-negative-seeds, --hard-negative-slices and --hard-negative-prob need "
+                                "--hard-negatives")
+        return
+    if args.data is not None:
+        raise TumorsegError("--hard-negatives mines synthetic training cases; it does not go with --data")
+    if not args.hard_negatives.is_file():
+        raise TumorsegError(f"{args.hard_negatives}: no such model file to mine")
+    args.hard_negative_seeds = args.hard_negative_seeds or args.synthetic_seeds or "0:64"
+    args.hard_negative_slices = args.hard_negative_slices or 4
+    args.hard_negative_prob = 0.25 if args.hard_negative_prob is None else args.hard_negative_prob
+    if not 0.0 < args.hard_negative_prob <= 1.0:
+        raise TumorsegError(f"--hard-negative-prob {args.hard_negative_prob} must lie in (0, 1]")
+    outside = set(seed_range(args.hard_negative_seeds)) - set(seed_range(args.synthetic_seeds or "0:64"))
+    if outside:
+        raise TumorsegError(f"--hard-negative-seeds {sorted(outside)[:5]}... are not training cases: only "
+                            "training cases are mined")
 
 
 def _resume_args(args: argparse.Namespace) -> Any:
@@ -159,7 +194,7 @@ def _resume_args(args: argparse.Namespace) -> Any:
     explicit_steps = args.steps
     for name, value in state.info["args"].items():
         setattr(args, name, tuple(value) if name == "shape" and value else value)
-    for name in ("data", "init", "teacher"):
+    for name in ("data", "init", "teacher", "hard_negatives"):
         setattr(args, name, Path(getattr(args, name)) if getattr(args, name, None) else None)
     if explicit_steps is not None and explicit_steps != args.steps:
         print(f"tumorseg: the run's total steps change from {args.steps} to {explicit_steps}", file=sys.stderr)
@@ -200,6 +235,25 @@ def _caches(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     return train, val, described
 
 
+def _mined(args: argparse.Namespace, data: dict[str, Any]) -> Any:
+    """The hard slices of ``--hard-negatives`` (mined once, then read from the cache folder); described in ``data``."""
+    from ..adapt.anchors import default_cache_dir
+    from ..synth.generate import GENERATOR_VERSION
+    from ..training.data import seed_range
+    from ..training.hard_negatives import describe_mining, mine_synthetic
+
+    print(f"tumorseg: mining the false tumour of {args.hard_negatives} on seeds {args.hard_negative_seeds}",
+          file=sys.stderr)
+    mined = mine_synthetic(args.hard_negatives, args.domain, seed_range(args.hard_negative_seeds),
+                           version=args.generator_version or GENERATOR_VERSION, shape=args.shape,
+                           per_case=args.hard_negative_slices,
+                           cache_dir=args.cache_dir or default_cache_dir(), workers=args.workers)
+    data["hard_negatives"] = {**describe_mining(mined), "model": _model_reference(args.hard_negatives),
+                              "seeds": args.hard_negative_seeds, "slices_per_case": args.hard_negative_slices,
+                              "probability": args.hard_negative_prob}
+    return mined
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -217,6 +271,7 @@ def run(args: argparse.Namespace) -> int:
     device = choose_device(args.device)
     print(f"tumorseg: preparing training slices (cached in {args.cache_dir or 'the user cache'})", file=sys.stderr)
     train_cache, val_cache, data_description = _caches(args)
+    hard = _mined(args, data_description) if args.hard_negatives is not None else None
     print(f"tumorseg: {data_description['cases']} cases, {data_description['slices']} slices; "
           f"training on {device}", file=sys.stderr)
     hparams = dict(base_width=args.base_width, depth=args.depth, context=args.context)
@@ -233,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
         distill_weight=args.distill_weight or 0.0,
         augmentation=Augmentation(crop=args.crop, modality_dropout=args.modality_dropout,
                                   tumour_crop_prob=args.tumour_crop_prob, appearance=args.appearance,
-                                  smoothing=args.smoothing),
+                                  smoothing=args.smoothing, hard_negative_prob=args.hard_negative_prob or 0.0),
     )
     run_args = {name: (list(v) if isinstance(v := getattr(args, name), tuple) else
                        str(v) if isinstance(v, Path) else v) for name in RUN_SETTINGS}
@@ -252,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
 
     validation = validation_slices(val_cache) if val_cache is not None else None
     trainer = Trainer(model, train_cache, config, validation=validation, device=device, save_state=save_state,
-                      teacher=teacher)
+                      teacher=teacher, hard=hard)
     if state is not None:
         trainer.load_state(state)
         print(f"tumorseg: resuming {state_path} at step {trainer.step}", file=sys.stderr)

@@ -22,12 +22,16 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..io.case import MODALITIES, Case
 from ..inference.preprocess import prepare_case, slices_to_input
 from .intensity import randomise_appearance, smooth_like_resampling
+
+if TYPE_CHECKING:
+    from .hard_negatives import HardNegatives
 
 CACHE_FORMAT = "napari-tumorseg-slice-cache/1"
 _SUBSETS = [  # every non-empty proper subset of the four modalities, as keep-masks
@@ -184,6 +188,9 @@ class Augmentation:
             and noise (:mod:`.intensity`); 0 draws nothing, so older runs replay exactly.
         smoothing: chance a sample's modalities are each made as smooth as a resampled sequence
             (after the appearance, noise included); 0 draws nothing, so older runs replay exactly.
+        hard_negative_prob: chance a sample is a mined hard slice, cropped around the false tumour a
+            model marked there (:mod:`.hard_negatives`); used only when the batch is given mined
+            slices, and 0 draws nothing, so older runs replay exactly.
     """
 
     crop: int = 128
@@ -193,6 +200,7 @@ class Augmentation:
     modality_dropout: float = 0.35
     appearance: float = 0.0
     smoothing: float = 0.0
+    hard_negative_prob: float = 0.0
 
 
 def _crop_origin(size: int, crop: int, centre: int | None, rng: np.random.Generator) -> int:
@@ -224,8 +232,30 @@ def keep_mask(availability: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return options[int(rng.integers(len(options)))] & present
 
 
+def _random_voxel(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
+    """A random ``(y, x)`` where ``mask`` is set."""
+    ys, xs = np.nonzero(mask)
+    pick = int(rng.integers(len(ys)))
+    return int(ys[pick]), int(xs[pick])
+
+
+def _draw_slice(
+    cache: SliceCache, hard: HardNegatives | None, aug: Augmentation, tumour_pool: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int] | None]:
+    """One sample's slice (image, labels, availability) and the voxel its crop must hold, if any."""
+    if hard is not None and aug.hard_negative_prob > 0 and rng.random() < aug.hard_negative_prob:
+        flat = int(rng.integers(hard.num_slices))
+        image, label, availability = hard.slices.slice_at(flat)
+        return image, label, availability, _random_voxel(hard.focus_at(flat), rng)
+    near_tumour = len(tumour_pool) > 0 and rng.random() < aug.tumour_crop_prob
+    flat = int(rng.choice(tumour_pool) if near_tumour else rng.integers(cache.num_slices))
+    image, label, availability = cache.slice_at(flat)
+    return image, label, availability, _random_voxel(label, rng) if near_tumour else None
+
+
 def sample_batch(
-    cache: SliceCache, step: int, seed: int, batch_size: int, augmentation: Augmentation
+    cache: SliceCache, step: int, seed: int, batch_size: int, augmentation: Augmentation,
+    hard: HardNegatives | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A training batch, a pure function of ``(seed, step)``.
 
@@ -235,6 +265,8 @@ def sample_batch(
         seed: the run's seed.
         batch_size: samples in the batch.
         augmentation: crop size and random transforms.
+        hard: mined hard slices (``hard_negatives.HardNegatives``), drawn with chance
+            ``augmentation.hard_negative_prob``; None for none.
 
     Returns:
         ``(B, C + 4, crop, crop)`` float32 inputs (image planes, then availability
@@ -247,14 +279,7 @@ def sample_batch(
     targets = np.zeros((batch_size, crop, crop), dtype=np.int64)
     tumour_pool = np.flatnonzero(cache._tumour)
     for b in range(batch_size):
-        near_tumour = len(tumour_pool) > 0 and rng.random() < aug.tumour_crop_prob
-        flat = int(rng.choice(tumour_pool) if near_tumour else rng.integers(cache.num_slices))
-        image, label, availability = cache.slice_at(flat)
-        centre = None
-        if near_tumour:
-            ys, xs = np.nonzero(label)
-            pick = int(rng.integers(len(ys)))
-            centre = (int(ys[pick]), int(xs[pick]))
+        image, label, availability, centre = _draw_slice(cache, hard, aug, tumour_pool, rng)
         y0 = _crop_origin(label.shape[0], crop, None if centre is None else centre[0], rng)
         x0 = _crop_origin(label.shape[1], crop, None if centre is None else centre[1], rng)
         image, label = _cropped(image, y0, x0, crop), _cropped(label, y0, x0, crop)

@@ -41,6 +41,7 @@ from ..models.dynconv import TemperatureAnnealer, get_temperature
 from .averaging import WeightAverage
 from .data import Augmentation, SliceCache, sample_batch
 from .distillation import FlipTeacher, distillation_loss
+from .hard_negatives import HardNegatives
 from .state import TrainingState
 
 TRAINING_PRECISIONS = ("fp32", "bf16")
@@ -161,6 +162,8 @@ class Trainer:
         save_state: called with a :class:`TrainingState` at each epoch's end and at the end.
         teacher: a frozen network whose (flip-averaged) softmax the model also learns, weighted
             ``config.distill_weight`` (``training.distillation``); None trains on the truth alone.
+        hard: mined hard slices (``training.hard_negatives``), drawn with chance
+            ``config.augmentation.hard_negative_prob``; None for none.
     """
 
     def __init__(
@@ -173,11 +176,13 @@ class Trainer:
         device: torch.device | str = "cpu",
         save_state: Callable[[TrainingState], None] | None = None,
         teacher: FlipTeacher | None = None,
+        hard: HardNegatives | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.teacher = None if teacher is None else teacher.to(self.device)
         self.data = data
+        self.hard = hard
         self.config = config
         self.validation = validation
         self.save_state = save_state
@@ -284,7 +289,8 @@ class Trainer:
                 if self.save_state is not None:
                     self.save_state(self.state())
                 raise
-            inputs, targets = sample_batch(self.data, self.step, config.seed, config.batch_size, config.augmentation)
+            inputs, targets = sample_batch(self.data, self.step, config.seed, config.batch_size, config.augmentation,
+                                           self.hard)
             torch.manual_seed(config.seed * 1_000_003 + self.step)
             lr = config.lr_at(self.step)
             for group in self.optimizer.param_groups:
