@@ -122,11 +122,13 @@ def test_train_cli_mines_its_parent_and_the_card_says_so_then_refuses_options_wi
     assert main(_train_args(parent, tmp_path / "cache") + ["--steps", "2"]) == 0
     status = main(_train_args(child, tmp_path / "cache") + ["--steps", "2", "--init", str(parent), "--hard-negatives",
                                                             str(parent), "--hard-negative-prob", "0.5"])
-    assert status == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert status == 0, err
     data = json.loads(child.with_name("child.card.json").read_text(encoding="utf-8"))["training"]["data"]
     mined = data["hard_negatives"]
     assert mined["seeds"] == "0:2" and mined["slices_per_case"] == 4 and mined["probability"] == 0.5
     assert mined["slices"] >= 1 and mined["model"]["path"] == str(parent)
+    assert f"{mined['slices']} hard slices on {mined['cases']} cases" in err  # the log says what was found
     assert list((tmp_path / "cache").glob("hard-glioma-*.npz"))  # mined once, kept for a resume
     assert load_training_state(state_path_for(child)).info["args"]["hard_negatives"] == str(parent)
     assert main(_train_args(tmp_path / "x.safetensors", tmp_path / "cache") + ["--hard-negative-prob", "0.5"]) == 2

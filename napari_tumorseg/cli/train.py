@@ -248,7 +248,10 @@ def _mined(args: argparse.Namespace, data: dict[str, Any]) -> Any:
                            version=args.generator_version or GENERATOR_VERSION, shape=args.shape,
                            per_case=args.hard_negative_slices,
                            cache_dir=args.cache_dir or default_cache_dir(), workers=args.workers)
-    data["hard_negatives"] = {**describe_mining(mined), "model": _model_reference(args.hard_negatives),
+    found = describe_mining(mined)
+    print(f"tumorseg: {found['slices']} hard slices on {found['cases']} cases "
+          f"({found['false_tumour_voxels']:,} false tumour voxels)", file=sys.stderr)
+    data["hard_negatives"] = {**found, "model": _model_reference(args.hard_negatives),
                               "seeds": args.hard_negative_seeds, "slices_per_case": args.hard_negative_slices,
                               "probability": args.hard_negative_prob}
     return mined
