@@ -1,11 +1,12 @@
 """The hard-negatives page's tables and the verdict of its rule, from the evaluations ``evaluate.sh`` wrote.
 
-    python scripts/hard_negatives_table.py docs/results/hard-negatives
+    python scripts/hard_negatives_table.py docs/results/hard-negatives [--wise]
 
 Reads ``real.json``, ``glioma-10000.json``, ``glioma-12000.json`` and ``metastasis.json`` (``tumorseg evaluate
 --json`` over the models ``unet-H``, ``unet-F`` and the parent ``parent-unet``; the real file also the single
 seeds) and prints Markdown: the real cases per model, the synthetic means with paired tests, the cases whose
-WT moved most, and each clause of the rule of docs/results/hard-negatives.
+WT moved most, and each clause of the rule of docs/results/hard-negatives. With ``--wise``, the second rule: W (the mean of H and
+the parent) from the ``wise-*.json`` files beside the parent's and H's figures above.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from napari_tumorseg.experiments.common import paired_test
 
-CANDIDATE, CONTROL, PARENT = "unet-H", "unet-F", "parent-unet"
+CANDIDATE, CONTROL, PARENT, WISE = "unet-H", "unet-F", "parent-unet", "unet-W"
 LABELLED = "TCGA-DU-7294"
 UNLABELLED = ("BraTS-GLI-00001-000", "BraTS-MET-00110-000")
 
@@ -96,10 +97,72 @@ def verdict(real: dict, glioma: dict[str, np.ndarray], metastasis: dict[str, np.
     return lines
 
 
+def _merged(*files: dict) -> dict:
+    """The models of several evaluations of the same cases, as one file's ``models``."""
+    return {name: model for f in files for name, model in f.items()}
+
+
+def _means_row(label: str, files: list[dict]) -> list[str]:
+    names = [n for n in (WISE, CANDIDATE, PARENT) if n in files[0]]
+    values = {n: synthetic_wt(files, n)[1] for n in names}
+    return [f"| {label} | " + " | ".join(f"{n} WT (mean ± sd)" for n in names) + " |",
+            "|---|" + "---|" * len(names),
+            f"| {len(values[names[0]])} cases | " + " | ".join(
+                f"{v.mean():.4f} ± {v.std(ddof=1):.3f}" for v in values.values()) + " |"]
+
+
+def wise_report(folder: Path) -> list[str]:
+    """The second rule: W against the parent (and beside H) on every set, and its verdict."""
+    real = _merged(models(folder / "real.json"), models(folder / "wise-real.json"))
+    real = {n: real[n] for n in (WISE, CANDIDATE, PARENT)}
+    old = [_merged(models(folder / f"glioma-{r}.json"), models(folder / f"wise-glioma-{r}.json")) for r in (10000, 12000)]
+    fresh = models(folder / "wise-glioma-14000.json")
+    lines = real_table(real) + [""]
+    for label, files in (("gliomas 10000–10019", old[:1]), ("gliomas 12000–12019", old[1:]),
+                         ("gliomas 14000–14019 (fresh)", [fresh])):
+        lines += _means_row(label, files) + [""]
+    every = [{n: f[n] for n in (WISE, PARENT)} for f in old + [fresh]]
+    w, p = synthetic_wt(every, WISE)[1], synthetic_wt(every, PARENT)[1]
+    fresh_w, fresh_p = synthetic_wt([fresh], WISE)[1], synthetic_wt([fresh], PARENT)[1]
+    metastasis = _merged(models(folder / "metastasis.json"), models(folder / "wise-metastasis.json"))
+    met = {n: synthetic_wt([metastasis], n)[1] for n in (WISE, CANDIDATE, PARENT)}
+    lines.append("| metastases 20000–20019 | " + " | ".join(f"{n} {v.mean():.4f} ± {v.std(ddof=1):.3f}"
+                                                       for n, v in met.items()) + " |\n")
+    total, alone = paired_test(w, p), paired_test(fresh_w, fresh_p)
+    lines.append(f"W − parent, 60 gliomas: mean {total['mean_difference']:+.4f}, {total['a_better']} higher / "
+                 f"{total['b_better']} lower, Wilcoxon p = {total['p_value']:.3g}; 14000–14019 alone: "
+                 f"{alone['mean_difference']:+.4f} ({alone['a_better']} / {alone['b_better']}, p = {alone['p_value']:.3g})")
+    h = paired_test(synthetic_wt(old, WISE)[1], synthetic_wt(old, CANDIDATE)[1])
+    lines.append(f"W − H, 40 gliomas: mean {h['mean_difference']:+.4f}, {h['a_better']} / {h['b_better']}, "
+                 f"p = {h['p_value']:.3g}\n")
+    r = {n: wt_by_case(real[n]) for n in (WISE, PARENT)}
+    tcga = {n: (r[n][LABELLED]["WT"]["dice"], r[n][LABELLED]["TC"]["dice"]) for n in r}
+    comps = {n: [r[n][u]["components"]["WT"] for u in UNLABELLED] for n in r}
+    clauses = {
+        f"1. 60 gliomas: W − parent {total['mean_difference']:+.4f}, p = {total['p_value']:.3g}; fresh alone "
+        f"{alone['mean_difference']:+.4f}": total["mean_difference"] > 0 and total["p_value"] < 0.05
+        and alone["mean_difference"] > 0,
+        f"2. metastases: W {met[WISE].mean():.4f} >= parent {met[PARENT].mean():.4f} − 0.01":
+            met[WISE].mean() >= met[PARENT].mean() - 0.01,
+        f"3. real TCGA: W WT / TC {tcga[WISE][0]:.3f} / {tcga[WISE][1]:.3f} (parent {tcga[PARENT][0]:.3f} / "
+        f"{tcga[PARENT][1]:.3f})": tcga[WISE][0] >= 0.85 and tcga[WISE][1] >= 0.75
+        and all(tcga[WISE][i] >= tcga[PARENT][i] - 0.02 for i in (0, 1)),
+        f"4. unlabelled components: W {comps[WISE]} <= parent {comps[PARENT]} + 2":
+            all(a <= b + 2 for a, b in zip(comps[WISE], comps[PARENT])),
+    }
+    lines += [f"- {'holds' if ok else 'FAILS'}: {text}" for text, ok in clauses.items()]
+    lines.append(f"\n**{'W ships' if all(clauses.values()) else 'W does not ship'}.**")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
+    parser.add_argument("--wise", action="store_true", help="the second rule: W, the mean of H and the parent")
     args = parser.parse_args()
+    if args.wise:
+        print("\n".join(wise_report(args.folder)))
+        return
     real = models(args.folder / "real.json")
     gliomas = [models(args.folder / "glioma-10000.json"), models(args.folder / "glioma-12000.json")]
     metastases = [models(args.folder / "metastasis.json")]

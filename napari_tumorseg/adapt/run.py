@@ -239,19 +239,41 @@ def run_adaptation(
 
     dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets}
     activate = decision.activate and (auto_activate or decision.forced)
+    report = _make_report(config, corrections, anchor, dice, decision, result, replay, lineage,
+                          parent_id=parent_id, stored=activate and registry is not None, check=check,
+                          device=str(model_device(model)))
+    if registry is not None:
+        yield from _store_version(registry, adapted, report, decision, activate, preprocessing, cancel,
+                                  lambda: _finish_timings(report, timings, started))
+    _finish_timings(report, timings, started)
+    return AdaptationOutcome(report, adapted)
+
+
+def _lineage_record(lineage: Lineage, decision: GuardDecision, anchor_scores: SetScores) -> dict[str, Any]:
+    """What the report says of the original model and the budget spent since it."""
+    if lineage.root_anchor is None:  # the parent is the original: its scores before are the lineage's
+        root_anchor, root_regions = anchor_scores.before["mean"], region_scores(anchor_scores.before)
+    else:
+        root_anchor, root_regions = lineage.root_anchor, lineage.root_regions
+    return {"root": lineage.root, "root_anchor": round(float(root_anchor), 6), "anchor_key": lineage.anchor_key,
+            "cumulative_drop": decision.cumulative_drop, "budget": decision.budget,
+            "root_anchor_regions": None if root_regions is None else
+            {k: round(float(v), 6) for k, v in root_regions.items()},
+            "failed_region": decision.failed_region}
+
+
+def _make_report(config: AdaptConfig, corrections: Corrections, anchor: EvalSet, dice: dict[str, SetScores],
+                 decision: GuardDecision, result: MethodResult, replay: Replay | None, lineage: Lineage, *,
+                 parent_id: str | None, stored: bool, check: Any, device: str) -> AdaptationReport:
     replay_info: dict[str, Any] = {"used": replay is not None}
     if replay is not None:
         replay_info.update(replay.describe())
-    if lineage.root_anchor is None:  # the parent is the original: its scores before are the lineage's
-        root_anchor, root_regions = dice[ANCHOR_SET].before["mean"], region_scores(dice[ANCHOR_SET].before)
-    else:
-        root_anchor, root_regions = lineage.root_anchor, lineage.root_regions
-    report = AdaptationReport(
+    return AdaptationReport(
         method=config.method,
         parent_id=parent_id,
         version_id=None,
-        status="active" if activate and registry is not None else (CANDIDATE if decision.activate else REJECTED),
-        activated=bool(activate and registry is not None),
+        status="active" if stored else (CANDIDATE if decision.activate else REJECTED),
+        activated=stored,
         forced=decision.forced,
         reason=decision.reason,
         anchor_drop=decision.anchor_drop,
@@ -266,37 +288,38 @@ def run_adaptation(
         task_order=result.task_order,
         details=result.details,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        lineage={"root": lineage.root, "root_anchor": round(float(root_anchor), 6), "anchor_key": lineage.anchor_key,
-                 "cumulative_drop": decision.cumulative_drop, "budget": decision.budget,
-                 "root_anchor_regions": None if root_regions is None else
-                 {k: round(float(v), 6) for k, v in root_regions.items()},
-                 "failed_region": decision.failed_region},
+        lineage=_lineage_record(lineage, decision, dice[ANCHOR_SET]),
         label_free=None if check is None else check.to_dict(),
-        device=str(model_device(model)),
+        device=device,
     )
 
-    if registry is not None:
-        clock = Clock(1, PHASE_SAVING, cancel)
-        clock.check()  # the last moment a cancel can still leave no trace
-        report.version_id = registry.new_version_id()
-        timings["total"] = round(time.perf_counter() - started, 3)
-        report.timings = timings
-        registry.add(
-            adapted,
-            parent=parent_id,
-            method=config.method,
-            hyperparameters=config.to_dict(),
-            corrections_hash=report.corrections_hash,
-            metrics=report.metrics(),
-            status=CANDIDATE if decision.activate else REJECTED,
-            reason=decision.reason,
-            report=report.to_dict(),
-            preprocessing=preprocessing,
-            version_id=report.version_id,
-        )
-        if activate:
-            registry.activate(report.version_id, force=decision.forced)
-        yield clock.tick(detail=report.version_id)
+
+def _finish_timings(report: AdaptationReport, timings: dict[str, float], started: float) -> None:
     timings["total"] = round(time.perf_counter() - started, 3)
     report.timings = timings
-    return AdaptationOutcome(report, adapted)
+
+
+def _store_version(registry: ModelRegistry, adapted: nn.Module, report: AdaptationReport, decision: GuardDecision,
+                   activate: bool, preprocessing: Any, cancel: CancelFlag,
+                   finish_timings: Callable[[], None]) -> Generator[Progress, None, None]:
+    """Store the adapted network as a new version (activated if the guard and the caller allow)."""
+    clock = Clock(1, PHASE_SAVING, cancel)
+    clock.check()  # the last moment a cancel can still leave no trace
+    report.version_id = registry.new_version_id()
+    finish_timings()  # the stored report carries the time up to saving
+    registry.add(
+        adapted,
+        parent=report.parent_id,
+        method=report.method,
+        hyperparameters=report.hyperparameters,
+        corrections_hash=report.corrections_hash,
+        metrics=report.metrics(),
+        status=CANDIDATE if decision.activate else REJECTED,
+        reason=decision.reason,
+        report=report.to_dict(),
+        preprocessing=preprocessing,
+        version_id=report.version_id,
+    )
+    if activate:
+        registry.activate(report.version_id, force=decision.forced)
+    yield clock.tick(detail=report.version_id)
