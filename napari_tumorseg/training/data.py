@@ -19,7 +19,7 @@ uninterrupted one would.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,16 +83,23 @@ class SliceCache:
         case, local = self._index[flat]
         return self.images[case][local].astype(np.float32), self.labels[case][local], self.availability[case]
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the cache atomically as an uncompressed ``.npz`` (fast to load)."""
-        path = Path(path)
-        arrays: dict[str, np.ndarray] = {
-            "format": np.array(CACHE_FORMAT), "context": np.array(self.context), "names": np.array(self.names),
-        }
-        for i, (img, lab, avail) in enumerate(zip(self.images, self.labels, self.availability)):
-            arrays[f"images_{i}"], arrays[f"labels_{i}"], arrays[f"availability_{i}"] = img, lab, avail
+    def save(self, path: str | os.PathLike[str], *, file_format: str = CACHE_FORMAT,
+             per_case: dict[str, Sequence[np.ndarray]] | None = None) -> Path:
+        """Write the cache atomically as an uncompressed ``.npz`` (fast to load).
+
+        ``file_format`` and ``per_case`` (more arrays, one per case, by name) let a file that extends the
+        cache (the mined hard negatives) share its layout.
+        """
         from ..io.atomic import atomic_write_stream
 
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(file_format), "context": np.array(self.context), "names": np.array(self.names),
+        }
+        columns = {"images": self.images, "labels": self.labels, "availability": self.availability,
+                   **(per_case or {})}
+        for key, values in columns.items():
+            arrays.update({f"{key}_{i}": value for i, value in enumerate(values)})
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_stream(path, lambda stream: np.savez(stream, **arrays), overwrite=True)
         return path
@@ -101,16 +108,21 @@ class SliceCache:
     def load(cls, path: str | os.PathLike[str]) -> SliceCache:
         """Read a cache written by :meth:`save`; ValueError if it is not one."""
         with np.load(path, allow_pickle=False) as data:
-            if str(data["format"]) != CACHE_FORMAT:
-                raise ValueError(f"{path}: not a {CACHE_FORMAT} file")
-            names = tuple(str(n) for n in data["names"])
-            return cls(
-                images=tuple(data[f"images_{i}"] for i in range(len(names))),
-                labels=tuple(data[f"labels_{i}"] for i in range(len(names))),
-                availability=tuple(data[f"availability_{i}"] for i in range(len(names))),
-                names=names,
-                context=int(data["context"]),
-            )
+            return cls.from_npz(data, path, CACHE_FORMAT)
+
+    @classmethod
+    def from_npz(cls, data: Mapping[str, np.ndarray], path: str | os.PathLike[str], file_format: str) -> SliceCache:
+        """The cache in an open ``.npz`` of ``file_format``; ValueError naming ``path`` if it is another."""
+        if str(data["format"]) != file_format:
+            raise ValueError(f"{path}: not a {file_format} file")
+        names = tuple(str(n) for n in data["names"])
+        return cls(
+            images=tuple(data[f"images_{i}"] for i in range(len(names))),
+            labels=tuple(data[f"labels_{i}"] for i in range(len(names))),
+            availability=tuple(data[f"availability_{i}"] for i in range(len(names))),
+            names=names,
+            context=int(data["context"]),
+        )
 
 
 def pick_slices(label: np.ndarray, brain_slices: np.ndarray, tumour_slices: int, empty_slices: int, rng: np.random.Generator) -> np.ndarray:

@@ -62,36 +62,15 @@ class HardNegatives:
         return self.focus[case][local]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write atomically as an uncompressed ``.npz``."""
-        from ..io.atomic import atomic_write_stream
-
-        path = Path(path)
-        arrays: dict[str, np.ndarray] = {
-            "format": np.array(HARD_NEGATIVES_FORMAT), "context": np.array(self.slices.context),
-            "names": np.array(self.slices.names),
-        }
-        parts = zip(self.slices.images, self.slices.labels, self.slices.availability, self.focus)
-        for i, (img, lab, avail, focus) in enumerate(parts):
-            arrays[f"images_{i}"], arrays[f"labels_{i}"] = img, lab
-            arrays[f"availability_{i}"], arrays[f"focus_{i}"] = avail, focus
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_stream(path, lambda stream: np.savez(stream, **arrays), overwrite=True)
-        return path
+        """Write atomically as an uncompressed ``.npz``: the slice cache's layout plus each case's focus."""
+        return self.slices.save(path, file_format=HARD_NEGATIVES_FORMAT, per_case={"focus": self.focus})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HardNegatives:
         """Read a file written by :meth:`save`; ValueError if it is not one."""
         with np.load(path, allow_pickle=False) as data:
-            if str(data["format"]) != HARD_NEGATIVES_FORMAT:
-                raise ValueError(f"{path}: not a {HARD_NEGATIVES_FORMAT} file")
-            names = tuple(str(n) for n in data["names"])
-            slices = SliceCache(
-                images=tuple(data[f"images_{i}"] for i in range(len(names))),
-                labels=tuple(data[f"labels_{i}"] for i in range(len(names))),
-                availability=tuple(data[f"availability_{i}"] for i in range(len(names))),
-                names=names, context=int(data["context"]),
-            )
-            return cls(slices, tuple(data[f"focus_{i}"].astype(bool) for i in range(len(names))))
+            slices = SliceCache.from_npz(data, path, HARD_NEGATIVES_FORMAT)
+            return cls(slices, tuple(data[f"focus_{i}"].astype(bool) for i in range(len(slices.names))))
 
 
 def false_tumour_slices(false_tumour: np.ndarray, per_case: int, min_voxels: int) -> np.ndarray:
