@@ -74,11 +74,29 @@ def moved(files: list[dict]) -> list[str]:
         f"| {order[i]} | {p[i]:.3f} | {h[i]:.3f} | {h[i] - p[i]:+.3f} |" for i in ranked]
 
 
-def verdict(real: dict, glioma: dict[str, np.ndarray], metastasis: dict[str, np.ndarray]) -> list[str]:
-    test = paired_test(glioma[CANDIDATE], glioma[PARENT])
-    r = {n: wt_by_case(real[n]) for n in (CANDIDATE, PARENT)}
+def real_clauses(real: dict, name: str, first: int) -> dict[str, bool]:
+    """The clauses both rules share, numbered from ``first``: the real glioma's target and the parent − 0.02, and
+    the unlabelled cases' components no more than the parent's + 2."""
+    r = {n: wt_by_case(real[n]) for n in (name, PARENT)}
     tcga = {n: (r[n][LABELLED]["WT"]["dice"], r[n][LABELLED]["TC"]["dice"]) for n in r}
     comps = {n: [r[n][u]["components"]["WT"] for u in UNLABELLED] for n in r}
+    label = name.removeprefix("unet-")
+    return {
+        f"{first}. real TCGA: {label} WT / TC {tcga[name][0]:.3f} / {tcga[name][1]:.3f} (parent "
+        f"{tcga[PARENT][0]:.3f} / {tcga[PARENT][1]:.3f})": tcga[name][0] >= 0.85 and tcga[name][1] >= 0.75
+        and all(tcga[name][i] >= tcga[PARENT][i] - 0.02 for i in (0, 1)),
+        f"{first + 1}. unlabelled components: {label} {comps[name]} <= parent {comps[PARENT]} + 2":
+            all(a <= b + 2 for a, b in zip(comps[name], comps[PARENT])),
+    }
+
+
+def verdict_lines(clauses: dict[str, bool], label: str) -> list[str]:
+    lines = [f"- {'holds' if ok else 'FAILS'}: {text}" for text, ok in clauses.items()]
+    return lines + [f"\n**{label + (' ships' if all(clauses.values()) else ' does not ship')}.**"]
+
+
+def verdict(real: dict, glioma: dict[str, np.ndarray], metastasis: dict[str, np.ndarray]) -> list[str]:
+    test = paired_test(glioma[CANDIDATE], glioma[PARENT])
     clauses = {
         f"1. synthetic gliomas: H − parent WT {test['mean_difference']:+.4f}, p = {test['p_value']:.3g}":
             test["mean_difference"] > 0 and test["p_value"] < 0.05,
@@ -86,15 +104,9 @@ def verdict(real: dict, glioma: dict[str, np.ndarray], metastasis: dict[str, np.
             glioma[CANDIDATE].mean() >= glioma[CONTROL].mean(),
         f"3. metastases: H {metastasis[CANDIDATE].mean():.4f} >= parent {metastasis[PARENT].mean():.4f} − 0.01":
             metastasis[CANDIDATE].mean() >= metastasis[PARENT].mean() - 0.01,
-        f"4. real TCGA: H WT / TC {tcga[CANDIDATE][0]:.3f} / {tcga[CANDIDATE][1]:.3f} (parent {tcga[PARENT][0]:.3f}"
-        f" / {tcga[PARENT][1]:.3f})": tcga[CANDIDATE][0] >= 0.85 and tcga[CANDIDATE][1] >= 0.75
-        and all(tcga[CANDIDATE][i] >= tcga[PARENT][i] - 0.02 for i in (0, 1)),
-        f"5. unlabelled components: H {comps[CANDIDATE]} <= parent {comps[PARENT]} + 2":
-            all(h <= p + 2 for h, p in zip(comps[CANDIDATE], comps[PARENT])),
+        **real_clauses(real, CANDIDATE, 4),
     }
-    lines = [f"- {'holds' if ok else 'FAILS'}: {text}" for text, ok in clauses.items()]
-    lines.append(f"\n**{'H ships' if all(clauses.values()) else 'H does not ship'}.**")
-    return lines
+    return verdict_lines(clauses, "H")
 
 
 def _merged(*files: dict) -> dict:
@@ -135,24 +147,15 @@ def wise_report(folder: Path) -> list[str]:
     h = paired_test(synthetic_wt(old, WISE)[1], synthetic_wt(old, CANDIDATE)[1])
     lines.append(f"W − H, 40 gliomas: mean {h['mean_difference']:+.4f}, {h['a_better']} / {h['b_better']}, "
                  f"p = {h['p_value']:.3g}\n")
-    r = {n: wt_by_case(real[n]) for n in (WISE, PARENT)}
-    tcga = {n: (r[n][LABELLED]["WT"]["dice"], r[n][LABELLED]["TC"]["dice"]) for n in r}
-    comps = {n: [r[n][u]["components"]["WT"] for u in UNLABELLED] for n in r}
     clauses = {
         f"1. 60 gliomas: W − parent {total['mean_difference']:+.4f}, p = {total['p_value']:.3g}; fresh alone "
         f"{alone['mean_difference']:+.4f}": total["mean_difference"] > 0 and total["p_value"] < 0.05
         and alone["mean_difference"] > 0,
         f"2. metastases: W {met[WISE].mean():.4f} >= parent {met[PARENT].mean():.4f} − 0.01":
             met[WISE].mean() >= met[PARENT].mean() - 0.01,
-        f"3. real TCGA: W WT / TC {tcga[WISE][0]:.3f} / {tcga[WISE][1]:.3f} (parent {tcga[PARENT][0]:.3f} / "
-        f"{tcga[PARENT][1]:.3f})": tcga[WISE][0] >= 0.85 and tcga[WISE][1] >= 0.75
-        and all(tcga[WISE][i] >= tcga[PARENT][i] - 0.02 for i in (0, 1)),
-        f"4. unlabelled components: W {comps[WISE]} <= parent {comps[PARENT]} + 2":
-            all(a <= b + 2 for a, b in zip(comps[WISE], comps[PARENT])),
+        **real_clauses(real, WISE, 3),
     }
-    lines += [f"- {'holds' if ok else 'FAILS'}: {text}" for text, ok in clauses.items()]
-    lines.append(f"\n**{'W ships' if all(clauses.values()) else 'W does not ship'}.**")
-    return lines
+    return lines + verdict_lines(clauses, "W")
 
 
 def main() -> None:
