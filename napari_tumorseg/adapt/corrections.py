@@ -16,7 +16,7 @@ made this model).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -250,56 +250,68 @@ def case_corrections(
 
     preprocessing = preprocessing or PreprocessingConfig()
     corrected = np.asarray(corrected)
-    if corrected.shape != case.shape:
-        raise AdaptationError(
-            f"case {case.name}: corrected mask {corrected.shape} is not on the case grid {case.shape}"
-        )
     indices = [int(z) for z in slice_indices]
-    outside = [z for z in indices if not 0 <= z < case.shape[0]]
-    if outside:
-        raise AdaptationError(f"case {case.name}: slices {outside} are outside its {case.shape[0]} axial slices")
+    _check_grid_and_range(case, corrected, indices)
     channels = case_channels(case)
     plan = plan_preprocessing(channels, multiple=model_config.size_multiple, margin=preprocessing.crop_margin)
-    crop = plan.crop
-    z0, depth = crop.start[0], crop.shape[0]
-    no_brain = [z for z in indices if not (0 <= z - z0 < depth and plan.brain_slices[z - z0])]
+    z0 = plan.crop.start[0]
+    no_brain = [z for z in indices if not (0 <= z - z0 < plan.crop.shape[0] and plan.brain_slices[z - z0])]
     if no_brain:
         raise AdaptationError(f"case {case.name}: slices {no_brain} hold no brain; correct slices through the brain")
 
-    def labels_of(volume: np.ndarray, zs: Sequence[int]) -> np.ndarray:
-        # Crop/pad in-plane exactly like the images (crop() works on whole volumes, so go slice by slice).
-        return crop.crop(volume)[[z - z0 for z in zs]] if zs else np.zeros((0, *crop.padded_hw), np.uint8)
+    def inputs_of(zs: Sequence[int]) -> np.ndarray:
+        return _network_inputs(channels, plan, [z - z0 for z in zs], model_config.context)
 
-    inputs = _network_inputs(channels, plan, [z - z0 for z in indices], model_config.context)
     reference = case.label if reference is None else np.asarray(reference)
-    ref_inputs = ref_labels = None
     ref_indices: list[int] = []
     if reference is not None and reference_slices > 0:
-        inside = reference[z0 : z0 + depth]
+        inside = reference[z0 : z0 + plan.crop.shape[0]]
         ref_indices = [z0 + z for z in slices_with_tumour(inside, [z - z0 for z in indices], reference_slices)]
-        if ref_indices:
-            ref_inputs = _network_inputs(channels, plan, [z - z0 for z in ref_indices], model_config.context)
-            ref_labels = labels_of(reference.astype(np.uint8), ref_indices)
     unlabelled = None
     if unlabelled_slices > 0:
-        from .labelfree import UnlabelledSlices, choose_unlabelled
-
-        brain = [z0 + int(z) for z in np.flatnonzero(plan.brain_slices)]
-        chosen, looked = choose_unlabelled(brain, indices, viewed, unlabelled_slices)
-        if chosen:
-            seen = None if seen_labels is None else labels_of(np.asarray(seen_labels).astype(np.uint8), chosen)
-            unlabelled = UnlabelledSlices(
-                _network_inputs(channels, plan, [z - z0 for z in chosen], model_config.context),
-                tuple(chosen), tuple(looked), seen, float(np.prod(case.geometry.spacing)) / 1000.0,
-            )
+        unlabelled = _unlabelled(case, plan, inputs_of, indices, viewed, unlabelled_slices, seen_labels)
     return CaseCorrections(
         case.name,
-        inputs,
-        labels_of(corrected.astype(np.uint8), indices),
+        inputs_of(indices),
+        _labels_of(plan, corrected, indices),
         tuple(indices),
-        reference_inputs=ref_inputs,
-        reference_labels=ref_labels,
+        reference_inputs=inputs_of(ref_indices) if ref_indices else None,
+        reference_labels=_labels_of(plan, reference, ref_indices) if ref_indices else None,
         reference_indices=tuple(ref_indices),
         key=content_key(case),
         unlabelled=unlabelled,
     )
+
+
+def _check_grid_and_range(case: Case, corrected: np.ndarray, indices: Sequence[int]) -> None:
+    if corrected.shape != case.shape:
+        raise AdaptationError(
+            f"case {case.name}: corrected mask {corrected.shape} is not on the case grid {case.shape}"
+        )
+    outside = [z for z in indices if not 0 <= z < case.shape[0]]
+    if outside:
+        raise AdaptationError(f"case {case.name}: slices {outside} are outside its {case.shape[0]} axial slices")
+
+
+def _labels_of(plan: PreprocessPlan, volume: np.ndarray, zs: Sequence[int]) -> np.ndarray:
+    """The labels of slices ``zs`` (case z) cropped and padded in-plane exactly like the images."""
+    crop = plan.crop  # crop() works on whole volumes: crop, then take the slices
+    if not zs:
+        return np.zeros((0, *crop.padded_hw), np.uint8)
+    return crop.crop(np.asarray(volume).astype(np.uint8))[[z - crop.start[0] for z in zs]]
+
+
+def _unlabelled(case: Case, plan: PreprocessPlan, inputs_of: Callable[[Sequence[int]], np.ndarray],
+                indices: Sequence[int], viewed: Sequence[int], count: int,
+                seen_labels: np.ndarray | None) -> UnlabelledSlices | None:
+    """The uncorrected slices of the label-free check (None when there are none)."""
+    from .labelfree import UnlabelledSlices, choose_unlabelled
+
+    z0 = plan.crop.start[0]
+    brain = [z0 + int(z) for z in np.flatnonzero(plan.brain_slices)]
+    chosen, looked = choose_unlabelled(brain, indices, viewed, count)
+    if not chosen:
+        return None
+    seen = None if seen_labels is None else _labels_of(plan, seen_labels, chosen)
+    return UnlabelledSlices(inputs_of(chosen), tuple(chosen), tuple(looked), seen,
+                            float(np.prod(case.geometry.spacing)) / 1000.0)
