@@ -22,16 +22,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from ..io.case import MODALITIES, Case
 from ..inference.preprocess import prepare_case, slices_to_input
 from .intensity import randomise_appearance, smooth_like_resampling
-
-if TYPE_CHECKING:
-    from .hard_negatives import HardNegatives
 
 CACHE_FORMAT = "napari-tumorseg-slice-cache/1"
 _SUBSETS = [  # every non-empty proper subset of the four modalities, as keep-masks
@@ -123,6 +120,20 @@ class SliceCache:
             names=names,
             context=int(data["context"]),
         )
+
+
+class FocusedSlices(Protocol):
+    """Slices with, per slice, the voxels a crop must hold (``hard_negatives.HardNegatives`` is one).
+
+    A protocol, so that this module does not import the miner that builds on it.
+    """
+
+    slices: SliceCache
+
+    @property
+    def num_slices(self) -> int: ...
+
+    def focus_at(self, flat: int) -> np.ndarray: ...
 
 
 def pick_slices(label: np.ndarray, brain_slices: np.ndarray, tumour_slices: int, empty_slices: int, rng: np.random.Generator) -> np.ndarray:
@@ -252,7 +263,7 @@ def _random_voxel(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int]
 
 
 def _draw_slice(
-    cache: SliceCache, hard: HardNegatives | None, aug: Augmentation, tumour_pool: np.ndarray, rng: np.random.Generator
+    cache: SliceCache, hard: FocusedSlices | None, aug: Augmentation, tumour_pool: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int] | None]:
     """One sample's slice (image, labels, availability) and the voxel its crop must hold, if any."""
     if hard is not None and aug.hard_negative_prob > 0 and rng.random() < aug.hard_negative_prob:
@@ -267,7 +278,7 @@ def _draw_slice(
 
 def sample_batch(
     cache: SliceCache, step: int, seed: int, batch_size: int, augmentation: Augmentation,
-    hard: HardNegatives | None = None,
+    hard: FocusedSlices | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A training batch, a pure function of ``(seed, step)``.
 
