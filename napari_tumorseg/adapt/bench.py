@@ -71,15 +71,8 @@ def benchmark_adaptation(
     """
     import torch
 
-    from ..synth.generate import make_case
-    from .anchors import anchor_set, replay_pools
-    from .corrections import Corrections, case_corrections, slices_with_tumour
-    from ..inference.devices import choose_device
-    from ..jobs import drive
     from ..machine import describe_machine, load_average
-    from ..models.registry import ModelRegistry
-    from .labelfree import DEFAULT_UNLABELLED
-    from .run import run_adaptation
+    from .anchors import anchor_set, replay_pools
     from .training import warm_up_optimizers
 
     if threads:
@@ -91,19 +84,7 @@ def benchmark_adaptation(
     if model is None:
         model, source = _default_model(method)
     timings: dict[str, float] = {}
-
-    tick = time.perf_counter()
-    case = make_case("metastasis", BENCH_CASE_SEED, **({"shape": shape} if shape else {}))
-    timings["make_case_s"] = time.perf_counter() - tick
-
-    tick = time.perf_counter()
-    assert case.label is not None
-    picks = slices_with_tumour(case.label, limit=slices)
-    corrections = Corrections.of(
-        case_corrections(case, case.label, picks, model_config=model.config, reference_slices=config.reference_slices,
-                         unlabelled_slices=DEFAULT_UNLABELLED)
-    )
-    timings["prepare_corrections_s"] = time.perf_counter() - tick
+    picks, corrections = _bench_corrections(model, config, slices, shape, timings)
 
     tick = time.perf_counter()
     anchor = anchor_set(model.config, shape=shape, cache_dir=cache_dir)
@@ -114,25 +95,7 @@ def benchmark_adaptation(
     tick = time.perf_counter()
     warm_up_optimizers()
     timings["torch_optimizer_import_s"] = time.perf_counter() - tick
-
-    target = choose_device(device)
-    if target.type != "cpu":
-        import copy
-
-        model = copy.deepcopy(model).to(target)
-        warm_up(model, corrections)
-    with tempfile.TemporaryDirectory(prefix="tumorseg-bench-") as folder:
-        registry = ModelRegistry(folder, pretrained_dirs=[])
-        tick, cpu_tick = time.perf_counter(), time.process_time()
-        outcome = drive(
-            run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry)
-        )
-        if target.type == "cuda":
-            torch.cuda.synchronize()
-        timings["adapt_and_guard_s"] = time.perf_counter() - tick
-        # CPU seconds of this process: on a busy machine the wall time above mostly measures the
-        # other work; with one thread this is close to what the run takes on an idle core.
-        timings["adapt_and_guard_cpu_s"] = time.process_time() - cpu_tick
+    target, outcome = _timed_adaptation(model, corrections, config, anchor, replay, device, timings)
     report = outcome.report
     return {
         # Other work on the machine slows every figure here; the load before and after says how busy it was.
@@ -153,6 +116,58 @@ def benchmark_adaptation(
         "label_free": report.label_free,
         "passes": report.details.get("passes"),
     }
+
+
+def _bench_corrections(model: nn.Module, config: AdaptConfig, slices: int, shape: tuple[int, int, int] | None,
+                       timings: dict[str, float]) -> tuple[list[int], Any]:
+    """The benchmark's case (a synthetic metastasis) and its corrections: ``slices`` tumour slices given the truth."""
+    from ..synth.generate import make_case
+    from .corrections import Corrections, case_corrections, slices_with_tumour
+    from .labelfree import DEFAULT_UNLABELLED
+
+    tick = time.perf_counter()
+    case = make_case("metastasis", BENCH_CASE_SEED, **({"shape": shape} if shape else {}))
+    timings["make_case_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    assert case.label is not None
+    picks = slices_with_tumour(case.label, limit=slices)
+    corrections = Corrections.of(
+        case_corrections(case, case.label, picks, model_config=model.config, reference_slices=config.reference_slices,
+                         unlabelled_slices=DEFAULT_UNLABELLED)
+    )
+    timings["prepare_corrections_s"] = time.perf_counter() - tick
+    return picks, corrections
+
+
+def _timed_adaptation(model: nn.Module, corrections: Any, config: AdaptConfig, anchor: Any, replay: Any,
+                      device: str | None, timings: dict[str, float]) -> tuple[Any, Any]:
+    """One adaptation on ``device`` into a throw-away registry; its wall and CPU seconds go into ``timings``."""
+    import torch
+
+    from ..inference.devices import choose_device
+    from ..jobs import drive
+    from ..models.registry import ModelRegistry
+    from .run import run_adaptation
+
+    target = choose_device(device)
+    if target.type != "cpu":
+        import copy
+
+        model = copy.deepcopy(model).to(target)
+        warm_up(model, corrections)
+    with tempfile.TemporaryDirectory(prefix="tumorseg-bench-") as folder:
+        registry = ModelRegistry(folder, pretrained_dirs=[])
+        tick, cpu_tick = time.perf_counter(), time.process_time()
+        outcome = drive(
+            run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry)
+        )
+        if target.type == "cuda":
+            torch.cuda.synchronize()
+        timings["adapt_and_guard_s"] = time.perf_counter() - tick
+        # CPU seconds of this process: on a busy machine the wall time above mostly measures the
+        # other work; with one thread this is close to what the run takes on an idle core.
+        timings["adapt_and_guard_cpu_s"] = time.process_time() - cpu_tick
+    return target, outcome
 
 
 def warm_up(model: nn.Module, corrections: Any) -> None:
