@@ -43,31 +43,38 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``experiment`` subcommand and its ``meta-tune`` and ``lifelong`` experiments.
+    """Add the ``experiment`` subcommand and its experiments, each registered by its own function below.
 
     Args:
         subparsers: the dispatcher's subparsers.
     """
-    from ._types import grid_shape, positive_int
-
     p = subparsers.add_parser("experiment", help="reproduce the papers' experiments (meta-tune, lifelong)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     experiments = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    for add in (_add_meta_tune, _add_lifelong, _add_effort, _add_sequence, _add_ranking, _add_render):
+        add(experiments)
 
-    def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--out", type=Path, required=True, help="folder for results.json, results.md and the PNGs")
-        q.add_argument("--quick", action="store_true", help="tiny smoke-test settings (a few minutes on a CPU)")
-        q.add_argument("--seed", type=int, help="first repeat seed (default 0)")
-        q.add_argument("--seeds", type=int, help="number of repeat seeds")
-        q.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X")
-        q.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
-        q.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the usable cores, at most 8)")
-        q.add_argument("--cache-dir", type=Path, help="prepared-case cache (default: the user cache folder)")
-        q.add_argument("--no-cache", action="store_true", help="prepare every case afresh, cache nothing")
 
+def _common_options(q: argparse.ArgumentParser) -> None:
+    """The options every experiment takes."""
+    from ._types import grid_shape, positive_int
+
+    q.add_argument("--out", type=Path, required=True, help="folder for results.json, results.md and the PNGs")
+    q.add_argument("--quick", action="store_true", help="tiny smoke-test settings (a few minutes on a CPU)")
+    q.add_argument("--seed", type=int, help="first repeat seed (default 0)")
+    q.add_argument("--seeds", type=int, help="number of repeat seeds")
+    q.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X")
+    q.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
+    q.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the usable cores, at most 8)")
+    q.add_argument("--cache-dir", type=Path, help="prepared-case cache (default: the user cache folder)")
+    q.add_argument("--no-cache", action="store_true", help="prepare every case afresh, cache nothing")
+
+
+def _add_meta_tune(experiments: argparse._SubParsersAction) -> None:
+    """Paper 000: naive, passive and active meta-tune on metastasis."""
     m = experiments.add_parser("meta-tune", help="paper 000: naive vs passive vs active meta-tune on metastasis",
                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common(m)
+    _common_options(m)
     m.add_argument("--model", type=Path, help="the pretrained glioma checkpoint (default: the shipped U-Net)")
     m.add_argument("--patients", type=int, help="metastasis patients adapted on (default 20)")
     m.add_argument("--held-out", type=int, help="metastasis patients only scored (default 4)")
@@ -87,9 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_precision(m)
     m.set_defaults(func=run_meta_tune_command)
 
+
+def _add_lifelong(experiments: argparse._SubParsersAction) -> None:
+    """Paper 004: U-Net against Dy-CNN on an alternating T2/FLAIR stream."""
     lifelong = experiments.add_parser("lifelong", help="paper 004: U-Net vs Dy-CNN on an alternating T2/FLAIR stream",
                                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common(lifelong)
+    _common_options(lifelong)
     lifelong.add_argument("--train-patients", type=int, help="stream patients (default 24)")
     lifelong.add_argument("--test-patients", type=int, help="test patients, half T2-only, half FLAIR-only (default 8)")
     lifelong.add_argument("--steps-per-patient", type=int, help="gradient steps per patient in a batch (default 10)")
@@ -102,10 +112,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="do not tell the networks which modality is present (constant availability planes)")
     lifelong.set_defaults(func=run_lifelong_command)
 
+
+def _add_effort(experiments: argparse._SubParsersAction) -> None:
+    """The radiologist's curve."""
     effort = experiments.add_parser(
         "effort", help="the radiologist's curve: rest-of-volume Dice against corrected slices, by strategy and method",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common(effort)
+    _common_options(effort)
     effort.add_argument("--unet", type=Path, help="the glioma U-Net checkpoint (default: the shipped one)")
     effort.add_argument("--dycnn", type=Path, help="the glioma Dy-CNN checkpoint (default: the shipped one)")
     effort.add_argument("--patients", type=int, help="synthetic metastasis patients (default 10)")
@@ -129,20 +142,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 
+
+def _add_sequence(experiments: argparse._SubParsersAction) -> None:
+    """Cases adapted one after another."""
     sequence = experiments.add_parser(
         "sequence", help="cases adapted one after another: does the memory of corrections keep the earlier ones?",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common(sequence)
+    _common_options(sequence)
     sequence.add_argument("--model", type=Path, help="the glioma checkpoint (default: the shipped U-Net)")
     sequence.add_argument("--cases", type=int, help="cases adapted in turn (default 5)")
     sequence.add_argument("--variants", type=_names, help="comma list of memory,source,none (default: all)")
     _add_precision(sequence)
     sequence.set_defaults(func=run_sequence_command)
 
+
+def _add_ranking(experiments: argparse._SubParsersAction) -> None:
+    """The suggestions' rankings of the first prediction's slices, no learning."""
+    from ._types import positive_int
+
     ranking = experiments.add_parser(
         "ranking", help="do the suggestions find what is wrong? rankings of the first prediction's slices, no learning",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common(ranking)
+    _common_options(ranking)
     ranking.add_argument("--unet", type=Path, help="the glioma U-Net checkpoint (default: the shipped one)")
     ranking.add_argument("--patients", type=positive_int, help="synthetic metastasis patients (default 10)")
     ranking.add_argument("--k", type=_ints, help="numbers of slices picked, comma list (default 2,4,10)")
@@ -151,6 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ranking.add_argument("--no-real", action="store_true", help="skip the real labelled case")
     ranking.set_defaults(func=run_ranking_command)
 
+
+def _add_render(experiments: argparse._SubParsersAction) -> None:
+    """Redraw a folder's tables and figures from its results.json."""
     render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
     render.add_argument("folder", type=Path, help="a folder written by meta-tune or lifelong")
     render.set_defaults(func=run_render_command)
