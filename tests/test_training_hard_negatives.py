@@ -33,6 +33,18 @@ def test_the_slices_with_most_false_tumour_are_kept_in_order_and_thin_ones_dropp
     assert false_tumour_slices(false, per_case=5, min_voxels=30).tolist() == []
 
 
+def test_a_margin_keeps_only_false_tumour_that_far_from_the_lesion_in_millimetres():
+    from napari_tumorseg.training.hard_negatives import away_from_tumour
+
+    label = np.zeros((1, 1, 12), dtype=np.uint8)
+    label[0, 0, 5] = 2
+    np.testing.assert_array_equal(away_from_tumour(label, (1, 1, 1), 0)[0, 0], label[0, 0] == 0)
+    # 1 mm voxels: 3 mm or more away leaves x <= 2 and x >= 8; 2 mm voxels double every distance
+    assert np.flatnonzero(away_from_tumour(label, (1, 1, 1), 3)[0, 0]).tolist() == [0, 1, 2, 8, 9, 10, 11]
+    assert np.flatnonzero(away_from_tumour(label, (1, 1, 2), 3)[0, 0]).tolist() == [0, 1, 2, 3, 7, 8, 9, 10, 11]
+    assert away_from_tumour(np.zeros((2, 2, 2), np.uint8), (1, 1, 1), 5).all()  # no lesion: everything is away
+
+
 @dataclass
 class _Marks:
     """A stand-in segmenter: the truth plus a false blob on two slices (what a model confusing anatomy gives)."""
@@ -127,6 +139,7 @@ def test_train_cli_mines_its_parent_and_the_card_says_so_then_refuses_options_wi
     data = json.loads(child.with_name("child.card.json").read_text(encoding="utf-8"))["training"]["data"]
     mined = data["hard_negatives"]
     assert mined["seeds"] == "0:2" and mined["slices_per_case"] == 4 and mined["probability"] == 0.5
+    assert mined["margin_mm"] == 0
     assert mined["slices"] >= 1 and mined["model"]["path"] == str(parent)
     assert f"{mined['slices']} hard slices on {mined['cases']} cases" in err  # the log says what was found
     assert list((tmp_path / "cache").glob("hard-glioma-*.npz"))  # mined once, kept for a resume
@@ -136,3 +149,8 @@ def test_train_cli_mines_its_parent_and_the_card_says_so_then_refuses_options_wi
     assert main(_train_args(tmp_path / "y.safetensors", tmp_path / "cache") + [
         "--hard-negatives", str(parent), "--hard-negative-seeds", "5:7"]) == 2
     assert "are not training cases" in capsys.readouterr().err
+    assert main(_train_args(tmp_path / "z.safetensors", tmp_path / "cache") + ["--hard-negative-margin", "5"]) == 2
+    assert "need --hard-negatives" in capsys.readouterr().err
+    assert main(_train_args(tmp_path / "w.safetensors", tmp_path / "cache") + [
+        "--hard-negatives", str(parent), "--hard-negative-margin", "-1"]) == 2
+    assert "must be 0 or more" in capsys.readouterr().err

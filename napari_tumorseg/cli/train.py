@@ -33,7 +33,8 @@ RUN_SETTINGS = ("arch", "base_width", "depth", "context", "kernels", "domain", "
                 "val_seeds", "val_cases", "steps", "batch", "crop", "lr", "seed", "epoch_steps", "tumour_slices",
                 "empty_slices", "modality_dropout", "anneal_fraction", "float16", "tumour_crop_prob", "appearance",
                 "smoothing", "precision", "ema_decay", "init", "teacher", "teacher_flips", "distill_weight",
-                "hard_negatives", "hard_negative_seeds", "hard_negative_slices", "hard_negative_prob")
+                "hard_negatives", "hard_negative_seeds", "hard_negative_slices", "hard_negative_prob",
+                "hard_negative_margin")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,6 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="slices with the most false tumour kept per mined case (default 4)")
     p.add_argument("--hard-negative-prob", type=float,
                    help="chance a crop is a mined slice centred on its false tumour (default 0.25)")
+    p.add_argument("--hard-negative-margin", type=float, metavar="MM",
+                   help="mine only false tumour at least MM mm from the true tumour (default 0: all of it)")
     p.add_argument("--resume", type=Path, help="a .train-state file (or the output whose state is beside it)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
@@ -164,11 +167,12 @@ def _check_hard_negatives(args: argparse.Namespace) -> None:
     from ..errors import TumorsegError
     from ..training.data import seed_range
 
-    settings = (args.hard_negative_seeds, args.hard_negative_slices, args.hard_negative_prob)
+    settings = (args.hard_negative_seeds, args.hard_negative_slices, args.hard_negative_prob,
+                args.hard_negative_margin)
     if args.hard_negatives is None:
         if any(v is not None for v in settings):
-            raise TumorsegError("--hard-negative-seeds, --hard-negative-slices and --hard-negative-prob need "
-                                "--hard-negatives")
+            raise TumorsegError("--hard-negative-seeds, --hard-negative-slices, --hard-negative-prob and "
+                                "--hard-negative-margin need --hard-negatives")
         return
     if args.data is not None:
         raise TumorsegError("--hard-negatives mines synthetic training cases; it does not go with --data")
@@ -177,6 +181,9 @@ def _check_hard_negatives(args: argparse.Namespace) -> None:
     args.hard_negative_seeds = args.hard_negative_seeds or args.synthetic_seeds or "0:64"
     args.hard_negative_slices = args.hard_negative_slices or 4
     args.hard_negative_prob = 0.25 if args.hard_negative_prob is None else args.hard_negative_prob
+    args.hard_negative_margin = args.hard_negative_margin or 0.0
+    if args.hard_negative_margin < 0:
+        raise TumorsegError(f"--hard-negative-margin {args.hard_negative_margin:g} must be 0 or more (mm)")
     if not 0.0 < args.hard_negative_prob <= 1.0:
         raise TumorsegError(f"--hard-negative-prob {args.hard_negative_prob} must lie in (0, 1]")
     outside = set(seed_range(args.hard_negative_seeds)) - set(seed_range(args.synthetic_seeds or "0:64"))
@@ -246,13 +253,14 @@ def _mined(args: argparse.Namespace, data: dict[str, Any]) -> Any:
           file=sys.stderr)
     mined = mine_synthetic(args.hard_negatives, args.domain, seed_range(args.hard_negative_seeds),
                            version=args.generator_version or GENERATOR_VERSION, shape=args.shape,
-                           per_case=args.hard_negative_slices,
+                           per_case=args.hard_negative_slices, margin_mm=args.hard_negative_margin,
                            cache_dir=args.cache_dir or default_cache_dir(), workers=args.workers)
     found = describe_mining(mined)
     print(f"tumorseg: {found['slices']} hard slices on {found['cases']} cases "
           f"({found['false_tumour_voxels']:,} false tumour voxels)", file=sys.stderr)
     data["hard_negatives"] = {**found, "model": _model_reference(args.hard_negatives),
                               "seeds": args.hard_negative_seeds, "slices_per_case": args.hard_negative_slices,
+                              "margin_mm": args.hard_negative_margin,
                               "probability": args.hard_negative_prob}
     return mined
 

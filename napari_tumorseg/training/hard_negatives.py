@@ -87,7 +87,7 @@ def false_tumour_slices(false_tumour: np.ndarray, per_case: int, min_voxels: int
 
 
 def mine_case(
-    segmenter, case, *, context: int, per_case: int, min_voxels: int
+    segmenter, case, *, context: int, per_case: int, min_voxels: int, margin_mm: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One case's hard slices: images, labels, availability and focus, prepared as training slices.
 
@@ -97,13 +97,14 @@ def mine_case(
         context: neighbouring slices on each side (the training layout's).
         per_case: at most this many slices.
         min_voxels: least false tumour voxels for a slice to count.
+        margin_mm: count only false tumour at least this far from the true tumour (0: all of it).
     """
     if case.label is None:
         raise ValueError(f"case {case.name} has no reference mask to mine")
     predicted = segmenter.segment(case).labels
     prepared = prepare_case(case, multiple=segmenter.config.size_multiple, margin=segmenter.preprocessing.crop_margin)
     label = prepared.crop.crop(case.label)
-    false_tumour = prepared.crop.crop((predicted > 0) & (case.label == 0))
+    false_tumour = prepared.crop.crop((predicted > 0) & away_from_tumour(case.label, case.geometry.spacing, margin_mm))
     picks = false_tumour_slices(false_tumour, per_case, min_voxels)
     planes = slices_to_input(prepared.images, prepared.availability, picks, context)
     image_channels = (2 * context + 1) * len(MODALITIES)
@@ -111,8 +112,18 @@ def mine_case(
             prepared.availability.copy(), false_tumour[picks])
 
 
+def away_from_tumour(label: np.ndarray, spacing: Sequence[float], margin_mm: float) -> np.ndarray:
+    """Voxels outside the true tumour and, when ``margin_mm`` > 0, at least that far from it (in mm)."""
+    outside = label == 0
+    if margin_mm <= 0 or outside.all():
+        return outside
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(outside, sampling=spacing) >= margin_mm
+
+
 def _mine_synthetic(model: str, domain: str, seed: int, version: str, shape: tuple[int, int, int] | None,
-                    per_case: int, min_voxels: int, own_process: bool) -> tuple:
+                    per_case: int, min_voxels: int, margin_mm: float, own_process: bool) -> tuple:
     """Make one synthetic case and mine it (with one torch thread when it runs in a worker process of its own)."""
     import torch
 
@@ -124,21 +135,24 @@ def _mine_synthetic(model: str, domain: str, seed: int, version: str, shape: tup
     segmenter = Segmenter.from_checkpoint(model, device="cpu", mirror="none")
     grid = {} if shape is None else {"shape": shape}
     case = make_case(domain, seed, version=version, **grid)
-    parts = mine_case(segmenter, case, context=segmenter.config.context, per_case=per_case, min_voxels=min_voxels)
+    parts = mine_case(segmenter, case, context=segmenter.config.context, per_case=per_case, min_voxels=min_voxels,
+                      margin_mm=margin_mm)
     return (*parts, case.name)
 
 
 def mining_key(model: str | os.PathLike[str], domain: str, seeds: Sequence[int], version: str,
-               shape: tuple[int, int, int] | None, per_case: int, min_voxels: int) -> str:
+               shape: tuple[int, int, int] | None, per_case: int, min_voxels: int, margin_mm: float = 0.0) -> str:
     """A short hash naming the file of one mining (the model's bytes included)."""
     digest = hashlib.sha256(Path(model).read_bytes()).hexdigest()
     described = f"{digest}|{domain}|{list(seeds)}|{version}|{shape and list(shape)}|{per_case}|{min_voxels}"
+    if margin_mm > 0:  # added later: the files of a mining without a margin keep their names
+        described += f"|margin {margin_mm:g}"
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
 def mine_synthetic(
     model: str | os.PathLike[str], domain: str, seeds: Sequence[int], *, version: str,
-    shape: tuple[int, int, int] | None = None, per_case: int = 4, min_voxels: int = 20,
+    shape: tuple[int, int, int] | None = None, per_case: int = 4, min_voxels: int = 20, margin_mm: float = 0.0,
     cache_dir: Path | None = None, workers: int | None = None,
 ) -> HardNegatives:
     """Hard slices of synthetic training cases, mined in parallel and kept in ``cache_dir``.
@@ -151,6 +165,7 @@ def mine_synthetic(
         shape: synthetic grid (default: the BraTS 1 mm grid).
         per_case: at most this many slices per case.
         min_voxels: least false tumour voxels for a slice to count.
+        margin_mm: mine only false tumour at least this far from the true tumour (0: all of it).
         cache_dir: where the file lives (keyed by the model's bytes and these settings); None for no file.
         workers: processes (default one per CPU).
     """
@@ -158,7 +173,7 @@ def mine_synthetic(
 
     path = None
     if cache_dir is not None:
-        key = mining_key(model, domain, seeds, version, shape, per_case, min_voxels)
+        key = mining_key(model, domain, seeds, version, shape, per_case, min_voxels, margin_mm)
         path = Path(cache_dir) / f"hard-{domain}-{key}.npz"
         if path.is_file():
             try:
@@ -168,7 +183,7 @@ def mine_synthetic(
     workers = max(1, min(workers or os.cpu_count() or 1, len(seeds)))
     n = len(seeds)
     arguments = [[str(model)] * n, [domain] * n, list(seeds), [version] * n, [shape] * n, [per_case] * n,
-                 [min_voxels] * n, [workers > 1] * n]
+                 [min_voxels] * n, [margin_mm] * n, [workers > 1] * n]
     if workers == 1:
         parts = [_mine_synthetic(*row) for row in zip(*arguments)]
     else:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The hard-negatives page's fine-tunings of the shipped U-Net (600 steps toward the truth), with (arm H) a quarter of
-# the crops centred on the false tumour the shipped U-Net marks on training cases 0-63, or without (arm F, the
-# control). Each seed runs on 1 thread; give the arm, then the seeds, run side by side; then the two seeds' soup:
+# the crops centred on the false tumour the shipped U-Net marks on training cases 0-63, or (arm M, the third rule)
+# only on the false tumour 5 mm or more from the lesion, or without (arm F, the control). Each seed runs on 1 thread; give the arm, then the seeds, run side by side; then the two seeds' soup:
 #   bash docs/results/hard-negatives/train.sh H 300 301   # out/hard/unet-H-s300.safetensors, ..., out/hard/unet-H.safetensors
 #   bash docs/results/hard-negatives/train.sh F 300 301
 set -eu
-arm=${1:?give H or F, then the seeds}
+arm=${1:?give H, M or F, then the seeds}
 shift
 cd "$(dirname "$0")/../../.."
 mkdir -p out/hard
@@ -23,8 +23,10 @@ common=(--arch unet --base-width 16 --depth 4 --context 1 --kernels 4 --domain g
         --init "$parent" --steps 600 --lr 0.0005)
 case $arm in
   H) extra=(--hard-negatives "$parent" --hard-negative-seeds 0:64 --hard-negative-slices 4 --hard-negative-prob 0.25) ;;
+  M) extra=(--hard-negatives "$parent" --hard-negative-seeds 0:64 --hard-negative-slices 4 --hard-negative-prob 0.25
+            --hard-negative-margin 5) ;;
   F) extra=() ;;
-  *) echo "arm must be H or F" >&2; exit 2 ;;
+  *) echo "arm must be H, M or F" >&2; exit 2 ;;
 esac
 first=""
 models=()
