@@ -1,12 +1,13 @@
 """The hard-negatives page's tables and the verdict of its rule, from the evaluations ``evaluate.sh`` wrote.
 
-    python scripts/hard_negatives_table.py docs/results/hard-negatives [--wise]
+    python scripts/hard_negatives_table.py docs/results/hard-negatives [--wise | --margin]
 
 Reads ``real.json``, ``glioma-10000.json``, ``glioma-12000.json`` and ``metastasis.json`` (``tumorseg evaluate
 --json`` over the models ``unet-H``, ``unet-F`` and the parent ``parent-unet``; the real file also the single
 seeds) and prints Markdown: the real cases per model, the synthetic means with paired tests, the cases whose
 WT moved most, and each clause of the rule of docs/results/hard-negatives. With ``--wise``, the second rule: W (the mean of H and
-the parent) from the ``wise-*.json`` files beside the parent's and H's figures above.
+the parent) from the ``wise-*.json`` files beside the parent's and H's figures above; with ``--margin``, the third: M
+(mined only away from the lesion) from the ``margin-*.json`` files.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from napari_tumorseg.experiments.common import paired_test
 
-CANDIDATE, CONTROL, PARENT, WISE = "unet-H", "unet-F", "parent-unet", "unet-W"
+CANDIDATE, CONTROL, PARENT, WISE, MARGIN = "unet-H", "unet-F", "parent-unet", "unet-W", "unet-M"
 LABELLED = "TCGA-DU-7294"
 UNLABELLED = ("BraTS-GLI-00001-000", "BraTS-MET-00110-000")
 
@@ -115,7 +116,7 @@ def _merged(*files: dict) -> dict:
 
 
 def _means_row(label: str, files: list[dict]) -> list[str]:
-    names = [n for n in (WISE, CANDIDATE, PARENT) if n in files[0]]
+    names = [n for n in (MARGIN, WISE, CANDIDATE, PARENT) if n in files[0]]
     values = {n: synthetic_wt(files, n)[1] for n in names}
     return [f"| {label} | " + " | ".join(f"{n} WT (mean ± sd)" for n in names) + " |",
             "|---|" + "---|" * len(names),
@@ -158,13 +159,47 @@ def wise_report(folder: Path) -> list[str]:
     return lines + verdict_lines(clauses, "W")
 
 
+def margin_report(folder: Path) -> list[str]:
+    """The third rule: M (mined 5 mm or more from the lesion) against the parent, beside H and W."""
+    real = _merged(models(folder / "real.json"), models(folder / "wise-real.json"), models(folder / "margin-real.json"))
+    real = {n: real[n] for n in real if n.startswith(MARGIN)} | {n: real[n] for n in (WISE, CANDIDATE, PARENT)}
+    ranges = [_merged(*(models(folder / f"{prefix}glioma-{r}.json") for prefix in prefixes))
+              for r, prefixes in ((10000, ("", "wise-", "margin-")), (12000, ("", "wise-", "margin-")),
+                                  (14000, ("wise-", "margin-")))]
+    lines = real_table(real) + [""]
+    for r, files in zip((10000, 12000, 14000), ranges):
+        lines += _means_row(f"gliomas {r}–{r + 19}", [files]) + [""]
+    every = [{n: f[n] for n in (MARGIN, PARENT)} for f in ranges]
+    m, p = synthetic_wt(every, MARGIN)[1], synthetic_wt(every, PARENT)[1]
+    metastasis = _merged(models(folder / "metastasis.json"), models(folder / "wise-metastasis.json"),
+                         models(folder / "margin-metastasis.json"))
+    met = {n: synthetic_wt([metastasis], n)[1] for n in (MARGIN, WISE, CANDIDATE, PARENT)}
+    lines.append("| metastases 20000–20019 | " + " | ".join(f"{n} {v.mean():.4f} ± {v.std(ddof=1):.3f}"
+                                                       for n, v in met.items()) + " |\n")
+    total = paired_test(m, p)
+    h = paired_test(synthetic_wt(ranges[:2], MARGIN)[1], synthetic_wt(ranges[:2], CANDIDATE)[1])
+    lines.append(f"M − parent, 60 gliomas: mean {total['mean_difference']:+.4f}, {total['a_better']} higher / "
+                 f"{total['b_better']} lower, Wilcoxon p = {total['p_value']:.3g}")
+    lines.append(f"M − H, 40 gliomas: mean {h['mean_difference']:+.4f}, {h['a_better']} / {h['b_better']}, "
+                 f"p = {h['p_value']:.3g}\n")
+    clauses = {
+        f"1. 60 gliomas: M − parent {total['mean_difference']:+.4f}, p = {total['p_value']:.3g}":
+            total["mean_difference"] > 0 and total["p_value"] < 0.05,
+        f"2. metastases: M {met[MARGIN].mean():.4f} >= parent {met[PARENT].mean():.4f} − 0.01":
+            met[MARGIN].mean() >= met[PARENT].mean() - 0.01,
+        **real_clauses(real, MARGIN, 3),
+    }
+    return lines + verdict_lines(clauses, "M")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--wise", action="store_true", help="the second rule: W, the mean of H and the parent")
+    parser.add_argument("--margin", action="store_true", help="the third rule: M, mined away from the lesion")
     args = parser.parse_args()
-    if args.wise:
-        print("\n".join(wise_report(args.folder)))
+    if args.wise or args.margin:
+        print("\n".join(wise_report(args.folder) if args.wise else margin_report(args.folder)))
         return
     real = models(args.folder / "real.json")
     gliomas = [models(args.folder / "glioma-10000.json"), models(args.folder / "glioma-12000.json")]
