@@ -77,8 +77,13 @@ class SliceCache:
 
     def slice_at(self, flat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Image planes (float32), labels and availability of one slice by flat index."""
-        case, local = self._index[flat]
+        case, local = self.locate(flat)
         return self.images[case][local].astype(np.float32), self.labels[case][local], self.availability[case]
+
+    def locate(self, flat: int) -> tuple[int, int]:
+        """The case and the slice within it of a flat index."""
+        case, local = self._index[flat]
+        return int(case), int(local)
 
     def save(self, path: str | os.PathLike[str], *, file_format: str = CACHE_FORMAT,
              per_case: dict[str, Sequence[np.ndarray]] | None = None) -> Path:

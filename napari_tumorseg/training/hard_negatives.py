@@ -58,7 +58,7 @@ class HardNegatives:
 
     def focus_at(self, flat: int) -> np.ndarray:
         """The focus of one slice by flat index (the slice cache's order)."""
-        case, local = self.slices._index[flat]
+        case, local = self.slices.locate(flat)
         return self.focus[case][local]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
