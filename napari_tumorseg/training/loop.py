@@ -39,9 +39,8 @@ from ..models.losses import dice_ce_loss, region_dice
 from ..models.precision import compute_precision, full_precision
 from ..models.dynconv import TemperatureAnnealer, get_temperature
 from .averaging import WeightAverage
-from .data import Augmentation, SliceCache, sample_batch
+from .data import Augmentation, FocusedSlices, SliceCache, sample_batch
 from .distillation import FlipTeacher, distillation_loss
-from .hard_negatives import HardNegatives
 from .state import TrainingState
 
 TRAINING_PRECISIONS = ("fp32", "bf16")
@@ -176,7 +175,7 @@ class Trainer:
         device: torch.device | str = "cpu",
         save_state: Callable[[TrainingState], None] | None = None,
         teacher: FlipTeacher | None = None,
-        hard: HardNegatives | None = None,
+        hard: FocusedSlices | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device)
