@@ -1,4 +1,4 @@
-"""Generator versions 2 to 4: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
+"""Generator versions 2 to 6: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from napari_tumorseg.io.case import MODALITIES
 from napari_tumorseg.io.labels import ED, ET, NCR
 from napari_tumorseg.synth import GENERATOR_VERSION, generate_phantom, make_case
 from napari_tumorseg.synth.anatomy import load_anatomy
-from napari_tumorseg.synth.appearance import sample_appearance
+from napari_tumorseg.synth.appearance import FAINT_CLASSES, FAINT_RANGE, sample_appearance
 from napari_tumorseg.synth.deformation import random_deformation, sample_deformation_params_v2
 from napari_tumorseg.synth.lesion_types import sample_glioma_v2, sample_metastases_v2
 from napari_tumorseg.synth.lesions import SiteMaps
@@ -200,6 +200,42 @@ def test_version_5_is_version_4_with_fainter_fissures():
     np.testing.assert_array_equal(old.points.tissue[:, above], new.points.tissue[:, above])
     below = new.structures.infratentorial == 1.0
     assert new.points.tissue[2, below].mean() < old.points.tissue[2, below].mean() - 0.002
+
+
+def test_version_6_lesions_are_faint_in_one_sequence_in_some_cases_and_nothing_else_moves():
+    """Version 6 redraws only the oedema and non-enhancing tumour of one sequence, in about 2 cases in 5."""
+    faint = {"t2": 0, "flair": 0}
+    for seed in range(300):
+        old = sample_appearance(np.random.default_rng(seed)).signal
+        new = sample_appearance(np.random.default_rng(seed), faint_lesions=True).signal
+        moved = {(m, name) for m in old for name in old[m] if old[m][name] != new[m][name]}
+        assert {m for m, _ in moved} in (set(), {"t2"}, {"flair"})
+        for modality, name in moved:
+            assert name in FAINT_CLASSES
+            matter = max(new[modality]["wm"], new[modality]["gm"])
+            low, high = FAINT_RANGE[modality]
+            assert low * matter <= new[modality][name] <= high * matter
+        for modality in {m for m, _ in moved}:
+            faint[modality] += 1
+    assert all(40 <= count <= 80 for count in faint.values()), faint  # 0.2 of 300 each
+
+
+def test_version_6_is_version_2_but_for_the_faint_lesion_signal():
+    changed = 0
+    for seed in range(4):
+        old, new = (generate_phantom("glioma", seed, shape=SHAPE, version=v) for v in ("2", "6"))
+        np.testing.assert_array_equal(old.case.label, new.case.label)
+        # The oedema's soft margin and thick-slice blur reach a few voxels beyond the label (3.8 mm voxels);
+        # a few more points are the soft edge of an oedema island the label dropped (keep_lesion_components).
+        near_tumour = ndi.binary_dilation(new.case.label > 0, iterations=6)
+        for modality in MODALITIES:
+            a, b = old.case.images[modality], new.case.images[modality]
+            assert np.count_nonzero(a[~near_tumour] != b[~near_tumour]) <= 1e-4 * a.size
+            if not np.array_equal(a, b):
+                changed += 1
+                oedema = new.case.label == ED
+                assert b[oedema].mean() < a[oedema].mean()  # fainter, not brighter
+    assert changed >= 1  # seeds 1 and 3 draw a faint T2
 
 
 def test_lamellar_fissures_repeat_with_depth_and_are_under_a_voxel_thick():

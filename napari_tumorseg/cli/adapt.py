@@ -147,6 +147,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--model", help="a version id or checkpoint file (default: active, else a new base-16 U-Net)")
     bench.add_argument("--output", type=Path, help="also write the JSON here")
     bench.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    bench.add_argument("--repeats", type=positive_int, default=1,
+                       help="adaptations timed one after another in this process; on a GPU the first pays for "
+                            "loading its kernels, the later ones are what each next adaptation costs (default 1)")
     _add_hyperparameters(bench)
     bench.set_defaults(func=run_bench)
 
@@ -288,7 +291,8 @@ def run_bench(args: argparse.Namespace) -> int:
     choose_device(args.device)
     model = _load_model(ModelRegistry(), args.model)[0].model if args.model else None
     result = benchmark_adaptation(
-        args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args), device=args.device
+        args.method, model=model, slices=args.slices, threads=args.threads, config=_config(args), device=args.device,
+        repeats=args.repeats,
     )
     text = json.dumps(result, indent=2)
     if args.output:

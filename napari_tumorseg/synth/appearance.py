@@ -50,6 +50,14 @@ ENHANCEMENT: dict[str, tuple[float, float]] = {
     "enhancing": (0.45, 1.8), "vessel": (0.5, 2.5), "dura": (0.4, 2.0), "choroid": (0.6, 2.2),
 }
 FLOW_VOID = {"flair": (0.2, 0.8), "t2": (0.15, 0.7)}  # signal factor in flow voids
+# Version 6: the oedema and non-enhancing tumour of some cases are only faintly bright in one sequence
+# (relative to the brighter of grey and white matter; set from the literature, not from the real cases):
+# - "t2": infiltrative tumour and oedema whose T2 is barely above grey matter's, found by its FLAIR;
+# - "flair": the T2-FLAIR mismatch of IDH-mutant astrocytomas (Patel et al., Clin Cancer Res 2017;
+#   Jain et al., Neuro-Oncology 2020): T2 bright, FLAIR relatively dark.
+FAINT_LESIONS = {"t2": 0.2, "flair": 0.2}  # chance per case that the lesion is faint in that sequence
+FAINT_RANGE = {"t2": (0.95, 1.3), "flair": (0.9, 1.25)}
+FAINT_CLASSES = ("oedema", "non_enhancing")
 FALLOFF_FROM_MM, FALLOFF_RANGE_MM = 75.0, 60.0  # coil fall-off: from this height down, full at range below
 LESION_ORDER = ("oedema", "necrosis", "non_enhancing", "enhancing")  # as contrast.LESION_SIGNAL
 
@@ -69,11 +77,12 @@ def _draw(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
-def sample_appearance(rng: np.random.Generator) -> Appearance:
+def sample_appearance(rng: np.random.Generator, faint_lesions: bool = False) -> Appearance:
     """Draw every class's signal in every modality for one case.
 
     Args:
         rng: the case's appearance stream.
+        faint_lesions: version 6: the lesion may be faint in FLAIR or T2 (:data:`FAINT_LESIONS`).
     """
     signal: dict[str, dict[str, float]] = {}
     for modality in ("flair", "t1", "t2"):
@@ -82,6 +91,8 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
             base = 1.0 if reference == "wm" else max(values["wm"], values["gm"])
             values[name] = base * _draw(rng, *ranges[modality])
         signal[modality] = values
+    if faint_lesions:
+        _make_lesion_faint(rng, signal)
     # T1c: the same T1 weighting, a little brighter overall, plus each class's uptake.
     signal["t1c"] = {name: value * _draw(rng, 0.95, 1.1) for name, value in signal["t1"].items()}
     for name, (low, high) in ENHANCEMENT.items():
@@ -91,6 +102,23 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
     # Coil sensitivity and tissue make the posterior fossa brighter or darker than the cerebrum.
     infratentorial = {m: _draw(rng, 0.7, 1.35) for m in MODALITIES}
     return Appearance(signal=signal, flow_void=flow_void, texture=texture, infratentorial=infratentorial)
+
+
+def _make_lesion_faint(rng: np.random.Generator, signal: dict[str, dict[str, float]]) -> None:
+    """Version 6: redraw the oedema and non-enhancing tumour of one sequence from its faint range, by chance.
+
+    Drawn from a child of the appearance stream (``spawn`` leaves the parent's own draws untouched), so a
+    seed keeps version 2's every other signal and the two versions compare case by case.
+    """
+    child = rng.spawn(1)[0]
+    pick = child.random()
+    for modality, chance in FAINT_LESIONS.items():
+        if pick < chance:
+            matter = max(signal[modality]["wm"], signal[modality]["gm"])
+            for name in FAINT_CLASSES:
+                signal[modality][name] = matter * _draw(child, *FAINT_RANGE[modality])
+            return
+        pick -= chance
 
 
 def _blend(signal: np.ndarray, where: np.ndarray, membership: np.ndarray, value: np.ndarray) -> None:

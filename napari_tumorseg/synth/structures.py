@@ -78,6 +78,7 @@ RECIPES = {"2": AnatomyRecipe(rim_below_tentorium=True, fissure_csf=0.6),
                               folia_depth_scale=1.6),
            "5": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3, lamellar_folia=True,
                               folia_depth_scale=1.6)}
+RECIPES["6"] = RECIPES["2"]  # version 6 changes the lesions' appearance only
 
 
 @dataclass(eq=False)

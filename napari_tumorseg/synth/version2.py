@@ -27,6 +27,11 @@ Version 4 is version 3 with lamellar cerebellar folia (sheets parallel to the
 surface instead of random cracks; ``AnatomyRecipe.lamellar_folia``). Its
 extra draws come from a child stream, so again only the folia differ.
 Version 5 is version 4 with version 3's fainter fissures (0.3 CSF, not 0.5).
+
+Version 6 is version 2's anatomy with lesions that may be faint in one
+sequence (:data:`.appearance.FAINT_LESIONS`): infiltrative tumour barely
+bright on T2, or the T2-FLAIR mismatch. Its draws come from a child of the
+appearance stream, so only those cases' lesion signals differ from version 2.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from .tumour import keep_lesion_components, tumour_fields
 
 STREAMS = ("geometry", "lesions", "anatomy", "appearance", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
 TEXTURE_SHARE = {"flair": 0.4, "t1": 0.4, "t1c": 1.0, "t2": 0.4}  # enhancement texture seen per modality
+FAINT_LESION_VERSIONS = ("6",)  # versions whose lesions may be faint in FLAIR or T2
 REGIONAL_LENGTH_MM = 30.0  # correlation length of each sequence's own smooth intensity variation
 
 
@@ -65,7 +71,7 @@ def build(
         rng: one generator per name in :data:`STREAMS`.
         shape: canonical (z, y, x) grid.
         missing_prob: chance that each modality is missing.
-        version: "2" to "5" (see the module's docstring).
+        version: "2" to "6" (see the module's docstring).
 
     Returns:
         A dict with images, label and the draws: lesions, deformation,
@@ -87,7 +93,7 @@ def build(
     tumour = tumour_fields(lesions, rng["lesions"], points.index, anatomy.spacing, points.tissue)
     keep_lesion_components(tumour, points.flat, shape, single=domain == "glioma")
 
-    appearance = sample_appearance(rng["appearance"])
+    appearance = sample_appearance(rng["appearance"], faint_lesions=version in FAINT_LESION_VERSIONS)
     present = choose_present(rng["missing"], missing_prob)
     images, scanners = {}, {}
     box = PointBox.around(points.index, shape)
