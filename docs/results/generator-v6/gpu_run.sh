@@ -5,12 +5,12 @@
 #   3. four U-Nets trained from scratch at once (versions 2 and 6, seeds 0 and 1), the shipped model's own
 #      recipe with batch 16; the number of steps, the same for all four, is set from the time left.
 # From this machine:
-#   run(command="bash docs/results/generator-v6/gpu_run.sh", carry=[".whl", "real"], timeout_s=480)
+#   run(command="bash docs/results/generator-v6/gpu_run.sh", carry=[".whl", "real"], timeout_s=450)
 set -u
 cd "$(dirname "$0")/../../.."
 START=$(date +%s)
-DEADLINE=${DEADLINE:-430}     # seconds after START by which training must be over
-RATE=${RATE:-5.0}             # steps per second per run with four side by side (measured 6.1 on 2026-12-04)
+DEADLINE=${DEADLINE:-410}     # seconds after START by which training must be over
+RATE=${RATE:-5.5}             # steps per second per run with four side by side (measured 6.1 on 2026-12-04)
 OUT=${OUT:-out/generator-v6}
 mkdir -p "$OUT" /tmp/logs
 export PYTHONUNBUFFERED=1
