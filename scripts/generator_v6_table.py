@@ -29,14 +29,16 @@ AWAY = re.compile(r"^BraTS-MET-00110-000\s+\S*?([\w-]+)\.safetensors: WT [\d.]+ 
 def dice(model: dict, region: str) -> tuple[list[str], np.ndarray]:
     cases = wt_by_case(model)
     order = sorted(cases)
-    return order, np.array([cases[c][region]["dice"] if cases[c][region]["dice"] is not None else np.nan
+    # A region the reference lacks is left out (its BraTS-convention 0 or 1 is in the JSON, not in these means).
+    return order, np.array([cases[c][region]["dice"] if cases[c][region].get("status") == "scored" else np.nan
                             for c in order])
 
 
 def synthetic_table(label: str, evaluated: dict) -> list[str]:
     lines = [f"| {label} | " + " | ".join(f"{r} (mean ± sd)" for r in REGIONS) + " |", "|---|---|---|---|"]
     for name, model in evaluated.items():
-        cells = [f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}" for v in (dice(model, r)[1] for r in REGIONS)]
+        cells = [f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f} (n={np.isfinite(v).sum()})"
+                 for v in (dice(model, r)[1] for r in REGIONS)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
