@@ -104,14 +104,8 @@ def benchmark_adaptation(
     tick = time.perf_counter()
     warm_up_optimizers()
     timings["torch_optimizer_import_s"] = time.perf_counter() - tick
-    runs = []
-    for _ in range(max(1, repeats)):
-        run_timings: dict[str, float] = {}
-        target, outcome = _timed_adaptation(model, corrections, config, anchor, replay, device, run_timings)
-        runs.append({**{k: round(v, 3) for k, v in run_timings.items()}, "phases": outcome.report.timings})
-        if len(runs) == 1:
-            timings.update(run_timings)
-            report = outcome.report
+    target, report, runs = _repeated_adaptations(model, corrections, config, anchor, replay, device, repeats)
+    timings.update({k: v for k, v in runs[0].items() if k != "phases"})
     return {
         # Other work on the machine slows every figure here; the load before and after says how busy it was.
         "machine": {**describe_machine(), "load_average_before": load_before},
@@ -153,6 +147,19 @@ def _bench_corrections(model: nn.Module, config: AdaptConfig, slices: int, shape
     )
     timings["prepare_corrections_s"] = time.perf_counter() - tick
     return picks, corrections
+
+
+def _repeated_adaptations(model: nn.Module, corrections: Any, config: AdaptConfig, anchor: Any, replay: Any,
+                          device: str | None, repeats: int) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """``repeats`` timed adaptations one after another: the device, the first one's report, and each one's figures."""
+    runs = []
+    for index in range(max(1, repeats)):
+        timings: dict[str, float] = {}
+        target, outcome = _timed_adaptation(model, corrections, config, anchor, replay, device, timings)
+        runs.append({**{k: round(v, 3) for k, v in timings.items()}, "phases": outcome.report.timings})
+        if index == 0:
+            first = outcome.report
+    return target, first, runs
 
 
 def _timed_adaptation(model: nn.Module, corrections: Any, config: AdaptConfig, anchor: Any, replay: Any,
