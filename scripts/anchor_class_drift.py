@@ -1,0 +1,65 @@
+"""Does the guard's anchor set see the forgetting that the next real cases show?
+
+    python scripts/anchor_class_drift.py [SEED]
+
+Adapts the shipped U-Net on five reference slices of the real lower-grade glioma TCGA-DU-7294 (spread over
+the tumour, as `tumorseg experiment effort`'s real-case target; active meta-tune with the defaults and the
+guard, seed SEED), then prints, before and after, on the synthetic anchor set: the mean probability of each
+tumour class over its reference voxels and the voxels predicted as that class against the reference's; and on
+the two unlabelled real cases, the ET, TC and WT volumes marked. A development probe for issue 13's "the next
+real case no worse than before adapting".
+"""
+import sys
+
+import numpy as np
+import torch
+
+from napari_tumorseg.io import read_case
+from napari_tumorseg.models.checkpoint import load_checkpoint
+from napari_tumorseg.adapt.anchors import anchor_set, replay_pools
+from napari_tumorseg.adapt.config import default_config
+from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
+from napari_tumorseg.adapt.run import run_adaptation
+from napari_tumorseg.adapt.labelfree import DEFAULT_UNLABELLED
+from napari_tumorseg.experiments.patients import spread_order
+from napari_tumorseg.inference.segmenter import Segmenter
+from napari_tumorseg.jobs import drive
+torch.set_num_threads(2)
+base = load_checkpoint("resources/models/glioma-unet.safetensors")
+model = base.model
+config = default_config("active", seed=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+case = read_case("../shared/real/TCGA-DU-7294")
+tumour = slices_with_tumour(case.label)
+picks = sorted(spread_order(tumour, [float(np.count_nonzero(case.label[z])) for z in tumour], 5))
+corr = Corrections.of(case_corrections(case, case.label, picks, model_config=model.config,
+                                       reference_slices=0, unlabelled_slices=DEFAULT_UNLABELLED))
+anchor = anchor_set(model.config)
+replay = replay_pools(config.replay, model.config)
+out = drive(run_adaptation(model, corr, config, anchor=anchor, replay_pools=replay, registry=None))
+print(out.report.reason)
+adapted = out.model
+
+@torch.no_grad()
+def confidence(net):
+    net.eval()
+    res = {c: [] for c in (1, 2, 3)}
+    area = {c: [0, 0] for c in (1, 2, 3)}
+    for inputs, labels in anchor.groups:
+        p = torch.softmax(net(torch.from_numpy(inputs)).float(), 1).numpy()
+        pred = p.argmax(1)
+        for c in (1, 2, 3):
+            m = labels == c
+            if m.any():
+                res[c].append(p[:, c][m])
+            area[c][0] += int((pred == c).sum()); area[c][1] += int(m.sum())
+    return {c: (round(float(np.concatenate(v).mean()), 4), area[c]) for c, v in res.items() if v}
+
+print("anchor (mean prob of the true class over its voxels; predicted/true voxels) before", confidence(model))
+print("after", confidence(adapted))
+for name in ("BraTS-GLI-00001-000", "BraTS-MET-00110-000"):
+    c = read_case(f"../shared/real/{name}")
+    ml = []
+    for net in (model, adapted):
+        labels = Segmenter(net, config=base.config, preprocessing=base.preprocessing, device="cpu").segment(c).labels
+        ml.append({k: round(float(np.isin(labels, v).sum()) / 1000, 1) for k, v in (("ET", [3]), ("TC", [1, 3]), ("WT", [1, 2, 3]))})
+    print(name, "before", ml[0], "after", ml[1])
