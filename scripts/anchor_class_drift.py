@@ -61,5 +61,6 @@ for name in ("BraTS-GLI-00001-000", "BraTS-MET-00110-000"):
     ml = []
     for net in (model, adapted):
         labels = Segmenter(net, config=base.config, preprocessing=base.preprocessing, device="cpu").segment(c).labels
-        ml.append({k: round(float(np.isin(labels, v).sum()) / 1000, 1) for k, v in (("ET", [3]), ("TC", [1, 3]), ("WT", [1, 2, 3]))})
+        regions = (("ET", [3]), ("TC", [1, 3]), ("WT", [1, 2, 3]))
+        ml.append({k: round(float(np.isin(labels, v).sum()) / 1000, 1) for k, v in regions})
     print(name, "before", ml[0], "after", ml[1])

@@ -56,7 +56,8 @@ def report(name, case, truth):
                 print(f"{name} TRUTH comp{i} {ml:.1f} ml mirror-pair Dice {pair}")
     sys.stdout.flush()
 
-for folder in ("../shared/real/BraTS-MET-00110-000", "../shared/real/BraTS-GLI-00001-000", "../shared/real/TCGA-DU-7294"):
+REAL_CASES = ("BraTS-MET-00110-000", "BraTS-GLI-00001-000", "TCGA-DU-7294")
+for folder in (f"../shared/real/{name}" for name in REAL_CASES):
     case = read_case(folder)
     print(folder)
     truth = case.label > 0 if case.label is not None else None

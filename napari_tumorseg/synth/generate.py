@@ -120,7 +120,7 @@ def generate_phantom(
 
 
 def _generate_v2(domain: str, seed: int, shape: tuple[int, int, int], missing_prob: float, version: str) -> Phantom:
-    """Versions 2 to 6: one build, other anatomy constants, the same random streams (see ``version2``)."""
+    """Versions 2 to 6: one build, other anatomy or lesion constants, the same random streams (see ``version2``)."""
     from . import version2
 
     parts = version2.build(domain, _streams(domain, seed, version2.STREAMS, salt=2), shape, missing_prob, version)
