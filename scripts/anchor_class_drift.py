@@ -1,13 +1,15 @@
 """Does the guard's anchor set see the forgetting that the next real cases show?
 
-    python scripts/anchor_class_drift.py [SEED]
+    python scripts/anchor_class_drift.py [SEED] [--phantom GLIOMA_SEED]
 
 Adapts the shipped U-Net on five reference slices of the real lower-grade glioma TCGA-DU-7294 (spread over
 the tumour, as `tumorseg experiment effort`'s real-case target; active meta-tune with the defaults and the
 guard, seed SEED), then prints, before and after, on the synthetic anchor set: the mean probability of each
 tumour class over its reference voxels and the voxels predicted as that class against the reference's; and on
 the two unlabelled real cases, the ET, TC and WT volumes marked. A development probe for issue 13's "the next
-real case no worse than before adapting".
+real case no worse than before adapting". With ``--phantom``, the corrected case is instead the first
+synthetic lower-grade glioma without enhancing tumour from that seed on (the absent-class sweep's corrected
+cases start at 36000): does the phantom protocol shrink the anchor as the real case does?
 """
 import sys
 
@@ -27,8 +29,17 @@ from napari_tumorseg.jobs import drive
 torch.set_num_threads(2)
 base = load_checkpoint("resources/models/glioma-unet.safetensors")
 model = base.model
-config = default_config("active", seed=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-case = read_case("../shared/real/TCGA-DU-7294")
+args = sys.argv[1:]
+phantom = int(args[args.index("--phantom") + 1]) if "--phantom" in args else None
+config = default_config("active", seed=int(args[0]) if args and not args[0].startswith("--") else 0)
+if phantom is None:
+    case = read_case("../shared/real/TCGA-DU-7294")
+else:
+    from napari_tumorseg.synth import make_case
+
+    case = next(c for c in (make_case("glioma", s) for s in range(phantom, phantom + 400))
+                if not (c.label == 3).any() and len(slices_with_tumour(c.label)) >= 10)
+    print("corrected case:", case.name)
 tumour = slices_with_tumour(case.label)
 picks = sorted(spread_order(tumour, [float(np.count_nonzero(case.label[z])) for z in tumour], 5))
 corr = Corrections.of(case_corrections(case, case.label, picks, model_config=model.config,
