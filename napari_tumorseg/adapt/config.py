@@ -132,6 +132,8 @@ class AdaptConfig:
             0.75, 0.5, 0.25 of the way from the parent that it accepts (see ``adapt.stepback``).
         absent_class_weight: weight, in the loss's Dice mean, of a tumour class that a batch's
             reference does not hold (``models.losses.dice_ce_loss``; 1 weighs it as the others).
+        max_shrink: the largest share by which the voxels the model marks as a region (WT, TC, ET)
+            on the anchor set may shrink against the parent; None: not checked (``guard.decide``).
     """
 
     method: str = DEFAULT_METHOD
@@ -155,6 +157,7 @@ class AdaptConfig:
     precision: str = "auto"
     step_back: bool = True
     absent_class_weight: float = 1.0
+    max_shrink: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -175,6 +178,8 @@ class AdaptConfig:
             raise AdaptationError(f"crop must be at least 8 pixels (or None), got {self.crop}")
         if not 0.0 <= self.absent_class_weight <= 1.0:
             raise AdaptationError(f"absent_class_weight must be in [0, 1], got {self.absent_class_weight}")
+        if self.max_shrink is not None and not 0.0 <= self.max_shrink < 1.0:
+            raise AdaptationError(f"max_shrink must be in [0, 1) or None, got {self.max_shrink}")
         non_negative = ("replay", "replay_weight", "tolerance", "budget", "memory_per_step", "reference_slices")
         if any(getattr(self, name) < 0 for name in non_negative):
             raise AdaptationError(f"{', '.join(non_negative)} must be >= 0")

@@ -61,7 +61,7 @@ from torch import nn
 
 from .corrections import Corrections
 from .sampling import SlicePool
-from ..io.labels import REGION_TITLES
+from ..io.labels import REGION_TITLES, region_mask
 from ..models.losses import region_dice
 from .training import predict_labels
 
@@ -70,6 +70,7 @@ DEFAULT_TOLERANCE = 0.02
 DEFAULT_BUDGET = 0.05
 HELD_OUT_MIN_TOLERANCE = 0.05  # the bound of the two small sets (held-out, memory)
 MEMORY_GUARD_SLICES = 16
+MIN_MARKED_VOXELS = 100  # a region marked on fewer anchor voxels is too small to judge its shrinking
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,14 +125,21 @@ def memory_set(pools: Sequence[SlicePool], max_slices: int = MEMORY_GUARD_SLICES
 
 
 def score_set(model: nn.Module, evaluation: EvalSet) -> dict[str, float]:
-    """WT, TC, ET Dice over the pooled voxels of a set, and their mean."""
+    """WT, TC, ET Dice over the pooled voxels of a set, their mean, and each region's voxels marked ("WT_marked"...)."""
     predictions, references = [], []
     for inputs, labels in evaluation.groups:
         predictions.append(predict_labels(model, inputs).reshape(-1))
         references.append(np.asarray(labels).reshape(-1))
-    scores = region_dice(np.concatenate(predictions), np.concatenate(references))
+    prediction = np.concatenate(predictions)
+    scores = region_dice(prediction, np.concatenate(references))
     scores["mean"] = float(np.mean(list(scores.values())))
+    scores.update({marked_key(region): float(region_mask(prediction, region).sum()) for region in REGION_TITLES})
     return {k: round(float(v), 6) for k, v in scores.items()}
+
+
+def marked_key(region: str) -> str:
+    """The scores' key of a region's voxels marked by the model ("ET_marked")."""
+    return f"{region}_marked"
 
 
 @dataclass
@@ -195,6 +203,7 @@ def decide(
     budget: float = DEFAULT_BUDGET,
     original_regions: Mapping[str, float] | None = None,
     memory: SetScores | None = None,
+    max_shrink: float | None = None,
 ) -> GuardDecision:
     """Accept when neither the anchor (its mean or any one region) nor the held-out or memory set lost too much.
 
@@ -218,6 +227,8 @@ def decide(
             check against the original).
         memory: the user's earlier cases' scores, when the memory holds any (the
             held-out set's bound).
+        max_shrink: the largest share by which a region's voxels marked on the anchor may
+            shrink against the parent (None: not checked); see :func:`_shrink_failure`.
     """
     budget = max(float(budget), float(tolerance))
     drop = round(anchor.before["mean"] - anchor.after["mean"], 6)
@@ -240,6 +251,12 @@ def decide(
         failed_region, region_problem, region_numbers = failure
         numbers = f"{region_numbers}; {numbers}"
         problem = problem or region_problem
+    shrink = _shrink_failure(anchor, max_shrink)
+    if shrink is not None:
+        shrunk_region, shrink_problem, shrink_numbers = shrink
+        numbers = f"{shrink_numbers}; {numbers}"
+        problem = problem or shrink_problem
+        failed_region = failed_region or shrunk_region
     small_numbers, small_problem = _small_sets(held_out, memory, tolerance)
     numbers += small_numbers
     problem = problem or small_problem
@@ -301,6 +318,29 @@ def _region_failure(
             if original is not None and region in original and problem.endswith("versions"):
                 numbers += f", {float(original[region]):.3f} in the original"
             worst = (excess, region, problem, numbers)
+    return None if worst is None else worst[1:]
+
+
+def _shrink_failure(anchor: SetScores, max_shrink: float | None) -> tuple[str, str, str] | None:
+    """(region, problem, numbers) for the region whose voxels marked on the anchor shrank most past ``max_shrink``.
+
+    Why beside the Dice: adapted on a case without enhancing tumour, the model marks less of it
+    everywhere. On the anchor the parent over-called it, so its Dice there *rises* while the
+    real next cases lose half their enhancing tumour (docs/results/anchor-blind-spot); the
+    volume marked falls in both. Regions marked on fewer than ``MIN_MARKED_VOXELS`` are not judged.
+    """
+    if max_shrink is None:
+        return None
+    worst: tuple[float, str, str, str] | None = None
+    for region, name in REGION_TITLES.items():
+        before, after = anchor.before.get(marked_key(region)), anchor.after.get(marked_key(region))
+        if before is None or after is None or before < MIN_MARKED_VOXELS:
+            continue
+        share = 1.0 - after / before
+        if share > max_shrink and (worst is None or share > worst[0]):
+            problem = (f"the model marks {share:.0%} less {name} ({region}) on the source anchor set "
+                       f"(at most {max_shrink:.0%})")
+            worst = (share, region, problem, f"{region} marked {int(before):,} -> {int(after):,} voxels")
     return None if worst is None else worst[1:]
 
 

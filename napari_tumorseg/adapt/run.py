@@ -224,7 +224,7 @@ def run_adaptation(
         dice = {s.name: SetScores(s.num_slices, before[s.name], after[s.name]) for s in sets if s.name in after}
         return decide(dice[ANCHOR_SET], config.tolerance, force, held_out=dice.get(HELD_OUT_SET),
                       original=lineage.root_anchor, budget=config.budget, original_regions=lineage.root_regions,
-                      memory=dice.get(MEMORY_SET))
+                      memory=dice.get(MEMORY_SET), max_shrink=config.max_shrink)
 
     def label_free(version: nn.Module) -> Callable[[], Any] | None:
         return (lambda: label_free_check(seen, version, unlabelled)) if unlabelled else None
