@@ -11,7 +11,7 @@ from test_adapt_helpers import drive, tiny_model, toy_anchor, toy_corrections, t
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
-from napari_tumorseg.adapt.guard import Lineage, SetScores, anchor_key, decide, memory_set
+from napari_tumorseg.adapt.guard import Lineage, SetScores, anchor_key, decide, memory_set, score_set
 from napari_tumorseg.adapt.labelfree import UnlabelledSlices, choose_unlabelled, label_free_check
 from napari_tumorseg.adapt.memory import CorrectionMemory
 from napari_tumorseg.adapt.loaded import adapt_loaded_model, lineage_of
@@ -66,6 +66,43 @@ def test_one_region_forgotten_is_rejected_and_named_although_the_mean_holds():
     within = SetScores(16, {"WT": 0.85, "TC": 0.80, "ET": 0.80, "mean": 0.8167},
                        {"WT": 0.86, "TC": 0.81, "ET": 0.785, "mean": 0.8183})
     assert decide(within).accepted and decide(within).failed_region is None
+
+
+def test_a_region_marked_much_less_on_the_anchor_is_refused_although_its_dice_rises():
+    # Measured after adapting on the real glioma without enhancing tumour (docs/results/anchor-blind-spot):
+    # the parent over-called ET on the anchor, so marking 13 % less raised its Dice.
+    step = SetScores(16, {"WT": 0.90, "TC": 0.85, "ET": 0.80, "mean": 0.85, "WT_marked": 40000.0,
+                          "TC_marked": 23341.0, "ET_marked": 2822.0},
+                     {"WT": 0.91, "TC": 0.85, "ET": 0.83, "mean": 0.863333, "WT_marked": 39900.0,
+                      "TC_marked": 22000.0, "ET_marked": 2443.0})
+    assert decide(step).accepted  # off by default: Dice alone
+    verdict = decide(step, max_shrink=0.1)
+    assert not verdict.accepted and verdict.failed_region == "ET"
+    assert verdict.reason.startswith("rejected: the model marks 13% less enhancing tumour (ET) on the source anchor")
+    assert "ET marked 2,822 -> 2,443 voxels" in verdict.reason
+    assert decide(step, max_shrink=0.2).accepted
+    tiny = SetScores(16, {"mean": 0.85, "ET_marked": 80.0}, {"mean": 0.85, "ET_marked": 10.0})
+    assert decide(tiny, max_shrink=0.1).accepted  # too few voxels to judge
+
+
+def test_the_shrink_limit_is_a_share_or_off():
+    assert default_config("active").max_shrink is None
+    assert default_config("active", max_shrink=0.1).max_shrink == 0.1
+    for bad in (-0.1, 1.0):
+        with pytest.raises(Exception, match="max_shrink"):
+            default_config("active", max_shrink=bad)
+
+
+def test_the_scores_count_the_voxels_marked_per_region():
+    anchor = toy_anchor()
+    voxels = sum(labels.size for _, labels in anchor.groups)
+    nothing = score_set(tiny_model(background=True), anchor)
+    assert nothing["WT_marked"] == nothing["TC_marked"] == nothing["ET_marked"] == 0.0
+    everywhere = tiny_model(background=True)
+    with torch.no_grad():
+        everywhere.head.bias.copy_(torch.tensor([-4.0, -4.0, -4.0, 4.0]))  # enhancing tumour at every voxel
+    scores = score_set(everywhere, anchor)
+    assert scores["WT_marked"] == scores["TC_marked"] == scores["ET_marked"] == float(voxels)
 
 
 def test_one_region_drifting_past_the_budget_since_the_original_is_rejected():
