@@ -1,6 +1,6 @@
 """Does the guard's anchor set see the forgetting that the next real cases show?
 
-    python scripts/anchor_class_drift.py [SEED] [--phantom GLIOMA_SEED]
+    python scripts/anchor_class_drift.py [SEED] [--phantom GLIOMA_SEED] [--max-shrink SHARE]
 
 Adapts the shipped U-Net on five reference slices of the real lower-grade glioma TCGA-DU-7294 (spread over
 the tumour, as `tumorseg experiment effort`'s real-case target; active meta-tune with the defaults and the
@@ -9,7 +9,8 @@ tumour class over its reference voxels and the voxels predicted as that class ag
 the two unlabelled real cases, the ET, TC and WT volumes marked. A development probe for issue 13's "the next
 real case no worse than before adapting". With ``--phantom``, the corrected case is instead the first
 synthetic lower-grade glioma without enhancing tumour from that seed on (the absent-class sweep's corrected
-cases start at 36000): does the phantom protocol shrink the anchor as the real case does?
+cases start at 36000): does the phantom protocol shrink the anchor as the real case does? ``--max-shrink``
+sets the guard's limit on that shrinking (``AdaptConfig.max_shrink``; default off).
 """
 import sys
 
@@ -31,7 +32,8 @@ base = load_checkpoint("resources/models/glioma-unet.safetensors")
 model = base.model
 args = sys.argv[1:]
 phantom = int(args[args.index("--phantom") + 1]) if "--phantom" in args else None
-config = default_config("active", seed=int(args[0]) if args and not args[0].startswith("--") else 0)
+shrink = float(args[args.index("--max-shrink") + 1]) if "--max-shrink" in args else None
+config = default_config("active", seed=int(args[0]) if args and not args[0].startswith("--") else 0, max_shrink=shrink)
 if phantom is None:
     case = read_case("../shared/real/TCGA-DU-7294")
 else:

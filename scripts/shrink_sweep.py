@@ -120,7 +120,8 @@ def render(results: dict) -> str:
              "Next cases before adapting: " + ", ".join(
                  f"{name} mean Dice {v['mean']:.3f} (ET {v['dice']['ET']:.3f}, {v['et_ml']} ml)"
                  for name, v in before.items()), "",
-             "| max shrink | rest WT | rest TC | next mean Dice | next ET Dice | next ET ml | stepped back | accepted | S |",
+             "| max shrink | rest WT | rest TC | next mean Dice | next ET Dice | next ET ml | stepped back | accepted "
+             "| S |",
              "|---|---|---|---|---|---|---|---|---|"]
     for value, v in results["summary"].items():
         lines.append(f"| {value} | {v['rest_WT']:.4f} | {v['rest_TC']:.4f} | {v['next_mean_dice']:.4f} | "
