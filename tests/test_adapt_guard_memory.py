@@ -91,6 +91,11 @@ def test_the_shrink_limit_is_a_share_or_off():
     for bad in (-0.1, 1.0):
         with pytest.raises(Exception, match="max_shrink"):
             default_config("active", max_shrink=bad)
+    from napari_tumorseg.cli import build_parser
+    from napari_tumorseg.cli.adapt import _config
+
+    assert _config(build_parser().parse_args(["bench-adapt", "--max-shrink", "0.1"])).max_shrink == 0.1
+    assert _config(build_parser().parse_args(["bench-adapt"])).max_shrink is None
 
 
 def test_the_scores_count_the_voxels_marked_per_region():

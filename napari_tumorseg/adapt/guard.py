@@ -29,6 +29,12 @@ by more than the bound is forgetting, whatever the others do. (Held to the
 same bounds, a single region is a stricter test than the mean: an ET loss
 of 0.06 alone moves the mean by 0.02.)
 
+Why a limit on shrinking (``max_shrink``, off by default): the same step marks less enhancing
+tumour on the anchor too, but the parent over-called it there, so the anchor's ET Dice *rose*. The
+voxels marked fall in both; with a limit, a version that marks more than that share less of a
+region on the anchor is refused (and stepped back from). On phantoms the limit cost the corrected
+cases more than it saved the next ones, so it stays off (docs/results/anchor-blind-spot).
+
 Why the budget: each version compared with its parent alone lets ten
 accepted versions lose 0.02 each. The original's anchor Dice travels down
 the lineage in every version's metrics (``lineage``), so the cumulative drop

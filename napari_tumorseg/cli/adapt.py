@@ -68,6 +68,9 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
                         "parent (0.02); the held-out slices may drop by max(this, 0.05)")
     parser.add_argument("--budget", type=float, help="largest anchor Dice drop the guard accepts against the "
                         "original model, over all versions since it (0.05)")
+    parser.add_argument("--max-shrink", type=float, metavar="SHARE", help="also refuse (step back from) a version "
+                        "that marks this share less of a region on the anchor set than its parent, e.g. 0.1 "
+                        "(default: off; docs/results/anchor-blind-spot)")
     parser.add_argument("--memory", type=int, metavar="N", help="replay N slices of earlier cases' corrections at "
                         "every step (default 2; 0: off)")
     parser.add_argument("--device", default="auto", help="where to adapt: auto (CUDA, then MPS, then CPU), cpu, "
@@ -94,6 +97,7 @@ def _config(args: argparse.Namespace) -> Any:
         seed=args.seed,
         tolerance=args.tolerance,
         budget=args.budget,
+        max_shrink=args.max_shrink,
         memory_per_step=args.memory,
         precision=args.precision,
     )
