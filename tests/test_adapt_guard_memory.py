@@ -101,12 +101,13 @@ def test_the_shrink_limit_is_a_share_or_off():
 def test_the_scores_count_the_voxels_marked_per_region():
     anchor = toy_anchor()
     voxels = sum(labels.size for _, labels in anchor.groups)
-    nothing = score_set(tiny_model(background=True), anchor)
+    assert "ET_marked" not in score_set(tiny_model(background=True), anchor)  # the Dice alone unless asked
+    nothing = score_set(tiny_model(background=True), anchor, marked=True)
     assert nothing["WT_marked"] == nothing["TC_marked"] == nothing["ET_marked"] == 0.0
     everywhere = tiny_model(background=True)
     with torch.no_grad():
         everywhere.head.bias.copy_(torch.tensor([-4.0, -4.0, -4.0, 4.0]))  # enhancing tumour at every voxel
-    scores = score_set(everywhere, anchor)
+    scores = score_set(everywhere, anchor, marked=True)
     assert scores["WT_marked"] == scores["TC_marked"] == scores["ET_marked"] == float(voxels)
 
 

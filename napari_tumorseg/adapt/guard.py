@@ -130,8 +130,9 @@ def memory_set(pools: Sequence[SlicePool], max_slices: int = MEMORY_GUARD_SLICES
     return EvalSet(MEMORY_SET, groups, {"cases": sorted({n.split(":z")[0] for n in names}), "slices": names})
 
 
-def score_set(model: nn.Module, evaluation: EvalSet) -> dict[str, float]:
-    """WT, TC, ET Dice over the pooled voxels of a set, their mean, and each region's voxels marked ("WT_marked"...)."""
+def score_set(model: nn.Module, evaluation: EvalSet, *, marked: bool = False) -> dict[str, float]:
+    """WT, TC, ET Dice over the pooled voxels of a set, and their mean; with ``marked``, also each region's
+    voxels the model marks ("WT_marked", "TC_marked", "ET_marked": the guard's shrink limit reads them)."""
     predictions, references = [], []
     for inputs, labels in evaluation.groups:
         predictions.append(predict_labels(model, inputs).reshape(-1))
@@ -139,7 +140,8 @@ def score_set(model: nn.Module, evaluation: EvalSet) -> dict[str, float]:
     prediction = np.concatenate(predictions)
     scores = region_dice(prediction, np.concatenate(references))
     scores["mean"] = float(np.mean(list(scores.values())))
-    scores.update({marked_key(region): float(region_mask(prediction, region).sum()) for region in REGION_TITLES})
+    if marked:
+        scores.update({marked_key(region): float(region_mask(prediction, region).sum()) for region in REGION_TITLES})
     return {k: round(float(v), 6) for k, v in scores.items()}
 
 

@@ -78,7 +78,7 @@ def _score_phase(
     scores: dict[str, dict[str, float]] = {}
     for evaluation in sets:
         clock.check()
-        scores[evaluation.name] = score_set(model, evaluation)
+        scores[evaluation.name] = score_set(model, evaluation, marked=evaluation.name == ANCHOR_SET)
         yield clock.tick(detail=evaluation.name)
     result = None
     if extra is not None:
@@ -124,7 +124,7 @@ def _guard_scores(
     after: dict[str, dict[str, float]] = {}
     for evaluation in ordered:
         clock.check()
-        after[evaluation.name] = score_set(version, evaluation)
+        after[evaluation.name] = score_set(version, evaluation, marked=evaluation.name == ANCHOR_SET)
         yield clock.tick(detail=evaluation.name)
         if stop_at_refusal and not judge(after).accepted:
             break
