@@ -6,8 +6,9 @@ Adapts the shipped U-Net on five reference slices of the real lower-grade glioma
 the tumour, as `tumorseg experiment effort`'s real-case target; active meta-tune with the defaults and the
 guard, seed SEED), then prints, before and after, on the synthetic anchor set: the mean probability of each
 tumour class over its reference voxels and the voxels predicted as that class against the reference's; and on
-the two unlabelled real cases, the ET, TC and WT volumes marked. A development probe for issue 13's "the next
-real case no worse than before adapting". With ``--phantom``, the corrected case is instead the first
+the two unlabelled real cases, the ET, TC and WT volumes marked; and the corrected case's own Dice over the
+rest of its volume (its corrected slices left out). A development probe for issue 13's "the next real case no
+worse than before adapting". With ``--phantom``, the corrected case is instead the first
 synthetic lower-grade glioma without enhancing tumour from that seed on (the absent-class sweep's corrected
 cases start at 36000): does the phantom protocol shrink the anchor as the real case does? ``--max-shrink``
 sets the guard's limit on that shrinking (``AdaptConfig.max_shrink``; default off).
@@ -69,6 +70,13 @@ def confidence(net):
 
 print("anchor (mean prob of the true class over its voxels; predicted/true voxels) before", confidence(model))
 print("after", confidence(adapted))
+from napari_tumorseg.experiments.effort_scoring import rest_scores
+
+rest = []
+for net in (model, adapted):
+    labels = Segmenter(net, config=base.config, preprocessing=base.preprocessing, device="cpu").segment(case).labels
+    rest.append(rest_scores(labels, case.label, picks, case.geometry.spacing)["dice"])
+print(case.name, "rest of the case (corrected slices left out) before", rest[0], "after", rest[1])
 for name in ("BraTS-GLI-00001-000", "BraTS-MET-00110-000"):
     c = read_case(f"../shared/real/{name}")
     ml = []
