@@ -87,7 +87,17 @@ def _spread(case) -> list[int]:
     return sorted(spread_order(tumour, areas, CORRECTED_SLICES))
 
 
-def sweep(args: argparse.Namespace) -> dict:
+def sweep(args: argparse.Namespace, field: str = "weight", values: list | None = None,
+          config_of=lambda weight: {"absent_class_weight": weight}) -> dict:
+    """The protocol of the module docstring, once per value of one setting.
+
+    Args:
+        args: the command line (first seed, cases, next, threads, command).
+        field: the records' name of the setting ("weight" here; other sweeps reuse this).
+        values: the values swept (default ``args.weights``).
+        config_of: value -> AdaptConfig overrides.
+    """
+    values = args.weights if values is None else values
     setup_torch(args.threads, "cpu")
     loaded = load_checkpoint(resource_path("models", "glioma-unet.safetensors"))
     model, preprocessing = loaded.model, loaded.preprocessing
@@ -107,14 +117,14 @@ def sweep(args: argparse.Namespace) -> dict:
         corrections = Corrections.of(case_corrections(case, case.label, picks, model_config=model.config,
                                                       preprocessing=preprocessing, reference_slices=0))
         baseline = rest_scores(initial, case.label, picks, case.geometry.spacing)["dice"]
-        for weight in args.weights:
+        for value in values:
             started = time.perf_counter()
-            config = default_config("active", seed=0, reference_slices=0, absent_class_weight=weight)
+            config = default_config("active", seed=0, reference_slices=0, **config_of(value))
             outcome = drive(run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay,
                                            lineage=lineage))
             after = segment(outcome.model, preprocessing, case, "cpu").labels
-            record = {"case": case.name, "slices": picks, "weight": weight, "status": outcome.report.status,
-                      "rest_before": baseline,
+            record = {"case": case.name, "slices": picks, field: value, "status": outcome.report.status,
+                      "reason": outcome.report.reason, "rest_before": baseline,
                       "rest_after": rest_scores(after, case.label, picks, case.geometry.spacing)["dice"],
                       "next": {c.name: _next_scores(segment(outcome.model, preprocessing, c, "cpu").labels, c)
                                for c in following},
@@ -122,23 +132,24 @@ def sweep(args: argparse.Namespace) -> dict:
             records.append(record)
             print(json.dumps(record), flush=True)
     return {"command": args.command, "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads",
-            "first_seed": args.first_seed, "weights": args.weights, "before_next": before_next, "runs": records,
-            "summary": summarise(records, args.weights)}
+            "first_seed": args.first_seed, f"{field}s": values, "before_next": before_next, "runs": records,
+            "summary": summarise(records, values, field)}
 
 
-def summarise(records: list[dict], weights: list[float]) -> dict:
-    """Per weight: the corrected cases' rest WT/TC, the next cases' mean Dice and ET ml, and S(w)."""
+def summarise(records: list[dict], values: list, field: str = "weight") -> dict:
+    """Per value: the corrected cases' rest WT/TC, the next cases' mean Dice and ET ml, the steps backed, and S."""
     out = {}
-    for weight in weights:
-        runs = [r for r in records if r["weight"] == weight]
+    for value in values:
+        runs = [r for r in records if r[field] == value]
         rest = [(r["rest_after"]["WT"] + r["rest_after"]["TC"]) / 2 for r in runs]
         following = [n for r in runs for n in r["next"].values()]
-        out[str(weight)] = {
+        out[str(value)] = {
             "rest_WT": round(float(np.mean([r["rest_after"]["WT"] for r in runs])), 4),
             "rest_TC": round(float(np.mean([r["rest_after"]["TC"] for r in runs])), 4),
             "next_mean_dice": round(float(np.mean([n["mean"] for n in following])), 4),
             "next_ET": round(float(np.mean([n["dice"]["ET"] for n in following])), 4),
             "next_et_ml": round(float(np.mean([n["et_ml"] for n in following])), 3),
+            "stepped_back": sum("stepped back" in r.get("reason", "") for r in runs),
             "accepted": sum(r["status"] != "rejected" for r in runs), "runs": len(runs),
             "S": round(float(np.mean(rest) + np.mean([n["mean"] for n in following])), 4)}
     return out
@@ -150,19 +161,21 @@ def chosen(summary: dict) -> float:
     return max(float(w) for w, v in summary.items() if v["S"] >= best - 0.005)
 
 
-def render(results: dict) -> str:
+def render(results: dict, title: str = "Absent-class weight sweep", column: str = "weight", choice=None) -> str:
+    """results.md: the next cases before, one row per value, the rule's choice (``choice``: default this sweep's)."""
     before = results["before_next"]
-    lines = [f"# Absent-class weight sweep (first seed {results['first_seed']})", "",
+    lines = [f"# {title} (first seed {results['first_seed']})", "",
              f"`{results['command']}` — {results['machine']}", "",
              "Next cases before adapting: " + ", ".join(
                  f"{name} mean Dice {v['mean']:.3f} (ET {v['dice']['ET']:.3f}, {v['et_ml']} ml)"
                  for name, v in before.items()), "",
-             "| weight | rest WT | rest TC | next mean Dice | next ET Dice | next ET ml | accepted | S |",
-             "|---|---|---|---|---|---|---|---|"]
-    for weight, v in results["summary"].items():
-        lines.append(f"| {weight} | {v['rest_WT']:.4f} | {v['rest_TC']:.4f} | {v['next_mean_dice']:.4f} | "
-                     f"{v['next_ET']:.4f} | {v['next_et_ml']:.2f} | {v['accepted']}/{v['runs']} | {v['S']:.4f} |")
-    lines += ["", f"Rule's choice: **{chosen(results['summary'])}**", ""]
+             f"| {column} | rest WT | rest TC | next mean Dice | next ET Dice | next ET ml | stepped back | accepted "
+             "| S |", "|---|---|---|---|---|---|---|---|---|"]
+    for value, v in results["summary"].items():
+        lines.append(f"| {value} | {v['rest_WT']:.4f} | {v['rest_TC']:.4f} | {v['next_mean_dice']:.4f} | "
+                     f"{v['next_ET']:.4f} | {v['next_et_ml']:.2f} | {v.get('stepped_back', '-')} | "
+                     f"{v['accepted']}/{v['runs']} | {v['S']:.4f} |")
+    lines += ["", f"Rule's choice: **{(choice or chosen)(results['summary'])}**", ""]
     return "\n".join(lines)
 
 
