@@ -139,6 +139,8 @@ def _add_effort(experiments: argparse._SubParsersAction) -> None:
                         "method (default: the plugin's 0.02; 1 with --budget 1 accepts every version)")
     effort.add_argument("--budget", type=float, help="the guard's largest accepted drop since the original model "
                         "(default: the plugin's 0.05)")
+    effort.add_argument("--max-shrink", type=float, metavar="SHARE", help="the guard also refuses a version that "
+                        "marks this share less of a region on the anchor (default: the plugin's, off)")
     _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 
@@ -379,7 +381,7 @@ def run_effort_command(args: argparse.Namespace) -> int:
         config = EffortConfig.quick(**changes) if args.quick else EffortConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
-    given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr", "tolerance", "budget")
+    given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink")
              if getattr(args, name) is not None}
     given["precision"] = _resolved_precision(args, device)
     config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
@@ -387,7 +389,7 @@ def run_effort_command(args: argparse.Namespace) -> int:
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
                                        "real_seeds", "real_runs", "steps", "lr", "inner_lr", "tolerance", "budget",
-                                       "precision"))
+                                       "max_shrink", "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))
