@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -179,18 +180,23 @@ def render(results: dict, title: str = "Absent-class weight sweep", column: str 
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def protocol_arguments(description: str, swept: str, kind, default: list) -> argparse.Namespace:
+    """The protocol's command line, the swept setting ``--{swept}`` among it; ``command`` echoes it."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--first-seed", type=int, default=ABSENT_CLASS_TUNE_SEEDS)
     parser.add_argument("--cases", type=int, default=4)
     parser.add_argument("--next", type=int, default=2)
-    parser.add_argument("--weights", type=lambda s: [float(w) for w in s.split(",")], default=[0, 0.1, 0.25, 0.5, 1])
+    parser.add_argument(f"--{swept}", type=lambda s: [kind(v) for v in s.split(",")], default=default)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    args.command = "python scripts/absent_class_sweep.py " + " ".join(
-        f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if k not in ("command",))
+    args.command = f"python {Path(sys.argv[0]).as_posix()} " + " ".join(
+        f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items())
+    return args
+
+
+def main() -> int:
+    args = protocol_arguments(__doc__.splitlines()[0], "weights", float, [0, 0.1, 0.25, 0.5, 1])
     results = sweep(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")

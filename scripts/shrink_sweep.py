@@ -24,13 +24,9 @@ after adapting on TCGA-DU-7294: ``scripts/anchor_class_drift.py``; the rest-of-c
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
-from absent_class_sweep import render, sweep
-
-from napari_tumorseg.experiments.common import ABSENT_CLASS_TUNE_SEEDS
+from absent_class_sweep import protocol_arguments, render, sweep
 
 
 def _value(text: str) -> float | None:
@@ -45,17 +41,7 @@ def chosen(summary: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--first-seed", type=int, default=ABSENT_CLASS_TUNE_SEEDS)
-    parser.add_argument("--cases", type=int, default=4)
-    parser.add_argument("--next", type=int, default=2)
-    parser.add_argument("--values", type=lambda s: s.split(","), default=["off", "0.2", "0.1"])
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    args.command = "python scripts/shrink_sweep.py " + " ".join(
-        f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if k not in ("command",))
+    args = protocol_arguments(__doc__.splitlines()[0], "values", str, ["off", "0.2", "0.1"])
     results = sweep(args, "value", args.values, lambda value: {"max_shrink": _value(value)})
     text = render(results, "Anchor shrink limit sweep", "max shrink", choice=chosen)
     args.out.mkdir(parents=True, exist_ok=True)
