@@ -52,17 +52,25 @@ from napari_tumorseg.jobs import drive
 from napari_tumorseg.models.checkpoint import load_checkpoint
 from napari_tumorseg.models.losses import region_dice
 from napari_tumorseg.resources import resource_path
-from napari_tumorseg.synth import make_case
+from napari_tumorseg.synth import GENERATOR_VERSION, generate_phantom
 
 ET = 3
 CORRECTED_SLICES = 5
+FAINT = "faint:"  # name prefix of the next cases with faint enhancement
 
 
-def _find(domain: str, start: int, count: int, want_et: bool | None, skip: int = 400) -> list:
-    """The first ``count`` cases of ``domain`` from ``start`` with tumour (and with or without ET)."""
+def _find(domain: str, start: int, count: int, want_et: bool | None, skip: int = 400, *,
+          version: str = GENERATOR_VERSION, faint: str | None = None) -> list:
+    """The first ``count`` cases of ``domain`` from ``start`` with tumour (and with or without ET).
+
+    ``faint``: only cases whose appearance draw made that faint (generator versions 6 and 7).
+    """
     cases = []
     for seed in range(start, start + skip):
-        case = make_case(domain, seed)
+        phantom = generate_phantom(domain, seed, version=version)
+        if faint is not None and phantom.contrast.faint != faint:
+            continue
+        case = phantom.case
         tumour = slices_with_tumour(case.label)
         has_et = bool((case.label == ET).any())
         if len(tumour) >= 2 * CORRECTED_SLICES and (want_et is None or has_et == want_et):
@@ -70,6 +78,19 @@ def _find(domain: str, start: int, count: int, want_et: bool | None, skip: int =
             if len(cases) == count:
                 return cases
     raise RuntimeError(f"fewer than {count} {domain} cases qualify in {start}..{start + skip}")
+
+
+def next_cases(args: argparse.Namespace) -> dict:
+    """Name -> case: ``--next`` high-grade gliomas and metastases, and ``--faint-next`` of each whose
+    enhancing tumour enhances faintly (generator version 7, named ``faint:<case>``)."""
+    following = (_find("glioma", args.first_seed + 500, args.next, want_et=True)
+                 + _find("metastasis", args.first_seed, args.next, want_et=None))
+    named = {case.name: case for case in following}
+    if args.faint_next:
+        for domain, start in (("glioma", args.first_seed + 500), ("metastasis", args.first_seed)):
+            for case in _find(domain, start, args.faint_next, want_et=True, version="7", faint="enhancement"):
+                named[f"{FAINT}{case.name}"] = case
+    return named
 
 
 def _et_ml(labels: np.ndarray, spacing) -> float:
@@ -107,9 +128,9 @@ def sweep(args: argparse.Namespace, field: str = "weight", values: list | None =
     replay = replay_pools(probe.replay, model.config, preprocessing)
     lineage = Lineage.of_original("original", score_set(model, anchor), anchor)
     corrected = _find("glioma", args.first_seed, args.cases, want_et=False)
-    following = (_find("glioma", args.first_seed + 500, args.next, want_et=True)
-                 + _find("metastasis", args.first_seed, args.next, want_et=None))
-    before_next = {c.name: _next_scores(segment(model, preprocessing, c, "cpu").labels, c) for c in following}
+    following = next_cases(args)
+    before_next = {name: _next_scores(segment(model, preprocessing, c, "cpu").labels, c)
+                   for name, c in following.items()}
     print("next cases before:", json.dumps(before_next), flush=True)
     records = []
     for case in corrected:
@@ -127,8 +148,8 @@ def sweep(args: argparse.Namespace, field: str = "weight", values: list | None =
             record = {"case": case.name, "slices": picks, field: value, "status": outcome.report.status,
                       "reason": outcome.report.reason, "rest_before": baseline,
                       "rest_after": rest_scores(after, case.label, picks, case.geometry.spacing)["dice"],
-                      "next": {c.name: _next_scores(segment(outcome.model, preprocessing, c, "cpu").labels, c)
-                               for c in following},
+                      "next": {name: _next_scores(segment(outcome.model, preprocessing, c, "cpu").labels, c)
+                               for name, c in following.items()},
                       "seconds": round(time.perf_counter() - started, 1)}
             records.append(record)
             print(json.dumps(record), flush=True)
@@ -144,6 +165,9 @@ def summarise(records: list[dict], values: list, field: str = "weight") -> dict:
         runs = [r for r in records if r[field] == value]
         rest = [(r["rest_after"]["WT"] + r["rest_after"]["TC"]) / 2 for r in runs]
         following = [n for r in runs for n in r["next"].values()]
+        faint = [n for r in runs for name, n in r["next"].items() if name.startswith(FAINT)]
+        extra = {"faint_mean_dice": round(float(np.mean([n["mean"] for n in faint])), 4),
+                 "faint_et_ml": round(float(np.mean([n["et_ml"] for n in faint])), 3)} if faint else {}
         out[str(value)] = {
             "rest_WT": round(float(np.mean([r["rest_after"]["WT"] for r in runs])), 4),
             "rest_TC": round(float(np.mean([r["rest_after"]["TC"] for r in runs])), 4),
@@ -152,7 +176,7 @@ def summarise(records: list[dict], values: list, field: str = "weight") -> dict:
             "next_et_ml": round(float(np.mean([n["et_ml"] for n in following])), 3),
             "stepped_back": sum("stepped back" in r.get("reason", "") for r in runs),
             "accepted": sum(r["status"] != "rejected" for r in runs), "runs": len(runs),
-            "S": round(float(np.mean(rest) + np.mean([n["mean"] for n in following])), 4)}
+            "S": round(float(np.mean(rest) + np.mean([n["mean"] for n in following])), 4), **extra}
     return out
 
 
@@ -172,10 +196,15 @@ def render(results: dict, title: str = "Absent-class weight sweep", column: str 
                  for name, v in before.items()), "",
              f"| {column} | rest WT | rest TC | next mean Dice | next ET Dice | next ET ml | stepped back | accepted "
              "| S |", "|---|---|---|---|---|---|---|---|---|"]
+    faint = any("faint_et_ml" in v for v in results["summary"].values())
+    if faint:  # the faint-enhancement next cases, also apart
+        lines[-2] = lines[-2].replace(" | S |", " | S | faint next mean Dice | faint next ET ml |")
+        lines[-1] += "---|---|"
     for value, v in results["summary"].items():
         lines.append(f"| {value} | {v['rest_WT']:.4f} | {v['rest_TC']:.4f} | {v['next_mean_dice']:.4f} | "
                      f"{v['next_ET']:.4f} | {v['next_et_ml']:.2f} | {v.get('stepped_back', '-')} | "
-                     f"{v['accepted']}/{v['runs']} | {v['S']:.4f} |")
+                     f"{v['accepted']}/{v['runs']} | {v['S']:.4f} |"
+                     + (f" {v['faint_mean_dice']:.4f} | {v['faint_et_ml']:.2f} |" if faint else ""))
     lines += ["", f"Rule's choice: **{(choice or chosen)(results['summary'])}**", ""]
     return "\n".join(lines)
 
@@ -187,6 +216,7 @@ def protocol_arguments(description: str, swept: str, kind, default: list) -> arg
     parser.add_argument("--first-seed", type=int, default=ABSENT_CLASS_TUNE_SEEDS)
     parser.add_argument("--cases", type=int, default=4)
     parser.add_argument("--next", type=int, default=2)
+    parser.add_argument("--faint-next", type=int, default=0, help="next cases per domain with faint enhancement")
     parser.add_argument(f"--{swept}", type=lambda s: [kind(v) for v in s.split(",")], default=default)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

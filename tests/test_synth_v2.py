@@ -1,4 +1,4 @@
-"""Generator versions 2 to 6: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
+"""Generator versions 2 to 7: normal anatomy real scans show, per-case appearance, tumour variety, reproducibility."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from napari_tumorseg.io.case import MODALITIES
 from napari_tumorseg.io.labels import ED, ET, NCR
 from napari_tumorseg.synth import GENERATOR_VERSION, generate_phantom, make_case
 from napari_tumorseg.synth.anatomy import load_anatomy
-from napari_tumorseg.synth.appearance import FAINT_CLASSES, FAINT_RANGE, sample_appearance
+from napari_tumorseg.synth.appearance import (FAINT_CLASSES, FAINT_ENHANCEMENT, FAINT_RANGE, ENHANCEMENT,
+                                              sample_appearance)
 from napari_tumorseg.synth.deformation import random_deformation, sample_deformation_params_v2
 from napari_tumorseg.synth.lesion_types import sample_glioma_v2, sample_metastases_v2
 from napari_tumorseg.synth.lesions import SiteMaps
@@ -236,6 +237,45 @@ def test_version_6_is_version_2_but_for_the_faint_lesion_signal():
                 oedema = new.case.label == ED
                 assert b[oedema].mean() < a[oedema].mean()  # fainter, not brighter
     assert changed >= 1  # seeds 1 and 3 draw a faint T2
+
+
+def test_version_7_redraws_only_the_enhancing_tumours_uptake_in_about_3_cases_in_10():
+    faint = 0
+    for seed in range(300):
+        old = sample_appearance(np.random.default_rng(seed))
+        new = sample_appearance(np.random.default_rng(seed), faint_enhancement=True)
+        moved = {(m, name) for m in old.signal for name in old.signal[m] if old.signal[m][name] != new.signal[m][name]}
+        assert moved in (set(), {("t1c", "enhancing")})
+        assert (new.faint == "enhancement") == bool(moved) and old.faint is None
+        if moved:
+            faint += 1
+            # The faint uptake, drawn again from the same child stream, replaces version 2's uptake.
+            child = np.random.default_rng(seed).spawn(1)[0]
+            child.random()
+            low, high = FAINT_ENHANCEMENT
+            uptake = float(np.exp(child.uniform(np.log(low), np.log(high))))
+            assert low <= uptake <= high
+            replaced = old.signal["t1c"]["enhancing"] - new.signal["t1c"]["enhancing"] + uptake
+            assert ENHANCEMENT["enhancing"][0] - 1e-9 <= replaced <= ENHANCEMENT["enhancing"][1] + 1e-9
+    assert 65 <= faint <= 115, faint  # 0.3 of 300
+
+
+def test_version_7_is_version_2_but_for_the_enhancing_tumour_in_t1c():
+    changed = 0
+    for seed in range(6):
+        old, new = (generate_phantom("glioma", seed, shape=SHAPE, version=v) for v in ("2", "7"))
+        np.testing.assert_array_equal(old.case.label, new.case.label)
+        for modality in ("flair", "t1", "t2"):
+            np.testing.assert_array_equal(old.case.images[modality], new.case.images[modality])
+        a, b = old.case.images["t1c"], new.case.images["t1c"]
+        near_tumour = ndi.binary_dilation(new.case.label > 0, iterations=6)
+        assert np.count_nonzero(a[~near_tumour] != b[~near_tumour]) <= 1e-4 * a.size
+        assert np.array_equal(a, b) == (new.contrast.faint is None)
+        if new.contrast.faint == "enhancement":
+            changed += 1
+            enhancing = new.case.label == ET
+            assert b[enhancing].mean() < a[enhancing].mean()  # fainter, not brighter
+    assert changed >= 1
 
 
 def test_lamellar_fissures_repeat_with_depth_and_are_under_a_voxel_thick():

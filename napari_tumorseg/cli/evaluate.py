@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=seed_range, help="synthetic seeds, e.g. 10000:10020")
     p.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
     # synth.GENERATOR_VERSIONS, spelled out: importing the generator would slow every --help
-    p.add_argument("--generator-version", choices=("1", "2", "3", "4", "5", "6"), default=None,
+    p.add_argument("--generator-version", choices=("1", "2", "3", "4", "5", "6", "7"), default=None,
                    help="synthetic generator version (default: the shipped models')")
     p.add_argument("--model", action="append", help="checkpoint file or version id; repeat to compare")
     p.add_argument("--shipped", action="store_true", help="also every shipped model (resources/models)")

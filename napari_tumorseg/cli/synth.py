@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--bench-seeds", type=int, default=5, help="cases per domain for --bench (default 5)")
     # synth.GENERATOR_VERSIONS, spelled out: importing the generator would slow every --help
-    parser.add_argument("--generator-version", choices=("1", "2", "3", "4", "5", "6"), default=None,
+    parser.add_argument("--generator-version", choices=("1", "2", "3", "4", "5", "6", "7"), default=None,
                         help="generator version (default: the newest)")
     parser.add_argument("--realism", type=Path, metavar="REAL",
                         help="a folder of real cases: write realism-slices.png and realism-histograms.png to --out")

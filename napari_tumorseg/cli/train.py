@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--data", type=Path, help="a folder of BraTS case folders with reference masks")
     p.add_argument("--domain", choices=["glioma", "metastasis"], default="glioma", help="synthetic domain")
     # synth.GENERATOR_VERSIONS, spelled out: importing the generator would slow every --help
-    p.add_argument("--generator-version", choices=("1", "2", "3", "4", "5", "6"), default=None,
+    p.add_argument("--generator-version", choices=("1", "2", "3", "4", "5", "6", "7"), default=None,
                    help="synthetic generator version (default: the shipped models')")
     p.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X (default: the BraTS 1 mm grid)")
     p.add_argument("--val-seeds", type=seed_range, default=DEFAULT_VALIDATION_SEEDS,

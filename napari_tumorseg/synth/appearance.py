@@ -58,6 +58,10 @@ FLOW_VOID = {"flair": (0.2, 0.8), "t2": (0.15, 0.7)}  # signal factor in flow vo
 FAINT_LESIONS = {"t2": 0.2, "flair": 0.2}  # chance per case that the lesion is faint in that sequence
 FAINT_RANGE = {"t2": (0.95, 1.3), "flair": (0.9, 1.25)}
 FAINT_CLASSES = ("oedema", "non_enhancing")
+# Version 7: in some cases the enhancing tumour takes up little gadolinium (patchy, faint enhancement, as in
+# enhancing lower-grade gliomas or at a low dose; set by eye below ENHANCEMENT's range, not from the real cases).
+FAINT_ENHANCEMENT_CHANCE = 0.3
+FAINT_ENHANCEMENT = (0.15, 0.45)  # extra T1c signal of the enhancing tumour, WM units
 FALLOFF_FROM_MM, FALLOFF_RANGE_MM = 75.0, 60.0  # coil fall-off: from this height down, full at range below
 LESION_ORDER = ("oedema", "necrosis", "non_enhancing", "enhancing")  # as contrast.LESION_SIGNAL
 
@@ -71,18 +75,22 @@ class Appearance:
     flow_void: dict[str, float]
     texture: dict[str, float]
     infratentorial: dict[str, float]
+    faint: str | None = None  # what versions 6 and 7 made faint: "t2", "flair", "enhancement" or None
 
 
 def _draw(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
-def sample_appearance(rng: np.random.Generator, faint_lesions: bool = False) -> Appearance:
+def sample_appearance(
+    rng: np.random.Generator, faint_lesions: bool = False, faint_enhancement: bool = False
+) -> Appearance:
     """Draw every class's signal in every modality for one case.
 
     Args:
         rng: the case's appearance stream.
         faint_lesions: version 6: the lesion may be faint in FLAIR or T2 (:data:`FAINT_LESIONS`).
+        faint_enhancement: version 7: the enhancing tumour may enhance faintly (:data:`FAINT_ENHANCEMENT`).
     """
     signal: dict[str, dict[str, float]] = {}
     for modality in ("flair", "t1", "t2"):
@@ -91,24 +99,32 @@ def sample_appearance(rng: np.random.Generator, faint_lesions: bool = False) -> 
             base = 1.0 if reference == "wm" else max(values["wm"], values["gm"])
             values[name] = base * _draw(rng, *ranges[modality])
         signal[modality] = values
-    if faint_lesions:
-        _make_lesion_faint(rng, signal)
+    faint = _make_lesion_faint(rng, signal) if faint_lesions else None
     # T1c: the same T1 weighting, a little brighter overall, plus each class's uptake.
     signal["t1c"] = {name: value * _draw(rng, 0.95, 1.1) for name, value in signal["t1"].items()}
-    for name, (low, high) in ENHANCEMENT.items():
-        signal["t1c"][name] += _draw(rng, low, high)
+    uptake = {name: _draw(rng, low, high) for name, (low, high) in ENHANCEMENT.items()}
+    if faint_enhancement:
+        # A child stream, as version 6's: every other draw of the seed stays version 2's.
+        child = rng.spawn(1)[0]
+        if child.random() < FAINT_ENHANCEMENT_CHANCE:
+            uptake["enhancing"], faint = _draw(child, *FAINT_ENHANCEMENT), "enhancement"
+    for name, extra in uptake.items():
+        signal["t1c"][name] += extra
     flow_void = {m: float(rng.uniform(*FLOW_VOID[m])) if m in FLOW_VOID else 1.0 for m in MODALITIES}
     texture = {m: float(rng.uniform(0.01, 0.06)) for m in MODALITIES}
     # Coil sensitivity and tissue make the posterior fossa brighter or darker than the cerebrum.
     infratentorial = {m: _draw(rng, 0.7, 1.35) for m in MODALITIES}
-    return Appearance(signal=signal, flow_void=flow_void, texture=texture, infratentorial=infratentorial)
+    return Appearance(signal=signal, flow_void=flow_void, texture=texture, infratentorial=infratentorial, faint=faint)
 
 
-def _make_lesion_faint(rng: np.random.Generator, signal: dict[str, dict[str, float]]) -> None:
+def _make_lesion_faint(rng: np.random.Generator, signal: dict[str, dict[str, float]]) -> str | None:
     """Version 6: redraw the oedema and non-enhancing tumour of one sequence from its faint range, by chance.
 
     Drawn from a child of the appearance stream (``spawn`` leaves the parent's own draws untouched), so a
     seed keeps version 2's every other signal and the two versions compare case by case.
+
+    Returns:
+        The sequence made faint, or None.
     """
     child = rng.spawn(1)[0]
     pick = child.random()
@@ -117,8 +133,9 @@ def _make_lesion_faint(rng: np.random.Generator, signal: dict[str, dict[str, flo
             matter = max(signal[modality]["wm"], signal[modality]["gm"])
             for name in FAINT_CLASSES:
                 signal[modality][name] = matter * _draw(child, *FAINT_RANGE[modality])
-            return
+            return modality
         pick -= chance
+    return None
 
 
 def _blend(signal: np.ndarray, where: np.ndarray, membership: np.ndarray, value: np.ndarray) -> None:

@@ -79,6 +79,7 @@ RECIPES = {"2": AnatomyRecipe(rim_below_tentorium=True, fissure_csf=0.6),
            "5": AnatomyRecipe(rim_below_tentorium=False, fissure_csf=0.3, lamellar_folia=True,
                               folia_depth_scale=1.6)}
 RECIPES["6"] = RECIPES["2"]  # version 6 changes the lesions' appearance only
+RECIPES["7"] = RECIPES["2"]  # so does version 7 (the enhancement)
 
 
 @dataclass(eq=False)

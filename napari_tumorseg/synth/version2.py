@@ -32,6 +32,12 @@ Version 6 is version 2's anatomy with lesions that may be faint in one
 sequence (:data:`.appearance.FAINT_LESIONS`): infiltrative tumour barely
 bright on T2, or the T2-FLAIR mismatch. Its draws come from a child of the
 appearance stream, so only those cases' lesion signals differ from version 2.
+
+Version 7 is version 2 whose enhancing tumour may take up little contrast
+(:data:`.appearance.FAINT_ENHANCEMENT`, about 3 cases in 10), drawn the same
+way: only those cases' T1c enhancing-tumour signal differs from version 2.
+It exists to test what adapting does to faint enhancing tumour on the next
+case (``scripts/faint_enhancement_sweep.py``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from .tumour import keep_lesion_components, tumour_fields
 STREAMS = ("geometry", "lesions", "anatomy", "appearance", "bias", "missing", *(f"scanner_{m}" for m in MODALITIES))
 TEXTURE_SHARE = {"flair": 0.4, "t1": 0.4, "t1c": 1.0, "t2": 0.4}  # enhancement texture seen per modality
 FAINT_LESION_VERSIONS = ("6",)  # versions whose lesions may be faint in FLAIR or T2
+FAINT_ENHANCEMENT_VERSIONS = ("7",)  # versions whose enhancing tumour may enhance faintly
 REGIONAL_LENGTH_MM = 30.0  # correlation length of each sequence's own smooth intensity variation
 
 
@@ -71,7 +78,7 @@ def build(
         rng: one generator per name in :data:`STREAMS`.
         shape: canonical (z, y, x) grid.
         missing_prob: chance that each modality is missing.
-        version: "2" to "6" (see the module's docstring).
+        version: "2" to "7" (see the module's docstring).
 
     Returns:
         A dict with images, label and the draws: lesions, deformation,
@@ -93,7 +100,8 @@ def build(
     tumour = tumour_fields(lesions, rng["lesions"], points.index, anatomy.spacing, points.tissue)
     keep_lesion_components(tumour, points.flat, shape, single=domain == "glioma")
 
-    appearance = sample_appearance(rng["appearance"], faint_lesions=version in FAINT_LESION_VERSIONS)
+    appearance = sample_appearance(rng["appearance"], faint_lesions=version in FAINT_LESION_VERSIONS,
+                                   faint_enhancement=version in FAINT_ENHANCEMENT_VERSIONS)
     present = choose_present(rng["missing"], missing_prob)
     images, scanners = {}, {}
     box = PointBox.around(points.index, shape)
