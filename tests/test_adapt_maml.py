@@ -12,6 +12,7 @@ from torch.func import functional_call
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
 from napari_tumorseg.models.losses import dice_ce_loss
+from napari_tumorseg.models.precision import full_precision
 from napari_tumorseg.adapt.maml import meta_gradient, meta_tune
 from napari_tumorseg.adapt.naive import naive_finetune
 from napari_tumorseg.adapt.ordering import TaskRanker, pair_tasks
@@ -133,11 +134,53 @@ def test_first_and_second_order_agree_when_the_loss_is_linear_in_the_parameters(
         torch.testing.assert_close(second[name], first[name], rtol=1e-12, atol=1e-14)
 
 
-def test_meta_gradient_leaves_parameters_untouched():
+@pytest.mark.parametrize("first_order", [False, True])
+def test_meta_gradient_leaves_parameters_untouched(first_order):
     model = TinyConvNet()
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    meta_gradient(model, dict(model.named_parameters()), _conv_tasks(), inner_lr=0.5, first_order=False)
+    meta_gradient(model, dict(model.named_parameters()), _conv_tasks(), inner_lr=0.5, first_order=first_order)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _first_order_by_functional_call(model, tasks, alpha):
+    """FOMAML written out with ``functional_call`` at theta'_i: the reference for the query copy."""
+    params = dict(model.named_parameters())
+    names, leaves = list(params), list(params.values())
+    totals = [torch.zeros_like(p) for p in leaves]
+    for support, query in tasks:
+        (x, y), (xq, yq) = support[0], query[0]
+        inner = torch.autograd.grad(dice_ce_loss(full_precision(model(x[None])), y[None]), leaves)
+        adapted = {n: leaf - alpha * g for n, leaf, g in zip(names, leaves, inner)}
+        outer = dice_ce_loss(full_precision(functional_call(model, adapted, (xq[None],))), yq[None]) / len(tasks)
+        for total, g in zip(totals, torch.autograd.grad(outer, leaves)):
+            total.add_(g)
+    return dict(zip(names, totals))
+
+
+def _unet_tasks(count: int = 3):
+    inputs, labels = toy_slices(2 * count, 4)
+    x, y = torch.from_numpy(inputs), torch.from_numpy(labels).long()
+    return [([(x[2 * i], y[2 * i])], [(x[2 * i + 1], y[2 * i + 1])]) for i in range(count)]
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_first_order_queries_on_a_copy_equal_functional_call_at_theta_prime(autocast):
+    """Bit for bit, in float32 and in bfloat16 autocast (whose cache of leaf casts must not serve the
+    previous task's theta' to the next query)."""
+    model, tasks = tiny_model(), _unet_tasks()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        expected = _first_order_by_functional_call(model, tasks, 0.05)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        got, _ = meta_gradient(model, dict(model.named_parameters()), tasks, inner_lr=0.05, first_order=True)
+    for name, value in expected.items():
+        assert torch.equal(got[name], value), name
+
+
+def test_first_order_meta_gradient_refuses_parameters_other_than_the_models():
+    model = TinyConvNet()
+    others = {k: v.detach().clone().requires_grad_(True) for k, v in model.named_parameters()}
+    with pytest.raises(ValueError, match="own parameters"):
+        meta_gradient(model, others, _conv_tasks(), inner_lr=0.5, first_order=True)
 
 
 def test_query_losses_are_averaged_over_the_tasks():

@@ -14,11 +14,15 @@ Step. For a meta batch of m tasks:
     theta   <- theta - beta  * grad_theta (1/m) sum_i L(f_theta'_i; D'_i)    (meta)
 
 The query losses are averaged (as naive fine-tuning averages over its
-batch), so the same beta means the same step size for both. The inner step
-is computed functionally (``torch.func.functional_call`` with a dict of new
-tensors); parameters are never edited in place there. Second order keeps
-the graph of the inner gradient (``create_graph=True``) so the
-meta-gradient carries the Hessian term; first order (FOMAML) detaches it.
+batch), so the same beta means the same step size for both. Second order
+computes the inner step functionally (``torch.func.functional_call`` with a
+dict of new tensors) and keeps the graph of the inner gradient
+(``create_graph=True``) so the meta-gradient carries the Hessian term. First
+order (FOMAML, the default) treats the inner gradient as a constant, so the
+query's gradient at theta'_i is its meta-gradient term: theta'_i is copied
+into a second copy of the network (:class:`QueryCopy`) and the query runs on
+it as a plain module, bit for bit the functional result with less host work
+per pass. The model being meta-learned is never edited in place there.
 The meta step is applied by an optimiser on the working copy (plain SGD by
 default). With replay, the source slices' loss at theta is added to the
 meta objective (it is theta, not theta'_i, that becomes the new model, so
@@ -52,6 +56,7 @@ step (inference only).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Generator, Sequence
 
 import torch
@@ -87,24 +92,31 @@ def meta_gradient(
     first_order: bool,
     loss_fn: LossFn = dice_ce_loss,
     observe: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    query_copy: QueryCopy | None = None,
 ) -> tuple[dict[str, torch.Tensor], float]:
     """grad_theta (1/m) sum_i L(f_{theta'_i}; query_i) with theta'_i = theta - alpha grad L(f_theta; support_i).
 
     Args:
         model: the network whose forward is called with ``params`` substituted.
         params: name -> tensor (requires_grad) for the parameters being meta-learned;
-            the model's other parameters and buffers are used as they are.
+            the model's other parameters and buffers are used as they are. First order:
+            the model's own parameters (``trainable_parameters``).
         tasks: (support samples, query samples) of each task.
         inner_lr: alpha.
         first_order: drop the second-order term (the inner gradient is a constant).
         loss_fn: (logits, labels) -> scalar.
         observe: called with (task index, support logits, support labels) of every task whose
             support is a single sample: the model's output at theta, for re-ranking.
+        query_copy: first order: the copy of ``model`` the queries run on (made here when None;
+            ``meta_tune`` keeps one for all its steps).
 
     Returns:
         The meta-gradient (name -> tensor, zeros where a parameter is unused)
         and the mean query loss.
     """
+    if first_order:
+        copy = query_copy if query_copy is not None else QueryCopy(model, list(params))
+        return _first_order_gradient(model, params, tasks, inner_lr, loss_fn, observe, copy)
     names = list(params)
     leaves = [params[n] for n in names]
     meta_grads = [torch.zeros_like(p) for p in leaves]
@@ -115,28 +127,84 @@ def meta_gradient(
         return lambda x: functional_call(model, values, (x,))
 
     for index, (support, query) in enumerate(tasks):
-        if observe is not None and len(support) == 1:
-            inputs, labels = support[0]
-            logits = full_precision(with_params(params)(inputs[None]))
-            support_loss = loss_fn(logits, labels[None])
-            observe(index, logits, labels[None])
-        else:
-            support_loss = grouped_loss(with_params(params), support, loss_fn)
-        inner_grads = torch.autograd.grad(support_loss, leaves, create_graph=not first_order, allow_unused=True)
-        adapted = {}
-        for name, leaf, grad in zip(names, leaves, inner_grads):
-            if grad is None:
-                adapted[name] = leaf
-            else:
-                adapted[name] = leaf - inner_lr * (grad.detach() if first_order else grad)
+        support_loss = _support_loss(with_params(params), support, loss_fn, observe, index)
+        inner_grads = torch.autograd.grad(support_loss, leaves, create_graph=True, allow_unused=True)
+        adapted = {name: leaf if grad is None else leaf - inner_lr * grad
+                   for name, leaf, grad in zip(names, leaves, inner_grads)}
         query_loss = grouped_loss(with_params(adapted), query, loss_fn) / count
         # One backward per task keeps a single task's graph in memory at a time.
-        grads = torch.autograd.grad(query_loss, leaves, allow_unused=True)
-        for accumulated, grad in zip(meta_grads, grads):
-            if grad is not None:
-                accumulated.add_(grad)
+        _accumulate(meta_grads, torch.autograd.grad(query_loss, leaves, allow_unused=True))
         total_loss += float(query_loss.detach())
     return dict(zip(names, meta_grads)), total_loss
+
+
+class QueryCopy:
+    """A second copy of the network that first-order queries run on, theta'_i copied into its parameters.
+
+    First order needs no graph through the inner step, so the query's gradient with respect to
+    theta'_i *is* its meta-gradient term. Running it as a plain module (rather than
+    ``functional_call``, which re-binds every parameter on each call) keeps the per-pass
+    host work small: on a GPU the adaptation's passes are host-bound (docs/results/gpu-checks).
+
+    Args:
+        model: the network being meta-learned.
+        names: the meta-learned parameters' names.
+    """
+
+    def __init__(self, model: nn.Module, names: Sequence[str]) -> None:
+        self.module = copy.deepcopy(model)
+        own = dict(self.module.named_parameters())
+        for parameter in own.values():
+            parameter.requires_grad_(False)
+        self.params = [own[name].requires_grad_(True) for name in names]
+
+    def load(self, leaves: Sequence[torch.Tensor], grads: Sequence[torch.Tensor | None], inner_lr: float) -> None:
+        """Set the copy to theta' = theta - inner_lr * grad (theta where a parameter got no gradient)."""
+        with torch.no_grad():
+            for target, leaf, grad in zip(self.params, leaves, grads):
+                target.copy_(leaf if grad is None else leaf - inner_lr * grad)
+        # Autocast caches its low-precision casts of leaf parameters until its context exits; these
+        # leaves were just rewritten, so the casts of the last task's theta' must not be reused.
+        torch.clear_autocast_cache()
+
+
+def _first_order_gradient(
+    model: nn.Module, params: dict[str, torch.Tensor], tasks: Sequence[MetaTask], inner_lr: float,
+    loss_fn: LossFn, observe: Callable[[int, torch.Tensor, torch.Tensor], None] | None, query_copy: QueryCopy,
+) -> tuple[dict[str, torch.Tensor], float]:
+    """FOMAML: the support pass on ``model`` itself, the query pass on ``query_copy`` at theta'_i."""
+    own = dict(model.named_parameters())
+    if any(own.get(name) is not tensor for name, tensor in params.items()):
+        raise ValueError("first-order meta-gradients take the model's own parameters")
+    names = list(params)
+    leaves = [params[n] for n in names]
+    meta_grads = [torch.zeros_like(p) for p in leaves]
+    total_loss = 0.0
+    count = max(len(tasks), 1)
+    for index, (support, query) in enumerate(tasks):
+        support_loss = _support_loss(model, support, loss_fn, observe, index)
+        query_copy.load(leaves, torch.autograd.grad(support_loss, leaves, allow_unused=True), inner_lr)
+        query_loss = grouped_loss(query_copy.module, query, loss_fn) / count
+        _accumulate(meta_grads, torch.autograd.grad(query_loss, query_copy.params, allow_unused=True))
+        total_loss += float(query_loss.detach())
+    return dict(zip(names, meta_grads)), total_loss
+
+
+def _support_loss(forward: Callable[[torch.Tensor], torch.Tensor], support: Sequence[Sample], loss_fn: LossFn,
+                  observe: Callable[[int, torch.Tensor, torch.Tensor], None] | None, index: int) -> torch.Tensor:
+    """The support loss at theta; a single-sample support's output is shown to ``observe`` (re-ranking)."""
+    if observe is None or len(support) != 1:
+        return grouped_loss(forward, support, loss_fn)
+    inputs, labels = support[0]
+    logits = full_precision(forward(inputs[None]))
+    observe(index, logits, labels[None])
+    return loss_fn(logits, labels[None])
+
+
+def _accumulate(totals: list[torch.Tensor], grads: Sequence[torch.Tensor | None]) -> None:
+    for accumulated, grad in zip(totals, grads):
+        if grad is not None:
+            accumulated.add_(grad)
 
 
 def task_dice(model: nn.Module, pools: Sequence[SlicePool]) -> list[float]:
@@ -189,6 +257,7 @@ def meta_tune(
     ranker = TaskRanker(pools, order, generator, initial)
     names = [pools[p].names[i] for p, i in ranker.tasks]
     precision = training_precision(config, working)
+    query_copy = QueryCopy(working, list(params)) if config.first_order else None
     details: dict = {"first_order": config.first_order, "meta_batch_size": config.meta_batch_size, "order": order,
                      "precision": precision}
     if initial is not None:
@@ -215,7 +284,7 @@ def meta_tune(
         with compute_precision(precision, model_device(working)):
             grads, loss = meta_gradient(
                 working, params, meta_tasks, inner_lr=config.inner_lr, first_order=config.first_order,
-                loss_fn=loss_fn, observe=observe if order != "random" else None,
+                loss_fn=loss_fn, observe=observe if order != "random" else None, query_copy=query_copy,
             )
             passes += 2 * len(meta_tasks)
             for name, parameter in params.items():
