@@ -125,7 +125,14 @@ def sweep(args: argparse.Namespace, field: str = "weight", values: list | None =
     model, preprocessing = loaded.model, loaded.preprocessing
     probe = default_config("active")
     anchor = anchor_set(model.config, preprocessing)
-    replay = replay_pools(probe.replay, model.config, preprocessing)
+    replays: dict[int, list] = {}  # replay slices wanted -> the pools (a swept setting may change the count)
+
+    def replay_for(overrides: dict) -> list:
+        count = overrides.get("replay", probe.replay)
+        if count not in replays:
+            replays[count] = replay_pools(count, model.config, preprocessing)
+        return replays[count]
+
     lineage = Lineage.of_original("original", score_set(model, anchor), anchor)
     corrected = _find("glioma", args.first_seed, args.cases, want_et=False)
     following = next_cases(args)
@@ -141,9 +148,10 @@ def sweep(args: argparse.Namespace, field: str = "weight", values: list | None =
         baseline = rest_scores(initial, case.label, picks, case.geometry.spacing)["dice"]
         for value in values:
             started = time.perf_counter()
-            config = default_config("active", seed=0, reference_slices=0, **config_of(value))
-            outcome = drive(run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay,
-                                           lineage=lineage))
+            overrides = config_of(value)
+            config = default_config("active", seed=0, reference_slices=0, **overrides)
+            outcome = drive(run_adaptation(model, corrections, config, anchor=anchor,
+                                           replay_pools=replay_for(overrides), lineage=lineage))
             after = segment(outcome.model, preprocessing, case, "cpu").labels
             record = {"case": case.name, "slices": picks, field: value, "status": outcome.report.status,
                       "reason": outcome.report.reason, "rest_before": baseline,
