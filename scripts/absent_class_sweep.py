@@ -217,14 +217,17 @@ def render(results: dict, title: str = "Absent-class weight sweep", column: str 
     return "\n".join(lines)
 
 
-def protocol_arguments(description: str, swept: str, kind, default: list) -> argparse.Namespace:
-    """The protocol's command line, the swept setting ``--{swept}`` among it; ``command`` echoes it."""
+def protocol_arguments(description: str, swept: str, kind, default: list, faint_next: int = 0) -> argparse.Namespace:
+    """The protocol's command line, the swept setting ``--{swept}`` among it; ``command`` echoes it.
+
+    ``faint_next``: the default of ``--faint-next`` (next cases per domain with faint enhancement).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--first-seed", type=int, default=ABSENT_CLASS_TUNE_SEEDS)
     parser.add_argument("--cases", type=int, default=4)
     parser.add_argument("--next", type=int, default=2)
-    parser.add_argument("--faint-next", type=int, default=0, help="next cases per domain with faint enhancement")
+    parser.add_argument("--faint-next", type=int, default=faint_next, help="next cases per domain with faint enhancement")
     parser.add_argument(f"--{swept}", type=lambda s: [kind(v) for v in s.split(",")], default=default)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -233,14 +236,19 @@ def protocol_arguments(description: str, swept: str, kind, default: list) -> arg
     return args
 
 
+def save(args: argparse.Namespace, results: dict, text: str) -> int:
+    """Write results.json and results.md (``text``) into ``--out``, print the table; the exit status."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "results.md").write_text(text)
+    print(text)
+    return 0
+
+
 def main() -> int:
     args = protocol_arguments(__doc__.splitlines()[0], "weights", float, [0, 0.1, 0.25, 0.5, 1])
     results = sweep(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "results.md").write_text(render(results))
-    print(render(results))
-    return 0
+    return save(args, results, render(results))
 
 
 if __name__ == "__main__":

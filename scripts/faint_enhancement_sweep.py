@@ -31,10 +31,7 @@ experiment effort``'s real targets and ``scripts/anchor_class_drift.py``).
 
 from __future__ import annotations
 
-import json
-import sys
-
-from absent_class_sweep import protocol_arguments, render, sweep
+from absent_class_sweep import protocol_arguments, render, save, sweep
 from shrink_sweep import _value
 
 
@@ -46,16 +43,10 @@ def chosen(summary: dict) -> str:
 
 
 def main() -> int:
-    if "--faint-next" not in sys.argv:
-        sys.argv += ["--faint-next", "2"]
-    args = protocol_arguments(__doc__.splitlines()[0], "values", str, ["off", "0.2", "0.1"])
+    args = protocol_arguments(__doc__.splitlines()[0], "values", str, ["off", "0.2", "0.1"], faint_next=2)
     results = sweep(args, "value", args.values, lambda value: {"max_shrink": _value(value)})
     text = render(results, "Shrink limit sweep with faint-enhancement next cases", "max shrink", choice=chosen)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "results.md").write_text(text)
-    print(text)
-    return 0
+    return save(args, results, text)
 
 
 if __name__ == "__main__":

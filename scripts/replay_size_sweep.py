@@ -27,10 +27,7 @@ experiment effort``'s real targets) and its speed measured (``tumorseg bench-ada
 
 from __future__ import annotations
 
-import json
-import sys
-
-from absent_class_sweep import protocol_arguments, render, sweep
+from absent_class_sweep import protocol_arguments, render, save, sweep
 
 
 def chosen(summary: dict) -> int:
@@ -40,16 +37,10 @@ def chosen(summary: dict) -> int:
 
 
 def main() -> int:
-    if "--faint-next" not in sys.argv:
-        sys.argv += ["--faint-next", "2"]
-    args = protocol_arguments(__doc__.splitlines()[0], "sizes", int, [8, 16, 32])
+    args = protocol_arguments(__doc__.splitlines()[0], "sizes", int, [8, 16, 32], faint_next=2)
     results = sweep(args, "size", args.sizes, lambda size: {"replay": size})
     text = render(results, "Replay size sweep", "replay slices", choice=chosen)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "results.md").write_text(text)
-    print(text)
-    return 0
+    return save(args, results, text)
 
 
 if __name__ == "__main__":

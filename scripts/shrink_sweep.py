@@ -24,9 +24,7 @@ after adapting on TCGA-DU-7294: ``scripts/anchor_class_drift.py``; the rest-of-c
 
 from __future__ import annotations
 
-import json
-
-from absent_class_sweep import protocol_arguments, render, sweep
+from absent_class_sweep import protocol_arguments, render, save, sweep
 
 
 def _value(text: str) -> float | None:
@@ -44,11 +42,7 @@ def main() -> int:
     args = protocol_arguments(__doc__.splitlines()[0], "values", str, ["off", "0.2", "0.1"])
     results = sweep(args, "value", args.values, lambda value: {"max_shrink": _value(value)})
     text = render(results, "Anchor shrink limit sweep", "max shrink", choice=chosen)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "results.md").write_text(text)
-    print(text)
-    return 0
+    return save(args, results, text)
 
 
 if __name__ == "__main__":
