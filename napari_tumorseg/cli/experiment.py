@@ -142,7 +142,7 @@ def _add_effort(experiments: argparse._SubParsersAction) -> None:
     effort.add_argument("--max-shrink", type=float, metavar="SHARE", help="the guard also refuses a version that "
                         "marks this share less of a region on the anchor (default: the plugin's, off)")
     effort.add_argument("--replay", type=int, metavar="N", help="source slices in the replay set of every method "
-                        "(default: the plugin's, 16; the results before 2026-12-04 used 8)")
+                        "(default: the plugin's, 8)")
     _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 

@@ -32,10 +32,6 @@ from ..adapt.anchors import ANCHOR_SLICES_PER_CASE
 from ..jobs import Clock, Progress, drive
 from .common import SEQUENCE_SEEDS, paired_test, seed_list
 
-# Source slices replayed: its published runs' 8 (the adaptation default until 2026-12-04, 16 since), kept so
-# that they reproduce.
-SEQUENCE_REPLAY = 8
-
 VARIANTS: tuple[str, ...] = ("memory", "source", "none")
 
 
@@ -115,7 +111,7 @@ def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anch
             patients.append(patient)
     anchor = anchor_set(model.config, preprocessing, shape=config.shape, per_case=config.anchor_per_case,
                         cache_dir=anchor_cache)
-    replay = replay_pools(SEQUENCE_REPLAY, model.config, preprocessing, shape=config.shape, cache_dir=anchor_cache)
+    replay = replay_pools(8, model.config, preprocessing, shape=config.shape, cache_dir=anchor_cache)
     lineage = Lineage.of_original("original", score_set(model, anchor), anchor)
     eval_sets = [p.eval_set(p.name) for p in patients]
     before = [score_set(model, s)["mean"] for s in eval_sets]
