@@ -110,6 +110,34 @@ class CountingReplay(Replay):
         return super().loss(forward, generator, loss_fn)
 
 
+@pytest.mark.parametrize("by_case", [False, True])
+def test_replay_by_case_draws_one_case_per_step_so_one_pass(by_case):
+    """Two source cases and two earlier cases of other sizes: by case, each draw is one shape, one batch."""
+    pools = [SlicePool.from_arrays(*toy_slices(4, seed=s, size=size), [f"c{s}:z{i}" for i in range(4)])
+             for s, size in ((1, 32), (2, 48))]
+    memory = [SlicePool.from_arrays(*toy_slices(3, seed=s, size=size), [f"m{s}:z{i}" for i in range(3)])
+              for s, size in ((3, 64), (4, 80))]
+    replay = Replay(pools, per_step=3, memory=memory, memory_per_step=2, by_case=by_case)
+    generator = torch.Generator().manual_seed(0)
+    shapes_per_draw, sources_seen = [], set()
+
+    def forward(batch):
+        shapes_per_draw[-1].append(tuple(batch.shape))
+        return torch.zeros(batch.shape[0], 4, *batch.shape[2:], requires_grad=True)
+
+    for _ in range(40):
+        shapes_per_draw.append([])
+        replay.loss(forward, generator, lambda logits, labels: logits.sum())
+        sources_seen.update(batch[-1] for batch in shapes_per_draw[-1])
+        assert replay.last_count == 5
+    passes = [len(draw) for draw in shapes_per_draw]
+    if by_case:
+        assert all(n == 2 for n in passes)  # one source case, one earlier case
+        assert sources_seen == {32, 48, 64, 80}  # every case is drawn in time
+    else:
+        assert max(passes) == 4  # slices of both source and both earlier cases: a pass for each
+
+
 @pytest.mark.parametrize("method", ["naive", "passive", "dycnn"])
 def test_replay_is_mixed_into_every_step(method):
     inputs, labels = toy_slices(3, seed=5)

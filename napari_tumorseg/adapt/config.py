@@ -123,6 +123,9 @@ class AdaptConfig:
         replay: source-domain (synthetic glioma) slices in the replay set; 0 = no replay.
         replay_per_step: replay slices mixed into each step.
         replay_weight: weight of the replay loss against the corrections' loss.
+        replay_by_case: draw each step's replay slices (and its memory slices) from one case
+            picked at random, so that they share a size and go through the network as one
+            batch (one pass fewer per step than slices of two cases; see ``sampling.Replay``).
         tolerance: largest drop of the anchor set's Dice the guard accepts against the
             parent version (the held-out slices, when there are any, may drop by
             ``max(tolerance, 0.05)``).
@@ -157,6 +160,7 @@ class AdaptConfig:
     replay: int = 8
     replay_per_step: int = 4
     replay_weight: float = 1.0
+    replay_by_case: bool = False
     tolerance: float = 0.02
     budget: float = 0.05
     memory_per_step: int = 2

@@ -105,7 +105,7 @@ def make_replay(
     if not source and not memory:
         return None
     replay = Replay(source, config.replay_per_step, config.replay_weight, config.crop,
-                    memory=memory, memory_per_step=config.memory_per_step)
+                    memory=memory, memory_per_step=config.memory_per_step, by_case=config.replay_by_case)
     return replay.to(model_device(model))
 
 

@@ -149,6 +149,11 @@ class Replay:
         memory: the user's corrections of earlier cases (see ``adapt.memory``), one
             pool per case; replayed too, so adapting to this case does not erase them.
         memory_per_step: memory slices drawn for each step (when there are any).
+        by_case: draw each step's source slices from one source case, and its memory slices
+            from one earlier case, each picked at random: slices of one case share a size, so
+            each draw is one batch through the network, not one per case drawn (on a GPU a
+            step's passes, not its arithmetic, set its time). A draw then holds at most that
+            case's slices.
     """
 
     def __init__(
@@ -160,6 +165,7 @@ class Replay:
         *,
         memory: Sequence[SlicePool] = (),
         memory_per_step: int = 0,
+        by_case: bool = False,
     ) -> None:
         self.pools = list(pools)
         self.slices = flat_tasks(self.pools)
@@ -171,6 +177,7 @@ class Replay:
         self.memory_per_step = min(max(int(memory_per_step), 0), len(self.memory_slices))
         self.weight = float(weight)
         self.crop = crop
+        self.by_case = by_case
         self.last_count = 0  # slices in the last loss (forward/backward passes of a step)
 
     def to(self, device: torch.device | str) -> Replay:
@@ -181,6 +188,9 @@ class Replay:
 
     def _draw(self, pools: Sequence[SlicePool], slices: Sequence[tuple[int, int]], count: int,
               generator: torch.Generator) -> list[Sample]:
+        if count and self.by_case:
+            case = int(torch.randint(len(pools), (), generator=generator))
+            slices = [(p, i) for p, i in slices if p == case]
         picks = torch.randperm(len(slices), generator=generator)[:count].tolist() if count else []
         samples = []
         for pick in picks:

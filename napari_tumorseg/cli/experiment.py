@@ -143,6 +143,8 @@ def _add_effort(experiments: argparse._SubParsersAction) -> None:
                         "marks this share less of a region on the anchor (default: the plugin's, off)")
     effort.add_argument("--replay", type=int, metavar="N", help="source slices in the replay set of every method "
                         "(default: the plugin's, 8)")
+    effort.add_argument("--replay-by-case", action="store_true", default=None, help="draw each step's replayed "
+                        "slices from one case (one batch; default: the plugin's)")
     _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 
@@ -384,14 +386,14 @@ def run_effort_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise TumorsegError(str(error)) from None
     given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink",
-                                                    "replay") if getattr(args, name) is not None}
+                                                    "replay", "replay_by_case") if getattr(args, name) is not None}
     given["precision"] = _resolved_precision(args, device)
     config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
                               for m in ("naive", "active", "passive", "dycnn")}
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
                                        "real_seeds", "real_runs", "steps", "lr", "inner_lr", "tolerance", "budget",
-                                       "max_shrink", "replay", "precision"))
+                                       "max_shrink", "replay", "replay_by_case", "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))
