@@ -115,8 +115,8 @@ def meta_gradient(
         and the mean query loss.
     """
     if first_order:
-        copy = query_copy if query_copy is not None else QueryCopy(model, list(params))
-        return _first_order_gradient(model, params, tasks, inner_lr, loss_fn, observe, copy)
+        queries = query_copy if query_copy is not None else QueryCopy(model, list(params))
+        return _first_order_gradient(model, params, tasks, inner_lr, loss_fn, observe, queries)
     names = list(params)
     leaves = [params[n] for n in names]
     meta_grads = [torch.zeros_like(p) for p in leaves]
