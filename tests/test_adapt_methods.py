@@ -138,6 +138,18 @@ def test_replay_by_case_draws_one_case_per_step_so_one_pass(by_case):
         assert max(passes) == 4  # slices of both source and both earlier cases: a pass for each
 
 
+def test_replay_by_case_reaches_the_replay_from_the_command_line():
+    from napari_tumorseg.adapt.run import make_replay
+    from napari_tumorseg.cli import build_parser
+    from napari_tumorseg.cli.adapt import _config
+
+    pools = [SlicePool.from_arrays(*toy_slices(2, seed=1), ["a:z0", "a:z1"])]
+    for flags, expected in (([], False), (["--replay-by-case"], True), (["--no-replay-by-case"], False)):
+        config = _config(build_parser().parse_args(["bench-adapt", *flags]))
+        assert config.replay_by_case is expected
+        assert make_replay(config, pools, tiny_model()).by_case is expected
+
+
 @pytest.mark.parametrize("method", ["naive", "passive", "dycnn"])
 def test_replay_is_mixed_into_every_step(method):
     inputs, labels = toy_slices(3, seed=5)

@@ -73,6 +73,9 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
                         "(default: off; docs/results/anchor-blind-spot)")
     parser.add_argument("--memory", type=int, metavar="N", help="replay N slices of earlier cases' corrections at "
                         "every step (default 2; 0: off)")
+    parser.add_argument("--replay-by-case", action=argparse.BooleanOptionalAction, default=None,
+                        help="draw each step's replayed slices from one case, one batch through the network "
+                        "(default: off; docs/results/replay-by-case)")
     parser.add_argument("--device", default="auto", help="where to adapt: auto (CUDA, then MPS, then CPU), cpu, "
                         "cuda, cuda:1, mps")
     parser.add_argument("--precision", choices=PRECISIONS, help="arithmetic of the adaptation passes: fp32, bf16 "
@@ -99,6 +102,7 @@ def _config(args: argparse.Namespace) -> Any:
         budget=args.budget,
         max_shrink=args.max_shrink,
         memory_per_step=args.memory,
+        replay_by_case=args.replay_by_case,
         precision=args.precision,
     )
 
