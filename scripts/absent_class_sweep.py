@@ -236,6 +236,16 @@ def protocol_arguments(description: str, swept: str, kind, default: list, faint_
     return args
 
 
+def paired_difference(results: dict, base: str, other: str) -> list[float]:
+    """Per corrected case, S(other) - S(base) for string-valued sweeps: S = rest (WT + TC) / 2 + mean next Dice."""
+    by_case: dict[str, dict[str, float]] = {}
+    for run in results["runs"]:
+        following = [n["mean"] for n in run["next"].values()]
+        rest = (run["rest_after"]["WT"] + run["rest_after"]["TC"]) / 2
+        by_case.setdefault(run["case"], {})[str(run["value"])] = rest + sum(following) / len(following)
+    return [round(v[other] - v[base], 5) for v in by_case.values()]
+
+
 def save(args: argparse.Namespace, results: dict, text: str) -> int:
     """Write results.json and results.md (``text``) into ``--out``, print the table; the exit status."""
     args.out.mkdir(parents=True, exist_ok=True)

@@ -28,23 +28,13 @@ does not cost accuracy, all three of:
 
 from __future__ import annotations
 
-from absent_class_sweep import protocol_arguments, render, save, sweep
-
-
-def paired_difference(results: dict) -> list[float]:
-    """Per corrected case, S(on) - S(off): part 1 of the rule (pool both seed ranges' lists)."""
-    by_case: dict[str, dict[str, float]] = {}
-    for run in results["runs"]:
-        following = [n["mean"] for n in run["next"].values()]
-        rest = (run["rest_after"]["WT"] + run["rest_after"]["TC"]) / 2
-        by_case.setdefault(run["case"], {})[str(run["value"])] = rest + sum(following) / len(following)
-    return [round(v["on"] - v["off"], 5) for v in by_case.values()]
+from absent_class_sweep import paired_difference, protocol_arguments, render, save, sweep
 
 
 def main() -> int:
     args = protocol_arguments(__doc__.splitlines()[0], "values", str, ["off", "on"], faint_next=2)
     results = sweep(args, "value", args.values, lambda value: {"replay_by_case": value == "on"})
-    results["paired_difference_on_minus_off"] = paired_difference(results)
+    results["paired_difference_on_minus_off"] = paired_difference(results, "off", "on")
     text = render(results, "Replay by case", "by case", choice=lambda summary: "see the rule (paired, both ranges)")
     return save(args, results, text + f"\nS(on) - S(off) per corrected case: {results['paired_difference_on_minus_off']}\n")
 

@@ -150,6 +150,33 @@ def test_replay_by_case_reaches_the_replay_from_the_command_line():
         assert make_replay(config, pools, tiny_model()).by_case is expected
 
 
+@pytest.mark.parametrize("method", ["naive", "passive", "active", "dycnn"])
+def test_decoder_only_keeps_the_encoder_and_learns_the_decoder(method):
+    arch = "dycnn" if method == "dycnn" else "unet"
+    model = tiny_model(arch)
+    result = drive(RUNNERS[method](model, toy_corrections(), default_config(method, layers="decoder", **TOY)))[1]
+    before, after = model.state_dict(), result.model.state_dict()
+    encoder = [name for name in before if name.startswith(("stem.", "downs."))]
+    decoder = [name for name in before if name.startswith(("ups.", "head.")) and before[name].is_floating_point()]
+    assert encoder and decoder
+    assert all(torch.equal(before[name], after[name]) for name in encoder)
+    assert any(not torch.equal(before[name], after[name]) for name in decoder)
+    assert corrections_loss(result.model, toy_corrections()) < corrections_loss(model, toy_corrections())
+
+
+def test_decoder_only_needs_a_u_net_and_reaches_the_config_from_the_command_line():
+    from napari_tumorseg.adapt.training import working_copy
+    from napari_tumorseg.cli import build_parser
+    from napari_tumorseg.cli.adapt import _config
+
+    with pytest.raises(AdaptationError, match="no U-Net encoder"):
+        working_copy(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)), "decoder")
+    with pytest.raises(AdaptationError, match="unknown layers"):
+        default_config("active", layers="encoder")
+    for flags, expected in (([], "all"), (["--layers", "decoder"], "decoder"), (["--layers", "all"], "all")):
+        assert _config(build_parser().parse_args(["bench-adapt", *flags])).layers == expected
+
+
 @pytest.mark.parametrize("method", ["naive", "passive", "dycnn"])
 def test_replay_is_mixed_into_every_step(method):
     inputs, labels = toy_slices(3, seed=5)

@@ -91,6 +91,9 @@ PHASE_SAVING = "saving"
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 # The passes' arithmetic (see ``models.precision``; kept equal to its PRECISIONS by a test).
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+# The parameters an adaptation changes: every layer, or the decoder and head with the encoder kept as trained
+# (``adapt.training.working_copy``).
+LAYERS: tuple[str, ...] = ("all", "decoder")
 DEFAULT_METHOD = "active"
 
 
@@ -144,6 +147,9 @@ class AdaptConfig:
             reference does not hold (``models.losses.dice_ce_loss``; 1 weighs it as the others).
         max_shrink: the largest share by which the voxels the model marks as a region (WT, TC, ET)
             on the anchor set may shrink against the parent; None: not checked (``guard.decide``).
+        layers: the parameters the adaptation changes (see LAYERS): "all", or "decoder" (the up-sampling
+            path and the head; the encoder, stem and down-samplings, keeps the features it learnt from the
+            training set, and its backward pass is skipped).
     """
 
     method: str = DEFAULT_METHOD
@@ -169,6 +175,7 @@ class AdaptConfig:
     step_back: bool = True
     absent_class_weight: float = 1.0
     max_shrink: float | None = None
+    layers: str = "all"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -177,6 +184,8 @@ class AdaptConfig:
             raise AdaptationError(f"unknown task order {self.order!r}; expected one of {', '.join(ORDERS)}")
         if self.precision not in PRECISIONS:
             raise AdaptationError(f"unknown precision {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
+        if self.layers not in LAYERS:
+            raise AdaptationError(f"unknown layers {self.layers!r}; expected one of {', '.join(LAYERS)}")
         if self.optimizer not in OPTIMIZERS:
             raise AdaptationError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         for name in ("steps", "meta_batch_size", "batch_size", "replay_per_step"):

@@ -68,7 +68,7 @@ def dycnn_continual(
     pools = correction_pools(corrections, model_device(model))
     clock = Clock(config.steps * len(pools), PHASE_ADAPTING, cancel)
     clock.check()
-    working = working_copy(model)
+    working = working_copy(model, config.layers)
     set_temperature(working, temperature)
     optimizer = make_optimizer(list(trainable_parameters(working).values()), config)
     generator = torch.Generator().manual_seed(config.seed)

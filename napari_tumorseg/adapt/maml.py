@@ -247,7 +247,7 @@ def meta_tune(
     """
     clock = Clock(config.steps, PHASE_ADAPTING, cancel)
     clock.check()
-    working = working_copy(model)
+    working = working_copy(model, config.layers)
     params = trainable_parameters(working)
     optimizer = make_optimizer(list(params.values()), config)
     generator = torch.Generator().manual_seed(config.seed)

@@ -101,7 +101,7 @@ def naive_finetune(
     """
     clock = Clock(config.steps, PHASE_ADAPTING, cancel)
     clock.check()
-    working = working_copy(model)
+    working = working_copy(model, config.layers)
     optimizer = make_optimizer(list(trainable_parameters(working).values()), config)
     generator = torch.Generator().manual_seed(config.seed)
     pools = correction_pools(corrections, model_device(model))

@@ -22,8 +22,8 @@ from .config import AdaptConfig
 PREDICT_BATCH = 8
 
 
-def working_copy(model: nn.Module) -> nn.Module:
-    """A deep copy in eval mode, on the CPU or the model's device.
+def working_copy(model: nn.Module, layers: str = "all") -> nn.Module:
+    """A deep copy in eval mode, on the CPU or the model's device, learning ``layers`` (``AdaptConfig.layers``).
 
     Eval mode because the networks have no batch norm (instance/group norm
     behave the same in both modes) and dropout during a few-step adaptation
@@ -33,11 +33,22 @@ def working_copy(model: nn.Module) -> nn.Module:
     working.eval()
     # A model handed over from inference may have had gradients switched off; the copy learns everything.
     working.requires_grad_(True)
+    if layers == "decoder":
+        keep_encoder(working)
     # The Segmenter stores static weights channels-last, which speeds inference but slows these
     # small training steps (and their double backward) on the CPU: train in the default layout.
     for parameter in working.parameters():
         parameter.data = parameter.data.contiguous()
     return working
+
+
+def keep_encoder(model: nn.Module) -> None:
+    """Switch off the gradients of a U-Net's encoder (its ``stem`` and ``downs``): only the decoder learns."""
+    parts = [getattr(model, name, None) for name in ("stem", "downs")]
+    if any(not isinstance(part, nn.Module) for part in parts):
+        raise AdaptationError(f"{type(model).__name__} has no U-Net encoder (stem, downs) to keep; adapt all layers")
+    for part in parts:
+        part.requires_grad_(False)
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:

@@ -44,7 +44,7 @@ def _slice_list(text: str) -> list[int]:
 
 
 def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
-    from ..adapt.config import DEFAULT_METHOD, METHODS, PRECISIONS
+    from ..adapt.config import DEFAULT_METHOD, LAYERS, METHODS, PRECISIONS
 
     parser.add_argument(
         "--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)"
@@ -76,6 +76,8 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-by-case", action=argparse.BooleanOptionalAction, default=None,
                         help="draw each step's replayed slices from one case, one batch through the network "
                         "(default: off; docs/results/replay-by-case)")
+    parser.add_argument("--layers", choices=LAYERS, help="the parameters adapted: all (the default) or decoder "
+                        "(the encoder keeps its trained features; docs/results/decoder-only)")
     parser.add_argument("--device", default="auto", help="where to adapt: auto (CUDA, then MPS, then CPU), cpu, "
                         "cuda, cuda:1, mps")
     parser.add_argument("--precision", choices=PRECISIONS, help="arithmetic of the adaptation passes: fp32, bf16 "
@@ -103,6 +105,7 @@ def _config(args: argparse.Namespace) -> Any:
         max_shrink=args.max_shrink,
         memory_per_step=args.memory,
         replay_by_case=args.replay_by_case,
+        layers=args.layers,
         precision=args.precision,
     )
 

@@ -115,6 +115,8 @@ def _add_lifelong(experiments: argparse._SubParsersAction) -> None:
 
 def _add_effort(experiments: argparse._SubParsersAction) -> None:
     """The radiologist's curve."""
+    from ..adapt.config import LAYERS
+
     effort = experiments.add_parser(
         "effort", help="the radiologist's curve: rest-of-volume Dice against corrected slices, by strategy and method",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -143,8 +145,10 @@ def _add_effort(experiments: argparse._SubParsersAction) -> None:
                         "marks this share less of a region on the anchor (default: the plugin's, off)")
     effort.add_argument("--replay", type=int, metavar="N", help="source slices in the replay set of every method "
                         "(default: the plugin's, 8)")
-    effort.add_argument("--replay-by-case", action="store_true", default=None, help="draw each step's replayed "
-                        "slices from one case (one batch; default: the plugin's)")
+    effort.add_argument("--replay-by-case", action=argparse.BooleanOptionalAction, default=None,
+                        help="draw each step's replayed slices from one case (one batch; default: the plugin's)")
+    effort.add_argument("--layers", choices=LAYERS, help="the parameters every method adapts: all or decoder "
+                        "(default: the plugin's)")
     _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 
@@ -209,10 +213,16 @@ def command_line(argv_tail: list[str]) -> str:
     return shlex.join(["tumorseg", "experiment", *argv_tail])
 
 
+# Options given as --NAME / --no-NAME, whose "no" is recorded (the others' False is their default).
+NEGATABLE = ("replay_by_case",)
+
+
 def _explicit_command(args: argparse.Namespace, names: tuple[str, ...]) -> str:
     parts = [args.experiment, "--out", str(args.out)]
     for name in ("quick", "seed", "seeds", "shape", "device", "threads", "no_cache", *names):
         value = getattr(args, name, None)
+        if value is False and name in NEGATABLE:
+            parts.append("--no-" + name.replace("_", "-"))
         if value is None or value is False:
             continue
         flag = "--" + name.replace("_", "-")
@@ -386,14 +396,14 @@ def run_effort_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise TumorsegError(str(error)) from None
     given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink",
-                                                    "replay", "replay_by_case") if getattr(args, name) is not None}
+                                                    "replay", "replay_by_case", "layers") if getattr(args, name) is not None}
     given["precision"] = _resolved_precision(args, device)
     config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
                               for m in ("naive", "active", "passive", "dycnn")}
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
                                        "real_seeds", "real_runs", "steps", "lr", "inner_lr", "tolerance", "budget",
-                                       "max_shrink", "replay", "replay_by_case", "precision"))
+                                       "max_shrink", "replay", "replay_by_case", "layers", "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))
