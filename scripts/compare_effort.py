@@ -57,6 +57,9 @@ def compare_protocol(label: str, names: tuple[str, str], first: list[dict], seco
         print(f"{label} {record['case']} seed {record['seed']}: last-round rest WT {names[0]} {a[-1]['dice']['WT']:.4f}, "
               f"{names[1]} {b[-1]['dice']['WT']:.4f}; accepted {[r['accepted'] for r in a[1:]]} / "
               f"{[r['accepted'] for r in b[1:]]}")
+    if not last_a:
+        print(f"{label}: no learning run in both folders")
+        return
     last = np.subtract(last_a, last_b)
     made = np.subtract(made_a, made_b)
     print(f"{label}: last-round rest WT {names[0]} {np.mean(last_a):.4f}, {names[1]} {np.mean(last_b):.4f}, "
