@@ -2,6 +2,7 @@
 # The figures that need a GPU, in one prepared run on a lent GPU machine (see ../shared/ENVIRONMENT.md):
 #   - inference on a BraTS-size real glioma, one pass and flip-averaged (the GPU default, `--mirror auto` = all);
 #   - adapting 5 corrected slices on the GPU, three times in one process: cold, then warm (target: at most 1 s);
+#   - the same with each lever that changes the passes (VARIANTS: --replay-by-case, --layers decoder);
 #   - one warm adaptation profiled op by op (scripts/profile_adapt.py);
 #   - the real cases evaluated with the GPU's default (flip-averaged).
 # There: the wheels in .whl/ (ENVIRONMENT.md) and a copy of ../shared/real in real/ (TCGA-DU-7294 alone keeps the
@@ -45,6 +46,22 @@ d = json.load(open(sys.argv[1]))
 for r in d['runs']:
     print(d['device'], 'adapt and guard', r['adapt_and_guard_s'], 's, cpu', r['adapt_and_guard_cpu_s'], 's;', r['phases'])
 " "$OUT/bench-adapt.json" || status=1
+# The levers that change the passes, each timed warm beside the default in its own process (a|b|c: flag sets).
+VARIANTS=${VARIANTS:-"--replay-by-case|--layers decoder"}
+IFS='|' read -r -a variant_flags <<< "$VARIANTS"
+for index in "${!variant_flags[@]}"; do
+  flags=${variant_flags[$index]}
+  echo "== adapting with $flags, $ADAPTS times in one process"
+  # shellcheck disable=SC2086  # the flags are words
+  tumorseg bench-adapt --device "$DEVICE" --repeats "$ADAPTS" $flags --output "$OUT/bench-adapt-variant$index.json" \
+    --overwrite > "$OUT/bench-adapt-variant$index.log" 2>&1 || status=1
+  python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d['runs']:
+    print(sys.argv[2], d['device'], 'adapt and guard', r['adapt_and_guard_s'], 's;', r['phases'])
+" "$OUT/bench-adapt-variant$index.json" "$flags" || status=1
+done
 echo "== where a warm adaptation's time goes (torch.profiler: host time per op, kernel launches, device time)"
 python3 scripts/profile_adapt.py --device "$DEVICE" --out "$OUT/profile-adapt.txt" > "$OUT/profile-adapt.log" 2>&1 \
   || status=1
