@@ -68,6 +68,13 @@ below were read on it):
   of each other on the rule written first, and on fresh cases 0.25 lowered
   the next cases' Dice (-0.0105, 7 of 8): it keeps some false enhancement
   too (docs/results/absent-class).
+- Every layer adapted, not the decoder alone: keeping the encoder adapts
+  18 % faster on the CPU and the next cases keep a little more enhancing
+  tumour, but the corrected case learns little (real glioma rest WT 0.905
+  against 0.916; phantoms S -0.033, 1 of 8 better: docs/results/decoder-only).
+- Replay drawn across the set's cases, not one case per step: by case is one
+  pass fewer per step (the GPU's cost) but no faster on a CPU, and a little
+  lower on the real glioma (docs/results/replay-by-case).
 """
 
 from __future__ import annotations
