@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,8 @@ from .jobs import Job, notify_error
 from .segment_wording import MIRROR_TIP, flips_said, keep_uncertain_tip, legend_html, restored_text, uncertain_said
 
 if TYPE_CHECKING:
+    from napari.layers import Labels
+
     from ..io.case import Case
     from ..workflow.session import RestoredSession
     from ..workflow.settings import Settings
@@ -38,6 +43,36 @@ if TYPE_CHECKING:
     from .layers import PluginLayers
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class _VolumeRun:
+    """What a whole-volume segmentation started from: what it fills, and what a cancel puts back."""
+
+    case: Case
+    version_id: str
+    device: str
+    layer: Labels
+    previous: np.ndarray  # the layer's labels before the run
+    protected: set[int]  # corrected slices: never overwritten
+    brain: np.ndarray | None
+    last_prediction: np.ndarray | None
+
+
+def _segmenting(state: ReviewState, run: _VolumeRun, cancel) -> Generator[Progress, None, tuple]:
+    """The worker thread's part: the segmenter inside the brain, then the uncertainty and the slices' scores."""
+    from ..prepare.pipeline import strip
+
+    segmenter = state.segmenter(run.version_id, run.device)
+    # The model segments inside the brain: every image 0 outside it, before its normalisation.
+    inside_brain = run.case if run.brain is None else strip(run.case, run.brain > 0)
+    result = yield from segmenter.run(inside_brain, cancel=cancel)
+    # Entropy and the suggestions' per-slice signs are heavy numpy work: here, off the GUI thread.
+    uncertainty = result.entropy()
+    last = run.last_prediction
+    same_grid = last is not None and last.shape == result.labels.shape
+    scores = slice_scores(result.probabilities, result.labels, previous_labels=last if same_grid else None)
+    return result, uncertainty, scores
 class SegmentPanel(QGroupBox):
     """Chooses the model version (the state's selection) and fills the Segmentation layer with its output.
 
@@ -206,6 +241,21 @@ class SegmentPanel(QGroupBox):
 
     def segment_volume(self) -> Job | None:
         """Segment the case in the background, filling the layer slice by slice; corrected slices are kept."""
+        run = self._prepare_volume_run()
+        if run is None:
+            return None
+        # Locked while the model writes into it: a stroke now would be mixed with half a prediction.
+        run.layer.editable = False
+        self._busy(True)
+        self.job = Job(partial(_segmenting, self.state, run), on_progress=partial(self._volume_progress, run),
+                       on_done=partial(self._volume_done, run), on_cancelled=partial(self._volume_stopped, run, True),
+                       on_failed=lambda _: self._volume_stopped(run, False),
+                       on_finished=partial(self._volume_finished, run), what="segmentation")
+        return self.job.start()
+
+    def _prepare_volume_run(self) -> _VolumeRun | None:
+        """Stop a run in progress, keep the last stroke, and take what a new run starts from; None (said in the
+        status line) when it cannot start."""
         state, version = self.state, self.state.selected_version
         if state.case is None or version is None:
             self.status.setText("Open a case first." if state.case is None else "No model to run.")
@@ -219,77 +269,58 @@ class SegmentPanel(QGroupBox):
         self.cancel()
         self.layers.save_edits_now()  # a stroke just made is a correction: kept, not overwritten
         layer = self.layers.segmentation()
-        previous = layer.data.copy()
-        device, case = self.device_box.currentText(), state.case
-        brain = None if state.brain is None else state.brain.copy()  # as corrected now, on the Brain mask layer
-        protected = set(state.corrected)
-        last_prediction = state.prediction  # never edited in place: the state replaces it
+        return _VolumeRun(
+            case=state.case, version_id=version.id, device=self.device_box.currentText(), layer=layer,
+            previous=layer.data.copy(), protected=set(state.corrected),
+            brain=None if state.brain is None else state.brain.copy(),  # as corrected now, on the Brain mask layer
+            last_prediction=state.prediction,  # never edited in place: the state replaces it
+        )
 
-        def segmenting(cancel):
-            from ..prepare.pipeline import strip
+    def _volume_progress(self, run: _VolumeRun, report: Progress) -> None:
+        if self.state.case is not run.case:
+            return
+        self.progress.setRange(0, max(report.total, 1))
+        self.progress.setValue(report.done)
+        self.status.setText(f"Segmenting… {report.done}/{report.total} slices, {report.elapsed:.1f} s")
+        if report.data is not None:
+            # Fill in slice by slice, leaving the radiologist's corrected slices alone.
+            written = [z for z in report.data.z.tolist() if z not in run.protected]
+            for z, labels in zip(report.data.z.tolist(), report.data.labels):
+                if z not in run.protected:
+                    run.layer.data[z] = labels
+            if self._on_screen(written):
+                run.layer.refresh()
 
-            segmenter = state.segmenter(version.id, device)
-            # The model segments inside the brain: every image 0 outside it, before its normalisation.
-            inside_brain = case if brain is None else strip(case, brain > 0)
-            result = yield from segmenter.run(inside_brain, cancel=cancel)
-            # Entropy and the suggestions' per-slice signs are heavy numpy work: here, off the GUI thread.
-            uncertainty = result.entropy()
-            same_grid = last_prediction is not None and last_prediction.shape == result.labels.shape
-            scores = slice_scores(result.probabilities, result.labels,
-                                  previous_labels=last_prediction if same_grid else None)
-            return result, uncertainty, scores
+    def _volume_done(self, run: _VolumeRun, outcome: tuple) -> None:
+        state = self.state
+        if state.case is not run.case:
+            return  # another case was opened meanwhile
+        result, uncertainty, scores = outcome
+        labels = state.accept_prediction(
+            result.labels, run.version_id, uncertainty=uncertainty, current_labels=run.layer.data,
+            slice_scores=scores, probabilities=result.probabilities,
+        )
+        # In place: assigning layer.data makes napari rebuild the layer (a visible stall on big volumes).
+        np.copyto(run.layer.data, labels)
+        run.layer.refresh()
+        self.progress.resetFormat()
+        segmenter = state.segmenter(run.version_id, run.device)
+        warning = getattr(segmenter, "spacing_warning", lambda _: "")(run.case)
+        averaged, hint = flips_said(segmenter)
+        self.status.setText(f"Segmented with {run.version_id} on {result.device}{averaged} in {result.seconds:.1f} s."
+                            + uncertain_said(result) + hint + (f" Note: {warning}." if warning else ""))
 
-        def on_progress(report) -> None:
-            if state.case is not case:
-                return
-            self.progress.setRange(0, max(report.total, 1))
-            self.progress.setValue(report.done)
-            self.status.setText(f"Segmenting… {report.done}/{report.total} slices, {report.elapsed:.1f} s")
-            if report.data is not None:
-                # Fill in slice by slice, leaving the radiologist's corrected slices alone.
-                written = [z for z in report.data.z.tolist() if z not in protected]
-                for z, labels in zip(report.data.z.tolist(), report.data.labels):
-                    if z not in protected:
-                        layer.data[z] = labels
-                if self._on_screen(written):
-                    layer.refresh()
+    def _volume_stopped(self, run: _VolumeRun, cancelled: bool) -> None:
+        """Cancel (or failure) keeps the previous state: the labels as they were before this run."""
+        if self.state.case is run.case and run.layer in self.layers.viewer.layers:
+            run.layer.data = run.previous
+        self.progress.setValue(0)
+        self.status.setText("Segmentation cancelled; the previous labels are kept." if cancelled
+                            else "Segmentation failed; the previous labels are kept.")
 
-        def on_done(outcome) -> None:
-            if state.case is not case:
-                return  # another case was opened meanwhile
-            result, uncertainty, scores = outcome
-            labels = state.accept_prediction(
-                result.labels, version.id, uncertainty=uncertainty, current_labels=layer.data, slice_scores=scores,
-                probabilities=result.probabilities,
-            )
-            # In place: assigning layer.data makes napari rebuild the layer (a visible stall on big volumes).
-            np.copyto(layer.data, labels)
-            layer.refresh()
-            self.progress.resetFormat()
-            segmenter = state.segmenter(version.id, device)
-            warning = getattr(segmenter, "spacing_warning", lambda _: "")(case)
-            averaged, hint = flips_said(segmenter)
-            self.status.setText(f"Segmented with {version.id} on {result.device}{averaged} in {result.seconds:.1f} s."
-                                + uncertain_said(result) + hint + (f" Note: {warning}." if warning else ""))
-
-        def on_stopped(cancelled: bool) -> None:
-            """Cancel (or failure) keeps the previous state: the labels as they were before this run."""
-            if state.case is case and layer in self.layers.viewer.layers:
-                layer.data = previous
-            self.progress.setValue(0)
-            self.status.setText("Segmentation cancelled; the previous labels are kept." if cancelled
-                                else "Segmentation failed; the previous labels are kept.")
-
-        def on_finished() -> None:
-            layer.editable = True
-            self._busy(False)
-
-        # Locked while the model writes into it: a stroke now would be mixed with half a prediction.
-        layer.editable = False
-        self._busy(True)
-        self.job = Job(segmenting, on_progress=on_progress, on_done=on_done, on_cancelled=lambda: on_stopped(True),
-                       on_failed=lambda _: on_stopped(False), on_finished=on_finished, what="segmentation")
-        return self.job.start()
+    def _volume_finished(self, run: _VolumeRun) -> None:
+        run.layer.editable = True
+        self._busy(False)
 
     def _on_screen(self, slices: list[int]) -> bool:
         """Whether new labels on these slices change what the viewer shows.
