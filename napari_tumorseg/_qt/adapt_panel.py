@@ -67,6 +67,19 @@ class AdaptPanel(QGroupBox):
         self.anchor_shape: tuple[int, int, int] | None = None  # tests use small anchor cases
         self._default_config = default_config
 
+        self._make_method_controls(settings)
+        self._make_advanced_controls()
+        self._make_run_controls()
+        self._lay_out()
+        self._method_chosen()
+        self._show_report_actions(False)
+        self._refusal = ""  # why the chosen model cannot be adapted ("" when it can)
+        state.case_opened.connect(lambda *_: self.cancel())
+        state.model_selected.connect(self._model_selected)
+        self._model_selected(state.selected_version)
+
+    def _make_method_controls(self, settings: Settings) -> None:
+        """The method and its main settings (filled with the method's defaults)."""
         self.method_box = QComboBox()
         for key, text in METHOD_LABELS.items():
             self.method_box.addItem(text, key)
@@ -78,6 +91,8 @@ class AdaptPanel(QGroupBox):
         self.lr_box = _float_box(1e-5, 1e-1, 5)
         self.replay_box = QCheckBox("Replay source slices (limits forgetting)")
 
+    def _make_advanced_controls(self) -> None:
+        """The advanced settings, folded away until asked for."""
         self.advanced_button = QToolButton()
         self.advanced_button.setText("Advanced ▸")
         self.advanced_button.setCheckable(True)
@@ -102,6 +117,8 @@ class AdaptPanel(QGroupBox):
         self.advanced.setVisible(False)
         self.advanced_button.toggled.connect(self._toggle_advanced)
 
+    def _make_run_controls(self) -> None:
+        """Adapt and cancel, progress and status, and what to do with the new version."""
         self.adapt_button = QPushButton("Adapt model")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -120,6 +137,8 @@ class AdaptPanel(QGroupBox):
         self.rollback_button.clicked.connect(self.rollback)
         self.resegment_button.clicked.connect(self._resegment)
 
+    def _lay_out(self) -> None:
+        """The panel: main settings, advanced ones, the run, its report."""
         form = QFormLayout()
         form.addRow("Method", self.method_box)
         form.addRow("Steps", self.steps_box)
@@ -140,12 +159,6 @@ class AdaptPanel(QGroupBox):
         layout.addWidget(self.status)
         layout.addWidget(self.card)
         layout.addLayout(after_row)
-        self._method_chosen()
-        self._show_report_actions(False)
-        self._refusal = ""  # why the chosen model cannot be adapted ("" when it can)
-        state.case_opened.connect(lambda *_: self.cancel())
-        state.model_selected.connect(self._model_selected)
-        self._model_selected(state.selected_version)
 
     # --- settings -----------------------------------------------------------------------
 
