@@ -78,9 +78,7 @@ def run_real(
     journal: Any = None,
 ) -> Generator[Progress, None, dict[str, Any]]:
     """The real-case part; returns {"available": False} where the real cases are absent."""
-    from ..adapt.corrections import Corrections, case_corrections
     from ..adapt.guard import Lineage
-    from ..adapt.run import run_adaptation
     from ..evaluation.realdata import real_case_dir
     from ..io import read_case
     from .journal import Journal
@@ -132,24 +130,35 @@ def run_real(
             record = journal.get(unit)
             if record is None:
                 clock.check()
-                picks = target_picks(rule, case, first("unet"), brain, config.target_slices, seed)
-                corrections = Corrections.of(case_corrections(case, case.label, picks, model_config=unet.model.config,
-                                                              preprocessing=unet.preprocessing, reference_slices=0))
-                outcome = drive(run_adaptation(unet.model, corrections, config.adapt_config("active", seed),
-                                               anchor=unet.anchor, replay_pools=unet.replay, lineage=lineage,
-                                               cancel=cancel))
-                after = segment(outcome.model, unet.preprocessing, case, device)
-                record = {"rule": rule, "seed": seed, "slices": picks, "status": outcome.report.status,
-                          "reason": outcome.report.reason,
-                          "rest": rest_scores(after.labels, case.label, picks, case.geometry.spacing),
-                          "baseline_rest": rest_scores(first("unet").labels, case.label, picks, case.geometry.spacing),
-                          "unlabelled": {}}
-                for name, (other, labels) in unlabelled_before.items():
-                    adapted = segment(outcome.model, unet.preprocessing, other, device).labels
-                    record["unlabelled"][name] = {**_volumes(adapted, other.geometry.spacing),
-                                                  "agreement_with_before": _agreement(labels, adapted)}
+                record = _target_run(case, unet, first("unet"), brain, rule, seed, config, lineage,
+                                     unlabelled_before, device, cancel)
                 journal.add(unit, record)
             targets.append(record)
             yield clock.tick(f"{case.name} target {rule} seed {seed}")
     return {"available": True, "case": case.name, "brain_slices": len(brain), "protocol": protocol,
             "baseline": baseline, "targets": targets, "unlabelled_cases": [name for name, _ in others]}
+
+
+def _target_run(case: Any, unet: BaseModel, initial: Segmented, brain: list[int], rule: str, seed: int,
+                config: EffortConfig, lineage: Any, unlabelled_before: dict, device: Any, cancel: Any) -> dict:
+    """5 slices picked by ``rule`` corrected at once and adapted with the defaults: the rest of the case and the
+    unlabelled cases after (the issue's targets)."""
+    from ..adapt.corrections import Corrections, case_corrections
+    from ..adapt.run import run_adaptation
+
+    picks = target_picks(rule, case, initial, brain, config.target_slices, seed)
+    corrections = Corrections.of(case_corrections(case, case.label, picks, model_config=unet.model.config,
+                                                  preprocessing=unet.preprocessing, reference_slices=0))
+    outcome = drive(run_adaptation(unet.model, corrections, config.adapt_config("active", seed), anchor=unet.anchor,
+                                   replay_pools=unet.replay, lineage=lineage, cancel=cancel))
+    after = segment(outcome.model, unet.preprocessing, case, device)
+    record = {"rule": rule, "seed": seed, "slices": picks, "status": outcome.report.status,
+              "reason": outcome.report.reason,
+              "rest": rest_scores(after.labels, case.label, picks, case.geometry.spacing),
+              "baseline_rest": rest_scores(initial.labels, case.label, picks, case.geometry.spacing),
+              "unlabelled": {}}
+    for name, (other, labels) in unlabelled_before.items():
+        adapted = segment(outcome.model, unet.preprocessing, other, device).labels
+        record["unlabelled"][name] = {**_volumes(adapted, other.geometry.spacing),
+                                      "agreement_with_before": _agreement(labels, adapted)}
+    return record
