@@ -2,8 +2,8 @@
 # The figures that need a GPU, in one prepared run on a lent GPU machine (see ../shared/ENVIRONMENT.md):
 #   - inference on a BraTS-size real glioma, one pass and flip-averaged (the GPU default, `--mirror auto` = all);
 #   - adapting 5 corrected slices on the GPU, three times in one process: cold, then warm (target: at most 1 s);
-#   - the same with each lever that changes the passes (VARIANTS: --replay-by-case, --layers decoder);
 #   - one warm adaptation profiled op by op (scripts/profile_adapt.py);
+#   - the adaptation again with each lever that changes the passes (VARIANTS: --replay-by-case, --layers decoder);
 #   - the real cases evaluated with the GPU's default (flip-averaged).
 # There: the wheels in .whl/ (ENVIRONMENT.md) and a copy of ../shared/real in real/ (TCGA-DU-7294 alone keeps the
 # working tree under the 64 MiB a call may send), both git-ignored and carried:
@@ -46,6 +46,10 @@ d = json.load(open(sys.argv[1]))
 for r in d['runs']:
     print(d['device'], 'adapt and guard', r['adapt_and_guard_s'], 's, cpu', r['adapt_and_guard_cpu_s'], 's;', r['phases'])
 " "$OUT/bench-adapt.json" || status=1
+echo "== where a warm adaptation's time goes (torch.profiler: host time per op, kernel launches, device time)"
+python3 scripts/profile_adapt.py --device "$DEVICE" --out "$OUT/profile-adapt.txt" > "$OUT/profile-adapt.log" 2>&1 \
+  || status=1
+head -n 4 "$OUT/profile-adapt.txt"
 # The levers that change the passes, each timed warm beside the default in its own process (a|b|c: flag sets).
 VARIANTS=${VARIANTS:-"--replay-by-case|--layers decoder"}
 IFS='|' read -r -a variant_flags <<< "$VARIANTS"
@@ -62,10 +66,6 @@ for r in d['runs']:
     print(sys.argv[2], d['device'], 'adapt and guard', r['adapt_and_guard_s'], 's;', r['phases'])
 " "$OUT/bench-adapt-variant$index.json" "$flags" || status=1
 done
-echo "== where a warm adaptation's time goes (torch.profiler: host time per op, kernel launches, device time)"
-python3 scripts/profile_adapt.py --device "$DEVICE" --out "$OUT/profile-adapt.txt" > "$OUT/profile-adapt.log" 2>&1 \
-  || status=1
-head -n 4 "$OUT/profile-adapt.txt"
 echo "== the real cases with the device's default flip averaging"
 tumorseg evaluate "$REAL" --shipped --device "$DEVICE" --json "$OUT/real.json" --overwrite \
   > "$OUT/real.log" 2>&1 || status=1
