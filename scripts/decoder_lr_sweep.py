@@ -49,7 +49,8 @@ def main() -> int:
     results["summary"] = summarise(results["runs"], results["values"], "value")
     results["paired_difference_arm_minus_all"] = paired_difference(results, "all", ARM)
     text = render(results, "Decoder at 3x the step", "arm", choice=lambda summary: "see the rule (paired, both ranges)")
-    return save(args, results, text + f"\nS({ARM}) - S(all) per corrected case: {results['paired_difference_arm_minus_all']}\n")
+    differences = results["paired_difference_arm_minus_all"]
+    return save(args, results, text + f"\nS({ARM}) - S(all) per corrected case: {differences}\n")
 
 
 if __name__ == "__main__":

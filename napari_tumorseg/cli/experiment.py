@@ -395,8 +395,9 @@ def run_effort_command(args: argparse.Namespace) -> int:
         config = EffortConfig.quick(**changes) if args.quick else EffortConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
-    given = {name: getattr(args, name) for name in ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink",
-                                                    "replay", "replay_by_case", "layers") if getattr(args, name) is not None}
+    adapt_options = ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink", "replay", "replay_by_case",
+                     "layers")
+    given = {name: getattr(args, name) for name in adapt_options if getattr(args, name) is not None}
     given["precision"] = _resolved_precision(args, device)
     config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
                               for m in ("naive", "active", "passive", "dycnn")}
