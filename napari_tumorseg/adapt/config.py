@@ -133,6 +133,8 @@ class AdaptConfig:
         replay: source-domain (synthetic glioma) slices in the replay set; 0 = no replay.
         replay_per_step: replay slices mixed into each step.
         replay_weight: weight of the replay loss against the corrections' loss.
+        replay_distill: weight of a second replay term: the replayed source slices' softmax pulled
+            towards the parent version's (KL; ``sampling.Replay``'s teachers); 0 = off, labels only.
         replay_by_case: draw each step's replay slices (and its memory slices) from one case
             picked at random, so that they share a size and go through the network as one
             batch (one pass fewer per step than slices of two cases; see ``sampling.Replay``).
@@ -174,6 +176,7 @@ class AdaptConfig:
     replay_per_step: int = 4
     replay_weight: float = 1.0
     replay_by_case: bool = False
+    replay_distill: float = 0.0
     tolerance: float = 0.02
     budget: float = 0.05
     memory_per_step: int = 2
@@ -207,7 +210,8 @@ class AdaptConfig:
             raise AdaptationError(f"absent_class_weight must be in [0, 1], got {self.absent_class_weight}")
         if self.max_shrink is not None and not 0.0 <= self.max_shrink < 1.0:
             raise AdaptationError(f"max_shrink must be in [0, 1) or None, got {self.max_shrink}")
-        non_negative = ("replay", "replay_weight", "tolerance", "budget", "memory_per_step", "reference_slices")
+        non_negative = ("replay", "replay_weight", "replay_distill", "tolerance", "budget", "memory_per_step",
+                        "reference_slices")
         if any(getattr(self, name) < 0 for name in non_negative):
             raise AdaptationError(f"{', '.join(non_negative)} must be >= 0")
 

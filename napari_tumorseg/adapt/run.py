@@ -47,7 +47,7 @@ from .labelfree import label_free_check, labels_before
 from .maml import meta_tune
 from .naive import naive_finetune
 from .report import AdaptationReport
-from .sampling import Replay, SlicePool
+from .sampling import Replay, SlicePool, teacher_probabilities
 from .stepback import step_back
 from .training import MethodResult, model_device
 
@@ -95,7 +95,8 @@ def make_replay(
 
     Args:
         config: ``replay`` (0: no source slices), ``replay_per_step``, ``replay_weight``,
-            ``memory_per_step`` (0: no memory), ``crop``.
+            ``replay_distill`` (> 0: the model's own softmax on the source slices, taken now, is
+            replayed too), ``memory_per_step`` (0: no memory), ``crop``.
         replay_pools: the source slices.
         model: the network (its device).
         memory_pools: the user's earlier cases' corrections (see ``adapt.memory``).
@@ -104,9 +105,13 @@ def make_replay(
     memory = [p for p in memory_pools if len(p)] if config.memory_per_step > 0 else []
     if not source and not memory:
         return None
+    device = model_device(model)
+    source = [pool.to(device) for pool in source]
+    teachers = teacher_probabilities(model, source) if config.replay_distill > 0 and source else []
     replay = Replay(source, config.replay_per_step, config.replay_weight, config.crop,
-                    memory=memory, memory_per_step=config.memory_per_step, by_case=config.replay_by_case)
-    return replay.to(model_device(model))
+                    memory=memory, memory_per_step=config.memory_per_step, by_case=config.replay_by_case,
+                    teachers=teachers, distill_weight=config.replay_distill)
+    return replay.to(device)
 
 
 def _guard_scores(

@@ -78,6 +78,9 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
                         "(default: off; docs/results/replay-by-case)")
     parser.add_argument("--layers", choices=LAYERS, help="the parameters adapted: all (the default) or decoder "
                         "(the encoder keeps its trained features; docs/results/decoder-only)")
+    parser.add_argument("--replay-distill", type=float, metavar="W", help="also pull the replayed synthetic "
+                        "slices towards the parent version's softmax, with this weight (default 0: labels only; "
+                        "docs/results/replay-distill)")
     parser.add_argument("--device", default="auto", help="where to adapt: auto (CUDA, then MPS, then CPU), cpu, "
                         "cuda, cuda:1, mps")
     parser.add_argument("--precision", choices=PRECISIONS, help="arithmetic of the adaptation passes: fp32, bf16 "
@@ -106,6 +109,7 @@ def _config(args: argparse.Namespace) -> Any:
         memory_per_step=args.memory,
         replay_by_case=args.replay_by_case,
         layers=args.layers,
+        replay_distill=args.replay_distill,
         precision=args.precision,
     )
 

@@ -149,6 +149,8 @@ def _add_effort(experiments: argparse._SubParsersAction) -> None:
                         help="draw each step's replayed slices from one case (one batch; default: the plugin's)")
     effort.add_argument("--layers", choices=LAYERS, help="the parameters every method adapts: all or decoder "
                         "(default: the plugin's)")
+    effort.add_argument("--replay-distill", type=float, metavar="W", help="weight of the pull of the replayed "
+                        "slices towards the parent's softmax, in every method (default: the plugin's, 0)")
     _add_precision(effort)
     effort.set_defaults(func=run_effort_command)
 
@@ -396,7 +398,7 @@ def run_effort_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise TumorsegError(str(error)) from None
     adapt_options = ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink", "replay", "replay_by_case",
-                     "layers")
+                     "layers", "replay_distill")
     given = {name: getattr(args, name) for name in adapt_options if getattr(args, name) is not None}
     given["precision"] = _resolved_precision(args, device)
     config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
@@ -404,7 +406,8 @@ def run_effort_command(args: argparse.Namespace) -> int:
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
                                        "real_seeds", "real_runs", "steps", "lr", "inner_lr", "tolerance", "budget",
-                                       "max_shrink", "replay", "replay_by_case", "layers", "precision"))
+                                       "max_shrink", "replay", "replay_by_case", "layers", "replay_distill",
+                                       "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))

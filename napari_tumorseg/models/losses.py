@@ -61,6 +61,18 @@ def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, absent_weight: floa
     return ce + ((1 - dice) * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
+def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student) per pixel, averaged over the batch's pixels (0 when the two agree).
+
+    Args:
+        logits: (B, C, H, W) the student's raw outputs.
+        teacher_probs: (B, C, H, W) the teacher's probabilities.
+    """
+    log_student = F.log_softmax(logits.float(), dim=1)
+    pixels = logits.shape[0] * logits.shape[2] * logits.shape[3]
+    return F.kl_div(log_student, teacher_probs, reduction="sum") / pixels
+
+
 def adaptation_loss(absent_weight: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The adaptation's loss: ``dice_ce_loss`` with the absent classes' Dice terms weighted ``absent_weight``."""
     if absent_weight == 1.0:

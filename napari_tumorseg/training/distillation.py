@@ -19,10 +19,12 @@ float32 and eval mode; it is never updated.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..inference.mirroring import MIRROR_FLIPS, mirrored_softmax
+from ..models.losses import distillation_loss
+
+__all__ = ["FlipTeacher", "distillation_loss"]
 
 
 class FlipTeacher:
@@ -49,15 +51,3 @@ class FlipTeacher:
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(B, classes, H, W)`` float32 probabilities for a batch of inputs."""
         return mirrored_softmax(self.model, inputs, self.flips)
-
-
-def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
-    """KL(teacher || student) per pixel, averaged over the batch's pixels (0 when the two agree).
-
-    Args:
-        logits: (B, C, H, W) the student's raw outputs.
-        teacher_probs: (B, C, H, W) the teacher's probabilities.
-    """
-    log_student = F.log_softmax(logits.float(), dim=1)
-    pixels = logits.shape[0] * logits.shape[2] * logits.shape[3]
-    return F.kl_div(log_student, teacher_probs, reduction="sum") / pixels
