@@ -21,7 +21,7 @@ over the 8 corrected cases of both seed ranges,
 1. the mean paired difference of S (rest (WT + TC) / 2 + mean Dice of the 8 next cases after), probe minus
    default, is at least -0.005, and
 2. the faint next cases keep more enhancing tumour: their mean ET volume after adapting is at least 1 ml above
-   the default's (the default keeps 10.78 ml at 36000 and 1.83 ml at 37000 of 13.7-33 ml before).
+   the default's (the default keeps a mean 10.78 of 13.85 ml at 36000 and 1.83 of 3.42 ml at 37000).
 Reported whatever it shows.
 
     python scripts/faint_replay_probe.py --out docs/results/faint-replay/tune --first-seed 36000
