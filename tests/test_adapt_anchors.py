@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from napari_tumorseg.adapt import anchors
 from napari_tumorseg.adapt.config import PHASE_PREPARING_SOURCE
@@ -79,3 +80,33 @@ def test_the_guards_anchor_is_one_middle_slice_from_each_of_sixteen_cases(tmp_pa
     cases = [name.split(":z")[0] for name in anchor.description["names"]]
     assert anchor.num_slices == 16 and len(set(cases)) == 16
     assert not set(anchor.description["seeds"]) & set(anchors.REPLAY_SEEDS)
+
+
+def test_the_faint_replay_case_enhances_faintly_on_every_replayed_slice():
+    # The full BraTS grid, as the plugin replays it: the case must teach faint enhancement on each of its slices.
+    from napari_tumorseg.adapt.corrections import slices_with_tumour
+    from napari_tumorseg.synth import generate_phantom
+
+    phantom = generate_phantom(anchors.DOMAIN, anchors.REPLAY_FAINT_SEED, version=anchors.REPLAY_FAINT_VERSION)
+    assert phantom.contrast.faint == "enhancement"
+    picks = slices_with_tumour(phantom.case.label, limit=anchors.REPLAY_SLICES_PER_CASE)
+    assert len(picks) == anchors.REPLAY_SLICES_PER_CASE and all((phantom.case.label[z] == 3).any() for z in picks)  # 3: enhancing
+
+
+def test_a_faint_replay_swaps_only_the_last_case(tmp_path):
+    default = anchors.replay_pools(8, CONFIG, shape=SHAPE, cache_dir=tmp_path)
+    faint = anchors.replay_pools(8, CONFIG, shape=SHAPE, cache_dir=tmp_path, faint=True)
+    assert default[0].names == faint[0].names and torch.equal(default[0].inputs, faint[0].inputs)
+    assert all(name.startswith("glioma_06002") for name in default[1].names)
+    assert len(faint[1]) == 4 and all(name.startswith("glioma_06018") for name in faint[1].names)
+    assert len(list(tmp_path.glob("source-slices-*.npz"))) == 2 + 1, "the version-7 case has a cache of its own"
+    only = anchors.replay_pools(3, CONFIG, shape=SHAPE, cache_dir=tmp_path, faint=True)
+    assert len(only) == 1 and all(name.startswith("glioma_06018") for name in only[0].names)
+
+
+def test_the_faint_replay_reaches_the_configuration_from_the_command_line():
+    from napari_tumorseg.cli import build_parser
+    from napari_tumorseg.cli.adapt import _config
+
+    for flags, expected in (([], False), (["--replay-faint"], True), (["--no-replay-faint"], False)):
+        assert _config(build_parser().parse_args(["bench-adapt", *flags])).replay_faint is expected

@@ -68,11 +68,12 @@ def test_the_guards_bounds_reach_every_method_of_the_effort_experiment(tmp_path,
         flag = "--replay-by-case" if by_case else "--no-replay-by-case"
         status = main(["experiment", "effort", "--out", str(tmp_path / "o"), "--quick", "--threads", "1",
                        "--no-real", "--runs", "suggest/active", "--tolerance", "1", "--budget", "1", "--max-shrink",
-                       "0.1", "--replay", "8", flag, "--layers", "decoder", "--replay-distill", "0.5"])
+                       "0.1", "--replay", "8", flag, "--layers", "decoder", "--replay-distill", "0.5",
+                       "--replay-faint"])
         assert status == 0
         for method in ("naive", "active", "passive", "dycnn"):
             adapt = seen["config"].adapt_config(method, 0)
             assert (adapt.tolerance, adapt.budget, adapt.max_shrink, adapt.replay, adapt.replay_by_case,
-                    adapt.layers, adapt.replay_distill) == (1.0, 1.0, 0.1, 8, by_case, "decoder", 0.5)
+                    adapt.layers, adapt.replay_distill, adapt.replay_faint) == (1.0, 1.0, 0.1, 8, by_case, "decoder", 0.5, True)
         assert (f"--tolerance 1.0 --budget 1.0 --max-shrink 0.1 --replay 8 {flag} --layers decoder "
-                "--replay-distill 0.5") in seen["command"]
+                "--replay-distill 0.5 --replay-faint") in seen["command"]

@@ -41,6 +41,11 @@ ANCHOR_SEEDS: tuple[int, ...] = tuple(range(5001, 5017))
 ANCHOR_SLICES_PER_CASE = 1
 REPLAY_SEEDS: tuple[int, ...] = tuple(range(6001, 6033))
 REPLAY_SLICES_PER_CASE = 4
+# The replay's faintly enhancing glioma (``replay_pools_steps(faint=True)``): the first replay seed after the first
+# whose generator-version-7 draw enhances faintly (0.15-0.45 white-matter units) with enhancing tumour on each of
+# its replayed slices (tests/test_adapt_anchors.py; docs/results/faint-replay).
+REPLAY_FAINT_SEED = 6018
+REPLAY_FAINT_VERSION = "7"
 DOMAIN = "glioma"
 CACHE_FORMAT = "napari-tumorseg-source-slices/1"
 
@@ -60,11 +65,13 @@ def _source_case_slices(
     per_case: int,
     config: ModelConfig,
     preprocessing: PreprocessingConfig,
+    version: str | None = None,
 ) -> Group:
-    """One synthetic glioma's tumour slices, prepared for ``config``'s input layout."""
-    from ..synth.generate import make_case
+    """One synthetic glioma's tumour slices, prepared for ``config``'s input layout (``version``: the generator's)."""
+    from ..synth.generate import GENERATOR_VERSION, make_case
 
-    case = make_case(DOMAIN, seed, shape=shape) if shape is not None else make_case(DOMAIN, seed)
+    options = {"version": version or GENERATOR_VERSION, **({"shape": shape} if shape is not None else {})}
+    case = make_case(DOMAIN, seed, **options)
     assert case.label is not None  # synthetic cases always carry their reference
     picks = slices_with_tumour(case.label, limit=per_case)
     prepared = case_corrections(
@@ -74,14 +81,15 @@ def _source_case_slices(
 
 
 def _cache_key(
-    seeds: Sequence[int], shape: tuple[int, int, int] | None, per_case: int, layout: tuple[int, int, int]
+    seeds: Sequence[int], shape: tuple[int, int, int] | None, per_case: int, layout: tuple[int, int, int],
+    version: str | None = None,
 ) -> str:
     from ..synth.generate import GENERATOR_VERSION
 
     depth, context, margin = layout
     described = {
         "format": CACHE_FORMAT,
-        "generator": GENERATOR_VERSION,
+        "generator": version or GENERATOR_VERSION,
         "domain": DOMAIN,
         "seeds": list(seeds),
         "shape": list(shape) if shape else None,
@@ -133,6 +141,7 @@ def source_slices_steps(
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,
+    version: str | None = None,
 ) -> Generator[Progress, None, list[Group]]:
     """Prepared tumour slices of synthetic glioma cases, one group per seed; a generator.
 
@@ -149,18 +158,19 @@ def source_slices_steps(
         shape: the synthetic grid (default: the BraTS 1 mm grid).
         cache_dir: the cache folder; True for :func:`default_cache_dir`, None or False for none.
         cancel: a threading.Event or callable; a cancel raises Cancelled.
+        version: the generator version that draws the cases (None: the default, ``GENERATOR_VERSION``).
     """
     preprocessing = preprocessing or PreprocessingConfig()
     folder = default_cache_dir() if cache_dir is True else (cache_dir or None)
     shape = tuple(int(n) for n in shape) if shape is not None else None
     layout = (model_config.depth, model_config.context, preprocessing.crop_margin)
-    key = (tuple(seeds), shape, per_case, layout, folder)
+    key = (tuple(seeds), shape, per_case, layout, folder, version)
     if key in _MEMORY:
         return list(_MEMORY[key])
     path = None
     groups: list[Group] | None = None
     if folder is not None:
-        path = folder / f"source-slices-{_cache_key(tuple(seeds), shape, per_case, layout)}.npz"
+        path = folder / f"source-slices-{_cache_key(tuple(seeds), shape, per_case, layout, version)}.npz"
         groups = _read_cache(path) if path.is_file() else None
     if groups is None:
         # Width, architecture and temperature do not change the input: build for the layout only.
@@ -170,7 +180,7 @@ def source_slices_steps(
         for seed in seeds:
             clock.check()
             groups.append(
-                _source_case_slices(seed, shape, per_case, config, PreprocessingConfig(crop_margin=layout[2]))
+                _source_case_slices(seed, shape, per_case, config, PreprocessingConfig(crop_margin=layout[2]), version)
             )
             yield clock.tick(detail=f"synthetic {DOMAIN} {seed}")
         if path is not None:
@@ -226,25 +236,25 @@ def replay_pools_steps(
     shape: tuple[int, int, int] | None = None,
     cache_dir: Path | None | bool = True,
     cancel: CancelFlag = None,
+    faint: bool = False,
 ) -> Generator[Progress, None, list[SlicePool]]:
     """``count`` source slices to replay, as SlicePools (one per case); none for count 0.
 
     Args:
         count: replay slices wanted (at most len(REPLAY_SEEDS) * per_case).
         model_config, preprocessing, per_case, shape, cache_dir, cancel: as for :func:`source_slices_steps`.
+        faint: the last case replayed is REPLAY_FAINT_SEED drawn by generator version 7, whose enhancing
+            tumour enhances faintly (``AdaptConfig.replay_faint``); with one case only, that case.
     """
     if count <= 0:
         return []
     cases = min(-(-count // per_case), len(REPLAY_SEEDS))
-    groups = yield from source_slices_steps(
-        REPLAY_SEEDS[:cases],
-        model_config,
-        preprocessing,
-        per_case=per_case,
-        shape=shape,
-        cache_dir=cache_dir,
-        cancel=cancel,
-    )
+    options = {"per_case": per_case, "shape": shape, "cache_dir": cache_dir, "cancel": cancel}
+    bright = REPLAY_SEEDS[: cases - 1] if faint else REPLAY_SEEDS[:cases]
+    groups = (yield from source_slices_steps(bright, model_config, preprocessing, **options)) if bright else []
+    if faint:
+        groups += yield from source_slices_steps(
+            (REPLAY_FAINT_SEED,), model_config, preprocessing, version=REPLAY_FAINT_VERSION, **options)
     pools, remaining = [], count
     for inputs, labels, names in groups:
         take = min(remaining, len(names))

@@ -97,7 +97,7 @@ def benchmark_adaptation(
 
     tick = time.perf_counter()
     anchor = anchor_set(model.config, shape=shape, cache_dir=cache_dir)
-    replay = replay_pools(config.replay, model.config, shape=shape, cache_dir=cache_dir)
+    replay = replay_pools(config.replay, model.config, shape=shape, cache_dir=cache_dir, faint=config.replay_faint)
     timings["anchor_build_s"] = time.perf_counter() - tick
 
     # Once per process, as the dock does when it is built: not part of an adaptation the user waits for.

@@ -133,6 +133,8 @@ class AdaptConfig:
         replay: source-domain (synthetic glioma) slices in the replay set; 0 = no replay.
         replay_per_step: replay slices mixed into each step.
         replay_weight: weight of the replay loss against the corrections' loss.
+        replay_faint: the replay set's second case is a glioma whose enhancing tumour enhances faintly
+            (generator version 7, ``anchors.REPLAY_FAINT_SEED``) instead of a brightly enhancing one.
         replay_distill: weight of a second replay term: the replayed source slices' softmax pulled
             towards the parent version's (KL; ``sampling.Replay``'s teachers); 0 = off, labels only.
         replay_by_case: draw each step's replay slices (and its memory slices) from one case
@@ -177,6 +179,7 @@ class AdaptConfig:
     replay_weight: float = 1.0
     replay_by_case: bool = False
     replay_distill: float = 0.0
+    replay_faint: bool = False
     tolerance: float = 0.02
     budget: float = 0.05
     memory_per_step: int = 2

@@ -70,7 +70,7 @@ def adapt_loaded_model(
     target = choose_device(device)
     anchor = yield from anchor_set_steps(loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel)
     replay = yield from replay_pools_steps(
-        config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel
+        config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel, faint=config.replay_faint
     )
     store = _memory_of(memory, registry)
     memory_pools = _memory_pools(store, corrections, loaded.config.context, config)

@@ -184,8 +184,8 @@ class Replay:
             step's passes, not its arithmetic, set its time). A draw then holds at most that
             case's slices.
         teachers: per source pool, (2, N, K, H, W) probabilities of the model being adapted, taken
-            before its first step, on each slice and its mirror (``teacher_probabilities``); with ``distill_weight`` > 0 a
-            replayed source slice is also pulled towards them (see ``grouped_loss``): "dark
+            before its first step, on each slice and its mirror (``teacher_probabilities``); with
+            ``distill_weight`` > 0 a replayed source slice is also pulled towards them (see ``grouped_loss``): "dark
             experience replay" (Buzzega et al., NeurIPS 2020), which keeps the old function
             where it is unsure, not only where its labels are, as a labels-only replay does.
         distill_weight: the weight of that pull, against the replayed slices' label loss.
@@ -267,7 +267,9 @@ class Replay:
 
 
 @torch.no_grad()
-def teacher_probabilities(model: torch.nn.Module, pools: Sequence[SlicePool], batch_size: int = 8) -> list[torch.Tensor]:
+def teacher_probabilities(
+    model: torch.nn.Module, pools: Sequence[SlicePool], batch_size: int = 8
+) -> list[torch.Tensor]:
     """``Replay``'s teachers: per pool, (2, N, K, H, W) float32 softmax of the model, in eval mode, on each slice
     (index 0) and on its mirror image, mirrored back (index 1), so that a mirrored view's teacher is what the
     model says of that view itself. Exact for whole-slice views (the plugin's); a crop's teacher is cut from

@@ -78,6 +78,9 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
                         "(default: off; docs/results/replay-by-case)")
     parser.add_argument("--layers", choices=LAYERS, help="the parameters adapted: all (the default) or decoder "
                         "(the encoder keeps its trained features; docs/results/decoder-only)")
+    parser.add_argument("--replay-faint", action=argparse.BooleanOptionalAction, default=None,
+                        help="replay a faintly enhancing synthetic glioma in place of the second brightly enhancing "
+                        "one (default: off; docs/results/faint-replay)")
     parser.add_argument("--replay-distill", type=float, metavar="W", help="also pull the replayed synthetic "
                         "slices towards the parent version's softmax, with this weight (default 0: labels only; "
                         "docs/results/replay-distill)")
@@ -110,6 +113,7 @@ def _config(args: argparse.Namespace) -> Any:
         replay_by_case=args.replay_by_case,
         layers=args.layers,
         replay_distill=args.replay_distill,
+        replay_faint=args.replay_faint,
         precision=args.precision,
     )
 

@@ -149,6 +149,9 @@ def _add_effort(experiments: argparse._SubParsersAction) -> None:
                         help="draw each step's replayed slices from one case (one batch; default: the plugin's)")
     effort.add_argument("--layers", choices=LAYERS, help="the parameters every method adapts: all or decoder "
                         "(default: the plugin's)")
+    effort.add_argument("--replay-faint", action=argparse.BooleanOptionalAction, default=None,
+                        help="replay a faintly enhancing glioma in place of the second bright one (default: the "
+                        "plugin's, off)")
     effort.add_argument("--replay-distill", type=float, metavar="W", help="weight of the pull of the replayed "
                         "slices towards the parent's softmax, in every method (default: the plugin's, 0)")
     _add_precision(effort)
@@ -216,7 +219,7 @@ def command_line(argv_tail: list[str]) -> str:
 
 
 # Options given as --NAME / --no-NAME, whose "no" is recorded (the others' False is their default).
-NEGATABLE = ("replay_by_case",)
+NEGATABLE = ("replay_by_case", "replay_faint")
 
 
 def _explicit_command(args: argparse.Namespace, names: tuple[str, ...]) -> str:
@@ -398,7 +401,7 @@ def run_effort_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise TumorsegError(str(error)) from None
     adapt_options = ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink", "replay", "replay_by_case",
-                     "layers", "replay_distill")
+                     "layers", "replay_distill", "replay_faint")
     given = {name: getattr(args, name) for name in adapt_options if getattr(args, name) is not None}
     given["precision"] = _resolved_precision(args, device)
     config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
@@ -407,7 +410,7 @@ def run_effort_command(args: argparse.Namespace) -> int:
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
                                        "real_seeds", "real_runs", "steps", "lr", "inner_lr", "tolerance", "budget",
                                        "max_shrink", "replay", "replay_by_case", "layers", "replay_distill",
-                                       "precision"))
+                                       "replay_faint", "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))

@@ -181,11 +181,12 @@ def prepare_sources(bases: dict[str, BaseModel], config: EffortConfig, anchor_ca
     from ..adapt.guard import score_set
 
     replay_count = max(config.adapt_config(m, 0).replay for m in METHOD_SPECS)
+    faint = any(config.adapt_config(m, 0).replay_faint for m in METHOD_SPECS)
     for base in bases.values():
         base.anchor = anchor_set(base.model.config, base.preprocessing, shape=config.shape,
                                  per_case=config.anchor_per_case, cache_dir=anchor_cache)
         base.replay = replay_pools(replay_count, base.model.config, base.preprocessing, shape=config.shape,
-                                   cache_dir=anchor_cache)
+                                   cache_dir=anchor_cache, faint=faint)
         base.anchor_scores = score_set(base.model, base.anchor)
         base.anchor_mean = base.anchor_scores["mean"]
 

@@ -200,62 +200,21 @@ def run_meta_tune(
         cancel: a threading.Event or a callable returning True to stop (jobs.Cancelled).
         journal: finished adaptations to reuse and to record (see ``journal``); None keeps none.
     """
-    from ..adapt.anchors import anchor_set, replay_pools
-    from ..adapt.guard import score_set
-
     clock = Clock(config.units(), cancel=cancel)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
-    patients, skipped = yield from _prepare_group(
-        META_TUNE_PATIENT_SEEDS, config.patients, model, config, config.eval_slices, max(config.ks), cache_dir,
-        clock, "patient")
-    held, held_skipped = yield from _prepare_group(
-        META_TUNE_HELD_OUT_SEEDS, config.held_out, model, config, config.held_out_slices, 0, cache_dir, clock,
-        "held-out")
-    check_seeds({"patients": ("metastasis", [p.seed for p in patients] + skipped),
-                 "held_out": ("metastasis", [p.seed for p in held] + held_skipped)})
-    sets_shared = {
-        "held_out": held_out_set(held),
-        "anchor": anchor_set(model.config, shape=config.shape, per_case=config.anchor_per_case,
-                             cache_dir=anchor_cache),
-    }
-    # The same source slices the plugin replays (built once; each run's config says whether to use them).
-    replay_count = max((config.adapt_config(m, config.seed).replay for m in config.methods[1:]), default=0)
-    replay = replay_pools(replay_count, model.config, shape=config.shape, cache_dir=anchor_cache)
+    patients, skipped, held, held_skipped = yield from _prepare_patients(model, config, cache_dir, clock)
+    sets_shared, replay = _shared_sets(model, config, held, anchor_cache)
     timings["preparing_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    baseline_shared = {name: score_set(model, s) for name, s in sets_shared.items()}
-    records: list[dict[str, Any]] = []
-    for patient in patients:
-        clock.check()
-        own = score_set(model, patient.eval_set())
-        records.append({"k": None, "patient": patient.seed, "seed": None, "method": "baseline", "own": own,
-                        **baseline_shared, "seconds": 0.0, "losses": []})
-        yield clock.tick(patient.name, phase="baseline")
+    records = yield from _baseline_records(model, patients, sets_shared, clock)
     timings["baseline_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     journal = journal or Journal(None, {})
-    reused = 0
-    # The main table's k first: an interrupted run has the most important figures already journaled.
-    for k in sorted(config.ks, key=lambda value: (value != config.main_k, value)):
-        for patient in patients[: config.patients_for(k)]:
-            corrections = _corrections(patient, k)
-            own_set = patient.eval_set()
-            for seed in config.seeds_for(k):
-                for method in config.methods[1:]:
-                    clock.check()
-                    unit = (k, patient.seed, seed, method)
-                    record = journal.get(unit)
-                    reused += record is not None
-                    if record is None:
-                        record = _adapt_and_score(model, corrections, config.adapt_config(method, seed),
-                                                             {"own": own_set, **sets_shared}, replay, cancel)
-                        record = {"k": k, "patient": patient.seed, "seed": seed, "method": method, **record}
-                        journal.add(unit, record)
-                    records.append(record)
-                    yield clock.tick(f"k={k} {patient.name} seed {seed} {method}", phase="adapting")
+    adapted, reused = yield from _adapted_records(model, config, patients, sets_shared, replay, journal, clock, cancel)
+    records += adapted
     records.sort(key=lambda r: (r["k"] is not None, r["k"] or 0, r["patient"], r["seed"] or 0,
                                 list(METHOD_SPECS).index(r["method"])))
     timings["adapting_s"] = time.perf_counter() - tick
@@ -272,6 +231,85 @@ def run_meta_tune(
         "adaptations_from_journal": reused,
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
+
+
+def _prepare_patients(
+    model: nn.Module, config: MetaTuneConfig, cache_dir: Path | None, clock: Clock,
+) -> Generator[Progress, None, tuple[list[PreparedPatient], list[int], list[PreparedPatient], list[int]]]:
+    """The adapted patients and the held-out ones, each with the seeds skipped for too few tumour slices."""
+    patients, skipped = yield from _prepare_group(
+        META_TUNE_PATIENT_SEEDS, config.patients, model, config, config.eval_slices, max(config.ks), cache_dir,
+        clock, "patient")
+    held, held_skipped = yield from _prepare_group(
+        META_TUNE_HELD_OUT_SEEDS, config.held_out, model, config, config.held_out_slices, 0, cache_dir, clock,
+        "held-out")
+    check_seeds({"patients": ("metastasis", [p.seed for p in patients] + skipped),
+                 "held_out": ("metastasis", [p.seed for p in held] + held_skipped)})
+    return patients, skipped, held, held_skipped
+
+
+def _shared_sets(
+    model: nn.Module, config: MetaTuneConfig, held: list[PreparedPatient], anchor_cache: Path | None | bool,
+) -> tuple[dict[str, Any], Any]:
+    """The sets every adaptation is scored on besides the patient's own (held-out, anchor), and the replay pools."""
+    from ..adapt.anchors import anchor_set, replay_pools
+
+    sets_shared = {
+        "held_out": held_out_set(held),
+        "anchor": anchor_set(model.config, shape=config.shape, per_case=config.anchor_per_case,
+                             cache_dir=anchor_cache),
+    }
+    # The same source slices the plugin replays (built once; each run's config says whether to use them).
+    adapt_configs = [config.adapt_config(m, config.seed) for m in config.methods[1:]]
+    replay_count = max((c.replay for c in adapt_configs), default=0)
+    faint = any(c.replay_faint for c in adapt_configs)
+    return sets_shared, replay_pools(replay_count, model.config, shape=config.shape, cache_dir=anchor_cache,
+                                     faint=faint)
+
+
+def _baseline_records(
+    model: nn.Module, patients: list[PreparedPatient], sets_shared: dict[str, Any], clock: Clock,
+) -> Generator[Progress, None, list[dict[str, Any]]]:
+    """The pretrained model's scores: one record per patient, method "baseline"."""
+    from ..adapt.guard import score_set
+
+    baseline_shared = {name: score_set(model, s) for name, s in sets_shared.items()}
+    records: list[dict[str, Any]] = []
+    for patient in patients:
+        clock.check()
+        own = score_set(model, patient.eval_set())
+        records.append({"k": None, "patient": patient.seed, "seed": None, "method": "baseline", "own": own,
+                        **baseline_shared, "seconds": 0.0, "losses": []})
+        yield clock.tick(patient.name, phase="baseline")
+    return records
+
+
+def _adapted_records(
+    model: nn.Module, config: MetaTuneConfig, patients: list[PreparedPatient], sets_shared: dict[str, Any],
+    replay: Any, journal: Journal, clock: Clock, cancel: Any,
+) -> Generator[Progress, None, tuple[list[dict[str, Any]], int]]:
+    """One record per (k, patient, seed, method), from the journal where it has one; and how many came from it."""
+    records: list[dict[str, Any]] = []
+    reused = 0
+    # The main table's k first: an interrupted run has the most important figures already journaled.
+    for k in sorted(config.ks, key=lambda value: (value != config.main_k, value)):
+        for patient in patients[: config.patients_for(k)]:
+            corrections = _corrections(patient, k)
+            own_set = patient.eval_set()
+            for seed in config.seeds_for(k):
+                for method in config.methods[1:]:
+                    clock.check()
+                    unit = (k, patient.seed, seed, method)
+                    record = journal.get(unit)
+                    reused += record is not None
+                    if record is None:
+                        record = _adapt_and_score(model, corrections, config.adapt_config(method, seed),
+                                                  {"own": own_set, **sets_shared}, replay, cancel)
+                        record = {"k": k, "patient": patient.seed, "seed": seed, "method": method, **record}
+                        journal.add(unit, record)
+                    records.append(record)
+                    yield clock.tick(f"k={k} {patient.name} seed {seed} {method}", phase="adapting")
+    return records, reused
 
 
 def _adapt_and_score(

@@ -19,7 +19,8 @@ def _header(results: dict[str, Any], title: str) -> list[str]:
     timings = results.get("timings", {})
     lines = [f"# {title}", "", "Command:", "", f"    {results['command']}", ""]
     # Results written before the machine had one description used "processor", "cores", "load_average_1min".
-    cpu, cores = machine.get("cpu", machine.get("processor", "?")), machine.get("usable_cores", machine.get("cores", "?"))
+    cpu = machine.get("cpu", machine.get("processor", "?"))
+    cores = machine.get("usable_cores", machine.get("cores", "?"))
     load = (machine.get("load_average") or [machine.get("load_average_1min")])[0]
     lines.append(f"Machine: {cpu}, {cores} cores, "
                  f"torch {machine.get('torch', '?')} with {machine.get('torch_threads', '?')} threads, "
@@ -37,19 +38,30 @@ def _header(results: dict[str, Any], title: str) -> list[str]:
 
 def meta_tune_markdown(results: dict[str, Any]) -> str:
     """The meta-tune experiment as Markdown."""
-    config, analysis = results["config"], results["analysis"]
-    k = str(config["main_k"])
     lines = _header(results, "Active meta-tune on synthetic metastasis (paper 000, table b)")
-    model = results["model"]
-    lines += [
+    lines += _meta_tune_setup(results)
+    lines += _meta_tune_table_b(results)
+    lines += _meta_tune_tests(results)
+    lines += _meta_tune_against_k(results)
+    lines += _meta_tune_gain(results)
+    lines += ["", "## Figures", "", "![Dice against k](dice_vs_k.png)", "",
+              "![Forgetting against gain](forgetting_vs_gain.png)", ""]
+    return "\n".join(lines)
+
+
+def _meta_tune_setup(results: dict[str, Any]) -> list[str]:
+    """The model, the patients, the sets and how the ± read."""
+    config, model = results["config"], results["model"]
+    skipped = results["patients_skipped"]
+    sweep = config["sweep_patients"] and len(config["ks"]) > 1
+    return [
         f"Model: {model['description']}. Patients: {len(results['patients'])} synthetic metastasis cases "
         f"(seeds {results['patients'][0]['seed']}-{results['patients'][-1]['seed']}"
-        + (f", {len(results['patients_skipped'])} skipped for too few tumour slices" if results["patients_skipped"]
-           else "") + f"), {config['eval_slices']} evaluation slices each; held-out: {len(results['held_out'])} "
+        + (f", {len(skipped)} skipped for too few tumour slices" if skipped else "")
+        + f"), {config['eval_slices']} evaluation slices each; held-out: {len(results['held_out'])} "
         f"patients x {config['held_out_slices']} slices; anchor: {results['anchor']['slices']} glioma slices. "
-        f"Repeat seeds: {config['seeds']} at k = {k}"
-        + (f"; the k sweep uses the first {config['sweep_patients']} patients" if config["sweep_patients"]
-           and len(config["ks"]) > 1 else "")
+        f"Repeat seeds: {config['seeds']} at k = {config['main_k']}"
+        + (f"; the k sweep uses the first {config['sweep_patients']} patients" if sweep else "")
         + ".",
         "",
         _replay_sentence(config, results.get("adapt_configs", {})),
@@ -57,14 +69,15 @@ def meta_tune_markdown(results: dict[str, Any]) -> str:
         "Dice is computed over the pooled voxels of each set; ± is the standard deviation over patients (of each "
         "patient's mean over seeds); [s: ...] is the standard deviation over seeds (of each seed's mean over "
         "patients).",
-        "",
-        f"## Table (b): enhancing-tumour Dice, k = {k} corrected slices per patient",
-        "",
-        "| method | ET, own other slices | ET, held-out patients | ET, glioma anchor | WT, own other slices "
-        "| paper 000 (ET) |",
-        "|---|---|---|---|---|---|",
     ]
-    for row in analysis["table_b"]:
+
+
+def _meta_tune_table_b(results: dict[str, Any]) -> list[str]:
+    """Paper 000's table (b): enhancing-tumour Dice of each method at the main k."""
+    lines = ["", f"## Table (b): enhancing-tumour Dice, k = {results['config']['main_k']} corrected slices per patient",
+             "", "| method | ET, own other slices | ET, held-out patients | ET, glioma anchor | WT, own other slices "
+             "| paper 000 (ET) |", "|---|---|---|---|---|---|"]
+    for row in results["analysis"]["table_b"]:
         paper = row["paper_ET"]
         paper_text = "" if paper is None else (f"{paper['mean']:.2f}" + (f" ± {paper['std']:.2f}" if paper["std"]
                                                                         else " (on BraTS)"))
@@ -74,14 +87,19 @@ def meta_tune_markdown(results: dict[str, Any]) -> str:
             + (f" [s: {seeds:.3f}]" if seeds is not None else "")
             + f" | {format_mean_std(row['held_out_ET'])} | {format_mean_std(row['anchor_ET'])} "
             f"| {format_mean_std(row['own_WT'])} | {paper_text} |")
-    lines += ["", "## Paired tests (active against naive and passive)", "",
-              "Two-sided Wilcoxon signed-rank test over patients (each patient's mean over seeds). "
-              "`a>b` counts patients where the active variant scored higher. The primary test is k = "
-              f"{k}, own other slices, ET; the others are many comparisons, read them with that in mind. With k = 1 "
-              "there is one task, so active and passive order it the same way.", "",
-              "| k | comparison | set | region | n | mean diff | a>b / b>a | p |", "|---|---|---|---|---|---|---|---|"]
-    for test in analysis["tests"]:
-        # The table keeps the main k in full and the primary measure at the other ks; results.json has every test.
+    return lines
+
+
+def _meta_tune_tests(results: dict[str, Any]) -> list[str]:
+    """The paired tests: the main k in full, the primary measure at the other ks (results.json has all)."""
+    k = str(results["config"]["main_k"])
+    lines = ["", "## Paired tests (active against naive and passive)", "",
+             "Two-sided Wilcoxon signed-rank test over patients (each patient's mean over seeds). "
+             "`a>b` counts patients where the active variant scored higher. The primary test is k = "
+             f"{k}, own other slices, ET; the others are many comparisons, read them with that in mind. With k = 1 "
+             "there is one task, so active and passive order it the same way.", "",
+             "| k | comparison | set | region | n | mean diff | a>b / b>a | p |", "|---|---|---|---|---|---|---|---|"]
+    for test in results["analysis"]["tests"]:
         if str(test["k"]) != k and not (test["set"] == "own" and test["region"] == "ET"):
             continue
         diff = test["mean_difference"]
@@ -89,17 +107,30 @@ def meta_tune_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {test['k']} | {test['a']} vs {test['b']}{mark} | {SET_NAMES[test['set']]} | {test['region']} "
                      f"| {test['n']} | {'n/a' if diff is None else f'{diff:+.3f}'} | {test['a_better']} / "
                      f"{test['b_better']} | {format_p(test['p_value'])} |")
-    lines += ["", "## Dice against k (mean ± std over patients)", "",
-              "| method | set | region | " + " | ".join(f"k = {kk}" for kk in config["ks"]) + " |",
-              "|---|---|---|" + "---|" * len(config["ks"])]
+    return lines
+
+
+def _meta_tune_against_k(results: dict[str, Any]) -> list[str]:
+    """Dice of every method, set and region at every k."""
+    config, summary = results["config"], results["analysis"]["summary"]
+    lines = ["", "## Dice against k (mean ± std over patients)", "",
+             "| method | set | region | " + " | ".join(f"k = {kk}" for kk in config["ks"]) + " |",
+             "|---|---|---|" + "---|" * len(config["ks"])]
     for method in config["methods"]:
         for set_name in ("own", "held_out", "anchor"):
             for region in ("ET", "WT"):
-                cells = [format_mean_std(analysis["summary"][str(kk)][method][set_name][region]) for kk in config["ks"]]
+                cells = [format_mean_std(summary[str(kk)][method][set_name][region]) for kk in config["ks"]]
                 lines.append(f"| {method} | {SET_NAMES[set_name]} | {region} | " + " | ".join(cells) + " |")
-    lines += ["", f"## Gain and forgetting at k = {k} (change against the baseline, mean ± std over patients)", "",
-              "| method | ET gain, own | ET gain, held-out | ET change, anchor | WT change, anchor | steps | s / run |",
-              "|---|---|---|---|---|---|---|"]
+    return lines
+
+
+def _meta_tune_gain(results: dict[str, Any]) -> list[str]:
+    """What each method gains on the new domain and loses on the old, at the main k, and what it costs."""
+    config, analysis = results["config"], results["analysis"]
+    k = str(config["main_k"])
+    lines = ["", f"## Gain and forgetting at k = {k} (change against the baseline, mean ± std over patients)", "",
+             "| method | ET gain, own | ET gain, held-out | ET change, anchor | WT change, anchor | steps | s / run |",
+             "|---|---|---|---|---|---|---|"]
     for method in config["methods"][1:]:
         change = analysis["change"][k][method]
         cost = analysis["costs"][method]
@@ -108,9 +139,7 @@ def meta_tune_markdown(results: dict[str, Any]) -> str:
                      f"| {format_mean_std(change['held_out']['ET'])} "
                      f"| {format_mean_std(change['anchor']['ET'])} | {format_mean_std(change['anchor']['WT'])} "
                      f"| {cost['steps']} | {'n/a' if seconds is None else f'{seconds:.1f}'} |")
-    lines += ["", "## Figures", "", "![Dice against k](dice_vs_k.png)", "",
-              "![Forgetting against gain](forgetting_vs_gain.png)", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def lifelong_markdown(results: dict[str, Any]) -> str:

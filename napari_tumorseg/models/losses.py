@@ -17,6 +17,10 @@ adaptation: docs/results/absent-class found a lower weight keeps more of the
 next cases' enhancement but scores them lower; 0: Dice over the present
 classes only, the absent class left to cross-entropy).
 
+Distillation: KL(teacher || network) per pixel, the pull towards another network's softmax that training's
+flip distillation (``training.distillation``) and adaptation's replay of the parent's softmax
+(``adapt.sampling.Replay``) both use.
+
 Scores: the BraTS regions WT, TC and ET (``io.labels.REGIONS``); a region
 empty in both prediction and reference counts as 1 (nothing to find, nothing
 found), as in the BraTS challenge evaluation.
