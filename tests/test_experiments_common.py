@@ -76,7 +76,8 @@ def test_paired_test_all_equal_and_missing_pairs():
 def test_reserved_seeds_match_the_modules_that_own_them():
     from napari_tumorseg.adapt.anchors import ANCHOR_SEEDS, REPLAY_SEEDS
     from napari_tumorseg.adapt.bench import BENCH_CASE_SEED
-    from napari_tumorseg.cli.train import DEFAULT_VALIDATION_SEEDS, EVALUATION_SEEDS
+    from napari_tumorseg.cli._train_options import DEFAULT_VALIDATION_SEEDS
+    from napari_tumorseg.cli.train import EVALUATION_SEEDS
     from napari_tumorseg.training.data import seed_range
 
     def reserved(domain: str, seed: int) -> bool:

@@ -28,179 +28,22 @@ from typing import Any
 SHIPPED_MODEL = ("models", "glioma-unet.safetensors")
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        values = ()
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
-    return values
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``experiment`` subcommand and its experiments, each registered by its own function below.
+    """Add the ``experiment`` subcommand and its experiments (options in ``_experiment_options``).
 
     Args:
         subparsers: the dispatcher's subparsers.
     """
+    from . import _experiment_options as options
+
     p = subparsers.add_parser("experiment", help="reproduce the papers' experiments (meta-tune, lifelong)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     experiments = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
-    for add in (_add_meta_tune, _add_lifelong, _add_effort, _add_sequence, _add_ranking, _add_render):
-        add(experiments)
-
-
-def _common_options(q: argparse.ArgumentParser) -> None:
-    """The options every experiment takes."""
-    from ._types import grid_shape, positive_int
-
-    q.add_argument("--out", type=Path, required=True, help="folder for results.json, results.md and the PNGs")
-    q.add_argument("--quick", action="store_true", help="tiny smoke-test settings (a few minutes on a CPU)")
-    q.add_argument("--seed", type=int, help="first repeat seed (default 0)")
-    q.add_argument("--seeds", type=int, help="number of repeat seeds")
-    q.add_argument("--shape", type=grid_shape, help="synthetic grid Z,Y,X")
-    q.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N, mps")
-    q.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the usable cores, at most 8)")
-    q.add_argument("--cache-dir", type=Path, help="prepared-case cache (default: the user cache folder)")
-    q.add_argument("--no-cache", action="store_true", help="prepare every case afresh, cache nothing")
-
-
-def _add_meta_tune(experiments: argparse._SubParsersAction) -> None:
-    """Paper 000: naive, passive and active meta-tune on metastasis."""
-    m = experiments.add_parser("meta-tune", help="paper 000: naive vs passive vs active meta-tune on metastasis",
-                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common_options(m)
-    m.add_argument("--model", type=Path, help="the pretrained glioma checkpoint (default: the shipped U-Net)")
-    m.add_argument("--patients", type=int, help="metastasis patients adapted on (default 20)")
-    m.add_argument("--held-out", type=int, help="metastasis patients only scored (default 4)")
-    m.add_argument("--ks", type=_ints, help="corrected slices swept, e.g. 1,3,5,10")
-    m.add_argument("--main-k", type=int, help="k of the main table (default 5)")
-    m.add_argument("--sweep-patients", type=int, help="patients for the ks other than --main-k (default 8; 0: all)")
-    m.add_argument("--sweep-seeds", type=int, help="repeat seeds for the ks other than --main-k (default 1; 0: all)")
-    m.add_argument("--methods", type=_names, help="comma list of baseline,naive,passive,passive-fo,active,active-fo")
-    m.add_argument("--crop", type=int, help="adapt on random crops of this side, 0 for whole slices as the plugin "
-                   "does (default 96, as in the published run)")
-    m.add_argument("--no-replay", action="store_true",
-                   help="adapt on the corrections alone, as the paper states the methods (default: replay "
-                        "source slices, as the plugin does)")
-    m.add_argument("--keep-journal", action="store_true",
-                   help="keep the journal of finished adaptations in --out after writing the results (to merge "
-                        "runs that did parts of one experiment); an interrupted run always resumes from it")
-    _add_precision(m)
-    m.set_defaults(func=run_meta_tune_command)
-
-
-def _add_lifelong(experiments: argparse._SubParsersAction) -> None:
-    """Paper 004: U-Net against Dy-CNN on an alternating T2/FLAIR stream."""
-    lifelong = experiments.add_parser("lifelong", help="paper 004: U-Net vs Dy-CNN on an alternating T2/FLAIR stream",
-                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common_options(lifelong)
-    lifelong.add_argument("--train-patients", type=int, help="stream patients (default 24)")
-    lifelong.add_argument("--test-patients", type=int, help="test patients, half T2-only, half FLAIR-only (default 8)")
-    lifelong.add_argument("--steps-per-patient", type=int, help="gradient steps per patient in a batch (default 10)")
-    lifelong.add_argument("--large-batch", type=int, help="patients per large batch (default 6)")
-    lifelong.add_argument("--small-batch", type=int, help="patients per small batch (default 2)")
-    lifelong.add_argument("--settings", type=_names, help="comma list of joint,large,small")
-    lifelong.add_argument("--base-width", type=int, help="width of both networks (default 16)")
-    lifelong.add_argument("--workers", type=int, help="processes making synthetic cases (default: one per core)")
-    lifelong.add_argument("--no-availability", action="store_true",
-                          help="do not tell the networks which modality is present (constant availability planes)")
-    lifelong.set_defaults(func=run_lifelong_command)
-
-
-def _add_effort(experiments: argparse._SubParsersAction) -> None:
-    """The radiologist's curve."""
-    from ..adapt.config import LAYERS
-
-    effort = experiments.add_parser(
-        "effort", help="the radiologist's curve: rest-of-volume Dice against corrected slices, by strategy and method",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common_options(effort)
-    effort.add_argument("--unet", type=Path, help="the glioma U-Net checkpoint (default: the shipped one)")
-    effort.add_argument("--dycnn", type=Path, help="the glioma Dy-CNN checkpoint (default: the shipped one)")
-    effort.add_argument("--patients", type=int, help="synthetic metastasis patients (default 10)")
-    effort.add_argument("--rounds", type=int, help="rounds of picking 2 slices and adapting (default 5)")
-    effort.add_argument("--runs", type=_names, help="comma list of paste and STRATEGY/METHOD (strategies suggest, "
-                        "random, dice; methods naive, active, active-best, passive, dycnn); default: every "
-                        "strategy with active, every method with the suggestions")
-    effort.add_argument("--tune", action="store_true", help="run the tuning seed range, not the reported one")
-    effort.add_argument("--flip", action="store_true", help="suggestions also compare with the mirrored volume's "
-                        "prediction (one more segmentation per round)")
-    effort.add_argument("--no-real", action="store_true", help="skip the real cases")
-    effort.add_argument("--real-seeds", type=int, help="repeat seeds on the real labelled case (default 3)")
-    effort.add_argument("--real-runs", type=_names, help="the runs on the real labelled case (default: --runs)")
-    effort.add_argument("--steps", type=int, help="adaptation steps of every method (default: the plugin's)")
-    effort.add_argument("--lr", type=float, help="learning rate / meta step of every method (default: the plugin's)")
-    effort.add_argument("--inner-lr", type=float, help="meta-tuning's inner step (default: the plugin's)")
-    effort.add_argument("--tolerance", type=float, help="the guard's largest accepted drop per version, of every "
-                        "method (default: the plugin's 0.02; 1 with --budget 1 accepts every version)")
-    effort.add_argument("--budget", type=float, help="the guard's largest accepted drop since the original model "
-                        "(default: the plugin's 0.05)")
-    effort.add_argument("--max-shrink", type=float, metavar="SHARE", help="the guard also refuses a version that "
-                        "marks this share less of a region on the anchor (default: the plugin's, off)")
-    effort.add_argument("--replay", type=int, metavar="N", help="source slices in the replay set of every method "
-                        "(default: the plugin's, 8)")
-    effort.add_argument("--replay-by-case", action=argparse.BooleanOptionalAction, default=None,
-                        help="draw each step's replayed slices from one case (one batch; default: the plugin's)")
-    effort.add_argument("--layers", choices=LAYERS, help="the parameters every method adapts: all or decoder "
-                        "(default: the plugin's)")
-    effort.add_argument("--replay-faint", action=argparse.BooleanOptionalAction, default=None,
-                        help="replay a faintly enhancing glioma in place of the second bright one (default: the "
-                        "plugin's, off)")
-    effort.add_argument("--replay-distill", type=float, metavar="W", help="weight of the pull of the replayed "
-                        "slices towards the parent's softmax, in every method (default: the plugin's, 0)")
-    _add_precision(effort)
-    effort.set_defaults(func=run_effort_command)
-
-
-def _add_sequence(experiments: argparse._SubParsersAction) -> None:
-    """Cases adapted one after another."""
-    sequence = experiments.add_parser(
-        "sequence", help="cases adapted one after another: does the memory of corrections keep the earlier ones?",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common_options(sequence)
-    sequence.add_argument("--model", type=Path, help="the glioma checkpoint (default: the shipped U-Net)")
-    sequence.add_argument("--cases", type=int, help="cases adapted in turn (default 5)")
-    sequence.add_argument("--variants", type=_names, help="comma list of memory,source,none (default: all)")
-    _add_precision(sequence)
-    sequence.set_defaults(func=run_sequence_command)
-
-
-def _add_ranking(experiments: argparse._SubParsersAction) -> None:
-    """The suggestions' rankings of the first prediction's slices, no learning."""
-    from ._types import positive_int
-
-    ranking = experiments.add_parser(
-        "ranking", help="do the suggestions find what is wrong? rankings of the first prediction's slices, no learning",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common_options(ranking)
-    ranking.add_argument("--unet", type=Path, help="the glioma U-Net checkpoint (default: the shipped one)")
-    ranking.add_argument("--patients", type=positive_int, help="synthetic metastasis patients (default 10)")
-    ranking.add_argument("--k", type=_ints, help="numbers of slices picked, comma list (default 2,4,10)")
-    ranking.add_argument("--tune", action="store_true", help="the effort experiment's tuning seed range, "
-                         "not its reported one")
-    ranking.add_argument("--no-real", action="store_true", help="skip the real labelled case")
-    ranking.set_defaults(func=run_ranking_command)
-
-
-def _add_render(experiments: argparse._SubParsersAction) -> None:
-    """Redraw a folder's tables and figures from its results.json."""
-    render = experiments.add_parser("render", help="redraw results.md and the figures from a folder's results.json")
-    render.add_argument("folder", type=Path, help="a folder written by meta-tune or lifelong")
-    render.set_defaults(func=run_render_command)
-
-
-def _add_precision(parser: argparse.ArgumentParser) -> None:
-    from ..adapt.config import PRECISIONS
-
-    parser.add_argument("--precision", choices=PRECISIONS,
-                        help="arithmetic of the adaptation passes (default auto: bf16 where the CPU has native "
-                        "bfloat16 units, else fp32); recorded resolved in the results")
+    runners = ((options.add_meta_tune, run_meta_tune_command), (options.add_lifelong, run_lifelong_command),
+               (options.add_effort, run_effort_command), (options.add_sequence, run_sequence_command),
+               (options.add_ranking, run_ranking_command), (options.add_render, run_render_command))
+    for add, run in runners:
+        add(experiments, __doc__).set_defaults(func=run)
 
 
 def _resolved_precision(args: argparse.Namespace, device: Any) -> str:
