@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._adapt_options import add_shared_options
+
 
 def positive_ints(text: str) -> tuple[int, ...]:
     try:
@@ -84,8 +86,6 @@ def add_lifelong(experiments: argparse._SubParsersAction, description: str) -> a
 
 def add_effort(experiments: argparse._SubParsersAction, description: str) -> argparse.ArgumentParser:
     """The radiologist's curve."""
-    from ..adapt.config import LAYERS
-
     effort = experiments.add_parser(
         "effort", help="the radiologist's curve: rest-of-volume Dice against corrected slices, by strategy and method",
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,26 +103,7 @@ def add_effort(experiments: argparse._SubParsersAction, description: str) -> arg
     effort.add_argument("--no-real", action="store_true", help="skip the real cases")
     effort.add_argument("--real-seeds", type=int, help="repeat seeds on the real labelled case (default 3)")
     effort.add_argument("--real-runs", type=names, help="the runs on the real labelled case (default: --runs)")
-    effort.add_argument("--steps", type=int, help="adaptation steps of every method (default: the plugin's)")
-    effort.add_argument("--lr", type=float, help="learning rate / meta step of every method (default: the plugin's)")
-    effort.add_argument("--inner-lr", type=float, help="meta-tuning's inner step (default: the plugin's)")
-    effort.add_argument("--tolerance", type=float, help="the guard's largest accepted drop per version, of every "
-                        "method (default: the plugin's 0.02; 1 with --budget 1 accepts every version)")
-    effort.add_argument("--budget", type=float, help="the guard's largest accepted drop since the original model "
-                        "(default: the plugin's 0.05)")
-    effort.add_argument("--max-shrink", type=float, metavar="SHARE", help="the guard also refuses a version that "
-                        "marks this share less of a region on the anchor (default: the plugin's, off)")
-    effort.add_argument("--replay", type=int, metavar="N", help="source slices in the replay set of every method "
-                        "(default: the plugin's, 8)")
-    effort.add_argument("--replay-by-case", action=argparse.BooleanOptionalAction, default=None,
-                        help="draw each step's replayed slices from one case (one batch; default: the plugin's)")
-    effort.add_argument("--layers", choices=LAYERS, help="the parameters every method adapts: all or decoder "
-                        "(default: the plugin's)")
-    effort.add_argument("--replay-faint", action=argparse.BooleanOptionalAction, default=None,
-                        help="replay a faintly enhancing glioma in place of the second bright one (default: the "
-                        "plugin's, off)")
-    effort.add_argument("--replay-distill", type=float, metavar="W", help="weight of the pull of the replayed "
-                        "slices towards the parent's softmax, in every method (default: the plugin's, 0)")
+    add_shared_options(effort, every_method=True)
     add_precision(effort)
     return effort
 

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._adapt_options import add_shared_options, given
 from ._types import positive_int
 
 EXIT_REJECTED = 3
@@ -44,7 +45,7 @@ def _slice_list(text: str) -> list[int]:
 
 
 def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
-    from ..adapt.config import DEFAULT_METHOD, LAYERS, METHODS, PRECISIONS
+    from ..adapt.config import DEFAULT_METHOD, METHODS, PRECISIONS
 
     parser.add_argument(
         "--method", choices=METHODS, default=DEFAULT_METHOD, help="adaptation method (default: %(default)s)"
@@ -53,37 +54,11 @@ def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
     order.add_argument("--first-order", action="store_true", help="meta-tune with first-order MAML (the default)")
     order.add_argument("--second-order", action="store_true",
                        help="meta-tune with exact second-order MAML (slower; collapsed in 5 %% of runs, see README)")
-    parser.add_argument(
-        "--replay",
-        type=int,
-        metavar="N",
-        help="replay N synthetic glioma slices against forgetting (default 8; 0: off)",
-    )
-    parser.add_argument("--steps", type=positive_int, help="optimisation or meta steps (method default if unset)")
-    parser.add_argument("--lr", type=float, help="learning rate / meta step beta")
-    parser.add_argument("--inner-lr", type=float, help="meta-tune inner step alpha")
     parser.add_argument("--crop", type=int, help="train on random crops of this side (default: whole slices)")
     parser.add_argument("--seed", type=int, help="seed of task order, crops and flips")
-    parser.add_argument("--tolerance", type=float, help="largest anchor Dice drop the guard accepts against the "
-                        "parent (0.02); the held-out slices may drop by max(this, 0.05)")
-    parser.add_argument("--budget", type=float, help="largest anchor Dice drop the guard accepts against the "
-                        "original model, over all versions since it (0.05)")
-    parser.add_argument("--max-shrink", type=float, metavar="SHARE", help="also refuse (step back from) a version "
-                        "that marks this share less of a region on the anchor set than its parent, e.g. 0.1 "
-                        "(default: off; docs/results/anchor-blind-spot)")
     parser.add_argument("--memory", type=int, metavar="N", help="replay N slices of earlier cases' corrections at "
                         "every step (default 2; 0: off)")
-    parser.add_argument("--replay-by-case", action=argparse.BooleanOptionalAction, default=None,
-                        help="draw each step's replayed slices from one case, one batch through the network "
-                        "(default: off; docs/results/replay-by-case)")
-    parser.add_argument("--layers", choices=LAYERS, help="the parameters adapted: all (the default) or decoder "
-                        "(the encoder keeps its trained features; docs/results/decoder-only)")
-    parser.add_argument("--replay-faint", action=argparse.BooleanOptionalAction, default=None,
-                        help="replay a faintly enhancing synthetic glioma in place of the second brightly enhancing "
-                        "one (default: off; docs/results/faint-replay)")
-    parser.add_argument("--replay-distill", type=float, metavar="W", help="also pull the replayed synthetic "
-                        "slices towards the parent version's softmax, with this weight (default 0: labels only; "
-                        "docs/results/replay-distill)")
+    add_shared_options(parser)
     parser.add_argument("--device", default="auto", help="where to adapt: auto (CUDA, then MPS, then CPU), cpu, "
                         "cuda, cuda:1, mps")
     parser.add_argument("--precision", choices=PRECISIONS, help="arithmetic of the adaptation passes: fp32, bf16 "
@@ -100,21 +75,11 @@ def _config(args: argparse.Namespace) -> Any:
     return default_config(
         args.method,
         first_order=False if args.second_order else (args.first_order or None),
-        replay=args.replay,
-        steps=args.steps,
-        lr=args.lr,
-        inner_lr=args.inner_lr,
         crop=args.crop,
         seed=args.seed,
-        tolerance=args.tolerance,
-        budget=args.budget,
-        max_shrink=args.max_shrink,
         memory_per_step=args.memory,
-        replay_by_case=args.replay_by_case,
-        layers=args.layers,
-        replay_distill=args.replay_distill,
-        replay_faint=args.replay_faint,
         precision=args.precision,
+        **given(args),
     )
 
 

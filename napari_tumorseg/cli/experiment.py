@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._adapt_options import SHARED, given
+
 SHIPPED_MODEL = ("models", "glioma-unet.safetensors")
 
 
@@ -243,17 +245,12 @@ def run_effort_command(args: argparse.Namespace) -> int:
         config = EffortConfig.quick(**changes) if args.quick else EffortConfig(**changes)
     except ValueError as error:
         raise TumorsegError(str(error)) from None
-    adapt_options = ("steps", "lr", "inner_lr", "tolerance", "budget", "max_shrink", "replay", "replay_by_case",
-                     "layers", "replay_distill", "replay_faint")
-    given = {name: getattr(args, name) for name in adapt_options if getattr(args, name) is not None}
-    given["precision"] = _resolved_precision(args, device)
-    config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **given}
+    overrides = {**given(args), "precision": _resolved_precision(args, device)}
+    config.adapt_overrides = {m: {**config.adapt_overrides.get(m, {}), **overrides}
                               for m in ("naive", "active", "passive", "dycnn")}
     bases = _effort_bases(args, config)
     command = _explicit_command(args, ("unet", "dycnn", "patients", "rounds", "runs", "tune", "flip", "no_real",
-                                       "real_seeds", "real_runs", "steps", "lr", "inner_lr", "tolerance", "budget",
-                                       "max_shrink", "replay", "replay_by_case", "layers", "replay_distill",
-                                       "replay_faint", "precision"))
+                                       "real_seeds", "real_runs", *SHARED, "precision"))
     _, anchor_cache = _cache(args)
     results = _drive(effort_experiment(bases, config, args.out, command=command, device=device,
                                        anchor_cache=anchor_cache))
