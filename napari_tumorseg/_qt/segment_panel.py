@@ -1,10 +1,13 @@
-"""Segment: pick a model version and a device, segment the volume (or one slice) in the background."""
+"""Segment: pick a model version and a device, segment the volume (or one slice) in the background.
+
+The model rows (the versions, their provenance, Add model…) are ``model_choice``;
+a whole-volume run's snapshot, worker and labels are ``volume_run``; what the
+panel says is ``segment_wording``.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,29 +16,25 @@ import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QLabel,
-    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
 )
 
 from ..errors import CaseError
 from ..inference.mirroring import MIRROR_CHOICES
 from ..jobs import Progress
-from ..workflow.suggest import slice_scores
 from .jobs import Job, notify_error
+from .model_choice import ModelChoice
 from .segment_wording import MIRROR_TIP, flips_said, keep_uncertain_tip, legend_html, restored_text, uncertain_said
+from .volume_run import VolumeRun
 
 if TYPE_CHECKING:
-    from napari.layers import Labels
-
     from ..io.case import Case
     from ..workflow.session import RestoredSession
     from ..workflow.settings import Settings
@@ -45,34 +44,6 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-@dataclass
-class _VolumeRun:
-    """What a whole-volume segmentation started from: what it fills, and what a cancel puts back."""
-
-    case: Case
-    version_id: str
-    device: str
-    layer: Labels
-    previous: np.ndarray  # the layer's labels before the run
-    protected: set[int]  # corrected slices: never overwritten
-    brain: np.ndarray | None
-    last_prediction: np.ndarray | None
-
-
-def _segmenting(state: ReviewState, run: _VolumeRun, cancel) -> Generator[Progress, None, tuple]:
-    """The worker thread's part: the segmenter inside the brain, then the uncertainty and the slices' scores."""
-    from ..prepare.pipeline import strip
-
-    segmenter = state.segmenter(run.version_id, run.device)
-    # The model segments inside the brain: every image 0 outside it, before its normalisation.
-    inside_brain = run.case if run.brain is None else strip(run.case, run.brain > 0)
-    result = yield from segmenter.run(inside_brain, cancel=cancel)
-    # Entropy and the suggestions' per-slice signs are heavy numpy work: here, off the GUI thread.
-    uncertainty = result.entropy()
-    last = run.last_prediction
-    same_grid = last is not None and last.shape == result.labels.shape
-    scores = slice_scores(result.probabilities, result.labels, previous_labels=last if same_grid else None)
-    return result, uncertainty, scores
 class SegmentPanel(QGroupBox):
     """Chooses the model version (the state's selection) and fills the Segmentation layer with its output.
 
@@ -88,23 +59,19 @@ class SegmentPanel(QGroupBox):
         self.job: Job | None = None
         self._last_refresh = 0.0
 
-        self.model_box = QComboBox()
-        # Long version names must not widen the dock past the screen: the box shrinks, its list does not.
-        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_box.setMinimumContentsLength(14)
-        self.model_box.currentIndexChanged.connect(self._model_chosen)
-        self.add_model_button = QToolButton()
-        self.add_model_button.setText("Add model…")
-        self.add_model_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.add_model_button)
-        menu.addAction("ONNX or TorchScript file (with its .json)…", lambda: self._choose_model("file"))
-        menu.addAction("MONAI bundle folder…", lambda: self._choose_model("bundle"))
-        menu.addAction("napari-tumorseg checkpoint…", lambda: self._choose_model("checkpoint"))
-        self.add_model_button.setMenu(menu)
-        self.add_model_button.setToolTip("Bring your own model: it segments here; napari-tumorseg checkpoints "
-                                         "can also be adapted")
-        self.provenance = QLabel()
-        self.provenance.setWordWrap(True)
+        self.models = ModelChoice(state, settings, parent=self, on_model_picked=self.add_model)
+        self.model_box, self.add_model_button, self.provenance = (
+            self.models.box, self.models.add_button, self.models.provenance)
+        self._make_options(state, settings)
+        self._make_run_controls()
+        self._lay_out()
+        state.model_changed.connect(lambda _: self.models.refresh())
+        state.case_opened.connect(self._case_opened)
+        state.segmentation_requested.connect(self._segmentation_requested)
+        self.models.refresh()
+
+    def _make_options(self, state: ReviewState, settings: Settings) -> None:
+        """Device, flip averaging and the unsure spots: as last chosen (the settings), and told to the state."""
         self.device_box = QComboBox()
         self.device_box.addItems(DEVICES)
         self.device_box.setCurrentText(settings.device if settings.device in DEVICES else "auto")
@@ -121,6 +88,9 @@ class SegmentPanel(QGroupBox):
         self.keep_uncertain_box.setChecked(settings.keep_uncertain)
         self.keep_uncertain_box.toggled.connect(self._keep_uncertain_chosen)
         state.select_keep_uncertain(settings.keep_uncertain)
+
+    def _make_run_controls(self) -> None:
+        """Segment the volume or this slice, cancel; the progress, the status line and the labels' legend."""
         self.segment_button = QPushButton("Segment volume")
         self.slice_button = QPushButton("Segment this slice")
         self.cancel_button = QPushButton("Cancel")
@@ -134,11 +104,6 @@ class SegmentPanel(QGroupBox):
         self.status.setWordWrap(True)
         self.legend = QLabel(legend_html())
         self.legend.setWordWrap(True)
-        self._lay_out()
-        state.model_changed.connect(lambda _: self.refresh_models())
-        state.case_opened.connect(self._case_opened)
-        state.segmentation_requested.connect(self._segmentation_requested)
-        self.refresh_models()
 
     def _lay_out(self) -> None:
         form = QFormLayout()
@@ -161,46 +126,7 @@ class SegmentPanel(QGroupBox):
         layout.addWidget(self.status)
         layout.addWidget(self.legend)
 
-    # --- models -------------------------------------------------------------------------
-
-    def refresh_models(self) -> None:
-        """List the usable versions, the active one selected."""
-        try:
-            versions = [v for v in self.state.registry.list() if v.status != "corrupt"]
-        except Exception as error:  # an unreadable registry must not break the panel
-            notify_error(error, "listing the model versions")
-            versions = []
-        versions += self.state.imported_versions()
-        active = next((v.id for v in versions if v.active), versions[0].id if versions else None)
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        for version in versions:
-            self.model_box.addItem(f"{version.id}  [{version.display_status}]", version)
-        self.model_box.setCurrentIndex(next((i for i, v in enumerate(versions) if v.id == active), -1))
-        self.model_box.blockSignals(False)
-        self._model_chosen()
-
-    def _select(self, version_id: str) -> None:
-        index = next((i for i in range(self.model_box.count()) if self.model_box.itemData(i).id == version_id), -1)
-        if index >= 0:
-            self.model_box.setCurrentIndex(index)
-
-    def _model_chosen(self) -> None:
-        version = self.model_box.currentData()
-        self.state.select_model(version)
-        if version is None:
-            self.provenance.setText("No model found.")
-            return
-        parts = [f"{version.arch or '?'}", version.status]
-        if version.status == "imported":
-            parts.append(str(version.weights))
-        elif version.method == "imported":
-            parts.append(version.reason)
-        elif version.method:
-            parts.append(f"adapted by {version.method} from {version.parent}")
-        if version.created:
-            parts.append(version.created)
-        self.provenance.setText(" · ".join(parts))
+    # --- options -------------------------------------------------------------------------
 
     def _device_chosen(self, device: str) -> None:
         self.settings.device = device
@@ -234,7 +160,7 @@ class SegmentPanel(QGroupBox):
 
     def _segmentation_requested(self, version_id: str | None) -> None:
         if version_id:
-            self._select(version_id)
+            self.models.select(version_id)
         self.segment_volume()
 
     # --- segmentation -------------------------------------------------------------------
@@ -247,13 +173,13 @@ class SegmentPanel(QGroupBox):
         # Locked while the model writes into it: a stroke now would be mixed with half a prediction.
         run.layer.editable = False
         self._busy(True)
-        self.job = Job(partial(_segmenting, self.state, run), on_progress=partial(self._volume_progress, run),
+        self.job = Job(partial(run.segmenting, self.state), on_progress=partial(self._volume_progress, run),
                        on_done=partial(self._volume_done, run), on_cancelled=partial(self._volume_stopped, run, True),
                        on_failed=lambda _: self._volume_stopped(run, False),
                        on_finished=partial(self._volume_finished, run), what="segmentation")
         return self.job.start()
 
-    def _prepare_volume_run(self) -> _VolumeRun | None:
+    def _prepare_volume_run(self) -> VolumeRun | None:
         """Stop a run in progress, keep the last stroke, and take what a new run starts from; None (said in the
         status line) when it cannot start."""
         state, version = self.state, self.state.selected_version
@@ -268,41 +194,22 @@ class SegmentPanel(QGroupBox):
             return None
         self.cancel()
         self.layers.save_edits_now()  # a stroke just made is a correction: kept, not overwritten
-        layer = self.layers.segmentation()
-        return _VolumeRun(
-            case=state.case, version_id=version.id, device=self.device_box.currentText(), layer=layer,
-            previous=layer.data.copy(), protected=set(state.corrected),
-            brain=None if state.brain is None else state.brain.copy(),  # as corrected now, on the Brain mask layer
-            last_prediction=state.prediction,  # never edited in place: the state replaces it
-        )
+        return VolumeRun.starting_now(state, self.layers.segmentation(), version.id, self.device_box.currentText())
 
-    def _volume_progress(self, run: _VolumeRun, report: Progress) -> None:
+    def _volume_progress(self, run: VolumeRun, report: Progress) -> None:
         if self.state.case is not run.case:
             return
         self.progress.setRange(0, max(report.total, 1))
         self.progress.setValue(report.done)
         self.status.setText(f"Segmenting… {report.done}/{report.total} slices, {report.elapsed:.1f} s")
-        if report.data is not None:
-            # Fill in slice by slice, leaving the radiologist's corrected slices alone.
-            written = [z for z in report.data.z.tolist() if z not in run.protected]
-            for z, labels in zip(report.data.z.tolist(), report.data.labels):
-                if z not in run.protected:
-                    run.layer.data[z] = labels
-            if self._on_screen(written):
-                run.layer.refresh()
+        if report.data is not None and self._on_screen(run.fill(report.data)):
+            run.layer.refresh()
 
-    def _volume_done(self, run: _VolumeRun, outcome: tuple) -> None:
+    def _volume_done(self, run: VolumeRun, outcome: tuple) -> None:
         state = self.state
         if state.case is not run.case:
             return  # another case was opened meanwhile
-        result, uncertainty, scores = outcome
-        labels = state.accept_prediction(
-            result.labels, run.version_id, uncertainty=uncertainty, current_labels=run.layer.data,
-            slice_scores=scores, probabilities=result.probabilities,
-        )
-        # In place: assigning layer.data makes napari rebuild the layer (a visible stall on big volumes).
-        np.copyto(run.layer.data, labels)
-        run.layer.refresh()
+        result = run.accept(state, outcome)
         self.progress.resetFormat()
         segmenter = state.segmenter(run.version_id, run.device)
         warning = getattr(segmenter, "spacing_warning", lambda _: "")(run.case)
@@ -310,15 +217,15 @@ class SegmentPanel(QGroupBox):
         self.status.setText(f"Segmented with {run.version_id} on {result.device}{averaged} in {result.seconds:.1f} s."
                             + uncertain_said(result) + hint + (f" Note: {warning}." if warning else ""))
 
-    def _volume_stopped(self, run: _VolumeRun, cancelled: bool) -> None:
+    def _volume_stopped(self, run: VolumeRun, cancelled: bool) -> None:
         """Cancel (or failure) keeps the previous state: the labels as they were before this run."""
         if self.state.case is run.case and run.layer in self.layers.viewer.layers:
-            run.layer.data = run.previous
+            run.put_back()
         self.progress.setValue(0)
         self.status.setText("Segmentation cancelled; the previous labels are kept." if cancelled
                             else "Segmentation failed; the previous labels are kept.")
 
-    def _volume_finished(self, run: _VolumeRun) -> None:
+    def _volume_finished(self, run: VolumeRun) -> None:
         run.layer.editable = True
         self._busy(False)
 
@@ -375,17 +282,7 @@ class SegmentPanel(QGroupBox):
         self.cancel_button.setEnabled(busy)
 
     # --- bring your own model -----------------------------------------------------------
-
-    def _choose_model(self, kind: str) -> None:
-        folder = self.settings.last_folder
-        if kind == "bundle":
-            path = QFileDialog.getExistingDirectory(self, "A MONAI bundle folder", folder)
-        else:
-            filters = "ONNX or TorchScript (*.onnx *.pt *.pth *.ts *.torchscript)" if kind == "file" \
-                else "napari-tumorseg checkpoint (*.safetensors *.pt *.pth)"
-            path, _ = QFileDialog.getOpenFileName(self, "A model file", folder, filters)
-        if path:
-            self.add_model(Path(path))
+    # Add model… (model_choice) only picks the file: loading it is this panel's job, like a segmentation.
 
     def add_model(self, path: Path, trust: bool | None = None) -> Job | None:
         """Load a model in the background and list it (TorchScript only after the user said it is trusted)."""
@@ -409,7 +306,7 @@ class SegmentPanel(QGroupBox):
             version = result.version or self.state.add_imported(result.imported)
             if result.version is not None:
                 self.state.model_changed.emit(version.id)
-            self._select(version.id)
+            self.models.select(version.id)
             self.status.setText(f"Added {version.id}." + ("" if result.version else " It segments as it is; "
                                                             "it is not adapted (see the Adapt panel)."))
 
