@@ -42,7 +42,8 @@ import numpy as np
 from napari_tumorseg.adapt.anchors import anchor_set, replay_pools
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
-from napari_tumorseg.adapt.guard import Lineage, score_set
+from napari_tumorseg.adapt.eval_sets import score_set
+from napari_tumorseg.adapt.guard import Lineage
 from napari_tumorseg.adapt.run import run_adaptation
 from napari_tumorseg.experiments.common import ABSENT_CLASS_TUNE_SEEDS, setup_torch
 from napari_tumorseg.experiments.effort import segment

@@ -23,7 +23,8 @@ from absent_class_sweep import ET, _find, _spread
 from napari_tumorseg.adapt.anchors import anchor_set, replay_pools
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import Corrections, case_corrections
-from napari_tumorseg.adapt.guard import Lineage, score_set
+from napari_tumorseg.adapt.eval_sets import score_set
+from napari_tumorseg.adapt.guard import Lineage
 from napari_tumorseg.adapt.run import run_adaptation
 from napari_tumorseg.experiments.common import setup_torch
 from napari_tumorseg.experiments.effort import segment

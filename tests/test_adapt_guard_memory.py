@@ -11,7 +11,8 @@ from test_adapt_helpers import drive, tiny_model, toy_anchor, toy_corrections, t
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
-from napari_tumorseg.adapt.guard import Lineage, SetScores, anchor_key, decide, memory_set, score_set
+from napari_tumorseg.adapt.eval_sets import anchor_key, memory_set, score_set
+from napari_tumorseg.adapt.guard import Lineage, SetScores, decide
 from napari_tumorseg.adapt.labelfree import UnlabelledSlices, choose_unlabelled, label_free_check
 from napari_tumorseg.adapt.memory import CorrectionMemory
 from napari_tumorseg.adapt.loaded import adapt_loaded_model, lineage_of

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from napari_tumorseg.adapt.corrections import CaseCorrections, Corrections
-from napari_tumorseg.adapt.guard import EvalSet
+from napari_tumorseg.adapt.eval_sets import EvalSet
 from napari_tumorseg.models import build_model
 
 TINY = dict(base_width=4, depth=2)

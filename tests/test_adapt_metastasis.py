@@ -16,7 +16,7 @@ from test_adapt_helpers import drive
 
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
-from napari_tumorseg.adapt.guard import EvalSet, score_set
+from napari_tumorseg.adapt.eval_sets import EvalSet, score_set
 from napari_tumorseg.models.losses import dice_ce_loss
 from napari_tumorseg.adapt.maml import meta_tune
 from napari_tumorseg.adapt.naive import naive_finetune

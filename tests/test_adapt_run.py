@@ -17,7 +17,8 @@ from napari_tumorseg.adapt.config import (
     PHASE_SCORING_BEFORE,
     default_config,
 )
-from napari_tumorseg.adapt.guard import EvalSet, SetScores, decide
+from napari_tumorseg.adapt.eval_sets import EvalSet
+from napari_tumorseg.adapt.guard import SetScores, decide
 from napari_tumorseg.adapt.run import run_adaptation
 from napari_tumorseg.adapt.stepback import STEP_BACK_FRACTIONS, interpolated
 from napari_tumorseg.jobs import Cancelled

@@ -32,7 +32,7 @@ _EXPORTS: dict[str, str] = {
     "meta_tune": "maml",
     "meta_gradient": "maml",
     "dycnn_continual": "continual",
-    "EvalSet": "guard",
+    "EvalSet": "eval_sets",
     "GuardDecision": "guard",
     "decide": "guard",
     "anchor_set": "anchors",

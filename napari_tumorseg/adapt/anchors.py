@@ -30,7 +30,7 @@ from ..jobs import CancelFlag, Clock, Progress, drive
 from ..models.config import ModelConfig, PreprocessingConfig
 from .config import PHASE_PREPARING_SOURCE
 from .corrections import case_corrections, slices_with_tumour
-from .guard import ANCHOR_SET, EvalSet
+from .eval_sets import ANCHOR_SET, EvalSet
 from .sampling import SlicePool
 
 # One slice from each of 16 cases, not four from each of four: slices of one case are alike, so four

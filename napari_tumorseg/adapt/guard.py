@@ -1,18 +1,7 @@
-"""The forgetting guard: score a model before and after on fixed sets, and decide.
+"""The forgetting guard: decide on a new version from its scores before and after on fixed sets.
 
-Sets scored (each a list of equal-size slice groups, one group per case):
-
-- ``corrections``: the corrected slices (did the model learn them?);
-- ``held_out``: other slices of the same cases that have a reference mask
-  (did the correction generalise?), when there are any;
-- ``anchor``: a fixed set of source-domain (synthetic glioma) slices (did it
-  forget what it knew?);
-- ``memory``: corrected slices of the user's *earlier* cases, from the memory
-  of corrections (did it forget what the user taught it?), when there are any.
-
-A set's score is the Dice of each BraTS region (WT, TC, ET) over all of its
-voxels pooled, and their mean; pooling keeps a slice with a tiny tumour from
-swinging the score. The new version is accepted when neither the anchor's
+The sets (corrections, held-out, anchor, memory) and their pooled Dice are
+``eval_sets``'s. The new version is accepted when neither the anchor's
 mean Dice nor any one region's anchor Dice drops by more than ``tolerance``
 (default 0.02) against its parent, nor by more than ``budget`` (default
 0.05) against the *original* model its lineage started from (the shipped
@@ -53,101 +42,22 @@ enhancing tumour *rose*, so nothing caught it. The user's earlier corrected
 cases are the only references of their own domain the plugin holds; a version
 that gets them worse is forgetting what the user taught it. They are few and
 replayed during the run (so they lean optimistic), hence the held-out bound;
-at most ``MEMORY_GUARD_SLICES`` of them are scored, newest cases first, to keep
+at most ``eval_sets.MEMORY_GUARD_SLICES`` of them are scored, newest cases first, to keep
 the scoring to about the anchor's cost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-from torch import nn
+from ..io.labels import REGION_TITLES
+from .eval_sets import EvalSet, anchor_key, marked_key, region_scores
 
-from .corrections import Corrections
-from .sampling import SlicePool
-from ..io.labels import REGION_TITLES, region_mask
-from ..models.losses import region_dice
-from .training import predict_labels
-
-CORRECTIONS_SET, HELD_OUT_SET, ANCHOR_SET, MEMORY_SET = "corrections", "held_out", "anchor", "memory"
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_BUDGET = 0.05
 HELD_OUT_MIN_TOLERANCE = 0.05  # the bound of the two small sets (held-out, memory)
-MEMORY_GUARD_SLICES = 16
 MIN_MARKED_VOXELS = 100  # a region marked on fewer anchor voxels is too small to judge its shrinking
-
-
-@dataclass(frozen=True, eq=False)
-class EvalSet:
-    """Slices with reference labels, grouped by size.
-
-    Args:
-        name: "corrections", "held_out", "anchor" or another label.
-        groups: (inputs (N, C, H, W) float32, labels (N, H, W) uint8) per group.
-        description: where the slices come from (seeds, cases), for the report.
-    """
-
-    name: str
-    groups: tuple[tuple[np.ndarray, np.ndarray], ...]
-    description: dict = field(default_factory=dict)
-
-    @property
-    def num_slices(self) -> int:
-        return sum(int(inputs.shape[0]) for inputs, _ in self.groups)
-
-
-def correction_sets(corrections: Corrections) -> list[EvalSet]:
-    """The corrections set, and the held-out set when some case has reference slices."""
-    sets = [EvalSet(CORRECTIONS_SET, tuple((c.inputs, c.labels) for c in corrections.cases))]
-    held_out = tuple((c.reference_inputs, c.reference_labels) for c in corrections.cases if c.has_reference)
-    if held_out:
-        sets.append(EvalSet(HELD_OUT_SET, held_out))  # type: ignore[arg-type]
-    return sets
-
-
-def memory_set(pools: Sequence[SlicePool], max_slices: int = MEMORY_GUARD_SLICES) -> EvalSet | None:
-    """The earlier cases' corrected slices to score, one group per case; None when the memory holds none.
-
-    ``pools`` come oldest case first (``CorrectionMemory.pools``). Slices are taken a
-    case at a time, newest case first, one slice from each in turn, until ``max_slices``:
-    many cases each keep a few, one case keeps them all.
-    """
-    cases = [p for p in reversed(pools) if len(p)]
-    taken = [0] * len(cases)
-    left = max_slices
-    while left > 0 and any(t < len(p) for t, p in zip(taken, cases)):
-        for i, pool in enumerate(cases):
-            if left > 0 and taken[i] < len(pool):
-                taken[i] += 1
-                left -= 1
-    groups = tuple((p.inputs[:n].cpu().numpy(), p.labels[:n].cpu().numpy().astype(np.uint8))
-                   for p, n in zip(cases, taken) if n)
-    if not groups:
-        return None
-    names = [name for p, n in zip(cases, taken) for name in p.names[:n]]
-    return EvalSet(MEMORY_SET, groups, {"cases": sorted({n.split(":z")[0] for n in names}), "slices": names})
-
-
-def score_set(model: nn.Module, evaluation: EvalSet, *, marked: bool = False) -> dict[str, float]:
-    """WT, TC, ET Dice over the pooled voxels of a set, and their mean; with ``marked``, also each region's
-    voxels the model marks ("WT_marked", "TC_marked", "ET_marked": the guard's shrink limit reads them)."""
-    predictions, references = [], []
-    for inputs, labels in evaluation.groups:
-        predictions.append(predict_labels(model, inputs).reshape(-1))
-        references.append(np.asarray(labels).reshape(-1))
-    prediction = np.concatenate(predictions)
-    scores = region_dice(prediction, np.concatenate(references))
-    scores["mean"] = float(np.mean(list(scores.values())))
-    if marked:
-        scores.update({marked_key(region): float(region_mask(prediction, region).sum()) for region in REGION_TITLES})
-    return {k: round(float(v), 6) for k, v in scores.items()}
-
-
-def marked_key(region: str) -> str:
-    """The scores' key of a region's voxels marked by the model ("ET_marked")."""
-    return f"{region}_marked"
 
 
 @dataclass
@@ -242,6 +152,30 @@ def decide(
     drop = round(anchor.before["mean"] - anchor.after["mean"], 6)
     reference = anchor.before["mean"] if original is None else float(original)
     cumulative = round(reference - anchor.after["mean"], 6)
+    numbers, problem = _anchor_mean(anchor, drop, cumulative, tolerance, budget)
+    if original is None and original_regions is None:
+        original_regions = anchor.before
+    failed_region = None
+    # Each failure's numbers go before the sentence so far; the first problem found is the one named.
+    for failure in (_region_failure(anchor, tolerance, original_regions, budget), _shrink_failure(anchor, max_shrink)):
+        if failure is not None:
+            region, region_problem, region_numbers = failure
+            numbers = f"{region_numbers}; {numbers}"
+            problem = problem or region_problem
+            failed_region = failed_region or region
+    small_numbers, small_problem = _small_sets(held_out, memory, tolerance)
+    numbers += small_numbers
+    problem = problem or small_problem
+    accepted = problem is None
+    reason = _reason(problem, force, numbers)
+    return GuardDecision(accepted, force and not accepted, drop, tolerance, reason, cumulative, budget, failed_region)
+
+
+def _anchor_mean(
+    anchor: SetScores, drop: float, cumulative: float, tolerance: float, budget: float
+) -> tuple[str, str | None]:
+    """The anchor mean's part of the sentence, and its complaint if it fell too far against the parent or
+    the original."""
     spent = f"{cumulative:.3f}" if cumulative > 0 else "none"
     used = f"{spent} of the {budget:.3f} budget used"
     numbers = (
@@ -251,31 +185,16 @@ def decide(
     problem = "forgetting on the source anchor set" if drop > tolerance else None
     if problem is None and cumulative > budget:
         problem = "the model has drifted too far from the original over its versions"
-    if original is None and original_regions is None:
-        original_regions = anchor.before
-    failure = _region_failure(anchor, tolerance, original_regions, budget)
-    failed_region = None
-    if failure is not None:
-        failed_region, region_problem, region_numbers = failure
-        numbers = f"{region_numbers}; {numbers}"
-        problem = problem or region_problem
-    shrink = _shrink_failure(anchor, max_shrink)
-    if shrink is not None:
-        shrunk_region, shrink_problem, shrink_numbers = shrink
-        numbers = f"{shrink_numbers}; {numbers}"
-        problem = problem or shrink_problem
-        failed_region = failed_region or shrunk_region
-    small_numbers, small_problem = _small_sets(held_out, memory, tolerance)
-    numbers += small_numbers
-    problem = problem or small_problem
-    accepted = problem is None
-    if accepted:
-        reason = f"accepted: {numbers}"
-    elif force:
-        reason = f"forced by the user although the guard would reject it ({problem}): {numbers}"
-    else:
-        reason = f"rejected: {problem}; {numbers}"
-    return GuardDecision(accepted, force and not accepted, drop, tolerance, reason, cumulative, budget, failed_region)
+    return numbers, problem
+
+
+def _reason(problem: str | None, force: bool, numbers: str) -> str:
+    """The sentence for the user: accepted, forced against the guard, or rejected and why."""
+    if problem is None:
+        return f"accepted: {numbers}"
+    if force:
+        return f"forced by the user although the guard would reject it ({problem}): {numbers}"
+    return f"rejected: {problem}; {numbers}"
 
 
 _SMALL_SETS = (
@@ -379,24 +298,5 @@ class Lineage:
 
     @classmethod
     def of_original(cls, root: str | None, scores: Mapping[str, float], anchor: EvalSet) -> Lineage:
-        """The lineage of a model whose original is ``root``, scored ``scores`` (:func:`score_set`) on ``anchor``."""
+        """The lineage of a model whose original is ``root``, scored ``scores`` (``eval_sets.score_set``) on ``anchor``."""
         return cls(root, float(scores["mean"]), anchor_key(anchor), region_scores(scores))
-
-
-def region_scores(scores: Mapping[str, float]) -> dict[str, float]:
-    """The per-region entries (WT, TC, ET) of a set's scores."""
-    return {region: float(scores[region]) for region in REGION_TITLES if region in scores}
-
-
-def anchor_key(anchor: EvalSet) -> str:
-    """A short fingerprint of an anchor set's definition (scores on different sets do not compare)."""
-    import hashlib
-    import json
-
-    described = json.dumps({"slices": anchor.num_slices, **anchor.description}, sort_keys=True, default=str)
-    return hashlib.sha256(described.encode()).hexdigest()[:16]
-
-
-def score_all(model: nn.Module, sets: Sequence[EvalSet]) -> dict[str, dict[str, float]]:
-    """score_set of every set, by name."""
-    return {s.name: score_set(model, s) for s in sets}

@@ -28,7 +28,8 @@ from ..models.registry import PRETRAINED, ModelRegistry
 from .config import AdaptConfig
 from .continual import require_dycnn
 from .corrections import Corrections
-from .guard import EvalSet, Lineage, anchor_key, score_set
+from .eval_sets import EvalSet, anchor_key, score_set
+from .guard import Lineage
 from .run import AdaptationOutcome, run_adaptation
 from .sampling import SlicePool
 

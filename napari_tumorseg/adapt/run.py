@@ -28,21 +28,18 @@ from ..models.registry import CANDIDATE, REJECTED, ModelRegistry
 from .config import PHASE_SAVING, PHASE_SCORING_AFTER, PHASE_SCORING_BEFORE, AdaptConfig
 from .continual import dycnn_continual, require_dycnn
 from .corrections import Corrections
-from .guard import (
+from .eval_sets import (
     ANCHOR_SET,
     HELD_OUT_SET,
     MEMORY_SET,
     EvalSet,
-    GuardDecision,
-    Lineage,
-    SetScores,
     anchor_key,
     correction_sets,
-    decide,
     memory_set,
     region_scores,
     score_set,
 )
+from .guard import GuardDecision, Lineage, SetScores, decide
 from .labelfree import label_free_check, labels_before
 from .maml import meta_tune
 from .naive import naive_finetune

@@ -178,7 +178,7 @@ class BaseModel:
 def prepare_sources(bases: dict[str, BaseModel], config: EffortConfig, anchor_cache: Any) -> None:
     """The guard's anchor set, the replay slices and the original's anchor score for every base network."""
     from ..adapt.anchors import anchor_set, replay_pools
-    from ..adapt.guard import score_set
+    from ..adapt.eval_sets import score_set
 
     replay_count = max(config.adapt_config(m, 0).replay for m in METHOD_SPECS)
     faint = any(config.adapt_config(m, 0).replay_faint for m in METHOD_SPECS)
@@ -247,7 +247,8 @@ def run_protocol(
         seed: the repeat seed.
     """
     from ..adapt.corrections import Corrections, case_corrections
-    from ..adapt.guard import ANCHOR_SET, Lineage
+    from ..adapt.eval_sets import ANCHOR_SET
+    from ..adapt.guard import Lineage
     from ..adapt.run import run_adaptation
     from ..workflow.suggest import slice_scores
 

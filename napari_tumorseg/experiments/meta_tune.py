@@ -271,7 +271,7 @@ def _baseline_records(
     model: nn.Module, patients: list[PreparedPatient], sets_shared: dict[str, Any], clock: Clock,
 ) -> Generator[Progress, None, list[dict[str, Any]]]:
     """The pretrained model's scores: one record per patient, method "baseline"."""
-    from ..adapt.guard import score_set
+    from ..adapt.eval_sets import score_set
 
     baseline_shared = {name: score_set(model, s) for name, s in sets_shared.items()}
     records: list[dict[str, Any]] = []
@@ -316,7 +316,7 @@ def _adapt_and_score(
     model: nn.Module, corrections: Any, adapt_config: Any, sets: dict[str, Any], replay_pools: Any, cancel: Any
 ) -> dict[str, Any]:
     """Adapt a copy of ``model`` with one method and score it on every set (one step of the experiment)."""
-    from ..adapt.guard import score_set
+    from ..adapt.eval_sets import score_set
     from ..adapt.run import METHOD_RUNNERS, make_replay
 
     started = time.perf_counter()

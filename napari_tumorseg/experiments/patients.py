@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..adapt.corrections import CaseCorrections, case_corrections, slices_with_tumour
-from ..adapt.guard import EvalSet
+from ..adapt.eval_sets import EvalSet
 from ..models.config import ModelConfig, PreprocessingConfig
 
 CACHE_FORMAT = "napari-tumorseg-experiment-patient/1"

@@ -95,7 +95,8 @@ def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anch
                  cancel: Any = None) -> Generator[Progress, None, dict[str, Any]]:
     """Every variant and seed through the sequence of cases; returns the raw records."""
     from ..adapt.anchors import anchor_set, replay_pools
-    from ..adapt.guard import Lineage, score_set
+    from ..adapt.eval_sets import score_set
+    from ..adapt.guard import Lineage
     from ..adapt.memory import CorrectionMemory
     from ..adapt.run import run_adaptation
     from ..adapt.corrections import Corrections
