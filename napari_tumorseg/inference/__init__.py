@@ -13,13 +13,8 @@ from .preprocess import (
     slices_to_input,
 )
 from .devices import choose_device
-from .segmenter import (
-    SegmentationResult,
-    SegmentedSlices,
-    Segmenter,
-    SliceSegmentation,
-    segment_case,
-)
+from .results import SegmentationResult, SegmentedSlices, SliceSegmentation
+from .segmenter import Segmenter, segment_case
 
 __all__ = [
     "CropBox",

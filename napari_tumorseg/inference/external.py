@@ -30,7 +30,7 @@ from ..jobs import CancelFlag, Clock, Progress, drive
 from .outputs import class_probabilities, labels_from
 from .preprocess import PreprocessPlan, case_channels, normalized_slices, plan_preprocessing
 from .devices import choose_device
-from .segmenter import PHASE_SEGMENTING, SegmentationResult, SliceSegmentation
+from .results import PHASE_SEGMENTING, SegmentationResult, SliceSegmentation
 
 if TYPE_CHECKING:
     from ..models.external import ImportedModel

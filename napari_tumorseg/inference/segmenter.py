@@ -4,13 +4,11 @@ The work is a long job (see ``napari_tumorseg.jobs``): :meth:`Segmenter.run`
 yields a Progress after every batch, whose ``data`` holds the labels of the
 slices just finished (:class:`SegmentedSlices`) so a viewer can fill them in,
 and checks the cancel flag before every batch: a cancel raises
-``jobs.Cancelled`` at the next batch. Done, it returns a :class:`SegmentationResult`.
+``jobs.Cancelled`` at the next batch. Done, it returns a :class:`SegmentationResult`
+(these types, and how the probabilities are kept, are ``results``'s).
 
 Speed (CPU): only the brain's bounding box is run, slices without brain are
-skipped, each batch runs under ``torch.inference_mode()``. Memory: the
-probabilities are kept as uint8 (p * 255, rounded) by default: a quarter of
-float32, 36 MB for a 240x240x155 case; ``probabilities="float16"`` keeps
-half precision, ``"none"`` keeps none.
+skipped, each batch runs under ``torch.inference_mode()``.
 
 A GPU out-of-memory error halves the batch and retries; at batch size 1 the
 model moves to the CPU. Both warn (``RuntimeWarning``).
@@ -22,7 +20,6 @@ import time
 import warnings
 import weakref
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -35,93 +32,19 @@ from ..models.config import ModelConfig, PreprocessingConfig
 from .devices import DEFAULT_BATCH, choose_device, is_out_of_memory
 from .mirroring import DEFAULT_MIRROR, mirrored_softmax, resolve_mirror
 from .preprocess import PreprocessPlan, case_channels, normalized_slices, plan_preprocessing, slices_to_input
+from .results import (
+    BACKGROUND_PROBABILITIES,
+    PHASE_SEGMENTING,
+    PROBABILITY_STORAGE,
+    SegmentationResult,
+    SliceSegmentation,
+    VolumeOutputs,
+    argmax_classes,
+)
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-PROBABILITY_STORAGE = ("uint8", "float16", "none")
-_BACKGROUND = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-PHASE_SEGMENTING = "segmenting"
-
-
-@dataclass(frozen=True)
-class SegmentedSlices:
-    """The slices one batch finished (the ``data`` of a segmentation's progress report).
-
-    Args:
-        z: canonical z of the slices.
-        labels: ``(len(z), Y, X)`` uint8 internal labels of those slices.
-    """
-
-    z: np.ndarray
-    labels: np.ndarray
-
-
-@dataclass
-class SegmentationResult:
-    """Labels and class probabilities on the full canonical grid.
-
-    Args:
-        labels: ``(Z, Y, X)`` uint8 internal labels (0 BG, 1 NCR, 2 ED, 3 ET).
-        probabilities: ``(4, Z, Y, X)`` uint8 (probability * 255, rounded: sums
-            are 1 within 2/255) or float16, or None if not kept. Outside the
-            brain's box background has probability 1.
-        seconds: wall time of the run (preprocessing included).
-        device: where the network ran (the last device, after any fallback).
-        batch_size: the batch size in use at the end.
-        slices_run: slices that went through the network.
-        uncertain_removed: small uncertain tumour components the clean-up left out
-            of ``labels`` (see postprocess.py; the probabilities keep them).
-    """
-
-    labels: np.ndarray
-    probabilities: np.ndarray | None
-    seconds: float
-    device: str
-    batch_size: int
-    slices_run: int
-    uncertain_removed: int = 0
-
-    def class_probabilities(self) -> np.ndarray:
-        """``(4, Z, Y, X)`` float32 probabilities (dequantised)."""
-        if self.probabilities is None:
-            raise ValueError("this result kept no probabilities (probabilities='none')")
-        if self.probabilities.dtype == np.uint8:
-            return self.probabilities.astype(np.float32) / 255.0
-        return self.probabilities.astype(np.float32)
-
-    def entropy(self) -> np.ndarray:
-        """``(Z, Y, X)`` float32 predictive entropy, normalised to [0, 1] by log(4): 1 = most unsure."""
-        p = np.clip(self.class_probabilities(), 1e-7, 1.0)
-        p /= p.sum(axis=0, keepdims=True)
-        return (-(p * np.log(p)).sum(axis=0) / np.log(NUM_CLASSES)).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class SliceSegmentation:
-    """One axial slice: ``labels`` (Y, X) uint8 and ``probabilities`` (4, Y, X) float32."""
-
-    z: int
-    labels: np.ndarray
-    probabilities: np.ndarray
-
-
-def _argmax_classes(probs: torch.Tensor) -> np.ndarray:
-    """``(B, C, H, W)`` -> ``(B, H, W)`` uint8 argmax over C (first wins ties, like torch.argmax).
-
-    A running comparison over the few classes: torch's argmax over a strided
-    channel axis is ~20x slower on the CPU.
-    """
-    import torch
-
-    best = probs[:, 0].clone()
-    labels = torch.zeros(best.shape, dtype=torch.uint8)
-    for c in range(1, probs.shape[1]):
-        better = probs[:, c] > best
-        labels[better] = c
-        best = torch.maximum(best, probs[:, c])
-    return labels.numpy()
 
 
 class Segmenter:
@@ -171,39 +94,44 @@ class Segmenter:
     ) -> None:
         import torch
 
-        from ..models.dynconv import dynamic_convs
-        from ..models.unet import to_channels_last
-
         config = config or getattr(model, "config", None)
-        if not isinstance(config, ModelConfig):
-            raise ValueError("the model has no .config; pass config=")
-        if probabilities not in PROBABILITY_STORAGE:
-            raise ValueError(f"probabilities must be one of {PROBABILITY_STORAGE}, got {probabilities!r}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        _check_options(config, probabilities, batch_size)
         if num_threads:
             torch.set_num_threads(int(num_threads))
-        from . import postprocess
-
-        # Specks smaller than this, then small uncertain components, are removed from the volume's labels.
-        self.min_lesion_mm3 = postprocess.DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
-        self.uncertain_max_ml = float(postprocess.DEFAULT_UNCERTAIN_MAX_ML if uncertain_max_ml is None else uncertain_max_ml)
-        self.uncertain_mean = float(postprocess.DEFAULT_UNCERTAIN_MEAN if uncertain_mean is None else uncertain_mean)
+        self._set_cleanup(min_lesion_mm3, uncertain_max_ml, uncertain_mean)
         self.config = config
         self.preprocessing = preprocessing or PreprocessingConfig()
         self.device = choose_device(device)
         # Softmax averaged over in-plane flips (see mirroring.py); one forward pass per flip.
         self.mirror_choice = DEFAULT_MIRROR if mirror is None else mirror
         self.mirror = resolve_mirror(self.mirror_choice, self.device.type)
+        self._place_model(model, channels_last)
+        self.batch_size = batch_size or DEFAULT_BATCH.get(self.device.type, 4)
+        self.probabilities = probabilities
+        self._plan_cache: tuple[weakref.ref, PreprocessPlan] | None = None
+
+    def _set_cleanup(
+        self, min_lesion_mm3: float | None, uncertain_max_ml: float | None, uncertain_mean: float | None
+    ) -> None:
+        """Specks smaller than ``min_lesion_mm3``, then small uncertain components, are removed from the
+        volume's labels (None: postprocess.py's defaults)."""
+        from . import postprocess
+
+        self.min_lesion_mm3 = postprocess.DEFAULT_MIN_LESION_MM3 if min_lesion_mm3 is None else float(min_lesion_mm3)
+        self.uncertain_max_ml = float(postprocess.DEFAULT_UNCERTAIN_MAX_ML if uncertain_max_ml is None else uncertain_max_ml)
+        self.uncertain_mean = float(postprocess.DEFAULT_UNCERTAIN_MEAN if uncertain_mean is None else uncertain_mean)
+
+    def _place_model(self, model: nn.Module, channels_last: bool | None) -> None:
+        """Put the network on the device, in the channels-last layout where asked (see ``channels_last`` above)."""
+        from ..models.dynconv import dynamic_convs
+        from ..models.unet import to_channels_last
+
         self.model = model.eval().to(self.device)
         if channels_last is None:
             channels_last = self.device.type in ("cpu", "cuda") and not dynamic_convs(model)
         self.channels_last = bool(channels_last)
         if self.channels_last:
             to_channels_last(self.model)
-        self.batch_size = batch_size or DEFAULT_BATCH.get(self.device.type, 4)
-        self.probabilities = probabilities
-        self._plan_cache: tuple[weakref.ref, PreprocessPlan] | None = None
 
     @property
     def cleanup(self) -> dict[str, float]:
@@ -283,11 +211,6 @@ class Segmenter:
         else:
             raise error
 
-    def _store(self, probs: np.ndarray) -> np.ndarray:
-        if self.probabilities == "uint8":
-            return np.rint(probs * 255.0).astype(np.uint8)
-        return probs.astype(np.float16)
-
     # --- the work ----------------------------------------------------------------------
 
     def run(self, case: Case, cancel: CancelFlag = None) -> Generator[Progress, None, SegmentationResult]:
@@ -301,15 +224,7 @@ class Segmenter:
         started = time.perf_counter()
         channels = case_channels(case)
         plan = self.plan(case)
-        crop = plan.crop
-        labels = np.zeros(crop.full_shape, dtype=np.uint8)
-        background = self._store(_BACKGROUND)
-        cropped_probs = None
-        if self.probabilities != "none":
-            cropped_probs = np.empty((NUM_CLASSES, *crop.padded_shape), dtype=background.dtype)
-            cropped_probs[...] = background[:, None, None, None]
-        # 1 − P(background) as uint8, for the uncertainty rule (the stored probabilities may be "none").
-        tumour_probability = np.zeros(crop.padded_shape, np.uint8) if self.uncertain_max_ml > 0 else None
+        outputs = VolumeOutputs(plan.crop, self.probabilities, keep_tumour_probability=self.uncertain_max_ml > 0)
         todo = np.flatnonzero(plan.brain_slices)
         volume = normalized_slices(channels, plan)
         clock = Clock(len(todo), PHASE_SEGMENTING, cancel)
@@ -319,21 +234,13 @@ class Segmenter:
             clock.check()
             batch_slices = todo[done : done + self.batch_size]
             probs = self._forward(slices_to_input(volume, plan.availability, batch_slices, self.config.context))
-            batch_labels = crop.uncrop_slices(_argmax_classes(probs))
-            z_indices = batch_slices + crop.start[0]
-            labels[z_indices] = batch_labels
-            if cropped_probs is not None:
-                cropped_probs[:, batch_slices] = self._store(probs.numpy()).transpose(1, 0, 2, 3)
-            if tumour_probability is not None:
-                tumour_probability[batch_slices] = 255 - np.rint(probs[:, 0].numpy() * 255.0).astype(np.uint8)
+            finished = outputs.add(batch_slices, probs)
             done += len(batch_slices)
-            yield clock.tick(units=len(batch_slices), data=SegmentedSlices(z_indices, batch_labels))
-        labels, uncertain_removed = self._clean(
-            labels, case, None if tumour_probability is None else crop.uncrop(tumour_probability)
-        )
+            yield clock.tick(units=len(batch_slices), data=finished)
+        labels, uncertain_removed = self._clean(outputs.labels, case, outputs.tumour_probability())
         return SegmentationResult(
             labels=labels,
-            probabilities=None if cropped_probs is None else crop.uncrop(cropped_probs, fill=background),
+            probabilities=outputs.probabilities(),
             seconds=time.perf_counter() - started,
             device=str(self.device),
             batch_size=self.batch_size,
@@ -366,7 +273,7 @@ class Segmenter:
         if not 0 <= z < case.shape[0]:
             raise IndexError(f"slice {z} is outside the case's {case.shape[0]} axial slices")
         probabilities = self.predict_slices(case, [z])[0]
-        return SliceSegmentation(z, _argmax_classes(_as_tensor(probabilities[None]))[0], probabilities)
+        return SliceSegmentation(z, argmax_classes(_as_tensor(probabilities[None]))[0], probabilities)
 
     def predict_slices(self, case: Case, slices: Sequence[int]) -> np.ndarray:
         """Class probabilities ``(n, 4, Y, X)`` float32 of some axial slices, in one batch (the prompts'
@@ -392,9 +299,19 @@ class Segmenter:
         needed = needed[(needed >= 0) & (needed < crop.shape[0])]
         block = np.zeros((len(channels), crop.shape[0], *crop.padded_hw), dtype=np.float32)
         block[:, needed] = normalized_slices(channels, plan, needed)
-        probs = self._forward(slices_to_input(block, plan.availability, wanted, k)).numpy()
-        out[inside] = crop.uncrop_slices(probs.transpose(1, 0, 2, 3), fill=_BACKGROUND).transpose(1, 0, 2, 3)
+        probs = self._forward(slices_to_input(block, plan.availability, wanted, k)).numpy().transpose(1, 0, 2, 3)
+        out[inside] = crop.uncrop_slices(probs, fill=BACKGROUND_PROBABILITIES).transpose(1, 0, 2, 3)
         return out
+
+
+def _check_options(config: ModelConfig | None, probabilities: str, batch_size: int | None) -> None:
+    """A ValueError for a model without its config, an unknown probability storage or a batch under 1."""
+    if not isinstance(config, ModelConfig):
+        raise ValueError("the model has no .config; pass config=")
+    if probabilities not in PROBABILITY_STORAGE:
+        raise ValueError(f"probabilities must be one of {PROBABILITY_STORAGE}, got {probabilities!r}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
 
 def _as_tensor(array: np.ndarray):
