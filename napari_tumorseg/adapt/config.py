@@ -161,6 +161,8 @@ class AdaptConfig:
         layers: the parameters the adaptation changes (see LAYERS): "all", or "decoder" (the up-sampling
             path and the head; the encoder, stem and down-samplings, keeps the features it learnt from the
             training set, and its backward pass is skipped).
+        keep_absent: after adapting, move the output bias of each tumour class no corrected slice holds so
+            that the new version marks as many anchor voxels of it as its parent (``adapt.prior``).
     """
 
     method: str = DEFAULT_METHOD
@@ -189,6 +191,7 @@ class AdaptConfig:
     absent_class_weight: float = 1.0
     max_shrink: float | None = None
     layers: str = "all"
+    keep_absent: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -40,6 +40,7 @@ from .eval_sets import (
     score_set,
 )
 from .guard import GuardDecision, Lineage, SetScores, decide
+from .prior import keep_absent_classes
 from .labelfree import label_free_check, labels_before
 from .maml import meta_tune
 from .naive import naive_finetune
@@ -218,6 +219,9 @@ def run_adaptation(
     tick = time.perf_counter()
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay,
                                                       loss_fn=adaptation_loss(config.absent_class_weight))
+    if config.keep_absent:
+        result.details["absent_bias_shift"] = keep_absent_classes(result.model, corrections, anchor,
+                                                                  before[ANCHOR_SET])
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
     lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))

@@ -30,16 +30,20 @@ _TABLE: tuple[tuple[str, str, str | None], ...] = (
      "weight", "0, labels only; docs/results/replay-distill"),
     ("replay_faint", "replay a faintly enhancing synthetic glioma in place of the second brightly enhancing one",
      "off; docs/results/faint-replay"),
+    ("keep_absent", "after adapting, move the output bias of each tumour class no corrected slice holds, so the "
+     "new version marks as much of it on the anchor set as its parent", "off; docs/results/keep-absent"),
 )
 
 SHARED: tuple[str, ...] = tuple(field for field, _, _ in _TABLE)
+# The options given as --NAME / --no-NAME (a recorded command line writes their "no" too).
+NEGATABLE: tuple[str, ...] = ("replay_by_case", "replay_faint", "keep_absent")
 
 
 def _argument(field: str) -> dict[str, Any]:
     """argparse's keywords for ``field``, help aside."""
     from ..adapt.config import LAYERS
 
-    if field in ("replay_by_case", "replay_faint"):
+    if field in NEGATABLE:
         return {"action": argparse.BooleanOptionalAction, "default": None}
     if field == "layers":
         return {"choices": LAYERS}

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._adapt_options import SHARED, given
+from ._adapt_options import NEGATABLE, SHARED, given
 
 SHIPPED_MODEL = ("models", "glioma-unet.safetensors")
 
@@ -62,9 +62,6 @@ def _resolved_precision(args: argparse.Namespace, device: Any) -> str:
 def command_line(argv_tail: list[str]) -> str:
     return shlex.join(["tumorseg", "experiment", *argv_tail])
 
-
-# Options given as --NAME / --no-NAME, whose "no" is recorded (the others' False is their default).
-NEGATABLE = ("replay_by_case", "replay_faint")
 
 
 def _explicit_command(args: argparse.Namespace, names: tuple[str, ...]) -> str:
