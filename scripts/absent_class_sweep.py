@@ -160,6 +160,8 @@ def sweep(args: argparse.Namespace, field: str = "weight", values: list | None =
                       "next": {name: _next_scores(segment(outcome.model, preprocessing, c, "cpu").labels, c)
                                for name, c in following.items()},
                       "seconds": round(time.perf_counter() - started, 1)}
+            if "absent_bias_shift" in outcome.report.details:  # the keep_absent arm's correction
+                record["absent_bias_shift"] = outcome.report.details["absent_bias_shift"]
             records.append(record)
             print(json.dumps(record), flush=True)
     return {"command": args.command, "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads",
