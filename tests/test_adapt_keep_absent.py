@@ -58,7 +58,7 @@ def test_a_lowered_class_is_brought_back_to_the_parents_anchor_count():
     shifts = keep_absent_classes(adapted, without_et(toy_corrections()), anchor, parent_scores)
 
     assert set(shifts) == {"ET"} and shifts["ET"] == pytest.approx(2.0, abs=0.05)
-    assert score_set(adapted, anchor, marked=True)["ET_marked"] == pytest.approx(parent_scores["ET_marked"], rel=0.02)
+    assert score_set(adapted, anchor, marked=True)["ET_marked"] == pytest.approx(parent_scores["ET_marked"], abs=1)
     assert torch.equal(adapted.head.bias.detach()[[0, NCR, ED]], other_biases)
 
 

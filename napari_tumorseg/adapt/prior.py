@@ -10,7 +10,7 @@ learnt, the decision threshold of the untaught class goes back where it was.
 Here the held-back set is the guard's anchor (synthetic gliomas the user never edits): after adapting, the
 head's bias of each class the corrected slices lack is moved by the one constant that makes the new version
 mark as many anchor voxels of that class as its parent did. The network's logits are an affine function of
-that bias, so the anchor's logits are computed once and the constant is found on them by bisection.
+that bias, so the anchor's logits are computed once and the constant is read off them (an order statistic).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from .training import model_device
 
 # Classes in the order their bias is corrected: the later ones see the earlier ones' shift.
 TUMOUR_CLASSES = (ET, NCR, ED)
-_SEARCH = 12.0  # the largest bias shift looked for, in logits (a shift of 12 turns a class on or off anywhere)
-_TOLERANCE = 1e-3
+_SEARCH = 12.0  # the largest bias shift made, in logits (a shift of 12 turns a class on or off anywhere)
+_TOLERANCE = 1e-3  # logits: past the last margin when every voxel, or none, is to be marked
 
 
 def absent_classes(corrections: Corrections) -> tuple[int, ...]:
@@ -58,30 +58,35 @@ def _logits(model: nn.Module, anchor: EvalSet) -> list[torch.Tensor]:
         model.train(was_training)
 
 
-def _count(logits: Sequence[torch.Tensor], shift: torch.Tensor, cls: int) -> int:
-    return int(sum(int(((group + shift.view(1, -1, 1, 1)).argmax(dim=1) == cls).sum()) for group in logits))
+def _margins(logits: Sequence[torch.Tensor], shift: torch.Tensor, cls: int) -> torch.Tensor:
+    """Per anchor voxel, how far ``cls``'s logit (with ``shift``) stays below the best other class's.
+
+    With its bias raised by ``d`` a voxel is marked ``cls`` exactly when its margin is below ``d``.
+    """
+    parts = []
+    for group in logits:
+        shifted = group + shift.view(1, -1, 1, 1)
+        others = torch.cat([shifted[:, :cls], shifted[:, cls + 1:]], dim=1)
+        parts.append((others.max(dim=1).values - shifted[:, cls]).reshape(-1))
+    return torch.cat(parts)
 
 
 def _matching_shift(logits: Sequence[torch.Tensor], shift: torch.Tensor, cls: int, target: float) -> float:
-    """The bias shift of ``cls`` (on top of ``shift``) whose marked voxel count comes nearest ``target``.
+    """The bias shift of ``cls`` (on top of ``shift``) that makes it marked on ``target`` anchor voxels.
 
-    The count grows with the shift, so bisection finds the smallest shift that reaches the target; the
-    shift one step below is taken instead when its count is nearer.
+    The voxels marked at a shift ``d`` are those whose margin is below ``d``, so the shift that marks ``k``
+    of them lies between the k-th and the (k+1)-th smallest margin: the midpoint is taken. One order
+    statistic of the margins, not a search over shifts (each trial of which would be a pass over the set).
     """
-    def count_at(value: float) -> int:
-        trial = shift.clone()
-        trial[cls] += value
-        return _count(logits, trial, cls)
-
-    low, high = -_SEARCH, _SEARCH
-    if count_at(high) < target:
-        return high
-    if count_at(low) >= target:
-        return low
-    while high - low > _TOLERANCE:
-        middle = (low + high) / 2
-        low, high = (middle, high) if count_at(middle) < target else (low, middle)
-    return high if abs(count_at(high) - target) <= abs(count_at(low) - target) else low
+    ordered = torch.sort(_margins(logits, shift, cls)).values
+    k = int(round(target))
+    if k <= 0:
+        value = float(ordered[0]) - _TOLERANCE
+    elif k >= ordered.numel():
+        value = float(ordered[-1]) + _TOLERANCE
+    else:
+        value = (float(ordered[k - 1]) + float(ordered[k])) / 2
+    return max(-_SEARCH, min(_SEARCH, value))
 
 
 def keep_absent_classes(
