@@ -86,3 +86,8 @@ def test_an_adaptation_with_keep_absent_reports_the_shift_and_leaves_the_parent_
     adapted_et = score_set(outcome.model, anchor, marked=True)["ET_marked"]
     assert adapted_et == pytest.approx(score_set(parent, anchor, marked=True)["ET_marked"], rel=0.05, abs=5)
     assert all(torch.equal(v, parent.state_dict()[k]) for k, v in start.items())
+
+
+def test_the_plugin_keeps_absent_classes_by_default():
+    # Decided by the rule in scripts/keep_absent_sweep.py (docs/results/keep-absent).
+    assert all(default_config(method).keep_absent for method in ("naive", "passive", "active", "dycnn"))

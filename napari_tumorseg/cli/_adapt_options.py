@@ -10,29 +10,31 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-# (field, what it sets, the default as the help states it: None reads AdaptConfig's value)
+# (field, what it sets, where its default was decided); the default itself is read from AdaptConfig.
 _TABLE: tuple[tuple[str, str, str | None], ...] = (
-    ("steps", "optimisation or meta steps", "the method's"),
-    ("lr", "learning rate / meta step beta", "the method's"),
-    ("inner_lr", "meta-tune inner step alpha", "the method's"),
+    ("steps", "optimisation or meta steps", None),
+    ("lr", "learning rate / meta step beta", None),
+    ("inner_lr", "meta-tune inner step alpha", None),
     ("tolerance", "largest anchor Dice drop the guard accepts against the parent; the held-out slices may drop "
      "by max(this, 0.05)", None),
     ("budget", "largest anchor Dice drop the guard accepts against the original model, over all versions since it",
      None),
     ("max_shrink", "also refuse (step back from) a version that marks this share less of a region on the anchor "
-     "set than its parent, e.g. 0.1", "off; docs/results/anchor-blind-spot"),
+     "set than its parent, e.g. 0.1", "docs/results/anchor-blind-spot"),
     ("replay", "synthetic glioma slices replayed against forgetting; 0: off", None),
     ("replay_by_case", "draw each step's replayed slices from one case, one batch through the network",
-     "off; docs/results/replay-by-case"),
+     "docs/results/replay-by-case"),
     ("layers", "the parameters adapted: all, or decoder (the encoder keeps its trained features)",
-     "all; docs/results/decoder-only"),
+     "docs/results/decoder-only"),
     ("replay_distill", "also pull the replayed synthetic slices towards the parent version's softmax, with this "
-     "weight", "0, labels only; docs/results/replay-distill"),
+     "weight; 0: labels only", "docs/results/replay-distill"),
     ("replay_faint", "replay a faintly enhancing synthetic glioma in place of the second brightly enhancing one",
-     "off; docs/results/faint-replay"),
+     "docs/results/faint-replay"),
     ("keep_absent", "after adapting, move the output bias of each tumour class no corrected slice holds, so the "
-     "new version marks as much of it on the anchor set as its parent", "off; docs/results/keep-absent"),
+     "new version marks as much of it on the anchor set as its parent", "docs/results/keep-absent"),
 )
+# Set per method (``adapt.config._METHOD_DEFAULTS``), so the help names no one value.
+_PER_METHOD = ("steps", "lr", "inner_lr")
 
 SHARED: tuple[str, ...] = tuple(field for field, _, _ in _TABLE)
 # The options given as --NAME / --no-NAME (a recorded command line writes their "no" too).
@@ -71,14 +73,25 @@ def add_shared_options(parser: argparse.ArgumentParser, *, every_method: bool = 
     from ..adapt.config import AdaptConfig
 
     defaults = AdaptConfig()
-    for field, what, default in _TABLE:
-        shown = default if default is not None else f"{getattr(defaults, field):g}"
+    for field, what, decided in _TABLE:
+        shown = "the method's" if field in _PER_METHOD else _shown(getattr(defaults, field))
+        if decided:
+            shown = f"{shown}; {decided}"
         if every_method:
             what = f"{what}, in every method"
-            shown = "each method's, as in the plugin" if shown == "the method's" else f"the plugin's, {shown}"
+            shown = "each method's, as in the plugin" if field in _PER_METHOD else f"the plugin's, {shown}"
         # argparse formats help with %: a literal percent sign must be doubled.
         help_text = f"{what} (default: {shown})".replace("%", "%%")
         parser.add_argument("--" + field.replace("_", "-"), help=help_text, **_argument(field))
+
+
+def _shown(value: Any) -> str:
+    """A default as the help says it: on / off, a number, a name."""
+    if value is None or value is False:
+        return "off"
+    if value is True:
+        return "on"
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
 def given(args: argparse.Namespace) -> dict[str, Any]:
