@@ -86,6 +86,11 @@ def test_an_adaptation_with_keep_absent_reports_the_shift_and_leaves_the_parent_
     adapted_et = score_set(outcome.model, anchor, marked=True)["ET_marked"]
     assert adapted_et == pytest.approx(score_set(parent, anchor, marked=True)["ET_marked"], rel=0.05, abs=5)
     assert all(torch.equal(v, parent.state_dict()[k]) for k, v in start.items())
+    line = next(text for text in outcome.report.summary_lines() if "kept ET" in text)
+    assert f"ET {shift['ET']:+.2f} logits" in line
+    from napari_tumorseg._qt.adapt_panel import report_card_html
+
+    assert "Kept ET as the previous version marks it" in report_card_html(outcome.report)
 
 
 def test_the_plugin_keeps_absent_classes_by_default():

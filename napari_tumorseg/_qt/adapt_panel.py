@@ -306,7 +306,7 @@ class AdaptPanel(QGroupBox):
 
 def report_card_html(report: AdaptationReport) -> str:
     """Before -> after Dice per evaluation set, the budget used, the label-free check, the guard's verdict."""
-    from ..adapt.report import budget_line, label_free_line
+    from ..adapt.report import absent_class_line, budget_line, label_free_line
 
     rows = []
     for name, scores in report.dice.items():
@@ -329,6 +329,9 @@ def report_card_html(report: AdaptationReport) -> str:
     if report.label_free is not None:
         line = html.escape(label_free_line(report.label_free)).replace("warning:", "<b>warning:</b>")
         extra += f"<br>Check {line}"
+    kept = absent_class_line(report.details)
+    if kept:
+        extra += f"<br>{html.escape(kept[0].upper() + kept[1:])}"
     return (
         "<table><tr><th align=left>Dice</th><th>before</th><th>after</th><th></th></tr>"
         + "".join(rows)

@@ -114,7 +114,20 @@ class AdaptationReport:
             lines.append(f"  {name:<12} Dice {scores.before['mean']:.3f} -> {after:.3f} ({scores.slices} slices)")
         if self.label_free is not None:
             lines.append("  " + label_free_line(self.label_free))
+        kept = absent_class_line(self.details)
+        if kept:
+            lines.append("  " + kept)
         return lines
+
+
+def absent_class_line(details: dict[str, Any]) -> str:
+    """What the bias correction of the classes the corrections lack did ("" when it did nothing)."""
+    shifts = details.get("absent_bias_shift") or {}
+    if not shifts:
+        return ""
+    moved = ", ".join(f"{name} {shift:+.2f}" for name, shift in shifts.items())
+    return (f"kept {', '.join(shifts)} as the previous version marks it: no corrected slice holds it, so its "
+            f"output was moved back ({moved} logits; docs/results/keep-absent)")
 
 
 def label_free_line(check: dict[str, Any]) -> str:
