@@ -112,11 +112,11 @@ class AdaptationReport:
         for name, scores in self.dice.items():
             after = scores.after.get("mean", float("nan"))
             lines.append(f"  {name:<12} Dice {scores.before['mean']:.3f} -> {after:.3f} ({scores.slices} slices)")
-        if self.label_free is not None:
-            lines.append("  " + label_free_line(self.label_free))
         kept = absent_class_line(self.details)
         if kept:
             lines.append("  " + kept)
+        if self.label_free is not None:  # last: the check a radiologist reads before accepting the version
+            lines.append("  " + label_free_line(self.label_free))
         return lines
 
 
