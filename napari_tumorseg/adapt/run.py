@@ -40,10 +40,10 @@ from .eval_sets import (
     score_set,
 )
 from .guard import GuardDecision, Lineage, SetScores, decide
-from .prior import keep_absent_classes
 from .labelfree import label_free_check, labels_before
 from .maml import meta_tune
 from .naive import naive_finetune
+from .prior import keep_absent_classes
 from .report import AdaptationReport
 from .sampling import Replay, SlicePool, teacher_probabilities
 from .stepback import step_back
