@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_tumorseg.adapt.anchors import anchor_set, replay_pools
+from napari_tumorseg.adapt.anchors import anchor_set, calibration_sets, replay_pools
 from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
 from napari_tumorseg.adapt.eval_sets import score_set
@@ -152,7 +152,8 @@ def sweep(args: argparse.Namespace, field: str = "weight", values: list | None =
             overrides = config_of(value)
             config = default_config("active", seed=0, reference_slices=0, **overrides)
             outcome = drive(run_adaptation(model, corrections, config, anchor=anchor,
-                                           replay_pools=replay_for(overrides), lineage=lineage))
+                                           replay_pools=replay_for(overrides), lineage=lineage,
+                                           calibration=calibration_sets(config, model.config, preprocessing)))
             after = segment(outcome.model, preprocessing, case, "cpu").labels
             record = {"case": case.name, "slices": picks, field: value, "status": outcome.report.status,
                       "reason": outcome.report.reason, "rest_before": baseline,

@@ -43,14 +43,14 @@ def main() -> int:
     replay = replay_pools(config.replay, model.config, shape=args.shape)
     warm_up_optimizers()
     cold: dict[str, float] = {}
-    _timed_adaptation(model, corrections, config, anchor, replay, args.device, cold)  # kernels loaded, shapes seen
+    _timed_adaptation(model, corrections, config, (anchor, replay, []), args.device, cold)  # kernels loaded, shapes seen
     plain: dict[str, float] = {}
-    _timed_adaptation(model, corrections, config, anchor, replay, args.device, plain)  # warm, not profiled
+    _timed_adaptation(model, corrections, config, (anchor, replay, []), args.device, plain)  # warm, not profiled
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
     warm: dict[str, float] = {}
     started = time.perf_counter()
     with profile(activities=activities) as profiler:
-        _timed_adaptation(model, corrections, config, anchor, replay, args.device, warm)
+        _timed_adaptation(model, corrections, config, (anchor, replay, []), args.device, warm)
     wall = time.perf_counter() - started
     events = profiler.key_averages()
     device_us = sum(getattr(e, "self_device_time_total", 0.0) for e in events)

@@ -13,10 +13,10 @@ from napari_tumorseg.cli._adapt_options import SHARED, given
 # A value for every shared option, none of them the default.
 SET_EVERY_OPTION = ["--steps", "7", "--lr", "0.003", "--inner-lr", "0.004", "--tolerance", "0.03", "--budget", "0.07",
                     "--max-shrink", "0.2", "--replay", "4", "--replay-by-case", "--layers", "decoder",
-                    "--replay-faint", "--replay-distill", "0.5", "--keep-absent"]
+                    "--replay-faint", "--replay-distill", "0.5", "--keep-absent", "--keep-absent-faint"]
 EXPECTED = {"steps": 7, "lr": 0.003, "inner_lr": 0.004, "tolerance": 0.03, "budget": 0.07, "max_shrink": 0.2,
             "replay": 4, "replay_by_case": True, "layers": "decoder", "replay_faint": True, "replay_distill": 0.5,
-            "keep_absent": True}
+            "keep_absent": True, "keep_absent_faint": True}
 
 
 def test_every_shared_option_is_an_adapt_config_field():

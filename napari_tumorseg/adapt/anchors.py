@@ -28,7 +28,7 @@ import numpy as np
 
 from ..jobs import CancelFlag, Clock, Progress, drive
 from ..models.config import ModelConfig, PreprocessingConfig
-from .config import PHASE_PREPARING_SOURCE
+from .config import PHASE_PREPARING_SOURCE, AdaptConfig
 from .corrections import case_corrections, slices_with_tumour
 from .eval_sets import ANCHOR_SET, EvalSet
 from .sampling import SlicePool
@@ -46,6 +46,11 @@ REPLAY_SLICES_PER_CASE = 4
 # its replayed slices (tests/test_adapt_anchors.py; docs/results/faint-replay).
 REPLAY_FAINT_SEED = 6018
 REPLAY_FAINT_VERSION = "7"
+# The absent-class correction's faint calibration set (``AdaptConfig.keep_absent_faint``, ``adapt.prior``): the
+# first eight seeds from 5101 whose generator-version-7 draw enhances faintly with enhancing tumour on the middle
+# tumour slice, one slice each (tests/test_adapt_anchors.py). The anchor's phantoms enhance brightly.
+FAINT_CALIBRATION_SEEDS: tuple[int, ...] = (5103, 5105, 5112, 5113, 5119, 5122, 5124, 5128)
+FAINT_CALIBRATION_SET = "faint-enhancement"
 DOMAIN = "glioma"
 CACHE_FORMAT = "napari-tumorseg-source-slices/1"
 
@@ -225,6 +230,39 @@ def anchor_set_steps(
 def anchor_set(model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any) -> EvalSet:
     """The guard's fixed source anchor set (the arguments of :func:`anchor_set_steps`)."""
     return drive(anchor_set_steps(model_config, preprocessing, **options))
+
+
+def faint_calibration_set_steps(
+    model_config: ModelConfig,
+    preprocessing: PreprocessingConfig | None = None,
+    *,
+    shape: tuple[int, int, int] | None = None,
+    cache_dir: Path | None | bool = True,
+    cancel: CancelFlag = None,
+) -> Generator[Progress, None, EvalSet]:
+    """The faintly enhancing phantoms the absent-class correction also keeps, as a generator (see the anchor's)."""
+    groups = yield from source_slices_steps(
+        FAINT_CALIBRATION_SEEDS, model_config, preprocessing, per_case=1, shape=shape, cache_dir=cache_dir,
+        cancel=cancel, version=REPLAY_FAINT_VERSION)
+    description = {"domain": f"synthetic {DOMAIN}, generator version {REPLAY_FAINT_VERSION}, faint enhancement",
+                   "seeds": list(FAINT_CALIBRATION_SEEDS), "names": [n for _, _, names in groups for n in names]}
+    return EvalSet(FAINT_CALIBRATION_SET, tuple((inputs, labels) for inputs, labels, _ in groups), description)
+
+
+def calibration_sets_steps(
+    config: AdaptConfig, model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any
+) -> Generator[Progress, None, list[EvalSet]]:
+    """The sets ``config``'s absent-class correction keeps besides the anchor (options as the anchor's)."""
+    if not (config.keep_absent and config.keep_absent_faint):
+        return []
+    return [(yield from faint_calibration_set_steps(model_config, preprocessing, **options))]
+
+
+def calibration_sets(
+    config: AdaptConfig, model_config: ModelConfig, preprocessing: PreprocessingConfig | None = None, **options: Any
+) -> list[EvalSet]:
+    """:func:`calibration_sets_steps` run to its end (same arguments)."""
+    return drive(calibration_sets_steps(config, model_config, preprocessing, **options))
 
 
 def replay_pools_steps(

@@ -81,7 +81,7 @@ def benchmark_adaptation(
     import torch
 
     from ..machine import describe_machine, load_average
-    from .anchors import anchor_set, replay_pools
+    from .anchors import anchor_set, calibration_sets, replay_pools
     from .training import warm_up_optimizers
 
     if threads:
@@ -98,13 +98,15 @@ def benchmark_adaptation(
     tick = time.perf_counter()
     anchor = anchor_set(model.config, shape=shape, cache_dir=cache_dir)
     replay = replay_pools(config.replay, model.config, shape=shape, cache_dir=cache_dir, faint=config.replay_faint)
+    calibration = calibration_sets(config, model.config, shape=shape, cache_dir=cache_dir)
     timings["anchor_build_s"] = time.perf_counter() - tick
 
     # Once per process, as the dock does when it is built: not part of an adaptation the user waits for.
     tick = time.perf_counter()
     warm_up_optimizers()
     timings["torch_optimizer_import_s"] = time.perf_counter() - tick
-    target, report, runs = _repeated_adaptations(model, corrections, config, anchor, replay, device, repeats)
+    target, report, runs = _repeated_adaptations(model, corrections, config, (anchor, replay, calibration), device,
+                                                 repeats)
     timings.update({k: v for k, v in runs[0].items() if k != "phases"})
     return {
         # Other work on the machine slows every figure here; the load before and after says how busy it was.
@@ -149,20 +151,23 @@ def _bench_corrections(model: nn.Module, config: AdaptConfig, slices: int, shape
     return picks, corrections
 
 
-def _repeated_adaptations(model: nn.Module, corrections: Any, config: AdaptConfig, anchor: Any, replay: Any,
+def _repeated_adaptations(model: nn.Module, corrections: Any, config: AdaptConfig, sources: tuple[Any, Any, Any],
                           device: str | None, repeats: int) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """``repeats`` timed adaptations one after another: the device, the first one's report, and each one's figures."""
+    """``repeats`` timed adaptations one after another: the device, the first one's report, and each one's figures.
+
+    ``sources``: the anchor set, the replay pools and the absent-class correction's calibration sets.
+    """
     runs = []
     for index in range(max(1, repeats)):
         timings: dict[str, float] = {}
-        target, outcome = _timed_adaptation(model, corrections, config, anchor, replay, device, timings)
+        target, outcome = _timed_adaptation(model, corrections, config, sources, device, timings)
         runs.append({**{k: round(v, 3) for k, v in timings.items()}, "phases": outcome.report.timings})
         if index == 0:
             first = outcome.report
     return target, first, runs
 
 
-def _timed_adaptation(model: nn.Module, corrections: Any, config: AdaptConfig, anchor: Any, replay: Any,
+def _timed_adaptation(model: nn.Module, corrections: Any, config: AdaptConfig, sources: tuple[Any, Any, Any],
                       device: str | None, timings: dict[str, float]) -> tuple[Any, Any]:
     """One adaptation on ``device`` into a throw-away registry; its wall and CPU seconds go into ``timings``."""
     import torch
@@ -173,6 +178,7 @@ def _timed_adaptation(model: nn.Module, corrections: Any, config: AdaptConfig, a
     from .run import run_adaptation
     from .training import model_device
 
+    anchor, replay, calibration = sources
     target = choose_device(device)
     if target.type != "cpu" and model_device(model) != target:
         import copy
@@ -183,7 +189,8 @@ def _timed_adaptation(model: nn.Module, corrections: Any, config: AdaptConfig, a
         registry = ModelRegistry(folder, pretrained_dirs=[])
         tick, cpu_tick = time.perf_counter(), time.process_time()
         outcome = drive(
-            run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry)
+            run_adaptation(model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry,
+                           calibration=calibration)
         )
         if target.type == "cuda":
             torch.cuda.synchronize()

@@ -169,6 +169,8 @@ class AdaptConfig:
             training set, and its backward pass is skipped).
         keep_absent: after adapting, move the output bias of each tumour class no corrected slice holds so
             that the new version marks as many anchor voxels of it as its parent (``adapt.prior``).
+        keep_absent_faint: with ``keep_absent``, also keep the parent's count on phantoms whose tumour
+            enhances faintly (``anchors.FAINT_CALIBRATION_SEEDS``), the larger of the two shifts made.
     """
 
     method: str = DEFAULT_METHOD
@@ -198,6 +200,7 @@ class AdaptConfig:
     max_shrink: float | None = None
     layers: str = "all"
     keep_absent: bool = True
+    keep_absent_faint: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -64,7 +64,7 @@ def adapt_loaded_model(
         corrections, config, registry, parent_id, force, auto_activate, cancel: as :func:`run_adaptation`.
     """
     from ..inference.devices import choose_device
-    from .anchors import anchor_set_steps, replay_pools_steps
+    from .anchors import anchor_set_steps, calibration_sets_steps, replay_pools_steps
 
     if config.method == "dycnn":
         require_dycnn(loaded.model)  # fail before the source sets are built
@@ -73,6 +73,8 @@ def adapt_loaded_model(
     replay = yield from replay_pools_steps(
         config.replay, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel, faint=config.replay_faint
     )
+    calibration = yield from calibration_sets_steps(
+        config, loaded.config, loaded.preprocessing, shape=anchor_shape, cancel=cancel)
     store = _memory_of(memory, registry)
     memory_pools = _memory_pools(store, corrections, loaded.config.context, config)
     lineage = lineage_of(registry, parent_id, anchor)
@@ -82,7 +84,7 @@ def adapt_loaded_model(
         return run_adaptation(
             model, corrections, config, anchor=anchor, replay_pools=replay, registry=registry,
             parent_id=parent_id, preprocessing=loaded.preprocessing, force=force, auto_activate=auto_activate,
-            cancel=cancel, memory_pools=memory_pools, lineage=lineage,
+            cancel=cancel, memory_pools=memory_pools, lineage=lineage, calibration=calibration,
         )
 
     try:

@@ -11,6 +11,11 @@ Here the held-back set is the guard's anchor (synthetic gliomas the user never e
 head's bias of each class the corrected slices lack is moved by the one constant that makes the new version
 mark as many anchor voxels of that class as its parent did. The network's logits are an affine function of
 that bias, so the anchor's logits are computed once and the constant is read off them (an order statistic).
+
+The anchor's phantoms enhance brightly, and bright voxels keep their class through a loss of confidence that
+erases faint ones, which real enhancing tumour often is. Further calibration sets (``AdaptConfig.
+keep_absent_faint``: phantoms whose tumour enhances faintly) each ask for their own constant, the one that
+keeps *their* count; the largest is taken, so that no set loses the class (docs/results/keep-absent-faint).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ def class_counts(anchor_scores: Mapping[str, float]) -> dict[int, float]:
 
 
 def _logits(model: nn.Module, anchor: EvalSet) -> list[torch.Tensor]:
+    """The network's logits (float32, on the CPU) on each group of ``anchor``, in evaluation mode."""
     device = model_device(model)
     was_training = model.training
     model.eval()
@@ -89,16 +95,30 @@ def _matching_shift(logits: Sequence[torch.Tensor], shift: torch.Tensor, cls: in
     return max(-_SEARCH, min(_SEARCH, value))
 
 
+def marked_counts(logits: Sequence[torch.Tensor]) -> dict[int, float]:
+    """Voxels the network marks as each tumour class, from its logits on a set."""
+    labels = [group.argmax(dim=1) for group in logits]
+    return {c: float(sum(int((group == c).sum()) for group in labels)) for c in TUMOUR_CLASSES}
+
+
 def keep_absent_classes(
-    adapted: nn.Module, corrections: Corrections, anchor: EvalSet, parent_scores: Mapping[str, float]
+    adapted: nn.Module,
+    corrections: Corrections,
+    anchor: EvalSet,
+    parent_scores: Mapping[str, float],
+    *,
+    parent: nn.Module | None = None,
+    calibration: Sequence[EvalSet] = (),
 ) -> dict[str, float]:
-    """Move the head's bias of each class the corrections lack so ``adapted`` marks the parent's anchor count.
+    """Move the head's bias of each class the corrections lack so ``adapted`` marks the parent's counts.
 
     Args:
         adapted: the adapted network (changed in place); its last layer is ``head``, a convolution with bias.
         corrections: the corrected slices.
         anchor: the guard's anchor set.
         parent_scores: the parent's anchor scores with the marked counts (``score_set(..., marked=True)``).
+        parent: the network ``adapted`` was adapted from; needed only for ``calibration``.
+        calibration: further sets whose counts are kept too (the largest shift of all the sets is made).
 
     Returns:
         The shift of each corrected class's bias by name ({"ET": 1.7}); empty when every class is corrected
@@ -108,11 +128,13 @@ def keep_absent_classes(
     head = getattr(adapted, "head", None)
     if not classes or not isinstance(head, nn.Conv2d) or head.bias is None:
         return {}
-    targets = class_counts(parent_scores)
-    logits = _logits(adapted, anchor)
-    shift = torch.zeros(logits[0].shape[1])
+    if calibration and parent is None:
+        raise ValueError("calibration sets need the parent network, whose counts they keep")
+    sets = [(_logits(adapted, anchor), class_counts(parent_scores))]
+    sets += [(_logits(adapted, s), marked_counts(_logits(parent, s))) for s in calibration if s.num_slices]
+    shift = torch.zeros(sets[0][0][0].shape[1])
     for cls in classes:
-        shift[cls] = _matching_shift(logits, shift, cls, targets[cls])
+        shift[cls] = max(_matching_shift(logits, shift, cls, targets[cls]) for logits, targets in sets)
     with torch.no_grad():
         head.bias.add_(shift.to(head.bias.device, head.bias.dtype))
     return {CLASS_ABBREVIATIONS[c]: round(float(shift[c]), 4) for c in classes}

@@ -173,6 +173,7 @@ def run_adaptation(
     cancel: CancelFlag = None,
     memory_pools: Sequence[SlicePool] = (),
     lineage: Lineage | None = None,
+    calibration: Sequence[EvalSet] = (),
 ) -> Generator[Progress, None, AdaptationOutcome]:
     """Adapt ``model`` to ``corrections`` with ``config.method``, guard it, and store the version.
 
@@ -192,6 +193,8 @@ def run_adaptation(
             and then also scored before and after as the guard's memory set.
         lineage: the original model and its anchor Dice (the cumulative budget); None: the
             parent is the original.
+        calibration: sets besides the anchor whose class counts ``config.keep_absent`` keeps too
+            (see ``anchors.calibration_sets``).
 
     Yields:
         Progress for scoring before, adapting, scoring after and saving.
@@ -220,8 +223,8 @@ def run_adaptation(
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay,
                                                       loss_fn=adaptation_loss(config.absent_class_weight))
     if config.keep_absent:
-        result.details["absent_bias_shift"] = keep_absent_classes(result.model, corrections, anchor,
-                                                                  before[ANCHOR_SET])
+        result.details["absent_bias_shift"] = keep_absent_classes(
+            result.model, corrections, anchor, before[ANCHOR_SET], parent=model, calibration=calibration)
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
     lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))

@@ -32,13 +32,15 @@ _TABLE: tuple[tuple[str, str, str | None], ...] = (
      "docs/results/faint-replay"),
     ("keep_absent", "after adapting, move the output bias of each tumour class no corrected slice holds, so the "
      "new version marks as much of it on the anchor set as its parent", "docs/results/keep-absent"),
+    ("keep_absent_faint", "with --keep-absent, also keep what the parent marks on phantoms whose tumour enhances "
+     "faintly (the larger shift of the two)", "docs/results/keep-absent-faint"),
 )
 # Set per method (``adapt.config._METHOD_DEFAULTS``), so the help names no one value.
 _PER_METHOD = ("steps", "lr", "inner_lr")
 
 SHARED: tuple[str, ...] = tuple(field for field, _, _ in _TABLE)
 # The options given as --NAME / --no-NAME (a recorded command line writes their "no" too).
-NEGATABLE: tuple[str, ...] = ("replay_by_case", "replay_faint", "keep_absent")
+NEGATABLE: tuple[str, ...] = ("replay_by_case", "replay_faint", "keep_absent", "keep_absent_faint")
 
 
 def _argument(field: str) -> dict[str, Any]:

@@ -171,13 +171,14 @@ class BaseModel:
     description: str
     anchor: Any = None
     replay: list = field(default_factory=list)
+    calibration: list = field(default_factory=list)  # the absent-class correction's sets besides the anchor
     anchor_mean: float = float("nan")
     anchor_scores: dict = field(default_factory=dict)
 
 
 def prepare_sources(bases: dict[str, BaseModel], config: EffortConfig, anchor_cache: Any) -> None:
     """The guard's anchor set, the replay slices and the original's anchor score for every base network."""
-    from ..adapt.anchors import anchor_set, replay_pools
+    from ..adapt.anchors import anchor_set, calibration_sets, replay_pools
     from ..adapt.eval_sets import score_set
 
     replay_count = max(config.adapt_config(m, 0).replay for m in METHOD_SPECS)
@@ -187,6 +188,8 @@ def prepare_sources(bases: dict[str, BaseModel], config: EffortConfig, anchor_ca
                                  per_case=config.anchor_per_case, cache_dir=anchor_cache)
         base.replay = replay_pools(replay_count, base.model.config, base.preprocessing, shape=config.shape,
                                    cache_dir=anchor_cache, faint=faint)
+        base.calibration = calibration_sets(config.adapt_config("active", 0), base.model.config, base.preprocessing,
+                                            shape=config.shape, cache_dir=anchor_cache)
         base.anchor_scores = score_set(base.model, base.anchor)
         base.anchor_mean = base.anchor_scores["mean"]
 
@@ -279,7 +282,8 @@ def run_protocol(
                                                           preprocessing=base.preprocessing, reference_slices=0))
             adapt_config = config.adapt_config(method, seed * 1000 + index)
             outcome = drive(run_adaptation(model, corrections, adapt_config, anchor=base.anchor,
-                                           replay_pools=base.replay, lineage=lineage, cancel=cancel))
+                                           replay_pools=base.replay, lineage=lineage, cancel=cancel,
+                                           calibration=base.calibration))
             timing["adapt_s"] = round(time.perf_counter() - started, 2)
             accepted = outcome.report.status != "rejected"
             timing["passes"] = outcome.report.details.get("passes")

@@ -150,7 +150,8 @@ def _target_run(case: Any, unet: BaseModel, initial: Segmented, brain: list[int]
     corrections = Corrections.of(case_corrections(case, case.label, picks, model_config=unet.model.config,
                                                   preprocessing=unet.preprocessing, reference_slices=0))
     outcome = drive(run_adaptation(unet.model, corrections, config.adapt_config("active", seed), anchor=unet.anchor,
-                                   replay_pools=unet.replay, lineage=lineage, cancel=cancel))
+                                   replay_pools=unet.replay, lineage=lineage, cancel=cancel,
+                                   calibration=unet.calibration))
     after = segment(outcome.model, unet.preprocessing, case, device)
     record = {"rule": rule, "seed": seed, "slices": picks, "status": outcome.report.status,
               "reason": outcome.report.reason,

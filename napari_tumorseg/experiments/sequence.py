@@ -94,7 +94,7 @@ class SequenceConfig:
 def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anchor_cache: Any = True,
                  cancel: Any = None) -> Generator[Progress, None, dict[str, Any]]:
     """Every variant and seed through the sequence of cases; returns the raw records."""
-    from ..adapt.anchors import anchor_set, replay_pools
+    from ..adapt.anchors import anchor_set, calibration_sets, replay_pools
     from ..adapt.eval_sets import score_set
     from ..adapt.guard import Lineage
     from ..adapt.memory import CorrectionMemory
@@ -113,6 +113,8 @@ def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anch
     anchor = anchor_set(model.config, preprocessing, shape=config.shape, per_case=config.anchor_per_case,
                         cache_dir=anchor_cache)
     replay = replay_pools(8, model.config, preprocessing, shape=config.shape, cache_dir=anchor_cache)
+    calibration = {variant: calibration_sets(config.adapt_config(variant, 0), model.config, preprocessing,
+                                             shape=config.shape, cache_dir=anchor_cache) for variant in config.variants}
     lineage = Lineage.of_original("original", score_set(model, anchor), anchor)
     eval_sets = [p.eval_set(p.name) for p in patients]
     before = [score_set(model, s)["mean"] for s in eval_sets]
@@ -134,7 +136,7 @@ def run_sequence(model: Any, preprocessing: Any, config: SequenceConfig, *, anch
                     started = time.perf_counter()
                     outcome = drive(run_adaptation(current, corrections, adapt_config, anchor=anchor,
                                                    replay_pools=replay, memory_pools=pools, lineage=lineage,
-                                                   cancel=cancel))
+                                                   cancel=cancel, calibration=calibration[variant]))
                     accepted = outcome.report.status != "rejected"
                     if accepted:
                         current = outcome.model
