@@ -47,9 +47,10 @@ REPLAY_SLICES_PER_CASE = 4
 REPLAY_FAINT_SEED = 6018
 REPLAY_FAINT_VERSION = "7"
 # The absent-class correction's faint calibration set (``AdaptConfig.keep_absent_faint``, ``adapt.prior``): the
-# first eight seeds from 5101 whose generator-version-7 draw enhances faintly with enhancing tumour on the middle
-# tumour slice, one slice each (tests/test_adapt_anchors.py). The anchor's phantoms enhance brightly.
-FAINT_CALIBRATION_SEEDS: tuple[int, ...] = (5103, 5105, 5112, 5113, 5119, 5122, 5124, 5128)
+# first four seeds from 5101 whose generator-version-7 draw enhances faintly with enhancing tumour on the middle
+# tumour slice, one slice each (tests/test_adapt_anchors.py). The anchor's phantoms enhance brightly. Four, not
+# eight: each slice costs two passes (parent and adapted), and eight made the correction 7 % of an adaptation.
+FAINT_CALIBRATION_SEEDS: tuple[int, ...] = (5103, 5105, 5112, 5113)
 FAINT_CALIBRATION_SET = "faint-enhancement"
 DOMAIN = "glioma"
 CACHE_FORMAT = "napari-tumorseg-source-slices/1"
