@@ -79,7 +79,7 @@ def _timing(args) -> int:
         with torch.no_grad():
             adapted.head.bias[ET] -= 1.0
         started = time.perf_counter()
-        shifts.append(keep_absent_classes(adapted, corrections, anchor, parent_scores))
+        shifts.append(keep_absent_classes(adapted, corrections, anchor, parent_scores).by_name())
         seconds.append(time.perf_counter() - started)
     result = {"command": args.command, "anchor_slices": anchor.num_slices, "seconds": [round(s, 3) for s in seconds],
               "median_s": round(statistics.median(seconds), 3), "shifts": shifts}

@@ -110,3 +110,30 @@ def test_the_faint_replay_reaches_the_configuration_from_the_command_line():
 
     for flags, expected in (([], False), (["--replay-faint"], True), (["--no-replay-faint"], False)):
         assert _config(build_parser().parse_args(["bench-adapt", *flags])).replay_faint is expected
+
+
+def test_the_faint_calibration_cases_enhance_faintly_on_their_calibration_slice():
+    # The full BraTS grid, as the plugin builds the set: each slice must hold faintly enhancing tumour.
+    from napari_tumorseg.adapt.corrections import slices_with_tumour
+    from napari_tumorseg.synth import generate_phantom
+
+    assert len(anchors.FAINT_CALIBRATION_SEEDS) == 4
+    assert not set(anchors.FAINT_CALIBRATION_SEEDS) & set(anchors.ANCHOR_SEEDS + anchors.REPLAY_SEEDS)
+    for seed in anchors.FAINT_CALIBRATION_SEEDS:
+        phantom = generate_phantom(anchors.DOMAIN, seed, version=anchors.REPLAY_FAINT_VERSION)
+        assert phantom.contrast.faint == "enhancement"
+        (z,) = slices_with_tumour(phantom.case.label, limit=1)
+        assert (phantom.case.label[z] == 3).any()  # 3: enhancing
+
+
+def test_the_calibration_sets_follow_the_config(tmp_path):
+    from napari_tumorseg.adapt.config import default_config
+
+    assert anchors.calibration_sets(default_config("active"), CONFIG, shape=SHAPE, cache_dir=tmp_path) == []
+    off = default_config("active", keep_absent=False, keep_absent_faint=True)
+    assert anchors.calibration_sets(off, CONFIG, shape=SHAPE, cache_dir=tmp_path) == []
+    (faint,) = anchors.calibration_sets(default_config("active", keep_absent_faint=True), CONFIG, shape=SHAPE,
+                                        cache_dir=tmp_path)
+    assert faint.name == anchors.FAINT_CALIBRATION_SET and faint.num_slices == 4
+    assert all(name.startswith(f"glioma_0{s}") for name, s in zip(faint.description["names"],
+                                                                   anchors.FAINT_CALIBRATION_SEEDS))

@@ -87,11 +87,15 @@ def memory_set(pools: Sequence[SlicePool], max_slices: int = MEMORY_GUARD_SLICES
 def score_set(model: nn.Module, evaluation: EvalSet, *, marked: bool = False) -> dict[str, float]:
     """WT, TC, ET Dice over the pooled voxels of a set, and their mean; with ``marked``, also each region's
     voxels the model marks ("WT_marked", "TC_marked", "ET_marked": the guard's shrink limit reads them)."""
-    predictions, references = [], []
-    for inputs, labels in evaluation.groups:
-        predictions.append(predict_labels(model, inputs).reshape(-1))
-        references.append(np.asarray(labels).reshape(-1))
-    prediction = np.concatenate(predictions)
+    return score_predictions([predict_labels(model, inputs) for inputs, _ in evaluation.groups], evaluation,
+                             marked=marked)
+
+
+def score_predictions(predictions: Sequence[np.ndarray], evaluation: EvalSet, *, marked: bool = False
+                      ) -> dict[str, float]:
+    """:func:`score_set` of labels already predicted, one array per group of ``evaluation``."""
+    prediction = np.concatenate([np.asarray(p).reshape(-1) for p in predictions])
+    references = [np.asarray(labels).reshape(-1) for _, labels in evaluation.groups]
     scores = region_dice(prediction, np.concatenate(references))
     scores["mean"] = float(np.mean(list(scores.values())))
     if marked:

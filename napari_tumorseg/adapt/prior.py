@@ -21,6 +21,7 @@ keeps *their* count; the largest is taken, so that no set loses the class (docs/
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,7 +30,8 @@ from torch import nn
 from ..io.labels import CLASS_ABBREVIATIONS, ED, ET, NCR
 from .corrections import Corrections
 from .eval_sets import EvalSet, marked_key
-from .training import model_device
+from ..models.labels import class_map
+from .training import predict_logits
 
 # Classes in the order their bias is corrected: the later ones see the earlier ones' shift.
 TUMOUR_CLASSES = (ET, NCR, ED)
@@ -51,17 +53,9 @@ def class_counts(anchor_scores: Mapping[str, float]) -> dict[int, float]:
     return {ET: et, NCR: tc - et, ED: wt - tc}
 
 
-def _logits(model: nn.Module, anchor: EvalSet) -> list[torch.Tensor]:
-    """The network's logits (float32, on the CPU) on each group of ``anchor``, in evaluation mode."""
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return [model(torch.from_numpy(np.ascontiguousarray(inputs)).to(device)).float().cpu()
-                    for inputs, _ in anchor.groups]
-    finally:
-        model.train(was_training)
+def set_logits(model: nn.Module, evaluation: EvalSet) -> list[torch.Tensor]:
+    """The network's float32 logits (on the CPU) on each group of a set, computed as the guard's scoring does."""
+    return [predict_logits(model, inputs) for inputs, _ in evaluation.groups]
 
 
 def _margins(logits: Sequence[torch.Tensor], shift: torch.Tensor, cls: int) -> torch.Tensor:
@@ -97,8 +91,32 @@ def _matching_shift(logits: Sequence[torch.Tensor], shift: torch.Tensor, cls: in
 
 def marked_counts(logits: Sequence[torch.Tensor]) -> dict[int, float]:
     """Voxels the network marks as each tumour class, from its logits on a set."""
-    labels = [group.argmax(dim=1) for group in logits]
+    labels = [class_map(group) for group in logits]
     return {c: float(sum(int((group == c).sum()) for group in labels)) for c in TUMOUR_CLASSES}
+
+
+@dataclass
+class AbsentCorrection:
+    """What :func:`keep_absent_classes` did: the bias shift of each class, and the anchor it was read off.
+
+    Args:
+        shift: per output class, the logits added to the head's bias (0 for the classes left alone).
+        classes: the classes moved (those the corrections lack).
+        anchor_logits: the adapted network's logits on the anchor, before the shift.
+    """
+
+    shift: torch.Tensor
+    classes: tuple[int, ...]
+    anchor_logits: list[torch.Tensor]
+
+    def by_name(self) -> dict[str, float]:
+        """The shift of each moved class by name ({"ET": 1.7}), for the report."""
+        return {CLASS_ABBREVIATIONS[c]: round(float(self.shift[c]), 4) for c in self.classes}
+
+    def anchor_labels(self) -> list[np.ndarray]:
+        """The corrected network's labels on the anchor, read off its logits: no second pass over the set."""
+        return [class_map(group + self.shift.view(1, -1, 1, 1)).to(torch.uint8).numpy()
+                for group in self.anchor_logits]
 
 
 def keep_absent_classes(
@@ -109,7 +127,8 @@ def keep_absent_classes(
     *,
     parent: nn.Module | None = None,
     calibration: Sequence[EvalSet] = (),
-) -> dict[str, float]:
+    anchor_logits: Sequence[torch.Tensor] | None = None,
+) -> AbsentCorrection | None:
     """Move the head's bias of each class the corrections lack so ``adapted`` marks the parent's counts.
 
     Args:
@@ -119,22 +138,23 @@ def keep_absent_classes(
         parent_scores: the parent's anchor scores with the marked counts (``score_set(..., marked=True)``).
         parent: the network ``adapted`` was adapted from; needed only for ``calibration``.
         calibration: further sets whose counts are kept too (the largest shift of all the sets is made).
+        anchor_logits: ``adapted``'s logits on the anchor (:func:`set_logits`), when the caller has them.
 
     Returns:
-        The shift of each corrected class's bias by name ({"ET": 1.7}); empty when every class is corrected
-        or the network has no such head.
+        What was moved; None when every class is corrected or the network has no such head.
     """
     classes = absent_classes(corrections)
     head = getattr(adapted, "head", None)
     if not classes or not isinstance(head, nn.Conv2d) or head.bias is None:
-        return {}
+        return None
     if calibration and parent is None:
         raise ValueError("calibration sets need the parent network, whose counts they keep")
-    sets = [(_logits(adapted, anchor), class_counts(parent_scores))]
-    sets += [(_logits(adapted, s), marked_counts(_logits(parent, s))) for s in calibration if s.num_slices]
-    shift = torch.zeros(sets[0][0][0].shape[1])
+    anchor_logits = list(anchor_logits) if anchor_logits is not None else set_logits(adapted, anchor)
+    sets = [(anchor_logits, class_counts(parent_scores))]
+    sets += [(set_logits(adapted, s), marked_counts(set_logits(parent, s))) for s in calibration if s.num_slices]
+    shift = torch.zeros(anchor_logits[0].shape[1])
     for cls in classes:
         shift[cls] = max(_matching_shift(logits, shift, cls, targets[cls]) for logits, targets in sets)
     with torch.no_grad():
         head.bias.add_(shift.to(head.bias.device, head.bias.dtype))
-    return {CLASS_ABBREVIATIONS[c]: round(float(shift[c]), 4) for c in classes}
+    return AbsentCorrection(shift, classes, anchor_logits)

@@ -14,7 +14,7 @@ memory of past corrections) is ``loaded.adapt_loaded_model``'s.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -37,6 +37,7 @@ from .eval_sets import (
     correction_sets,
     memory_set,
     region_scores,
+    score_predictions,
     score_set,
 )
 from .guard import GuardDecision, Lineage, SetScores, decide
@@ -114,20 +115,23 @@ def make_replay(
 
 def _guard_scores(
     version: nn.Module, sets: Sequence[EvalSet], judge: Callable[[dict], GuardDecision], cancel: CancelFlag,
-    *, stop_at_refusal: bool,
+    *, stop_at_refusal: bool, known: Mapping[str, dict[str, float]] | None = None,
 ) -> Generator[Progress, None, dict[str, dict[str, float]]]:
     """A version's scores on the sets the guard decides on (anchor, held-out, memory), the anchor first.
 
     Each set can only add a reason to refuse, so with ``stop_at_refusal`` the sets
     after the first that makes ``judge`` refuse are not scored: a version
-    the guard refuses on the anchor costs the anchor's scoring alone.
+    the guard refuses on the anchor costs the anchor's scoring alone. ``known``: scores of this version
+    already computed (the absent-class correction reads the anchor's off the logits it needed).
     """
+    known = known or {}
     ordered = [s for name in GUARD_ORDER for s in sets if s.name == name]
     clock = Clock(len(ordered), PHASE_SCORING_AFTER, cancel)
     after: dict[str, dict[str, float]] = {}
     for evaluation in ordered:
         clock.check()
-        after[evaluation.name] = score_set(version, evaluation, marked=evaluation.name == ANCHOR_SET)
+        after[evaluation.name] = known.get(evaluation.name) or score_set(version, evaluation,
+                                                                          marked=evaluation.name == ANCHOR_SET)
         yield clock.tick(detail=evaluation.name)
         if stop_at_refusal and not judge(after).accepted:
             break
@@ -136,15 +140,15 @@ def _guard_scores(
 
 def _choose_version(
     parent: nn.Module, adapted: nn.Module, sets: Sequence[EvalSet], judge: Callable[[dict], GuardDecision],
-    config: AdaptConfig, force: bool, cancel: CancelFlag,
+    config: AdaptConfig, force: bool, cancel: CancelFlag, known: Mapping[str, dict[str, float]] | None = None,
 ) -> Generator[Progress, None, tuple[nn.Module, dict[str, dict[str, float]], GuardDecision, float]]:
     """The version to keep: the full step, or the first step back the guard accepts (see ``stepback``).
 
     Returns the version, its guard-set scores, the guard's decision and the step (1.0: the full step).
-    The full step is scored on every guard set (its sentence names them all, accepted or not); the
-    steps back stop at their first refusing set.
+    The full step is scored on every guard set (its sentence names them all, accepted or not; ``known``:
+    those of its scores already computed); the steps back stop at their first refusing set.
     """
-    after = yield from _guard_scores(adapted, sets, judge, cancel, stop_at_refusal=False)
+    after = yield from _guard_scores(adapted, sets, judge, cancel, stop_at_refusal=False, known=known)
     decision = judge(after)
     if decision.accepted or force or not config.step_back:
         return adapted, after, decision, 1.0
@@ -222,9 +226,13 @@ def run_adaptation(
     tick = time.perf_counter()
     result = yield from METHOD_RUNNERS[config.method](model, corrections, config, cancel=cancel, replay=replay,
                                                       loss_fn=adaptation_loss(config.absent_class_weight))
+    known: dict[str, dict[str, float]] = {}  # the full step's guard scores already in hand
     if config.keep_absent:
-        result.details["absent_bias_shift"] = keep_absent_classes(
-            result.model, corrections, anchor, before[ANCHOR_SET], parent=model, calibration=calibration)
+        correction = keep_absent_classes(result.model, corrections, anchor, before[ANCHOR_SET], parent=model,
+                                         calibration=calibration)
+        result.details["absent_bias_shift"] = correction.by_name() if correction else {}
+        if correction is not None:
+            known[ANCHOR_SET] = score_predictions(correction.anchor_labels(), anchor, marked=True)
     timings["adapting"] = round(time.perf_counter() - tick, 3)
 
     lineage = lineage or Lineage(parent_id, None, anchor_key(anchor))
@@ -239,7 +247,8 @@ def run_adaptation(
         return (lambda: label_free_check(seen, version, unlabelled)) if unlabelled else None
 
     tick = time.perf_counter()
-    adapted, after, decision, step = yield from _choose_version(model, result.model, sets, judge, config, force, cancel)
+    adapted, after, decision, step = yield from _choose_version(model, result.model, sets, judge, config, force, cancel,
+                                                                known)
     more, check = yield from _score_phase(adapted, [s for s in sets if s.name not in after], PHASE_SCORING_AFTER,
                                           cancel, label_free(adapted))
     after.update(more)

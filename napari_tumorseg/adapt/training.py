@@ -86,6 +86,23 @@ def uses_channels_last(model: nn.Module) -> bool:
 
 
 @torch.inference_mode()
+def predict_logits(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) -> torch.Tensor:
+    """A model's float32 logits (N, K, H, W), on the CPU, for network-ready slices, as :func:`predict_labels` runs it."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    layout = torch.channels_last if uses_channels_last(model) else torch.contiguous_format
+    parts = []
+    try:
+        for start in range(0, inputs.shape[0], batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size])).to(device)
+            parts.append(model(batch.contiguous(memory_format=layout)).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(parts)
+
+
+@torch.inference_mode()
 def predict_labels(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Arg-max labels of a model on network-ready slices.
 
