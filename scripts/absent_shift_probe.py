@@ -22,7 +22,7 @@ from napari_tumorseg.adapt.config import default_config
 from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
 from napari_tumorseg.adapt.eval_sets import EvalSet
 from napari_tumorseg.adapt.labelfree import DEFAULT_UNLABELLED
-from napari_tumorseg.adapt.prior import _logits, _matching_shift
+from napari_tumorseg.adapt.prior import _matching_shift, set_logits as _logits
 from napari_tumorseg.adapt.run import run_adaptation
 from napari_tumorseg.experiments.effort_scoring import rest_scores
 from napari_tumorseg.experiments.patients import spread_order

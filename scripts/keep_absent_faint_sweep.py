@@ -85,26 +85,27 @@ def _timing(args) -> int:
     labels[labels == ET] = 1  # no corrected slice holds ET, so the correction runs
     corrections = Corrections.of(case_corrections(case, labels, picks, model_config=loaded.model.config,
                                                   preprocessing=loaded.preprocessing, reference_slices=0))
-    seconds, shared, shifts = [], [], []
-    for _ in range(5):
-        for given in (False, True):
-            adapted = copy.deepcopy(loaded.model)
-            with torch.no_grad():
-                adapted.head.bias[ET] -= 1.0
-            # Given: the anchor's logits computed outside, as the guard must compute them for the full step anyway
-            # (since the correction and the guard share that pass, it is no longer the correction's own cost).
-            logits = set_logits(adapted, anchor) if given else None
-            started = time.perf_counter()
-            correction = keep_absent_classes(adapted, corrections, anchor, parent_scores, parent=loaded.model,
-                                             calibration=calibration, anchor_logits=logits)
-            score_predictions(correction.anchor_labels(), anchor, marked=True)  # what the guard then reads
-            (shared if given else seconds).append(time.perf_counter() - started)
-        shifts.append(correction.by_name())
     result = {"command": args.command, "anchor_slices": anchor.num_slices,
-              "calibration_slices": [s.num_slices for s in calibration], "seconds": [round(s, 3) for s in seconds],
-              "median_s": round(statistics.median(seconds), 3),
-              "anchor_pass_shared_seconds": [round(s, 3) for s in shared],
-              "anchor_pass_shared_median_s": round(statistics.median(shared), 3), "shifts": shifts}
+              "calibration_slices": [s.num_slices for s in calibration]}
+    for arm, sets in (("faint", calibration), ("keep", [])):
+        seconds, shared, shifts = [], [], []
+        for _ in range(5):
+            for given in (False, True):
+                adapted = copy.deepcopy(loaded.model)
+                with torch.no_grad():
+                    adapted.head.bias[ET] -= 1.0
+                # Given: the anchor's logits computed outside, as the guard must compute them for the full step
+                # anyway (since the correction and the guard share that pass, it is no longer the correction's).
+                logits = set_logits(adapted, anchor) if given else None
+                started = time.perf_counter()
+                correction = keep_absent_classes(adapted, corrections, anchor, parent_scores, parent=loaded.model,
+                                                 calibration=sets, anchor_logits=logits)
+                score_predictions(correction.anchor_labels(), anchor, marked=True)  # what the guard then reads
+                (shared if given else seconds).append(time.perf_counter() - started)
+            shifts.append(correction.by_name())
+        result[arm] = {"seconds": [round(s, 3) for s in seconds], "median_s": round(statistics.median(seconds), 3),
+                       "anchor_pass_shared_seconds": [round(s, 3) for s in shared],
+                       "anchor_pass_shared_median_s": round(statistics.median(shared), 3), "shifts": shifts}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "timing.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
