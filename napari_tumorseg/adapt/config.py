@@ -79,8 +79,12 @@ below were read on it):
   lowered its output so far that the next real cases kept a third of theirs;
   moving that class's bias back to the parent's count on the anchor
   (``adapt.prior``) keeps 72 % with the corrected case's rest WT unchanged
-  (0.916 / 0.929), and on phantoms S +0.002 (6 of 8); 0.6 s a run
-  (docs/results/keep-absent, a rule written before measuring).
+  (0.916 / 0.929), and on phantoms S +0.002 (6 of 8); 0.06 s a run beyond
+  the guard's own anchor pass, which it shares (docs/results/keep-absent, a
+  rule written before measuring).
+- Not also on faintly enhancing phantoms (``keep_absent_faint``): four such
+  phantoms ask for less shift than the anchor on the real glioma, so the next
+  real cases keep 72 % as without (docs/results/keep-absent-faint).
 """
 
 from __future__ import annotations
