@@ -22,7 +22,7 @@ after adapting on TCGA-DU-7294: ``scripts/anchor_class_drift.py``; the rest-of-c
     python scripts/shrink_sweep.py --out docs/results/anchor-blind-spot/tune --first-seed 36000
 
 Decided again with the absent-class correction on (``keep_absent``, the default since 2026-12-06, which moves
-the ET bias back to the parent's anchor count before the guard looks). Rule written 2026-12-06, 04:31 UTC, before
+the ET bias back to the parent's anchor count before the guard looks). Rule written 2026-12-06, 04:28 UTC, before
 the runs: the same values and S, on the keep-absent sweeps' protocol (``--faint-next 2``: 8 next cases, half of
 them faintly enhancing) and on both seed ranges pooled (8 corrected cases: S(v) is the mean of the two ranges'
 S); within 0.005 of the best pooled S, the value whose next cases keep the most enhancing tumour (mean of the two
