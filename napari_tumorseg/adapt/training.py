@@ -8,6 +8,7 @@ a cancel or an error simply drops the copy.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,21 +86,25 @@ def uses_channels_last(model: nn.Module) -> bool:
     return False
 
 
-@torch.inference_mode()
-def predict_logits(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) -> torch.Tensor:
-    """A model's float32 logits (N, K, H, W), on the CPU, for network-ready slices, as :func:`predict_labels` runs it."""
+def _outputs(model: nn.Module, inputs: np.ndarray, batch_size: int) -> Iterator[torch.Tensor]:
+    """The network's raw outputs, batch by batch, in evaluation mode (its mode restored afterwards)."""
     was_training = model.training
     model.eval()
     device = model_device(model)
+    # Inputs in the weights' layout: oneDNN then runs the convolutions without reordering.
     layout = torch.channels_last if uses_channels_last(model) else torch.contiguous_format
-    parts = []
     try:
         for start in range(0, inputs.shape[0], batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size])).to(device)
-            parts.append(model(batch.contiguous(memory_format=layout)).float().cpu())
+            yield model(batch.contiguous(memory_format=layout))
     finally:
         model.train(was_training)
-    return torch.cat(parts)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) -> torch.Tensor:
+    """A model's float32 logits (N, K, H, W), on the CPU, computed as :func:`predict_labels` computes its labels."""
+    return torch.cat([output.float().cpu() for output in _outputs(model, inputs, batch_size)])
 
 
 @torch.inference_mode()
@@ -114,20 +119,8 @@ def predict_labels(model: nn.Module, inputs: np.ndarray, batch_size: int = PREDI
     Returns:
         (N, H, W) uint8 internal labels.
     """
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    # Inputs in the weights' layout: oneDNN then runs the convolutions without reordering.
-    layout = torch.channels_last if uses_channels_last(model) else torch.contiguous_format
-    out = np.empty((inputs.shape[0], *inputs.shape[2:]), dtype=np.uint8)
-    try:
-        for start in range(0, inputs.shape[0], batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size])).to(device)
-            batch = batch.contiguous(memory_format=layout)
-            out[start : start + batch_size] = class_map(model(batch)).to(torch.uint8).cpu().numpy()
-    finally:
-        model.train(was_training)
-    return out
+    parts = [class_map(output).to(torch.uint8).cpu().numpy() for output in _outputs(model, inputs, batch_size)]
+    return np.concatenate(parts) if parts else np.empty((0, *inputs.shape[2:]), np.uint8)
 
 
 @dataclass
