@@ -61,30 +61,17 @@ ARMS = ["keep", "faint"]
 def _timing(args) -> int:
     """The correction's own seconds with both sets: the shipped U-Net, its ET bias lowered, then corrected."""
     import torch
+    from keep_absent_sweep import timing_case
 
-    from napari_tumorseg.adapt.anchors import anchor_set, calibration_sets
+    from napari_tumorseg.adapt.anchors import calibration_sets
     from napari_tumorseg.adapt.config import default_config
-    from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
-    from napari_tumorseg.adapt.eval_sets import score_predictions, score_set
+    from napari_tumorseg.adapt.eval_sets import score_predictions
     from napari_tumorseg.adapt.prior import keep_absent_classes, set_logits
-    from napari_tumorseg.experiments.common import setup_torch
     from napari_tumorseg.io.labels import ET
-    from napari_tumorseg.models.checkpoint import load_checkpoint
-    from napari_tumorseg.resources import resource_path
-    from napari_tumorseg.synth import generate_phantom
 
-    setup_torch(args.threads, "cpu")
-    loaded = load_checkpoint(resource_path("models", "glioma-unet.safetensors"))
-    anchor = anchor_set(loaded.model.config, loaded.preprocessing)
+    loaded, anchor, parent_scores, corrections = timing_case(args)
     calibration = calibration_sets(default_config("active", keep_absent_faint=True), loaded.model.config,
                                    loaded.preprocessing)
-    parent_scores = score_set(loaded.model, anchor, marked=True)
-    case = generate_phantom("glioma", args.first_seed).case
-    picks = slices_with_tumour(case.label, limit=5)
-    labels = case.label.copy()
-    labels[labels == ET] = 1  # no corrected slice holds ET, so the correction runs
-    corrections = Corrections.of(case_corrections(case, labels, picks, model_config=loaded.model.config,
-                                                  preprocessing=loaded.preprocessing, reference_slices=0))
     result = {"command": args.command, "anchor_slices": anchor.num_slices,
               "calibration_slices": [s.num_slices for s in calibration]}
     for arm, sets in (("faint", calibration), ("keep", [])):

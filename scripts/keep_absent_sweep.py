@@ -49,14 +49,12 @@ from absent_class_sweep import paired_difference, protocol_arguments, render, sa
 ARMS = ["default", "keep"]
 
 
-def _timing(args) -> int:
-    """The correction's own seconds: the shipped U-Net adapted nowhere, its ET bias lowered, then corrected."""
-    import torch
-
+def timing_case(args):
+    """What the correction's timing runs on: the shipped U-Net, the product's anchor and the parent's scores on it,
+    and 5 slices of the synthetic glioma ``args.first_seed`` with its enhancing tumour relabelled necrosis."""
     from napari_tumorseg.adapt.anchors import anchor_set
     from napari_tumorseg.adapt.corrections import Corrections, case_corrections, slices_with_tumour
     from napari_tumorseg.adapt.eval_sets import score_set
-    from napari_tumorseg.adapt.prior import keep_absent_classes
     from napari_tumorseg.experiments.common import setup_torch
     from napari_tumorseg.io.labels import ET
     from napari_tumorseg.models.checkpoint import load_checkpoint
@@ -73,6 +71,17 @@ def _timing(args) -> int:
     labels[labels == ET] = 1  # no corrected slice holds ET, so the correction runs
     corrections = Corrections.of(case_corrections(case, labels, picks, model_config=loaded.model.config,
                                                   preprocessing=loaded.preprocessing, reference_slices=0))
+    return loaded, anchor, parent_scores, corrections
+
+
+def _timing(args) -> int:
+    """The correction's own seconds: the shipped U-Net adapted nowhere, its ET bias lowered, then corrected."""
+    import torch
+
+    from napari_tumorseg.adapt.prior import keep_absent_classes
+    from napari_tumorseg.io.labels import ET
+
+    loaded, anchor, parent_scores, corrections = timing_case(args)
     seconds, shifts = [], []
     for _ in range(5):
         adapted = copy.deepcopy(loaded.model)

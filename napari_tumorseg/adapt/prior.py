@@ -28,9 +28,9 @@ import torch
 from torch import nn
 
 from ..io.labels import CLASS_ABBREVIATIONS, ED, ET, NCR
+from ..models.labels import class_map
 from .corrections import Corrections
 from .eval_sets import EvalSet, marked_key
-from ..models.labels import class_map
 from .training import predict_logits
 
 # Classes in the order their bias is corrected: the later ones see the earlier ones' shift.
